@@ -1,0 +1,58 @@
+"""Keras 1/2 argument names, given their Keras 3 meaning.
+
+Keras 3 still accepts `input_shape=` and `input_dim=` on a layer, so we take them
+silently. It refuses `batch_input_shape=` and `batch_size=`, which the seeds use for
+stateful models: we take them with a DeprecationWarning that names the Keras 3 way.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from unrolled.errors import ConfigError, shape_str
+
+BatchShape = tuple[int | None, ...]
+
+
+def pop_batch_shape(kwargs: dict[str, Any], layer: str) -> BatchShape | None:
+    """Removes the input-shape arguments from `kwargs`; returns the full batch shape or None.
+
+    The result includes the samples axis: `input_shape=(3, 1)` gives `(None, 3, 1)`.
+    """
+    input_shape = kwargs.pop("input_shape", None)
+    input_dim = kwargs.pop("input_dim", None)
+    batch_input_shape = kwargs.pop("batch_input_shape", None)
+    batch_size = kwargs.pop("batch_size", None)
+    if batch_input_shape is not None:
+        warnings.warn(
+            f"{layer}: `batch_input_shape` was removed in Keras 3; "
+            f"use `Input(batch_shape={shape_str(batch_input_shape)})` as the first layer.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return _as_shape(batch_input_shape, "batch_input_shape")
+    if input_dim is not None and input_shape is None:
+        input_shape = (input_dim,)
+    if input_shape is None:
+        return None
+    if batch_size is not None:
+        warnings.warn(
+            f"{layer}: `batch_size` on a layer was removed in Keras 3; "
+            "use `Input(shape, batch_size=...)` as the first layer.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    return (batch_size, *_as_shape(input_shape, "input_shape"))
+
+
+def _as_shape(shape: Any, argument: str) -> BatchShape:
+    if isinstance(shape, int):
+        shape = (shape,)
+    try:
+        dims = tuple(None if d is None else int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise ConfigError(f"`{argument}` must be a tuple of ints or None. Received: {shape!r}") from None
+    if any(d is not None and d <= 0 for d in dims):
+        raise ConfigError(f"`{argument}` sizes must be positive. Received: {argument}={shape!r}")
+    return dims

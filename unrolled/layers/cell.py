@@ -1,0 +1,226 @@
+"""`Cell`: one recurrent step, the unit that `RNN` loops over time.
+
+A cell is Keras's contract: `state_size`, `build(input_shape)` and
+`call(inputs, states, training=False) -> (output, new_states)`. Subclass it for a
+cell of your own; `add_weight` creates parameters as Keras's does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from unrolled import activations, initializers
+from unrolled.errors import ConfigError, positive_int, rate
+from unrolled.layers.base import Layer
+
+
+class Cell(Layer):
+    """Base class for recurrent cells.
+
+    Subclasses set `state_size` (an int or a list of ints) and implement `build` and
+    `call`. `fused_kind` names the torch operator that can run the whole sequence at
+    once, and `fused_blocker()` says why this configuration cannot use it.
+    """
+
+    state_size: int | list[int]
+    fused_kind: str | None = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dropout = 0.0
+        self.recurrent_dropout = 0.0
+        self.seed: int | None = None
+        self._generator: torch.Generator | None = None
+        self._input_masks: list[torch.Tensor] | None = None
+        self._recurrent_masks: list[torch.Tensor] | None = None
+
+    @property
+    def output_size(self) -> int:
+        size = self.state_size
+        return size if isinstance(size, int) else size[0]
+
+    def forward(
+        self, inputs: torch.Tensor, states: Sequence[torch.Tensor], training: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One step: `inputs (B, F)` and states `[(B, S), ...]` to output and new states."""
+        if not self.built:
+            self.build(tuple(inputs.shape))
+        return self.call(inputs, list(states), training=training)
+
+    def call(
+        self, inputs: torch.Tensor, states: list[torch.Tensor], training: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        raise NotImplementedError
+
+    def get_initial_state(self, batch_size: int) -> list[torch.Tensor]:
+        sizes = [self.state_size] if isinstance(self.state_size, int) else self.state_size
+        reference = next(self.parameters(), None)
+        options = {} if reference is None else {"device": reference.device, "dtype": reference.dtype}
+        return [torch.zeros(batch_size, size, **options) for size in sizes]
+
+    def fused_blocker(self) -> str | None:
+        """Why this cell's configuration cannot use a fused operator, or None if it can."""
+        return "a user-defined cell has no fused torch operator" if self.fused_kind is None else None
+
+    def fused_params(self) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def add_weight(
+        self, name: str, shape: Sequence[int], initializer: Any = "glorot_uniform", trainable: bool = True
+    ) -> nn.Parameter:
+        """Creates, registers and returns a parameter, like Keras's `add_weight`."""
+        init = initializers.get(initializer, f"{name} initializer")
+        reference = getattr(self, "_build_device", None)
+        value = initializers.initial_value(init, shape, f"{name} initializer").to(device=reference)
+        parameter = nn.Parameter(value, requires_grad=trainable and self.trainable)
+        self.register_parameter(name, parameter)
+        return parameter
+
+    # -- variational dropout: one mask per call (Keras), reused at every step -----------------
+    def _init_dropout(self, dropout: float, recurrent_dropout: float, seed: int | None) -> None:
+        self.dropout = rate(dropout, "dropout")
+        self.recurrent_dropout = rate(recurrent_dropout, "recurrent_dropout")
+        self.seed = seed
+        self._generator = None if seed is None else torch.Generator().manual_seed(int(seed))
+
+    def _masks(self, like: torch.Tensor, drop: float, count: int) -> list[torch.Tensor]:
+        keep = 1.0 - drop
+        probabilities = torch.full((count, *like.shape), keep, dtype=like.dtype)
+        if self._generator is None:
+            sample = torch.bernoulli(probabilities.to(like.device))
+        else:  # seeded draws are made on the CPU so a seed means the same masks on any device
+            sample = torch.bernoulli(probabilities, generator=self._generator).to(like.device)
+        return list(sample / keep)
+
+    def input_dropout_masks(self, inputs: torch.Tensor, count: int, training: bool) -> list[torch.Tensor] | None:
+        """`count` masks over `inputs (B, F)` for this call, or None when dropout is off."""
+        if not (training and 0.0 < self.dropout < 1.0):  # Keras ignores a rate of exactly 1
+            return None
+        if self._input_masks is None:
+            self._input_masks = self._masks(inputs, self.dropout, count)
+        return self._input_masks
+
+    def recurrent_dropout_masks(self, h: torch.Tensor, count: int, training: bool) -> list[torch.Tensor] | None:
+        """`count` masks over the previous output `h (B, U)`, or None when recurrent dropout is off."""
+        if not (training and 0.0 < self.recurrent_dropout < 1.0):
+            return None
+        if self._recurrent_masks is None:
+            self._recurrent_masks = self._masks(h, self.recurrent_dropout, count)
+        return self._recurrent_masks
+
+    def reset_dropout_masks(self) -> None:
+        """Forgets this call's masks; the layer calls it after every sequence."""
+        self._input_masks = None
+        self._recurrent_masks = None
+
+
+class GatedCell(Cell):
+    """The options LSTM, GRU and SimpleRNN cells share, declared once."""
+
+    gates: int = 1
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.units = positive_int(units, "units")
+        self.activation = activations.get(activation, "activation")
+        self.recurrent_activation = activations.get(recurrent_activation, "recurrent_activation")
+        self.use_bias = bool(use_bias)
+        # Initializers are checked now and applied at build time.
+        for argument, value in [
+            ("kernel_initializer", kernel_initializer),
+            ("recurrent_initializer", recurrent_initializer),
+            ("bias_initializer", bias_initializer),
+        ]:
+            initializers.get(value, argument)
+        self.kernel_initializer = kernel_initializer
+        self.recurrent_initializer = recurrent_initializer
+        self.bias_initializer = bias_initializer
+        # Stored for the training loop, which applies them.
+        self.kernel_regularizer = kernel_regularizer
+        self.recurrent_regularizer = recurrent_regularizer
+        self.bias_regularizer = bias_regularizer
+        self.kernel_constraint = kernel_constraint
+        self.recurrent_constraint = recurrent_constraint
+        self.bias_constraint = bias_constraint
+        self._init_dropout(dropout, recurrent_dropout, seed)
+        self.kernel: nn.Parameter
+        self.recurrent_kernel: nn.Parameter
+        self.register_parameter("bias", None)  # replaced at build when use_bias
+
+    @property
+    def weights(self) -> list[nn.Parameter]:
+        """`[kernel, recurrent_kernel(, bias)]`: Keras's order."""
+        if not self.built:
+            return []
+        return [self.kernel, self.recurrent_kernel] + ([self.bias] if self.bias is not None else [])
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        features = input_shape[-1]
+        if features is None:
+            raise ConfigError(f"{self.name}: the features axis of the input must be known to build.")
+        gates_units = self.gates * self.units
+        self.add_weight("kernel", (features, gates_units), self.kernel_initializer)
+        self.add_weight("recurrent_kernel", (self.units, gates_units), self.recurrent_initializer)
+        if self.use_bias:
+            self.add_weight("bias", self._bias_shape(), self._bias_initial_value())
+        self.built = True
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        return (self.gates * self.units,)
+
+    def _bias_initial_value(self) -> Any:
+        return self.bias_initializer
+
+    def fused_blocker(self) -> str | None:
+        if activations.name_of(self.activation) != "tanh":
+            return f"activation={activations.serialize(self.activation)!r}; the fused operator computes tanh"
+        if activations.name_of(self.recurrent_activation) != "sigmoid":
+            return (
+                f"recurrent_activation={activations.serialize(self.recurrent_activation)!r}; "
+                "the fused operator computes sigmoid"
+            )
+        return None
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "recurrent_initializer": self.recurrent_initializer,
+            "bias_initializer": self.bias_initializer,
+            "kernel_regularizer": self.kernel_regularizer,
+            "recurrent_regularizer": self.recurrent_regularizer,
+            "bias_regularizer": self.bias_regularizer,
+            "kernel_constraint": self.kernel_constraint,
+            "recurrent_constraint": self.recurrent_constraint,
+            "bias_constraint": self.bias_constraint,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }

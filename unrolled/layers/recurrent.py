@@ -1,0 +1,426 @@
+"""`RNN(cell)`: runs a cell over time with Keras's options, on the fastest path that is exact.
+
+The path is chosen in one place, `choose_path`, and recorded in `last_path`:
+    fused         torch's fused operator over the whole batch
+    fused-packed  the same operator on each row's valid steps, packed (masked input)
+    loop          the step loop over `cell.call` (the reference)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from unrolled.errors import ConfigError, InputTypeError, ShapeError, shape_str
+from unrolled.layers.base import Layer
+from unrolled.layers.cell import Cell
+from unrolled.layers.cells_protocol import call_cell, check_cell, state_sizes
+from unrolled.layers.stacked import StackedRNNCells
+from unrolled.ops.fused import run_fused, run_fused_masked
+from unrolled.ops.loop import run_loop
+from unrolled.ops.masks import zero_masked_steps
+
+# Cell options a Keras user reads off the layer (`layer.units`, `layer.dropout`, ...).
+_CELL_OPTIONS = frozenset(
+    "units activation recurrent_activation use_bias unit_forget_bias reset_after dropout "
+    "recurrent_dropout seed kernel_initializer recurrent_initializer bias_initializer "
+    "kernel_regularizer recurrent_regularizer bias_regularizer kernel_constraint "
+    "recurrent_constraint bias_constraint state_size output_size".split()
+)
+
+
+class Path(NamedTuple):
+    """Which compute path a call takes, and why."""
+
+    name: str  # "fused", "fused-packed" or "loop"
+    reason: str
+
+
+class RNN(Layer):
+    """Runs a cell, a user cell or a list of cells (stacked) over `(samples, timesteps, features)`.
+
+    Args:
+        cell: a `Cell`, any object with `call(inputs, states) -> (output, new_states)` and
+            `state_size`, or a list of them (run as `StackedRNNCells`).
+        return_sequences: return the output at every step `(samples, timesteps, units)`
+            (many-to-many) instead of the last one `(samples, units)` (many-to-one).
+        return_state: also return the final states, as `(output, *states)`.
+        go_backwards: process the sequence in reverse; outputs come in processing order.
+        stateful: keep each batch row's final states as the next call's initial states
+            (for batches that continue the previous batch row by row).
+        unroll: accepted for Keras compatibility; it never changes results.
+        zero_output_for_mask: masked steps output zeros instead of repeating the last output.
+        use_cudnn: "auto" takes the fused operator where exact, False forces the step
+            loop, True raises if the fused operator cannot be used.
+
+    Call:
+        `layer(inputs, mask=None, training=None, initial_state=None)`. A masked step leaves
+        the states unchanged and repeats the previous output (zeros before the first
+        valid step).
+
+    Keras differences: `training=None` follows the module's `train()`/`eval()` mode, as in
+    PyTorch; it only matters for dropout.
+    """
+
+    def __init__(
+        self,
+        cell: Any,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        zero_output_for_mask: bool = False,
+        use_cudnn: bool | str = "auto",
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(cell, (list, tuple)):
+            for each in cell:
+                check_cell(each)
+            cell = StackedRNNCells(cell)
+        check_cell(cell)
+        super().__init__(**kwargs)
+        if use_cudnn not in ("auto", True, False):
+            raise ConfigError(f"Argument `use_cudnn` must be 'auto', True or False. Received: {use_cudnn!r}")
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.unroll = bool(unroll)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.use_cudnn = use_cudnn
+        self.input_features: int | None = None
+        self.last_path: Path | None = None
+        self._state_names: list[str] = []
+        if self.batch_shape is not None:
+            self.build(self.batch_shape)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name in _CELL_OPTIONS and "cell" in self.__dict__.get("_modules", {}):
+                return getattr(self._modules["cell"], name)
+            raise
+
+    @property
+    def weights(self) -> list[torch.nn.Parameter]:
+        """The cell's weights in Keras's `get_weights()` order."""
+        if isinstance(self.cell, Cell):
+            return self.cell.weights
+        return list(self.cell.parameters()) if isinstance(self.cell, torch.nn.Module) else []
+
+    # -- building ---------------------------------------------------------------------------
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        shape = tuple(input_shape)
+        if len(shape) != 3:
+            raise ShapeError(
+                f"{self.name}: input_shape must be (samples, timesteps, features); received {shape_str(shape)}."
+            )
+        if shape[-1] is None:
+            raise ShapeError(f"{self.name}: the features axis must be known to build; received {shape_str(shape)}.")
+        self.input_features = int(shape[-1])
+        if hasattr(self.cell, "build") and not getattr(self.cell, "built", True):
+            self.cell.build((shape[0], self.input_features))
+            self.cell.built = True
+        if self.stateful and shape[0] is not None:
+            self._create_states(int(shape[0]))
+        self.built = True
+        self._apply_trainable()
+
+    def _build_from_weights(self, weights: Sequence[Any]) -> None:
+        if not weights or np.ndim(weights[0]) != 2:
+            super()._build_from_weights(weights)
+        batch = self.batch_shape[0] if self.batch_shape else None
+        self.build((batch, None, int(np.shape(weights[0])[0])))
+
+    # -- the call ---------------------------------------------------------------------------
+    def forward(
+        self,
+        inputs: Any,
+        mask: Any = None,
+        training: bool | None = None,
+        initial_state: Any = None,
+    ) -> torch.Tensor | tuple[Any, ...]:
+        x = self._as_input(inputs)  # (B, T, F)
+        if not self.built:
+            self.build((x.shape[0] if self.stateful else None, x.shape[1], x.shape[2]))
+            self.to(x.device)
+        self._check_features(x)
+        mask = self._as_mask(mask, x)  # (B, T) bool or None
+        if mask is not None and bool(mask.all()):
+            mask = None  # every step valid: the unmasked computation is the same
+        training = self.training if training is None else bool(training)
+        states = self._initial_states(x, initial_state)
+        if self.go_backwards:
+            x = x.flip(1)
+            mask = None if mask is None else mask.flip(1)
+
+        path = self.choose_path(masked=mask is not None, training=training)
+        try:
+            if path.name == "loop":
+                step = lambda x_t, s: call_cell(self.cell, x_t, s, training)  # noqa: E731
+                outputs, final = run_loop(step, x, states, mask)
+            else:
+                x_run = self._apply_input_dropout(x, training)
+                params = self.cell.fused_params()
+                if mask is None:
+                    outputs, final = run_fused(self.cell.fused_kind, x_run, states, params)
+                else:
+                    outputs, final = run_fused_masked(self.cell.fused_kind, x_run, states, params, mask)
+        finally:
+            if isinstance(self.cell, Cell):
+                self.cell.reset_dropout_masks()
+        self.last_path = path
+
+        if self.zero_output_for_mask and mask is not None:
+            outputs = zero_masked_steps(outputs, mask)  # (B, T, U)
+        if self.stateful:
+            self._keep_states(final)
+        output = outputs if self.return_sequences else outputs[:, -1]
+        if self.return_state:
+            return (output, *self._group_states(final))
+        return output
+
+    def choose_path(self, masked: bool = False, training: bool = False) -> Path:
+        """The compute path a call with these properties takes, and the reason."""
+        if self.use_cudnn is False:
+            return Path("loop", "use_cudnn=False asks for the step loop")
+        if isinstance(self.cell, Cell):
+            blocker = self.cell.fused_blocker()
+        else:
+            blocker = "a user-defined cell has no fused torch operator"
+        if blocker is None and training and 0.0 < self.cell.recurrent_dropout < 1.0:
+            blocker = "recurrent_dropout in training needs a fresh mask on h at every step"
+        if blocker is not None:
+            if self.use_cudnn is True:
+                raise ConfigError(f"{self.name}: use_cudnn=True, but the fused operator cannot run: {blocker}.")
+            return Path("loop", blocker)
+        operator = f"torch.{self.cell.fused_kind}"
+        if masked:
+            return Path("fused-packed", f"{operator} on each row's valid steps, packed")
+        return Path("fused", operator)
+
+    def _apply_input_dropout(self, x: torch.Tensor, training: bool) -> torch.Tensor:
+        masks = self.cell.input_dropout_masks(x[:, 0], 1, training)
+        return x if masks is None else x * masks[0].unsqueeze(1)  # same mask at every step
+
+    # -- checks at the boundary ---------------------------------------------------------------
+    def _as_input(self, inputs: Any) -> torch.Tensor:
+        kind = type(self).__name__
+        if isinstance(inputs, torch.Tensor):
+            x = inputs
+        else:
+            try:
+                array = np.asarray(inputs)
+            except ValueError:
+                raise ShapeError(
+                    f"{kind} expects inputs of shape (samples, timesteps, features); received a ragged "
+                    "nested list. Pad sequences to one length (pad_sequences) and pass a mask."
+                ) from None
+            if array.dtype.kind not in "biuf":
+                raise InputTypeError(
+                    f"{kind} expects numeric inputs; received an array of dtype {array.dtype}."
+                )
+            x = torch.from_numpy(array)
+        if x.is_complex() or not (x.is_floating_point() or x.dtype in _INTEGER_DTYPES):
+            raise InputTypeError(f"{kind} expects real-valued inputs; received a tensor of dtype {x.dtype}.")
+        if x.dim() != 3:
+            raise ShapeError(_rank_message(kind, tuple(x.shape)))
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ShapeError(
+                f"{kind} needs at least one sample and one timestep; received inputs of shape "
+                f"{shape_str(x.shape)} (samples, timesteps, features)."
+            )
+        reference = next(self.parameters(), None)
+        if reference is None:
+            return x.to(torch.get_default_dtype()) if not x.is_floating_point() else x
+        if isinstance(inputs, torch.Tensor) and x.device != reference.device:
+            raise ConfigError(
+                f"{self.name}: inputs are on {x.device} but the weights are on {reference.device}; "
+                f"move one of them, e.g. inputs.to('{reference.device}')."
+            )
+        return x.to(device=reference.device, dtype=reference.dtype)
+
+    def _check_features(self, x: torch.Tensor) -> None:
+        if x.shape[-1] != self.input_features:
+            raise ShapeError(
+                f"{self.name} was built for {self.input_features} features per timestep; received "
+                f"inputs of shape {shape_str(x.shape)} with {x.shape[-1]}. "
+                "Inputs are (samples, timesteps, features)."
+            )
+
+    def _as_mask(self, mask: Any, x: torch.Tensor) -> torch.Tensor | None:
+        if mask is None:
+            return None
+        m = mask if isinstance(mask, torch.Tensor) else torch.as_tensor(np.asarray(mask))
+        if m.dim() == 3 and m.shape[-1] == 1:
+            m = m.squeeze(-1)
+        expected = (x.shape[0], x.shape[1])
+        if tuple(m.shape) != expected:
+            raise ShapeError(
+                f"{self.name}: mask must have shape (samples, timesteps) = {shape_str(expected)}; "
+                f"received {shape_str(m.shape)}."
+            )
+        if m.is_complex():
+            raise InputTypeError(f"{self.name}: mask must be boolean (or 0/1); received dtype {m.dtype}.")
+        return (m != 0).to(x.device)  # Keras casts masks to bool
+
+    def _initial_states(self, x: torch.Tensor, initial_state: Any) -> list[torch.Tensor]:
+        batch = x.shape[0]
+        if self.stateful:
+            self._check_stateful_batch(batch)
+        if initial_state is None:
+            if self.stateful:
+                return [getattr(self, name) for name in self._state_names]
+            return self._zero_states(batch, x)
+        given = _flatten(initial_state)
+        sizes = state_sizes(self.cell)
+        if len(given) != len(sizes):
+            raise ShapeError(
+                f"{self.name} expects {len(sizes)} initial state(s) of shapes "
+                f"{', '.join(shape_str((batch, s)) for s in sizes)}; received {len(given)}."
+            )
+        states = []
+        for index, (value, size) in enumerate(zip(given, sizes)):
+            state = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+            if tuple(state.shape) != (batch, size):
+                raise ShapeError(
+                    f"{self.name}: initial_state[{index}] must have shape (samples, units) = "
+                    f"{shape_str((batch, size))}; received {shape_str(state.shape)}."
+                )
+            states.append(state.to(device=x.device, dtype=x.dtype))
+        return states
+
+    def _zero_states(self, batch: int, like: torch.Tensor) -> list[torch.Tensor]:
+        return [like.new_zeros(batch, size) for size in state_sizes(self.cell)]
+
+    # -- stateful buffers ---------------------------------------------------------------------
+    def _create_states(self, batch: int) -> None:
+        reference = next(self.parameters(), None)
+        options = {} if reference is None else {"device": reference.device, "dtype": reference.dtype}
+        self._state_names = [f"state_{i}" for i in range(len(state_sizes(self.cell)))]
+        for name, size in zip(self._state_names, state_sizes(self.cell)):
+            self.register_buffer(name, torch.zeros(batch, size, **options))
+
+    def _check_stateful_batch(self, batch: int) -> None:
+        if not self._state_names:
+            self._create_states(batch)
+            return
+        expected = getattr(self, self._state_names[0]).shape[0]
+        if batch != expected:
+            raise ShapeError(
+                f"{self.name} is stateful: it keeps one state per batch row so that row i of the "
+                f"next batch continues row i of this one, which fixes the batch size at {expected}. "
+                f"Received a batch of {batch} samples. Feed batches of exactly {expected} (drop or pad "
+                f"the last one), or call reset_states(batch_size={batch}) to start over at the new size."
+            )
+
+    def _keep_states(self, final: list[torch.Tensor]) -> None:
+        # Detached: the next call starts a new graph (truncated backpropagation through time).
+        # Reassigned, not copied in place, because autograd may still need the old values.
+        for name, state in zip(self._state_names, final):
+            setattr(self, name, state.detach())
+
+    def reset_states(self, batch_size: int | None = None) -> None:
+        """Zeros the stateful states; with `batch_size`, starts over at that batch size."""
+        if batch_size is not None:
+            self._create_states(int(batch_size))
+            return
+        for name in self._state_names:
+            setattr(self, name, torch.zeros_like(getattr(self, name)))
+
+    def reset_state(self) -> None:
+        """Keras 3's name for `reset_states()`."""
+        self.reset_states()
+
+    def get_states(self) -> list[np.ndarray]:
+        """The stateful states as NumPy arrays, flattened in cell order (`[h, c]` for LSTM)."""
+        if not self.stateful:
+            raise ConfigError(f"{self.name} is not stateful, so it keeps no states between calls.")
+        return [getattr(self, name).detach().cpu().numpy().copy() for name in self._state_names]
+
+    def set_states(self, states: Sequence[Any]) -> None:
+        """Sets the stateful states (same order as `get_states`); also fixes the batch size."""
+        if not self.stateful:
+            raise ConfigError(f"{self.name} is not stateful, so it keeps no states between calls.")
+        values = [torch.as_tensor(np.asarray(s)) if not isinstance(s, torch.Tensor) else s for s in _flatten(states)]
+        sizes = state_sizes(self.cell)
+        if len(values) != len(sizes) or any(v.dim() != 2 or v.shape[1] != s for v, s in zip(values, sizes)):
+            raise ShapeError(
+                f"{self.name}.set_states expects {len(sizes)} arrays of shape (samples, units) with units "
+                f"{sizes}; received shapes {[shape_str(v.shape) for v in values]}."
+            )
+        self._create_states(values[0].shape[0])
+        for name, value in zip(self._state_names, values):
+            buffer = getattr(self, name)
+            setattr(self, name, value.detach().to(device=buffer.device, dtype=buffer.dtype).clone())
+
+    # -- outputs --------------------------------------------------------------------------------
+    def _group_states(self, final: list[torch.Tensor]) -> list[Any]:
+        # Keras returns stacked cells' states per cell: `[h1, c1], [h2, c2]`, or `h1, h2`.
+        if not isinstance(self.cell, StackedRNNCells):
+            return final
+        groups = self.cell.split_states(final)
+        cells = self.cell._all_cells
+        if len(cells) == 1:
+            return groups[0]
+        return [group if isinstance(cell.state_size, (list, tuple)) else group[0] for cell, group in zip(cells, groups)]
+
+    def get_config(self) -> dict[str, Any]:
+        options = {
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
+            "use_cudnn": self.use_cudnn,
+        }
+        cell_config = self.cell.get_config() if hasattr(self.cell, "get_config") else {}
+        if type(self) is RNN:
+            return {**super().get_config(), **options, "cell": {"class_name": type(self.cell).__name__, "config": cell_config}}
+        cell_options = {k: v for k, v in cell_config.items() if k not in ("name", "trainable")}
+        return {**super().get_config(), **cell_options, **options}
+
+
+_INTEGER_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _rank_message(kind: str, shape: tuple[int, ...]) -> str:
+    received = f"received a {len(shape)}-D array of shape {shape_str(shape)}"
+    expected = f"{kind} expects inputs of shape (samples, timesteps, features); {received}."
+    if len(shape) == 2:
+        samples, steps = shape
+        return (
+            f"{expected} For {samples} sequences of {steps} timesteps with one feature, use "
+            f"x.reshape({samples}, {steps}, 1); for {samples} samples of {steps} features at a single "
+            f"timestep, use x.reshape({samples}, 1, {steps})."
+        )
+    if len(shape) == 1:
+        return f"{expected} For one series of {shape[0]} timesteps with one feature, use x.reshape(1, {shape[0]}, 1)."
+    if len(shape) == 0:
+        return f"{expected} A single number is not a sequence."
+    return f"{expected} Merge the extra axes into features, e.g. x.reshape({shape[0]}, {shape[1]}, -1)."
+
+
+def _flatten(value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _flatten(item)]
+    return [value]
+
+
+def split_layer_kwargs(cell_class: type, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Splits a layer's keyword arguments into the cell's options and the rest."""
+    cell_names: set[str] = set()
+    for klass in cell_class.__mro__:
+        if klass in (Cell, Layer) or not issubclass(klass, Cell):
+            continue
+        cell_names |= set(inspect.signature(klass.__init__).parameters) - {"self", "kwargs"}
+    cell_kwargs = {k: v for k, v in kwargs.items() if k in cell_names}
+    return cell_kwargs, {k: v for k, v in kwargs.items() if k not in cell_names}
