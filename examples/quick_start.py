@@ -36,7 +36,10 @@ def main() -> None:
     torch.manual_seed(7)
     series = airline_passengers()
     values = series.values
-    low, high = values[:-TEST_MONTHS].min(), values[:-TEST_MONTHS].max()  # scaler fit on training months only
+    low, high = (
+        values[:-TEST_MONTHS].min(),
+        values[:-TEST_MONTHS].max(),
+    )  # scaler fit on training months only
     scaled = (values - low) / (high - low)
 
     x, y = windows(scaled, LOOK_BACK)
@@ -44,17 +47,21 @@ def main() -> None:
     x_train, y_train = torch.from_numpy(x[:split]), torch.from_numpy(y[:split])
     x_test, y_test = torch.from_numpy(x[split:]), y[split:]
     print(f"series: {len(values)} months, {series.dates[0]} to {series.dates[-1]}")
-    print(f"X (samples, timesteps, features) = {tuple(x_train.shape)} for training, {tuple(x_test.shape)} for testing")
+    print(
+        f"X (samples, timesteps, features) = {tuple(x_train.shape)} for training, {tuple(x_test.shape)} for testing"
+    )
 
     model = Forecaster()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
-    for epoch in range(300):
+    for _epoch in range(300):
         optimizer.zero_grad()
         loss = torch.nn.functional.mse_loss(model(x_train), y_train)
         loss.backward()
         optimizer.step()
-    print(f"LSTM path: {model.lstm.last_path.name} ({model.lstm.last_path.reason}); "
-          f"parameters: {model.lstm.count_params()} = 4 * (4 * (1 + 4) + 4)")
+    print(
+        f"LSTM path: {model.lstm.last_path.name} ({model.lstm.last_path.reason}); "
+        f"parameters: {model.lstm.count_params()} = 4 * (4 * (1 + 4) + 4)"
+    )
 
     model.eval()
     with torch.no_grad():
@@ -63,7 +70,9 @@ def main() -> None:
     naive = x_test[:, -1, :].numpy() * (high - low) + low  # "next month equals this month"
     rmse = float(np.sqrt(np.mean((predicted - actual) ** 2)))
     naive_rmse = float(np.sqrt(np.mean((naive - actual) ** 2)))
-    print(f"test RMSE over the last {TEST_MONTHS} months: LSTM {rmse:.1f}, naive {naive_rmse:.1f} (thousands of passengers)")
+    print(
+        f"test RMSE over the last {TEST_MONTHS} months: LSTM {rmse:.1f}, naive {naive_rmse:.1f} (thousands of passengers)"
+    )
 
 
 if __name__ == "__main__":

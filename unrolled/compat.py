@@ -52,7 +52,9 @@ def _as_shape(shape: Any, argument: str) -> BatchShape:
     try:
         dims = tuple(None if d is None else int(d) for d in shape)
     except (TypeError, ValueError):
-        raise ConfigError(f"`{argument}` must be a tuple of ints or None. Received: {shape!r}") from None
+        raise ConfigError(
+            f"`{argument}` must be a tuple of ints or None. Received: {shape!r}"
+        ) from None
     if any(d is not None and d <= 0 for d in dims):
         raise ConfigError(f"`{argument}` sizes must be positive. Received: {argument}={shape!r}")
     return dims

@@ -35,9 +35,13 @@ def shape_str(shape: Sequence[int | None]) -> str:
 def positive_int(value: object, name: str) -> int:
     """Returns `value` as an int, or raises ConfigError naming `name`."""
     if isinstance(value, bool) or not isinstance(value, (int,)) and not _is_integral(value):
-        raise ConfigError(f"Argument `{name}` must be a positive integer. Received: {name}={value!r}")
+        raise ConfigError(
+            f"Argument `{name}` must be a positive integer. Received: {name}={value!r}"
+        )
     if int(value) <= 0:
-        raise ConfigError(f"Argument `{name}` must be a positive integer. Received: {name}={value!r}")
+        raise ConfigError(
+            f"Argument `{name}` must be a positive integer. Received: {name}={value!r}"
+        )
     return int(value)
 
 
@@ -46,9 +50,13 @@ def rate(value: object, name: str) -> float:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ConfigError(f"Argument `{name}` must be a float in [0, 1]. Received: {name}={value!r}") from None
+        raise ConfigError(
+            f"Argument `{name}` must be a float in [0, 1]. Received: {name}={value!r}"
+        ) from None
     if not 0.0 <= number <= 1.0:
-        raise ConfigError(f"Argument `{name}` must be a float in [0, 1]. Received: {name}={value!r}")
+        raise ConfigError(
+            f"Argument `{name}` must be a float in [0, 1]. Received: {name}={value!r}"
+        )
     return number
 
 

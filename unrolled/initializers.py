@@ -36,7 +36,9 @@ def _variance_scaling(scale: float, mode: str, distribution: str) -> Initializer
             limit = math.sqrt(3.0 * variance)
             return torch.empty(tuple(shape)).uniform_(-limit, limit)
         stddev = math.sqrt(variance) / _TRUNCATED_STDDEV_CORRECTION
-        return torch.nn.init.trunc_normal_(torch.empty(tuple(shape)), 0.0, stddev, -2 * stddev, 2 * stddev)
+        return torch.nn.init.trunc_normal_(
+            torch.empty(tuple(shape)), 0.0, stddev, -2 * stddev, 2 * stddev
+        )
 
     return init
 
@@ -92,7 +94,9 @@ def get(identifier: str | Initializer, argument: str = "initializer") -> Initial
             ) from None
     if callable(identifier):
         return identifier
-    raise ConfigError(f"Argument `{argument}` must be an initializer name or a callable. Received: {identifier!r}")
+    raise ConfigError(
+        f"Argument `{argument}` must be an initializer name or a callable. Received: {identifier!r}"
+    )
 
 
 def initial_value(init: Initializer, shape: Sequence[int], argument: str) -> torch.Tensor:

@@ -28,4 +28,7 @@ def airline_passengers() -> Series:
     """
     text = resources.files(__package__).joinpath("airline_passengers.csv").read_text()
     rows = list(csv.DictReader(text.splitlines()))
-    return Series([row["Month"] for row in rows], np.array([float(row["Passengers"]) for row in rows], dtype=np.float32))
+    return Series(
+        [row["Month"] for row in rows],
+        np.array([float(row["Passengers"]) for row in rows], dtype=np.float32),
+    )

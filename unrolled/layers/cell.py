@@ -59,18 +59,26 @@ class Cell(Layer):
     def get_initial_state(self, batch_size: int) -> list[torch.Tensor]:
         sizes = [self.state_size] if isinstance(self.state_size, int) else self.state_size
         reference = next(self.parameters(), None)
-        options = {} if reference is None else {"device": reference.device, "dtype": reference.dtype}
+        options = (
+            {} if reference is None else {"device": reference.device, "dtype": reference.dtype}
+        )
         return [torch.zeros(batch_size, size, **options) for size in sizes]
 
     def fused_blocker(self) -> str | None:
         """Why this cell's configuration cannot use a fused operator, or None if it can."""
-        return "a user-defined cell has no fused torch operator" if self.fused_kind is None else None
+        return (
+            "a user-defined cell has no fused torch operator" if self.fused_kind is None else None
+        )
 
     def fused_params(self) -> list[torch.Tensor]:
         raise NotImplementedError
 
     def add_weight(
-        self, name: str, shape: Sequence[int], initializer: Any = "glorot_uniform", trainable: bool = True
+        self,
+        name: str,
+        shape: Sequence[int],
+        initializer: Any = "glorot_uniform",
+        trainable: bool = True,
     ) -> nn.Parameter:
         """Creates, registers and returns a parameter, like Keras's `add_weight`."""
         init = initializers.get(initializer, f"{name} initializer")
@@ -96,7 +104,9 @@ class Cell(Layer):
             sample = torch.bernoulli(probabilities, generator=self._generator).to(like.device)
         return list(sample / keep)
 
-    def input_dropout_masks(self, inputs: torch.Tensor, count: int, training: bool) -> list[torch.Tensor] | None:
+    def input_dropout_masks(
+        self, inputs: torch.Tensor, count: int, training: bool
+    ) -> list[torch.Tensor] | None:
         """`count` masks over `inputs (B, F)` for this call, or None when dropout is off."""
         if not (training and 0.0 < self.dropout < 1.0):  # Keras ignores a rate of exactly 1
             return None
@@ -104,7 +114,9 @@ class Cell(Layer):
             self._input_masks = self._masks(inputs, self.dropout, count)
         return self._input_masks
 
-    def recurrent_dropout_masks(self, h: torch.Tensor, count: int, training: bool) -> list[torch.Tensor] | None:
+    def recurrent_dropout_masks(
+        self, h: torch.Tensor, count: int, training: bool
+    ) -> list[torch.Tensor] | None:
         """`count` masks over the previous output `h (B, U)`, or None when recurrent dropout is off."""
         if not (training and 0.0 < self.recurrent_dropout < 1.0):
             return None
@@ -180,7 +192,9 @@ class GatedCell(Cell):
     def build(self, input_shape: Sequence[int | None]) -> None:
         features = input_shape[-1]
         if features is None:
-            raise ConfigError(f"{self.name}: the features axis of the input must be known to build.")
+            raise ConfigError(
+                f"{self.name}: the features axis of the input must be known to build."
+            )
         gates_units = self.gates * self.units
         self.add_weight("kernel", (features, gates_units), self.kernel_initializer)
         self.add_weight("recurrent_kernel", (self.units, gates_units), self.recurrent_initializer)

@@ -17,7 +17,10 @@ def check_cell(cell: Any) -> None:
             f"A cell needs a `call(inputs, states) -> (output, new_states)` method. Received: {cell!r}"
         )
     size = getattr(cell, "state_size", None)
-    if not (isinstance(size, int) or (isinstance(size, (list, tuple)) and all(isinstance(s, int) for s in size))):
+    if not (
+        isinstance(size, int)
+        or (isinstance(size, (list, tuple)) and all(isinstance(s, int) for s in size))
+    ):
         raise ConfigError(
             "A cell needs a `state_size` attribute: an int, or a list of ints (one per state). "
             f"Received: state_size={size!r} on {type(cell).__name__}"

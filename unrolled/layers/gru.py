@@ -47,7 +47,9 @@ class GRUCell(GatedCell):
             input_bias, recurrent_bias = self.bias[0], self.bias[1]
         else:
             input_bias, recurrent_bias = self.bias, None
-        x_z, x_r, x_h = (self._project(inputs, x_masks, gate, input_bias) for gate in range(3))  # (B, U) each
+        x_z, x_r, x_h = (
+            self._project(inputs, x_masks, gate, input_bias) for gate in range(3)
+        )  # (B, U) each
         u = self.units
         h_z, h_r, h_h = (h_prev if h_masks is None else h_prev * h_masks[gate] for gate in range(3))
         recurrent_z = h_z @ self.recurrent_kernel[:, :u]
@@ -69,7 +71,11 @@ class GRUCell(GatedCell):
         return h, [h]
 
     def _project(
-        self, inputs: torch.Tensor, masks: list[torch.Tensor] | None, gate: int, bias: torch.Tensor | None
+        self,
+        inputs: torch.Tensor,
+        masks: list[torch.Tensor] | None,
+        gate: int,
+        bias: torch.Tensor | None,
     ) -> torch.Tensor:
         u = self.units
         x = inputs if masks is None else inputs * masks[gate % len(masks)]

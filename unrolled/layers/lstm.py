@@ -50,6 +50,28 @@ class LSTMCell(GatedCell):
         per_gate = self.recurrent_dropout > 0
         x_masks = self.input_dropout_masks(inputs, 4 if per_gate else 1, training)
         h_masks = self.recurrent_dropout_masks(h_prev, 4, training)
+        if h_masks is None and (x_masks is None or len(x_masks) == 1):
+            # One mask (or none) for every gate: one matmul per side, as Keras's implementation 2.
+            x = inputs if x_masks is None else inputs * x_masks[0]
+            z_all = x @ self.kernel + h_prev @ self.recurrent_kernel  # (B, 4U)
+            z = (z_all if self.bias is None else z_all + self.bias).chunk(4, dim=1)
+        else:
+            z = self._per_gate_preactivations(inputs, h_prev, x_masks, h_masks)
+        i = self.recurrent_activation(z[0])
+        f = self.recurrent_activation(z[1])
+        c = f * c_prev + i * self.activation(z[2])
+        o = self.recurrent_activation(z[3])
+        h = o * self.activation(c)
+        return h, [h, c]
+
+    def _per_gate_preactivations(
+        self,
+        inputs: torch.Tensor,
+        h_prev: torch.Tensor,
+        x_masks: list[torch.Tensor] | None,
+        h_masks: list[torch.Tensor] | None,
+    ) -> list[torch.Tensor]:
+        # Recurrent dropout draws a mask per gate (Keras's implementation 1).
         kernels = self.kernel.chunk(4, dim=1)  # 4 x (F, U)
         recurrent_kernels = self.recurrent_kernel.chunk(4, dim=1)  # 4 x (U, U)
         biases = self.bias.chunk(4) if self.bias is not None else [None] * 4
@@ -59,12 +81,7 @@ class LSTMCell(GatedCell):
             h = h_prev if h_masks is None else h_prev * h_masks[gate]
             z_gate = x @ kernels[gate] + h @ recurrent_kernels[gate]  # (B, U)
             z.append(z_gate if biases[gate] is None else z_gate + biases[gate])
-        i = self.recurrent_activation(z[0])
-        f = self.recurrent_activation(z[1])
-        c = f * c_prev + i * self.activation(z[2])
-        o = self.recurrent_activation(z[3])
-        h = o * self.activation(c)
-        return h, [h, c]
+        return z
 
     def fused_params(self) -> list[torch.Tensor]:
         return lstm_fused_params(self.kernel, self.recurrent_kernel, self.bias)

@@ -85,7 +85,9 @@ class RNN(Layer):
         check_cell(cell)
         super().__init__(**kwargs)
         if use_cudnn not in ("auto", True, False):
-            raise ConfigError(f"Argument `use_cudnn` must be 'auto', True or False. Received: {use_cudnn!r}")
+            raise ConfigError(
+                f"Argument `use_cudnn` must be 'auto', True or False. Received: {use_cudnn!r}"
+            )
         self.cell = cell
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
@@ -123,7 +125,9 @@ class RNN(Layer):
                 f"{self.name}: input_shape must be (samples, timesteps, features); received {shape_str(shape)}."
             )
         if shape[-1] is None:
-            raise ShapeError(f"{self.name}: the features axis must be known to build; received {shape_str(shape)}.")
+            raise ShapeError(
+                f"{self.name}: the features axis must be known to build; received {shape_str(shape)}."
+            )
         self.input_features = int(shape[-1])
         if hasattr(self.cell, "build") and not getattr(self.cell, "built", True):
             self.cell.build((shape[0], self.input_features))
@@ -172,7 +176,9 @@ class RNN(Layer):
                 if mask is None:
                     outputs, final = run_fused(self.cell.fused_kind, x_run, states, params)
                 else:
-                    outputs, final = run_fused_masked(self.cell.fused_kind, x_run, states, params, mask)
+                    outputs, final = run_fused_masked(
+                        self.cell.fused_kind, x_run, states, params, mask
+                    )
         finally:
             if isinstance(self.cell, Cell):
                 self.cell.reset_dropout_masks()
@@ -199,7 +205,9 @@ class RNN(Layer):
             blocker = "recurrent_dropout in training needs a fresh mask on h at every step"
         if blocker is not None:
             if self.use_cudnn is True:
-                raise ConfigError(f"{self.name}: use_cudnn=True, but the fused operator cannot run: {blocker}.")
+                raise ConfigError(
+                    f"{self.name}: use_cudnn=True, but the fused operator cannot run: {blocker}."
+                )
             return Path("loop", blocker)
         operator = f"torch.{self.cell.fused_kind}"
         if masked:
@@ -229,7 +237,9 @@ class RNN(Layer):
                 )
             x = torch.from_numpy(array)
         if x.is_complex() or not (x.is_floating_point() or x.dtype in _INTEGER_DTYPES):
-            raise InputTypeError(f"{kind} expects real-valued inputs; received a tensor of dtype {x.dtype}.")
+            raise InputTypeError(
+                f"{kind} expects real-valued inputs; received a tensor of dtype {x.dtype}."
+            )
         if x.dim() != 3:
             raise ShapeError(_rank_message(kind, tuple(x.shape)))
         if x.shape[0] == 0 or x.shape[1] == 0:
@@ -268,7 +278,9 @@ class RNN(Layer):
                 f"received {shape_str(m.shape)}."
             )
         if m.is_complex():
-            raise InputTypeError(f"{self.name}: mask must be boolean (or 0/1); received dtype {m.dtype}.")
+            raise InputTypeError(
+                f"{self.name}: mask must be boolean (or 0/1); received dtype {m.dtype}."
+            )
         return (m != 0).to(x.device)  # Keras casts masks to bool
 
     def _initial_states(self, x: torch.Tensor, initial_state: Any) -> list[torch.Tensor]:
@@ -303,7 +315,9 @@ class RNN(Layer):
     # -- stateful buffers ---------------------------------------------------------------------
     def _create_states(self, batch: int) -> None:
         reference = next(self.parameters(), None)
-        options = {} if reference is None else {"device": reference.device, "dtype": reference.dtype}
+        options = (
+            {} if reference is None else {"device": reference.device, "dtype": reference.dtype}
+        )
         self._state_names = [f"state_{i}" for i in range(len(state_sizes(self.cell)))]
         for name, size in zip(self._state_names, state_sizes(self.cell)):
             self.register_buffer(name, torch.zeros(batch, size, **options))
@@ -349,9 +363,14 @@ class RNN(Layer):
         """Sets the stateful states (same order as `get_states`); also fixes the batch size."""
         if not self.stateful:
             raise ConfigError(f"{self.name} is not stateful, so it keeps no states between calls.")
-        values = [torch.as_tensor(np.asarray(s)) if not isinstance(s, torch.Tensor) else s for s in _flatten(states)]
+        values = [
+            torch.as_tensor(np.asarray(s)) if not isinstance(s, torch.Tensor) else s
+            for s in _flatten(states)
+        ]
         sizes = state_sizes(self.cell)
-        if len(values) != len(sizes) or any(v.dim() != 2 or v.shape[1] != s for v, s in zip(values, sizes)):
+        if len(values) != len(sizes) or any(
+            v.dim() != 2 or v.shape[1] != s for v, s in zip(values, sizes)
+        ):
             raise ShapeError(
                 f"{self.name}.set_states expects {len(sizes)} arrays of shape (samples, units) with units "
                 f"{sizes}; received shapes {[shape_str(v.shape) for v in values]}."
@@ -370,7 +389,10 @@ class RNN(Layer):
         cells = self.cell._all_cells
         if len(cells) == 1:
             return groups[0]
-        return [group if isinstance(cell.state_size, (list, tuple)) else group[0] for cell, group in zip(cells, groups)]
+        return [
+            group if isinstance(cell.state_size, (list, tuple)) else group[0]
+            for cell, group in zip(cells, groups)
+        ]
 
     def get_config(self) -> dict[str, Any]:
         options = {
@@ -384,7 +406,11 @@ class RNN(Layer):
         }
         cell_config = self.cell.get_config() if hasattr(self.cell, "get_config") else {}
         if type(self) is RNN:
-            return {**super().get_config(), **options, "cell": {"class_name": type(self.cell).__name__, "config": cell_config}}
+            return {
+                **super().get_config(),
+                **options,
+                "cell": {"class_name": type(self.cell).__name__, "config": cell_config},
+            }
         cell_options = {k: v for k, v in cell_config.items() if k not in ("name", "trainable")}
         return {**super().get_config(), **cell_options, **options}
 
@@ -415,7 +441,9 @@ def _flatten(value: Any) -> list[Any]:
     return [value]
 
 
-def split_layer_kwargs(cell_class: type, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def split_layer_kwargs(
+    cell_class: type, kwargs: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Splits a layer's keyword arguments into the cell's options and the rest."""
     cell_names: set[str] = set()
     for klass in cell_class.__mro__:

@@ -72,7 +72,9 @@ class StackedRNNCells(Cell):
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
-            "cells": [{"class_name": type(c).__name__, "config": c.get_config()} for c in self._all_cells],
+            "cells": [
+                {"class_name": type(c).__name__, "config": c.get_config()} for c in self._all_cells
+            ],
         }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, PackedSequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from unrolled.ops import masks
 
@@ -33,7 +33,15 @@ def run_fused(
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """One fused call over `x (B, T, F)`; returns outputs `(B, T, U)` and final states."""
     outputs, *final = FUSED_OPERATORS[kind](
-        x, _hidden(kind, states), params, len(params) == 4, 1, 0.0, torch.is_grad_enabled(), False, True
+        x,
+        _hidden(kind, states),
+        params,
+        len(params) == 4,
+        1,
+        0.0,
+        torch.is_grad_enabled(),
+        False,
+        True,
     )
     return outputs, [s.squeeze(0) for s in final]
 
@@ -68,16 +76,28 @@ def run_fused_masked(
     )
     hidden = _hidden(kind, [s.index_select(0, packed.sorted_indices) for s in run_states])
     out_data, *final = FUSED_OPERATORS[kind](
-        packed.data, packed.batch_sizes, hidden, params, len(params) == 4, 1, 0.0,
-        torch.is_grad_enabled(), False,
+        packed.data,
+        packed.batch_sizes,
+        hidden,
+        params,
+        len(params) == 4,
+        1,
+        0.0,
+        torch.is_grad_enabled(),
+        False,
     )
-    out_packed = PackedSequence(out_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+    out_packed = PackedSequence(
+        out_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+    )
     compact_out, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=x.shape[1])
     final = [s.squeeze(0).index_select(0, packed.unsorted_indices) for s in final]  # (B_run, U)
 
     if not all_rows:
         compact_out = _scatter_rows(compact_out, rows)
-        final = [torch.where(rows.unsqueeze(-1), _scatter_rows(new, rows), old) for new, old in zip(final, states)]
+        final = [
+            torch.where(rows.unsqueeze(-1), _scatter_rows(new, rows), old)
+            for new, old in zip(final, states)
+        ]
     return masks.carry_forward(compact_out, plan.positions), final
 
 

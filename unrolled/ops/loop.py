@@ -35,7 +35,9 @@ def run_loop(
             if previous is None:
                 previous = torch.zeros_like(output)
             output = torch.where(_column(valid, output), output, previous)
-            new_states = [torch.where(_column(valid, new), new, old) for new, old in zip(new_states, states)]
+            new_states = [
+                torch.where(_column(valid, new), new, old) for new, old in zip(new_states, states)
+            ]
         outputs.append(output)
         previous, states = output, list(new_states)
     return torch.stack(outputs, dim=1), states  # (B, T, U)

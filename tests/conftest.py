@@ -1,0 +1,16 @@
+"""Test-suite setup shared by every test directory.
+
+Keras is the reference the layers are compared with, and it must run on its torch
+backend: the variable is set here, before any test module imports Keras. The tests
+directory goes on `sys.path` so tests can `from oracles import keras_oracle`.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+_TESTS = str(Path(__file__).resolve().parent)
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)

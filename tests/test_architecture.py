@@ -1,0 +1,41 @@
+"""The import direction of DESIGN.md, held by an ast walk over the package.
+
+errors/compat -> ops, datasets -> layers: a lower module never imports a higher one.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "unrolled"
+# Each top-level module or subpackage, and the ones it must not import.
+FORBIDDEN = {
+    "errors": {"compat", "activations", "initializers", "ops", "layers", "datasets"},
+    "compat": {"ops", "layers", "datasets"},
+    "activations": {"ops", "layers"},
+    "initializers": {"ops", "layers"},
+    "ops": {"layers", "datasets"},
+    "datasets": {"ops", "layers"},
+}
+
+
+def _unrolled_imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("unrolled."):
+            names.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            names |= {a.name.split(".")[1] for a in node.names if a.name.startswith("unrolled.")}
+    return names
+
+
+@pytest.mark.parametrize("part", sorted(FORBIDDEN))
+def test_lower_modules_do_not_import_higher_ones(part: str) -> None:
+    files = [PACKAGE / f"{part}.py"] if (PACKAGE / f"{part}.py").exists() else sorted((PACKAGE / part).rglob("*.py"))
+    assert files, f"no source found for {part}"
+    for path in files:
+        wrong = _unrolled_imports(path) & FORBIDDEN[part]
+        assert not wrong, f"{path.relative_to(PACKAGE)} imports {sorted(wrong)}"
