@@ -7,7 +7,9 @@ fused path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
@@ -22,6 +24,21 @@ FUSED_OPERATORS: dict[str, Callable[..., tuple[torch.Tensor, ...]]] = {
 }
 
 
+@contextmanager
+def _quiet_cudnn_layout_warning() -> Iterator[None]:
+    # cuDNN warns that weights "are not part of single contiguous chunk of memory" when given
+    # views of Keras-layout weights; the copy it makes is the price of that layout, not a bug.
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="RNN module weights are not part of single contiguous"
+        )
+        yield
+
+
+def _on_cuda(x: torch.Tensor) -> AbstractContextManager[None]:
+    return _quiet_cudnn_layout_warning() if x.is_cuda else nullcontext()
+
+
 def _hidden(kind: str, states: list[torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor, ...]:
     # torch wants (layers, B, U) states: a pair for LSTM, one tensor otherwise.
     stacked = tuple(s.unsqueeze(0) for s in states)
@@ -32,17 +49,18 @@ def run_fused(
     kind: str, x: torch.Tensor, states: list[torch.Tensor], params: list[torch.Tensor]
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """One fused call over `x (B, T, F)`; returns outputs `(B, T, U)` and final states."""
-    outputs, *final = FUSED_OPERATORS[kind](
-        x,
-        _hidden(kind, states),
-        params,
-        len(params) == 4,
-        1,
-        0.0,
-        torch.is_grad_enabled(),
-        False,
-        True,
-    )
+    with _on_cuda(x):
+        outputs, *final = FUSED_OPERATORS[kind](
+            x,
+            _hidden(kind, states),
+            params,
+            len(params) == 4,
+            1,
+            0.0,
+            torch.is_grad_enabled(),
+            False,
+            True,
+        )
     return outputs, [s.squeeze(0) for s in final]
 
 
@@ -75,17 +93,18 @@ def run_fused_masked(
         compacted, plan.lengths[rows].cpu(), batch_first=True, enforce_sorted=False
     )
     hidden = _hidden(kind, [s.index_select(0, packed.sorted_indices) for s in run_states])
-    out_data, *final = FUSED_OPERATORS[kind](
-        packed.data,
-        packed.batch_sizes,
-        hidden,
-        params,
-        len(params) == 4,
-        1,
-        0.0,
-        torch.is_grad_enabled(),
-        False,
-    )
+    with _on_cuda(x):
+        out_data, *final = FUSED_OPERATORS[kind](
+            packed.data,
+            packed.batch_sizes,
+            hidden,
+            params,
+            len(params) == 4,
+            1,
+            0.0,
+            torch.is_grad_enabled(),
+            False,
+        )
     out_packed = PackedSequence(
         out_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
     )
