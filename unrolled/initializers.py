@@ -8,6 +8,7 @@ Fans are read from the Keras layout `(fan_in, fan_out)`, so a kernel of shape
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 
 import torch
@@ -78,6 +79,15 @@ _BY_NAME: dict[str, Initializer] = {
 }
 
 
+# Keras's other spellings: short aliases and class names (`GlorotUniform`, `HeNormal`, ...).
+_ALIASES = {"uniform": "random_uniform", "normal": "random_normal", "zero": "zeros", "one": "ones"}
+
+
+def _canonical(name: str) -> str:
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() if not name.islower() else name
+    return _ALIASES.get(snake, snake)
+
+
 def get(identifier: str | Initializer, argument: str = "initializer") -> Initializer:
     """The initializer for a Keras name, or a callable `f(shape) -> array` passed through.
 
@@ -86,7 +96,7 @@ def get(identifier: str | Initializer, argument: str = "initializer") -> Initial
     """
     if isinstance(identifier, str):
         try:
-            return _BY_NAME[identifier.lower()]
+            return _BY_NAME[_canonical(identifier)]
         except KeyError:
             known = ", ".join(sorted(_BY_NAME))
             raise ConfigError(
@@ -99,9 +109,14 @@ def get(identifier: str | Initializer, argument: str = "initializer") -> Initial
     )
 
 
+def draw(init: Initializer, shape: Sequence[int]) -> torch.Tensor:
+    """`init(shape)` as a tensor of the default dtype (user initializers may return arrays)."""
+    return torch.as_tensor(init(tuple(shape)), dtype=torch.get_default_dtype())
+
+
 def initial_value(init: Initializer, shape: Sequence[int], argument: str) -> torch.Tensor:
     """Calls `init(shape)` and checks that it gave a tensor of that shape."""
-    value = torch.as_tensor(init(tuple(shape)), dtype=torch.get_default_dtype())
+    value = draw(init, shape)
     if tuple(value.shape) != tuple(shape):
         raise ConfigError(
             f"`{argument}` returned an array of shape {tuple(value.shape)}; expected {tuple(shape)}."

@@ -32,11 +32,22 @@ class Layer(nn.Module):
     (or `batch_input_shape=`) is given, otherwise on the first call.
     """
 
-    def __init__(self, *, name: str | None = None, trainable: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        trainable: bool = True,
+        dtype: Any = None,
+        activity_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__()
         self.name = name or _auto_name(type(self))
         self.batch_shape = compat.pop_batch_shape(kwargs, type(self).__name__)
-        kwargs.pop("dtype", None)  # float32 unless the module is cast with .to()/.double()
+        # Weights are float32 unless the module is cast with .to()/.double(); `dtype` is kept
+        # for the config only.
+        self.dtype_name = "float32" if dtype is None else str(dtype)
+        self.activity_regularizer = activity_regularizer  # stored for the training loop
         if kwargs:
             raise ConfigError(
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
@@ -105,7 +116,12 @@ class Layer(nn.Module):
         return sum(w.numel() for w in self.weights)
 
     def get_config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
+        config: dict[str, Any] = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": self.dtype_name,
+            "activity_regularizer": self.activity_regularizer,
+        }
         if self.batch_shape is not None:
             config["batch_shape"] = self.batch_shape
         return config

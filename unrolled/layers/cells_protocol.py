@@ -37,9 +37,7 @@ def call_cell(
     cell: Any, inputs: torch.Tensor, states: list[torch.Tensor], training: bool
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """One step of any cell; builds it first if it has not been built."""
-    if hasattr(cell, "build") and not getattr(cell, "built", True):
-        cell.build(tuple(inputs.shape))
-        cell.built = True
+    build_cell(cell, tuple(inputs.shape))
     if _accepts_training(cell):
         output, new_states = cell.call(inputs, states, training=training)
     else:
@@ -47,6 +45,20 @@ def call_cell(
     if isinstance(new_states, torch.Tensor):
         new_states = [new_states]
     return output, list(new_states)
+
+
+def build_cell(cell: Any, step_shape: tuple[int | None, ...]) -> None:
+    """Builds a cell for steps of `step_shape (samples, features)` unless it is built already."""
+    if hasattr(cell, "build") and not getattr(cell, "built", False):
+        cell.build(step_shape)
+        cell.built = True
+
+
+def built_input_features(cell: Any) -> int | None:
+    """The features per step a built cell's weights expect, or None if unknown or unbuilt."""
+    first = getattr(cell, "_all_cells", [cell])[0]  # a stack takes its first cell's inputs
+    kernel = getattr(first, "kernel", None) if getattr(first, "built", False) else None
+    return int(kernel.shape[0]) if isinstance(kernel, torch.Tensor) and kernel.dim() == 2 else None
 
 
 def _accepts_training(cell: Any) -> bool:

@@ -38,7 +38,8 @@ class LSTMCell(GatedCell):
 
         def forget_gate_ones(shape: Any) -> torch.Tensor:
             u = self.units
-            return torch.cat([init((u,)), torch.ones(u), init((2 * u,))])
+            draw = initializers.draw
+            return torch.cat([draw(init, (u,)), torch.ones(u), draw(init, (2 * u,))])
 
         return forget_gate_ones
 

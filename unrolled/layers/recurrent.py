@@ -9,17 +9,25 @@ The path is chosen in one place, `choose_path`, and recorded in `last_path`:
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from unrolled.errors import ConfigError, InputTypeError, ShapeError, shape_str
+from unrolled.errors import ConfigError, ShapeError, shape_str
 from unrolled.layers.base import Layer
 from unrolled.layers.cell import Cell
-from unrolled.layers.cells_protocol import call_cell, check_cell, state_sizes
+from unrolled.layers.cells_protocol import (
+    build_cell,
+    built_input_features,
+    call_cell,
+    check_cell,
+    state_sizes,
+)
 from unrolled.layers.stacked import StackedRNNCells
+from unrolled.ops.convert import as_real_tensor
 from unrolled.ops.fused import run_fused, run_fused_masked
 from unrolled.ops.loop import run_loop
 from unrolled.ops.masks import zero_masked_steps
@@ -83,7 +91,18 @@ class RNN(Layer):
                 check_cell(each)
             cell = StackedRNNCells(cell)
         check_cell(cell)
+        input_length = kwargs.pop("input_length", None)
+        if input_length is not None:
+            warnings.warn(
+                f"{type(self).__name__}: `input_length` was removed in Keras 3; use "
+                f"`input_shape=({input_length}, features)` or `Input((timesteps, features))`.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         super().__init__(**kwargs)
+        if self.batch_shape is not None and len(self.batch_shape) == 2:
+            # Keras 2's `input_dim=F` (and `input_length=T`) on an RNN meant (samples, T, F).
+            self.batch_shape = (self.batch_shape[0], input_length, self.batch_shape[1])
         if use_cudnn not in ("auto", True, False):
             raise ConfigError(
                 f"Argument `use_cudnn` must be 'auto', True or False. Received: {use_cudnn!r}"
@@ -128,10 +147,15 @@ class RNN(Layer):
             raise ShapeError(
                 f"{self.name}: the features axis must be known to build; received {shape_str(shape)}."
             )
-        self.input_features = int(shape[-1])
-        if hasattr(self.cell, "build") and not getattr(self.cell, "built", True):
-            self.cell.build((shape[0], self.input_features))
-            self.cell.built = True
+        features = int(shape[-1])
+        built_for = built_input_features(self.cell)
+        if built_for is not None and built_for != features:
+            raise ShapeError(
+                f"{self.name}: its cell was built for {built_for} features per timestep; received "
+                f"input shape {shape_str(shape)} with {features}. Inputs are (samples, timesteps, features)."
+            )
+        self.input_features = features
+        build_cell(self.cell, (shape[0], features))
         if self.stateful and shape[0] is not None:
             self._create_states(int(shape[0]))
         self.built = True
@@ -221,25 +245,7 @@ class RNN(Layer):
     # -- checks at the boundary ---------------------------------------------------------------
     def _as_input(self, inputs: Any) -> torch.Tensor:
         kind = type(self).__name__
-        if isinstance(inputs, torch.Tensor):
-            x = inputs
-        else:
-            try:
-                array = np.asarray(inputs)
-            except ValueError:
-                raise ShapeError(
-                    f"{kind} expects inputs of shape (samples, timesteps, features); received a ragged "
-                    "nested list. Pad sequences to one length (pad_sequences) and pass a mask."
-                ) from None
-            if array.dtype.kind not in "biuf":
-                raise InputTypeError(
-                    f"{kind} expects numeric inputs; received an array of dtype {array.dtype}."
-                )
-            x = torch.from_numpy(array)
-        if x.is_complex() or not (x.is_floating_point() or x.dtype in _INTEGER_DTYPES):
-            raise InputTypeError(
-                f"{kind} expects real-valued inputs; received a tensor of dtype {x.dtype}."
-            )
+        x = as_real_tensor(inputs, "inputs")
         if x.dim() != 3:
             raise ShapeError(_rank_message(kind, tuple(x.shape)))
         if x.shape[0] == 0 or x.shape[1] == 0:
@@ -249,7 +255,7 @@ class RNN(Layer):
             )
         reference = next(self.parameters(), None)
         if reference is None:
-            return x.to(torch.get_default_dtype()) if not x.is_floating_point() else x
+            return x.to(torch.get_default_dtype())  # float64 and ints become float32, as in Keras
         if isinstance(inputs, torch.Tensor) and x.device != reference.device:
             raise ConfigError(
                 f"{self.name}: inputs are on {x.device} but the weights are on {reference.device}; "
@@ -268,7 +274,7 @@ class RNN(Layer):
     def _as_mask(self, mask: Any, x: torch.Tensor) -> torch.Tensor | None:
         if mask is None:
             return None
-        m = mask if isinstance(mask, torch.Tensor) else torch.as_tensor(np.asarray(mask))
+        m = as_real_tensor(mask, "mask")
         if m.dim() == 3 and m.shape[-1] == 1:
             m = m.squeeze(-1)
         expected = (x.shape[0], x.shape[1])
@@ -276,10 +282,6 @@ class RNN(Layer):
             raise ShapeError(
                 f"{self.name}: mask must have shape (samples, timesteps) = {shape_str(expected)}; "
                 f"received {shape_str(m.shape)}."
-            )
-        if m.is_complex():
-            raise InputTypeError(
-                f"{self.name}: mask must be boolean (or 0/1); received dtype {m.dtype}."
             )
         return (m != 0).to(x.device)  # Keras casts masks to bool
 
@@ -300,7 +302,7 @@ class RNN(Layer):
             )
         states = []
         for index, (value, size) in enumerate(zip(given, sizes)):
-            state = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+            state = as_real_tensor(value, f"initial_state[{index}]")
             if tuple(state.shape) != (batch, size):
                 raise ShapeError(
                     f"{self.name}: initial_state[{index}] must have shape (samples, units) = "
@@ -363,10 +365,7 @@ class RNN(Layer):
         """Sets the stateful states (same order as `get_states`); also fixes the batch size."""
         if not self.stateful:
             raise ConfigError(f"{self.name} is not stateful, so it keeps no states between calls.")
-        values = [
-            torch.as_tensor(np.asarray(s)) if not isinstance(s, torch.Tensor) else s
-            for s in _flatten(states)
-        ]
+        values = [as_real_tensor(s, f"states[{i}]") for i, s in enumerate(_flatten(states))]
         sizes = state_sizes(self.cell)
         if len(values) != len(sizes) or any(
             v.dim() != 2 or v.shape[1] != s for v, s in zip(values, sizes)
@@ -413,9 +412,6 @@ class RNN(Layer):
             }
         cell_options = {k: v for k, v in cell_config.items() if k not in ("name", "trainable")}
         return {**super().get_config(), **cell_options, **options}
-
-
-_INTEGER_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
 def _rank_message(kind: str, shape: tuple[int, ...]) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from unrolled import activations
+from unrolled.errors import ConfigError
 from unrolled.layers.cell import GatedCell
 from unrolled.layers.recurrent import RNN, split_layer_kwargs
 from unrolled.ops.weights import simple_rnn_fused_params
@@ -23,7 +24,10 @@ class SimpleRNNCell(GatedCell):
 
     def __init__(self, units: int, activation: Any = "tanh", **kwargs: Any) -> None:
         if "recurrent_activation" in kwargs:
-            raise TypeError("SimpleRNNCell has no gates, so it takes no `recurrent_activation`.")
+            raise ConfigError(
+                "Unrecognized keyword argument `recurrent_activation`: a SimpleRNN has no gates, "
+                "so it takes only `activation`."
+            )
         super().__init__(units, activation=activation, **kwargs)
         self.state_size = self.units
 

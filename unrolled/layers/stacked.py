@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from unrolled.layers.cell import Cell
-from unrolled.layers.cells_protocol import call_cell, state_sizes
+from unrolled.layers.cells_protocol import build_cell, call_cell, state_sizes
 
 
 class StackedRNNCells(Cell):
@@ -37,8 +37,7 @@ class StackedRNNCells(Cell):
 
     def build(self, input_shape: Sequence[int | None]) -> None:
         for cell in self._all_cells:
-            if hasattr(cell, "build") and not getattr(cell, "built", False):
-                cell.build(tuple(input_shape))
+            build_cell(cell, tuple(input_shape))
             output_size = getattr(cell, "output_size", None) or state_sizes(cell)[0]
             input_shape = (input_shape[0], output_size)
         self.built = True
