@@ -3,6 +3,7 @@
 from unrolled.layers.base import Layer
 from unrolled.layers.cell import Cell
 from unrolled.layers.gru import GRU, GRUCell
+from unrolled.layers.input_layer import Input, InputLayer
 from unrolled.layers.lstm import LSTM, LSTMCell
 from unrolled.layers.recurrent import RNN
 from unrolled.layers.simple_rnn import SimpleRNN, SimpleRNNCell
@@ -14,6 +15,8 @@ __all__ = [
     "RNN",
     "Cell",
     "GRUCell",
+    "Input",
+    "InputLayer",
     "LSTMCell",
     "Layer",
     "SimpleRNN",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import re
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +15,7 @@ from torch import nn
 
 from unrolled import compat
 from unrolled.errors import ConfigError, ShapeError, shape_str
+from unrolled.layers import symbolic
 
 _NAME_COUNTS: Counter[str] = Counter()
 
@@ -26,11 +29,21 @@ def _auto_name(cls: type) -> str:
 
 
 class Layer(nn.Module):
-    """Base of our layers: Keras's `build`, `name`, `trainable` and weight lists on an `nn.Module`.
+    """Base of our layers: Keras's `build`, `name`, `trainable`, masks and weight lists on an `nn.Module`.
 
     Weights are created by `build(input_shape)`: at construction when `input_shape=`
     (or `batch_input_shape=`) is given, otherwise on the first call.
+
+    Masks travel with tensors, as in Keras 3: a layer's output carries the mask that
+    `compute_mask` gives (attribute `_keras_mask`), and the next layer receives it as its
+    `mask` argument. A layer with `supports_masking = False` that receives a mask warns,
+    because downstream layers will not see it.
+
+    Calling a layer on a `SymbolicTensor` (from `Input`) records the call for a `Model`
+    and returns symbolic outputs whose shapes come from `compute_output_shape`.
     """
+
+    supports_masking: bool = False
 
     def __init__(
         self,
@@ -54,6 +67,83 @@ class Layer(nn.Module):
             )
         self.built = False
         self._trainable = trainable
+
+    # -- calling ------------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if symbolic.has_symbolic((args, kwargs)):
+            return self._symbolic_call(args, kwargs)
+        first = args[0] if args else kwargs.get("inputs")
+        previous_mask = kwargs.get("mask")
+        if previous_mask is None:
+            previous_mask = get_mask(first)
+            if previous_mask is not None and _accepts(type(self), "mask"):
+                kwargs["mask"] = previous_mask
+        outputs = super().__call__(*args, **kwargs)
+        if self.supports_masking:
+            self._attach_masks(first, outputs, previous_mask)
+        elif previous_mask is not None:
+            warnings.warn(
+                f"Layer '{self.name}' ({type(self).__name__}) received a mask but does not support "
+                "masking, so downstream layers will not see it.",
+                stacklevel=2,
+            )
+        return outputs
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The mask of this layer's outputs; by default the input mask passes through."""
+        return mask
+
+    def _attach_masks(self, inputs: Any, outputs: Any, previous_mask: Any) -> None:
+        leaves = symbolic.flatten(outputs)
+        if all(get_mask(leaf) is not None for leaf in leaves):
+            return  # the layer set its own
+        masks = self.compute_mask(inputs, previous_mask)
+        if masks is None:
+            return
+        for tensor, mask in zip(leaves, symbolic.flatten(masks)):
+            if mask is not None and isinstance(tensor, torch.Tensor) and get_mask(tensor) is None:
+                tensor._keras_mask = mask
+
+    def _symbolic_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        first = args[0] if args else kwargs.get("inputs")
+        input_shape = symbolic.map_structure(lambda t: t.shape, first)
+        if not self.built:
+            self.build(input_shape)
+        output_shape = self.compute_output_shape(input_shape)
+        node = symbolic.Node(self, args, kwargs)
+        if symbolic.is_shape(output_shape):
+            node.outputs = [symbolic.SymbolicTensor(output_shape, node, 0)]
+            return node.outputs[0]
+        node.outputs = [
+            symbolic.SymbolicTensor(shape, node, i) for i, shape in enumerate(output_shape)
+        ]
+        return (
+            type(output_shape)(node.outputs)
+            if isinstance(output_shape, tuple)
+            else list(node.outputs)
+        )
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """Output shape(s) for `input_shape`, None for sizes known only at run time.
+
+        This default runs the layer on zeros twice, with different sizes for the unknown
+        axes, and marks the output axes that changed as unknown. Layers override it.
+        """
+        probes = [_probe(input_shape, fill) for fill in (2, 3)]
+        with torch.no_grad():
+            results = [
+                symbolic.map_structure(lambda t: tuple(t.shape), self.forward(p)) for p in probes
+            ]
+        return _merge_probed_shapes(results[0], results[1])
+
+    def ensure_built(self, inputs: Any) -> None:
+        """Builds from the first real input's shape (on its device) if not built yet."""
+        if self.built:
+            return
+        self.build(symbolic.map_structure(lambda t: tuple(t.shape), inputs))
+        device = getattr(symbolic.flatten(inputs)[0], "device", None)
+        if device is not None:
+            self.to(device)
 
     # -- building ---------------------------------------------------------------------------
     def build(self, input_shape: Sequence[int | None]) -> None:
@@ -125,3 +215,32 @@ class Layer(nn.Module):
         if self.batch_shape is not None:
             config["batch_shape"] = self.batch_shape
         return config
+
+
+def get_mask(tensor: Any) -> torch.Tensor | None:
+    """The Keras mask a tensor carries (`_keras_mask`), or None."""
+    return getattr(tensor, "_keras_mask", None)
+
+
+_ACCEPTS: dict[tuple[type, str], bool] = {}
+
+
+def _accepts(cls: type, argument: str) -> bool:
+    # Whether `forward` takes `argument`; cached per class because signatures are slow to read.
+    key = (cls, argument)
+    if key not in _ACCEPTS:
+        _ACCEPTS[key] = argument in inspect.signature(cls.forward).parameters
+    return _ACCEPTS[key]
+
+
+def _probe(shape: Any, fill: int) -> Any:
+    if symbolic.is_shape(shape):
+        return torch.zeros(tuple(fill if d is None else d for d in shape))
+    return [_probe(s, fill) for s in shape]
+
+
+def _merge_probed_shapes(a: Any, b: Any) -> Any:
+    # Axes that differ between the two probe runs depend on the unknown input sizes.
+    if symbolic.is_shape(a):
+        return tuple(x if x == y else None for x, y in zip(a, b))
+    return type(a)(_merge_probed_shapes(x, y) for x, y in zip(a, b))

@@ -74,6 +74,8 @@ class RNN(Layer):
     PyTorch; it only matters for dropout.
     """
 
+    supports_masking = True
+
     def __init__(
         self,
         cell: Any,
@@ -216,6 +218,22 @@ class RNN(Layer):
         if self.return_state:
             return (output, *self._group_states(final))
         return output
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """`(samples, units)` or `(samples, timesteps, units)`, then one `(samples, size)` per state."""
+        samples, timesteps = input_shape[0], input_shape[1]
+        units = getattr(self.cell, "output_size", None) or state_sizes(self.cell)[0]
+        output = (samples, timesteps, units) if self.return_sequences else (samples, units)
+        if not self.return_state:
+            return output
+        return [output, *((samples, size) for size in state_sizes(self.cell))]
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The input mask continues only with `return_sequences`; states never carry one."""
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * len(state_sizes(self.cell))
+        return output_mask
 
     def choose_path(self, masked: bool = False, training: bool = False) -> Path:
         """The compute path a call with these properties takes, and the reason."""
