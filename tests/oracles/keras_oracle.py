@@ -90,7 +90,9 @@ def rng_for(*key: Any) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def random_inputs(rng: np.random.Generator, batch: int, timesteps: int, features: int) -> np.ndarray:
+def random_inputs(
+    rng: np.random.Generator, batch: int, timesteps: int, features: int
+) -> np.ndarray:
     return rng.normal(size=(batch, timesteps, features)).astype(np.float32)
 
 
@@ -123,8 +125,7 @@ def random_weights(
 def random_states(rng: np.random.Generator, kind: str, batch: int, units: int) -> list[np.ndarray]:
     """`[h, c]` for LSTM, `[h]` otherwise, in a range the layer itself could produce."""
     return [
-        (np.tanh(rng.normal(size=(batch, units)))).astype(np.float32)
-        for _ in range(N_STATES[kind])
+        (np.tanh(rng.normal(size=(batch, units)))).astype(np.float32) for _ in range(N_STATES[kind])
     ]
 
 
@@ -134,7 +135,9 @@ def _lengths(batch: int, timesteps: int) -> np.ndarray:
     return np.clip(np.array([cycle[i % len(cycle)] for i in range(batch)]), 1, timesteps)
 
 
-def make_mask(pattern: str, batch: int, timesteps: int, rng: np.random.Generator | None = None) -> np.ndarray | None:
+def make_mask(
+    pattern: str, batch: int, timesteps: int, rng: np.random.Generator | None = None
+) -> np.ndarray | None:
     """A `(batch, timesteps)` bool mask of a named shape, or `None` for "none".
 
     post_padding            valid steps first, padding after (right-padded, the
@@ -148,7 +151,8 @@ def make_mask(pattern: str, batch: int, timesteps: int, rng: np.random.Generator
     fully_masked_row        right-padded, and row 1 (or the only row) has no
                             valid step at all.
     all_valid               every step valid: must equal the unmasked result.
-    mixed                   one row of each of the above, cycled over the batch.
+    mixed                   rows of different kinds in one batch, cycling through
+                            right-padded, left-padded, holes, empty, all valid.
     """
     rng = rng if rng is not None else np.random.default_rng(0)
     steps = np.arange(timesteps)
@@ -243,6 +247,9 @@ def weighted_sum(flat_outputs: Sequence[torch.Tensor], seed: int = 1234) -> torc
 # --------------------------------------------------------------------------- layers
 
 
+_LAYERS: dict[str, keras.layers.Layer] = {}
+
+
 def keras_layer(
     kind: str,
     units: int,
@@ -250,12 +257,22 @@ def keras_layer(
     input_shape: tuple[int, int, int],
     **kwargs: Any,
 ) -> keras.layers.Layer:
-    """The Keras layer `keras.layers.<kind>(units, **kwargs)`, built, weights copied in."""
+    """The Keras layer `keras.layers.<kind>(units, **kwargs)`, built, weights copied in.
+
+    A layer without `stateful=True` keeps nothing between calls, so one built layer per
+    distinct configuration is reused (only its weights change); constructing and building
+    a Keras layer costs more than calling it. Stateful layers are always new.
+    """
     kwargs = {**kwargs, **_KERAS_FORCED}
     if kind == "SimpleRNN":
         kwargs.pop("use_cudnn")  # Keras's SimpleRNN has no cuDNN switch
-    layer = getattr(keras.layers, kind)(units, **kwargs)
-    layer.build(tuple(input_shape))
+    key = repr((kind, units, tuple(input_shape), sorted(kwargs.items())))
+    layer = None if kwargs.get("stateful") else _LAYERS.get(key)
+    if layer is None:
+        layer = getattr(keras.layers, kind)(units, **kwargs)
+        layer.build(tuple(input_shape))
+        if not kwargs.get("stateful"):
+            _LAYERS[key] = layer
     if weights is not None:
         layer.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
     return layer
@@ -310,6 +327,17 @@ def keras_states(layer: keras.layers.Layer) -> list[np.ndarray]:
     return [np.array(v.numpy()) for v in flatten(layer.states)]
 
 
+def keras_reset_states(layer: keras.layers.Layer) -> None:
+    """Zeros a stateful layer's states, as `layer.reset_state()` means to.
+
+    Keras 3.15's `RNN.reset_state` iterates `self.states` without flattening it and
+    so raises `AttributeError: 'list' object has no attribute 'assign'` for stacked
+    cells (nested states); this zeros the flattened variables instead.
+    """
+    for variable in flatten(layer.states):
+        variable.assign(np.zeros(tuple(variable.shape), dtype=np.float32))
+
+
 def keras_set_states(layer: keras.layers.Layer, states: Sequence[np.ndarray]) -> None:
     for variable, value in zip(flatten(layer.states), states, strict=True):
         variable.assign(np.asarray(value, dtype=np.float32))
@@ -332,20 +360,28 @@ def keras_gradients(
     """Gradients of `weighted_sum(outputs)` by torch autograd through Keras.
 
     Returns `{"outputs": [...], "x": dx, "weights": [dW...], "initial_state": [dh0...]}`
-    as NumPy, weights in `get_weights` order.
+    as NumPy, weights in `get_weights` order, initial-state gradients flattened.
     """
     x_t = torch.from_numpy(np.array(x, dtype=np.float32)).requires_grad_()
-    states = None
-    if initial_state is not None:
-        states = [torch.from_numpy(np.array(s, dtype=np.float32)).requires_grad_() for s in initial_state]
+    leaves: list[torch.Tensor] = []
+
+    def leaf(value: Any) -> Any:  # nested initial states (stacked cells) keep their nesting
+        if isinstance(value, (list, tuple)):
+            return [leaf(v) for v in value]
+        tensor = torch.from_numpy(np.array(value, dtype=np.float32)).requires_grad_()
+        leaves.append(tensor)
+        return tensor
+
+    states = None if initial_state is None else leaf(list(initial_state))
     params = keras_trainable_tensors(layer)
     out = keras_call(layer, x_t, mask=mask, initial_state=states, training=training)
     flat = flatten(out)
     loss = weighted_sum(flat, seed)
-    inputs = [x_t, *params, *(states or [])]
+    inputs = [x_t, *params, *leaves]
     grads = torch.autograd.grad(loss, inputs, allow_unused=True)
     grads = [
-        np.zeros(tuple(t.shape), np.float32) if g is None else g.detach().numpy() for g, t in zip(grads, inputs)
+        np.zeros(tuple(t.shape), np.float32) if g is None else g.detach().numpy()
+        for g, t in zip(grads, inputs)
     ]
     return {
         "outputs": to_numpy(flat),

@@ -199,6 +199,17 @@ class Layer(nn.Module):
             f"{self.name} has no weights yet: call it on data or call build(input_shape) before set_weights."
         )
 
+    # -- regularizers and constraints (applied by the training loop) -------------------------
+    def regularization_losses(self) -> list[torch.Tensor]:
+        """The penalty of every weight that has a regularizer, here and in nested layers."""
+        return [rule(weight) for weight, rule in _weight_rules(self, "regularizer")]
+
+    def apply_constraints(self) -> None:
+        """Projects every weight that has a constraint; called after each optimizer step."""
+        with torch.no_grad():
+            for weight, rule in _weight_rules(self, "constraint"):
+                weight.copy_(rule(weight))
+
     def count_params(self) -> int:
         """Number of scalars in all weights, trainable or not (Keras's count)."""
         if not self.built:
@@ -215,6 +226,19 @@ class Layer(nn.Module):
         if self.batch_shape is not None:
             config["batch_shape"] = self.batch_shape
         return config
+
+
+def _weight_rules(layer: nn.Module, kind: str) -> list[tuple[nn.Parameter, Any]]:
+    # Keras names options after the weight (`kernel_regularizer`), except the recurrent
+    # kernel's (`recurrent_regularizer`).
+    rules = []
+    for module in layer.modules():
+        for name, weight in module.named_parameters(recurse=False):
+            option = "recurrent" if name == "recurrent_kernel" else name
+            rule = getattr(module, f"{option}_{kind}", None)
+            if callable(rule):
+                rules.append((weight, rule))
+    return rules
 
 
 def get_mask(tensor: Any) -> torch.Tensor | None:

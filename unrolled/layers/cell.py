@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from unrolled import activations, initializers
+from unrolled import activations, constraints, initializers, regularizers
 from unrolled.errors import ConfigError, positive_int, rate
 from unrolled.layers.base import Layer
 
@@ -170,13 +170,15 @@ class GatedCell(Cell):
         self.kernel_initializer = kernel_initializer
         self.recurrent_initializer = recurrent_initializer
         self.bias_initializer = bias_initializer
-        # Stored for the training loop, which applies them.
-        self.kernel_regularizer = kernel_regularizer
-        self.recurrent_regularizer = recurrent_regularizer
-        self.bias_regularizer = bias_regularizer
-        self.kernel_constraint = kernel_constraint
-        self.recurrent_constraint = recurrent_constraint
-        self.bias_constraint = bias_constraint
+        # Applied by the training loop through Layer.regularization_losses/apply_constraints.
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
+        self.recurrent_regularizer = regularizers.get(
+            recurrent_regularizer, "recurrent_regularizer"
+        )
+        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
+        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
+        self.recurrent_constraint = constraints.get(recurrent_constraint, "recurrent_constraint")
+        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
         self._init_dropout(dropout, recurrent_dropout, seed)
         self.kernel: nn.Parameter
         self.recurrent_kernel: nn.Parameter

@@ -399,17 +399,10 @@ class RNN(Layer):
 
     # -- outputs --------------------------------------------------------------------------------
     def _group_states(self, final: list[torch.Tensor]) -> list[Any]:
-        # Keras returns stacked cells' states per cell: `[h1, c1], [h2, c2]`, or `h1, h2`.
+        # Keras returns stacked cells' states as one list per cell: `[h1, c1], [h2]`.
         if not isinstance(self.cell, StackedRNNCells):
             return final
-        groups = self.cell.split_states(final)
-        cells = self.cell._all_cells
-        if len(cells) == 1:
-            return groups[0]
-        return [
-            group if isinstance(cell.state_size, (list, tuple)) else group[0]
-            for cell, group in zip(cells, groups)
-        ]
+        return self.cell.split_states(final)
 
     def get_config(self) -> dict[str, Any]:
         options = {
