@@ -50,7 +50,9 @@ def Input(  # noqa: N802 - Keras's name for a function that returns a tensor
         raise ConfigError(f"Unrecognized keyword arguments passed to Input: {kwargs}")
     if batch_shape is None:
         if shape is None:
-            raise ConfigError("Input needs `shape=` (per sample) or `batch_shape=` (with the samples axis).")
+            raise ConfigError(
+                "Input needs `shape=` (per sample) or `batch_shape=` (with the samples axis)."
+            )
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         batch_shape = (batch_size, *shape)
     layer = InputLayer(batch_shape, name=name)

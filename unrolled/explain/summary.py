@@ -1,0 +1,88 @@
+"""`model.summary()`: Keras's table, plus each recurrent layer's gates and compute path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from unrolled.errors import shape_str
+from unrolled.explain.parameters import formula, gate_parameters
+
+_WIDTHS = (34, 28, 12)
+
+
+def summary_text(model: Any) -> str:
+    """The summary of a `Model` or `Sequential` as text."""
+    rows = [
+        (f"{layer.name} ({type(layer).__name__})", _shape_text(shape), _count(layer))
+        for layer, shape in _layers_and_shapes(model)
+    ]
+    line = "_" * sum(_WIDTHS)
+    lines = [
+        f'Model: "{model.name}"',
+        line,
+        _row("Layer (type)", "Output Shape", "Param #"),
+        "=" * sum(_WIDTHS),
+    ]
+    lines += [_row(*row) for row in rows]
+    trainable = sum(w.numel() for w in model.weights if w.requires_grad)
+    total = sum(w.numel() for w in model.weights)
+    lines += [
+        "=" * sum(_WIDTHS),
+        f"Total params: {total:,}",
+        f"Trainable params: {trainable:,}",
+        f"Non-trainable params: {total - trainable:,}",
+        line,
+    ]
+    recurrent = [layer for layer, _ in _layers_and_shapes(model) if gate_parameters(layer)]
+    if recurrent:
+        lines.append(
+            "Recurrent layers: one block of `units` cells each; per gate, kernel + recurrent kernel + bias"
+        )
+        for layer in recurrent:
+            lines += _gate_lines(layer)
+    return "\n".join(lines)
+
+
+def _gate_lines(layer: Any) -> list[str]:
+    path = layer.choose_path(masked=False, training=False)
+    seen = layer.last_path
+    taken = f"{seen.name} ({seen.reason})" if seen is not None else f"{path.name} ({path.reason})"
+    lines = [f" {layer.name}: {layer.cell.units} units, path {taken}"]
+    for gate in gate_parameters(layer):
+        (f, u), (u2, _), bias = gate.kernel, gate.recurrent_kernel, gate.bias
+        lines.append(f"   {gate.gate + ' gate':<16} {f}x{u} + {u2}x{u} + {bias} = {gate.total}")
+    lines.append(f"   total {formula(layer)}")
+    return lines
+
+
+def _layers_and_shapes(model: Any) -> list[tuple[Any, Any]]:
+    nodes = getattr(model, "_nodes", None)
+    if nodes is not None:  # functional: shapes recorded at definition
+        pairs = []
+        for node in nodes:
+            shapes = [t.shape for t in node.outputs]
+            pairs.append((node.layer, shapes[0] if len(shapes) == 1 else shapes))
+        return pairs
+    shape = model.input_shape
+    pairs = []
+    for layer in model.layers:
+        shape = layer.compute_output_shape(shape) if shape is not None else None
+        pairs.append((layer, shape))
+    return pairs
+
+
+def _shape_text(shape: Any) -> str:
+    if shape is None:
+        return "? (not built)"
+    if isinstance(shape, list):
+        return ", ".join(shape_str(s) for s in shape)
+    return shape_str(shape)
+
+
+def _count(layer: Any) -> str:
+    weights = layer.weights if hasattr(layer, "weights") else list(layer.parameters())
+    return f"{sum(w.numel() for w in weights):,}"
+
+
+def _row(name: str, shape: str, count: str) -> str:
+    return f" {name:<{_WIDTHS[0] - 1}}{shape:<{_WIDTHS[1]}}{count:>{_WIDTHS[2]}}"

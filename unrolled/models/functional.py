@@ -1,0 +1,229 @@
+"""`Model(inputs, outputs)`: a graph of layer calls recorded from symbolic tensors.
+
+Also the base of `Sequential`: the Keras model methods (weights, states, compile, fit,
+predict, summary) live here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from unrolled.errors import ConfigError, ShapeError, shape_str
+from unrolled.layers.base import Layer
+from unrolled.layers.input_layer import InputLayer
+from unrolled.layers.symbolic import Node, SymbolicTensor, flatten, map_structure
+from unrolled.models.training_methods import TrainingMethods
+
+
+class Model(TrainingMethods, Layer):
+    """A model from symbolic inputs to outputs: `Model(inputs, outputs)`.
+
+    Several inputs and outputs are lists; a model is itself a layer, so it can be called on
+    symbolic tensors (to compose an autoencoder from an encoder and a decoder) or on data.
+
+    Example:
+        >>> inputs = Input((10, 3))
+        >>> outputs = Dense(1)(LSTM(8)(inputs))
+        >>> Model(inputs, outputs)(torch.zeros(2, 10, 3)).shape
+        torch.Size([2, 1])
+    """
+
+    def __init__(
+        self, inputs: Any = None, outputs: Any = None, name: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        if inputs is None or outputs is None:
+            raise ConfigError(
+                "Model needs `inputs` and `outputs`: symbolic tensors from Input and layer calls."
+            )
+        self._input_structure = inputs
+        self._output_structure = outputs
+        self._inputs = _symbolic_leaves(inputs, "inputs")
+        self._outputs = _symbolic_leaves(outputs, "outputs")
+        self._nodes = _nodes_between(self._inputs, self._outputs)
+        # Registered once each, in call order, so parameters() and state_dict() see them.
+        self._layers = nn.ModuleList(_unique([node.layer for node in self._nodes]))
+        self.built = True
+
+    # -- structure ----------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers in call order, input layers first (as in Keras)."""
+        inputs = [t.node.layer for t in self._inputs]
+        return [*inputs, *self._layers]
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name or by index in `layers`."""
+        if index is not None:
+            try:
+                return self.layers[index]
+            except IndexError:
+                raise ConfigError(
+                    f"{self.name} has {len(self.layers)} layers; received index={index}."
+                ) from None
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        names = ", ".join(layer.name for layer in self.layers)
+        raise ConfigError(f"No layer named {name!r} in {self.name}. Layers: {names}.")
+
+    @property
+    def input_shape(self) -> Any:
+        shapes = [t.shape for t in self._inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self) -> Any:
+        shapes = [t.shape for t in self._outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def weights(self) -> list[nn.Parameter]:
+        """All layers' weights in layer order, each layer's in Keras order."""
+        seen: set[int] = set()
+        weights = []
+        for layer in self.layers:
+            for weight in layer.weights if isinstance(layer, Layer) else layer.parameters():
+                if id(weight) not in seen:
+                    seen.add(id(weight))
+                    weights.append(weight)
+        return weights
+
+    # -- running --------------------------------------------------------------------------------
+    def forward(self, *inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        """Runs the graph on data: one array per model input (a list also works)."""
+        given = (
+            list(inputs[0])
+            if len(inputs) == 1 and isinstance(inputs[0], (list, tuple))
+            else list(inputs)
+        )
+        if len(given) != len(self._inputs):
+            raise ShapeError(
+                f"{self.name} has {len(self._inputs)} input(s) of shapes "
+                f"{', '.join(shape_str(t.shape) for t in self._inputs)}; received {len(given)} array(s)."
+            )
+        values: dict[int, Any] = {}
+        masks = flatten(mask) if mask is not None else [None] * len(given)
+        for symbol, value, value_mask in zip(self._inputs, given, masks):
+            tensor = as_model_input(value, symbol, self.name)
+            if value_mask is not None:
+                tensor._keras_mask = torch.as_tensor(value_mask, device=tensor.device)
+            values[id(symbol)] = tensor
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+            args = map_structure(
+                lambda t: values[id(t)] if isinstance(t, SymbolicTensor) else t, node.args
+            )
+            kwargs = map_structure(
+                lambda t: values[id(t)] if isinstance(t, SymbolicTensor) else t, node.kwargs
+            )
+            if training is not None and _accepts_training(node.layer):
+                kwargs["training"] = training
+            result = node.layer(*args, **kwargs)
+            for symbol, value in zip(
+                node.outputs, flatten(result) if len(node.outputs) > 1 else [result]
+            ):
+                values[id(symbol)] = value
+        return map_structure(lambda t: values[id(t)], self._output_structure)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        batch = (
+            (input_shape[0] if len(self._inputs) == 1 else input_shape[0][0])
+            if input_shape
+            else None
+        )
+        shapes = [(batch, *t.shape[1:]) for t in self._outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        self.built = True  # a functional model is built when it is defined
+
+
+def as_model_input(value: Any, symbol: SymbolicTensor | None, model: str) -> torch.Tensor:
+    """Data for a model input as a tensor: floats as float32 (Keras), integers kept for Embedding."""
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    else:
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            from unrolled.errors import InputTypeError
+
+            raise InputTypeError(
+                f"{model}: inputs must be numeric; received an array of dtype {array.dtype}."
+            )
+        tensor = torch.from_numpy(array)
+    if tensor.is_floating_point() and tensor.dtype != torch.get_default_dtype():
+        tensor = tensor.to(torch.get_default_dtype())
+    if symbol is not None:
+        expected = symbol.shape
+        if tensor.dim() != len(expected) or any(
+            e is not None and e != g for e, g in zip(expected, tensor.shape)
+        ):
+            raise ShapeError(
+                f"{model} expects input of shape {shape_str(expected)} (None: any size); "
+                f"received {shape_str(tensor.shape)}."
+            )
+    return tensor
+
+
+def _accepts_training(layer: Any) -> bool:
+    import inspect
+
+    return "training" in inspect.signature(type(layer).forward).parameters
+
+
+def _symbolic_leaves(structure: Any, argument: str) -> list[SymbolicTensor]:
+    leaves = flatten(structure)
+    for leaf in leaves:
+        if not isinstance(leaf, SymbolicTensor):
+            raise ConfigError(
+                f"Model `{argument}` must be symbolic tensors from Input(...) and layer calls; "
+                f"received {type(leaf).__name__}."
+            )
+    return leaves
+
+
+def _nodes_between(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list[Node]:
+    """The layer calls from `inputs` to `outputs`, each after the calls it depends on."""
+    input_ids = {id(t) for t in inputs}
+    ordered: list[Node] = []
+    state: dict[int, str] = {}
+
+    def visit(tensor: SymbolicTensor) -> None:
+        node = tensor.node
+        if id(tensor) in input_ids:
+            if id(node) not in state:
+                state[id(node)] = "done"
+                ordered.append(node)
+            return
+        if isinstance(node.layer, InputLayer):
+            raise ConfigError(
+                f"The outputs depend on an Input of shape {shape_str(tensor.shape)} that is not in the "
+                "model's `inputs`; pass every Input the outputs need."
+            )
+        if state.get(id(node)) == "done":
+            return
+        state[id(node)] = "visiting"
+        for parent in node.parents():
+            visit(parent)
+        state[id(node)] = "done"
+        ordered.append(node)
+
+    for tensor in outputs:
+        visit(tensor)
+    return ordered
+
+
+def _unique(layers: list[Any]) -> list[Any]:
+    seen: set[int] = set()
+    return [
+        x
+        for x in layers
+        if not (id(x) in seen or seen.add(id(x))) and not isinstance(x, InputLayer)
+    ]

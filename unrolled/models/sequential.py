@@ -1,0 +1,168 @@
+"""`Sequential`: layers applied one after another, the way the seeds build models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from unrolled.errors import ConfigError, ShapeError, shape_str
+from unrolled.layers.base import Layer
+from unrolled.layers.input_layer import InputLayer
+from unrolled.layers.symbolic import SymbolicTensor
+from unrolled.models.functional import as_model_input
+from unrolled.models.training_methods import TrainingMethods
+
+
+class Sequential(TrainingMethods, Layer):
+    """A stack of layers, each feeding the next.
+
+    The input shape comes from an `Input(...)` first, from `input_shape=`/`input_dim=` or
+    `batch_input_shape=` on the first layer, or from the first batch of data. Once it is
+    known, every layer is built, so `summary()`, `count_params()` and `compile()` work before
+    any data is seen.
+
+    Example:
+        >>> model = Sequential([LSTM(4, input_shape=(3, 1)), Dense(1)])
+        >>> model.output_shape
+        (None, 1)
+    """
+
+    def __init__(
+        self, layers: Sequence[Any] | None = None, name: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        self._layers = nn.ModuleList()
+        self._input_shape: tuple[int | None, ...] | None = None
+        self._output_shape: Any = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer: Any) -> None:
+        """Appends a layer (or an `Input(...)` as the first item, to give the input shape)."""
+        if isinstance(layer, SymbolicTensor):
+            if self._layers or self._input_shape is not None:
+                raise ConfigError("An Input can only be the first item of a Sequential model.")
+            self._input_shape = layer.shape
+            self._output_shape = layer.shape
+            return
+        if isinstance(layer, InputLayer):
+            self._input_shape = self._output_shape = layer.batch_shape
+            return
+        if not isinstance(layer, nn.Module):
+            raise ConfigError(f"Sequential.add expects a layer; received {type(layer).__name__}.")
+        if (
+            not self._layers
+            and self._input_shape is None
+            and getattr(layer, "batch_shape", None) is not None
+        ):
+            self._input_shape = self._output_shape = tuple(layer.batch_shape)
+        self._layers.append(layer)
+        if self._output_shape is not None:
+            self._output_shape = _build_and_shape(layer, self._output_shape)
+        self.built = self._output_shape is not None
+
+    def pop(self) -> Any:
+        """Removes and returns the last layer."""
+        if not self._layers:
+            raise ConfigError(f"{self.name} has no layers to pop.")
+        layer = self._layers[-1]
+        del self._layers[-1]
+        self._output_shape = self._input_shape
+        for each in self._layers:
+            self._output_shape = each.compute_output_shape(self._output_shape)
+        return layer
+
+    # -- structure ----------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Any]:
+        """The layers in order (an Input given first is not one of them, as in Keras 3)."""
+        return list(self._layers)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Any:
+        """A layer by name or by index in `layers`."""
+        from unrolled.models.functional import Model
+
+        return Model.get_layer(self, name=name, index=index)  # type: ignore[arg-type]
+
+    @property
+    def input_shape(self) -> Any:
+        return self._input_shape
+
+    @property
+    def output_shape(self) -> Any:
+        return self._output_shape
+
+    @property
+    def weights(self) -> list[nn.Parameter]:
+        return [
+            w
+            for layer in self._layers
+            for w in (layer.weights if isinstance(layer, Layer) else layer.parameters())
+        ]
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        """Builds every layer for inputs of `input_shape` (samples axis included)."""
+        self._input_shape = tuple(input_shape)
+        shape: Any = self._input_shape
+        for layer in self._layers:
+            shape = _build_and_shape(layer, shape)
+        self._output_shape = shape
+        self.built = True
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = input_shape
+        for layer in self._layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    # -- running --------------------------------------------------------------------------------
+    def forward(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        if not self._layers:
+            raise ConfigError(f"{self.name} has no layers yet; add some with .add(layer).")
+        x = as_model_input(inputs, None, self.name)
+        if self._input_shape is not None:
+            _check_input(x, self._input_shape, self.name)
+        elif not self.built:
+            self.build(_shape_from_data(tuple(x.shape)))
+            self.to(x.device)
+        if mask is not None:
+            x._keras_mask = torch.as_tensor(mask, device=x.device)
+        for layer in self._layers:
+            x = (
+                layer(x, training=training)
+                if training is not None and _accepts_training(layer)
+                else layer(x)
+            )
+        return x
+
+
+def _shape_from_data(shape: tuple[int, ...]) -> tuple[int | None, ...]:
+    # Built from a first batch: only the features axis is fixed, as if Input((None, ..., F)).
+    return (None, *([None] * (len(shape) - 2)), shape[-1]) if len(shape) >= 3 else (None, *shape[1:])
+
+
+def _build_and_shape(layer: Any, shape: Any) -> Any:
+    if not getattr(layer, "built", True):
+        layer.build(shape)
+    if hasattr(layer, "compute_output_shape"):
+        return layer.compute_output_shape(shape)
+    return None
+
+
+def _check_input(x: torch.Tensor, expected: tuple[int | None, ...], model: str) -> None:
+    if x.dim() != len(expected) or any(
+        e is not None and e != g for e, g in zip(expected[1:], x.shape[1:])
+    ):
+        raise ShapeError(
+            f"{model} expects input of shape {shape_str(expected)} (None: any size), that is "
+            f"(samples, timesteps, features) for a recurrent first layer; received {shape_str(x.shape)}."
+        )
+
+
+def _accepts_training(layer: Any) -> bool:
+    import inspect
+
+    return "training" in inspect.signature(type(layer).forward).parameters
