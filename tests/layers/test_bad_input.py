@@ -78,9 +78,13 @@ def test_feature_size_changed_after_build_names_both_sizes():
     assert "3 features" in message and "7" in message
 
 
-def test_feature_size_differs_from_input_shape_argument():
+def test_input_shape_hint_gives_way_to_data_then_features_are_fixed():
+    # Keras 3 ignores `input_shape=` outside a model's first layer: data decides.
     layer = unrolled.SimpleRNN(U, input_shape=(T, F))
-    raises(unrolled.ShapeError, lambda: layer(torch.zeros(B, T, 6)), "3", "6")
+    assert layer.get_weights()[0].shape == (F, U)  # built eagerly from the hint
+    layer(torch.zeros(B, T, 6))
+    assert layer.get_weights()[0].shape == (6, U)
+    raises(unrolled.ShapeError, lambda: layer(torch.zeros(B, T, F)), "6", "3")
 
 
 # -- input types -------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ class Layer(nn.Module):
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
             )
         self.built = False
+        self._built_from_hint = False
         self._trainable = trainable
 
     # -- calling ------------------------------------------------------------------------------
@@ -73,6 +74,10 @@ class Layer(nn.Module):
         if symbolic.has_symbolic((args, kwargs)):
             return self._symbolic_call(args, kwargs)
         first = args[0] if args else kwargs.get("inputs")
+        if self._built_from_hint:
+            self.adopt_input_shape(
+                tuple(np.shape(first)) if not hasattr(first, "shape") else tuple(first.shape)
+            )
         previous_mask = kwargs.get("mask")
         if previous_mask is None:
             previous_mask = get_mask(first)
@@ -107,6 +112,8 @@ class Layer(nn.Module):
     def _symbolic_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         first = args[0] if args else kwargs.get("inputs")
         input_shape = symbolic.map_structure(lambda t: t.shape, first)
+        if self._built_from_hint:
+            self.adopt_input_shape(input_shape)
         if not self.built:
             self.build(input_shape)
         output_shape = self.compute_output_shape(input_shape)
@@ -145,6 +152,40 @@ class Layer(nn.Module):
         if device is not None:
             self.to(device)
 
+    # -- building ----------------------------------------------------------------------------
+    def build_from_hint(self) -> None:
+        """Builds from `input_shape=`/`batch_input_shape=` given at construction, if any.
+
+        Layers call this at the end of `__init__`. The weights stay provisional until data,
+        `set_weights` or a model confirms the shape (see `adopt_input_shape`).
+        """
+        if self.batch_shape is not None:
+            self.build(self.batch_shape)
+            self._built_from_hint = True
+
+    def adopt_input_shape(self, input_shape: Any) -> None:
+        """Confirms the construction-time shape, or rebuilds for the real one.
+
+        Keras ignores `input_shape=` on every layer but a model's first, so a layer built
+        from that hint and then fed other feature sizes is rebuilt for them, silently.
+        """
+        if not self._built_from_hint:
+            return
+        self._built_from_hint = False
+        hint = self.batch_shape
+        if symbolic.is_shape(input_shape) and (
+            len(hint) != len(input_shape) or hint[-1] != input_shape[-1]
+        ):
+            for module in self.modules():
+                if isinstance(module, Layer):
+                    module.built = False
+            self.batch_shape = (
+                (input_shape[0], *([None] * (len(input_shape) - 2)), input_shape[-1])
+                if len(input_shape) > 1
+                else tuple(input_shape)
+            )
+            self.build(input_shape)
+
     # -- building ---------------------------------------------------------------------------
     def build(self, input_shape: Sequence[int | None]) -> None:
         """Creates the weights for inputs of `input_shape` (samples axis included)."""
@@ -177,6 +218,7 @@ class Layer(nn.Module):
         """Copies arrays into the weights, checking count and shapes first (all or nothing)."""
         if not self.built:
             self._build_from_weights(weights)
+        self._built_from_hint = False  # explicit weights make the shape final
         current = self.weights
         if len(weights) != len(current):
             raise ShapeError(

@@ -120,8 +120,8 @@ class RNN(Layer):
         self.input_features: int | None = None
         self.last_path: Path | None = None
         self._state_names: list[str] = []
-        if self.batch_shape is not None:
-            self.build(self.batch_shape)
+        if self.batch_shape is not None and len(self.batch_shape) == 3:
+            self.build_from_hint()
 
     def __getattr__(self, name: str) -> Any:
         try:

@@ -141,7 +141,9 @@ class Sequential(TrainingMethods, Layer):
 
 def _shape_from_data(shape: tuple[int, ...]) -> tuple[int | None, ...]:
     # Built from a first batch: only the features axis is fixed, as if Input((None, ..., F)).
-    return (None, *([None] * (len(shape) - 2)), shape[-1]) if len(shape) >= 3 else (None, *shape[1:])
+    return (
+        (None, *([None] * (len(shape) - 2)), shape[-1]) if len(shape) >= 3 else (None, *shape[1:])
+    )
 
 
 def _build_and_shape(layer: Any, shape: Any) -> Any:
