@@ -6,6 +6,7 @@ predict, summary) live here once.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ class Model(TrainingMethods, Layer):
     def __init__(
         self, inputs: Any = None, outputs: Any = None, name: str | None = None, **kwargs: Any
     ) -> None:
+        inputs, outputs = _legacy_io(inputs, outputs, kwargs)
         super().__init__(name=name, **kwargs)
         if inputs is None or outputs is None:
             raise ConfigError(
@@ -143,6 +145,21 @@ class Model(TrainingMethods, Layer):
 
     def build(self, input_shape: Sequence[int | None]) -> None:
         self.built = True  # a functional model is built when it is defined
+
+
+def _legacy_io(inputs: Any, outputs: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    # Keras 1 spelled them `input=` and `output=`; Keras 3 refuses both.
+    for old, new in (("input", "inputs"), ("output", "outputs")):
+        if old in kwargs:
+            warnings.warn(
+                f"Model(`{old}=`) was removed in Keras 3; use `{new}=`.", DeprecationWarning, stacklevel=3
+            )
+            value = kwargs.pop(old)
+            if new == "inputs":
+                inputs = value if inputs is None else inputs
+            else:
+                outputs = value if outputs is None else outputs
+    return inputs, outputs
 
 
 def as_model_input(value: Any, symbol: SymbolicTensor | None, model: str) -> torch.Tensor:
