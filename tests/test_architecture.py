@@ -19,6 +19,8 @@ FORBIDDEN = {
     "initializers": {"ops", "layers"},
     "ops": {"layers", "datasets"},
     "datasets": {"ops", "layers"},
+    # training drives any torch.nn.Module: it must not know our layer or model classes.
+    "training": {"layers", "models"},
 }
 
 

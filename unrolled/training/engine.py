@@ -1,0 +1,678 @@
+"""`Trainer`: Keras's fit / evaluate / predict loop for any `torch.nn.Module`.
+
+The module is called as `module(x)`: `x` is one tensor, or the list/dict of tensors
+given for a multi-input model (the module unpacks it). It returns a tensor, or a
+list/tuple/dict of tensors for several outputs.
+
+Optional hooks, found by name on the module (a plain torch module needs none):
+
+- `stateful_batch_size` (int or None): Keras's stateful rules are enforced (see
+  `stateful.py`), and evaluate/predict default to that batch size.
+- `reset_states()`: called at each epoch start by `ResetStates()` or `reset_states="epoch"`.
+- `regularization_losses()`: a list of scalar tensors added to the training loss
+  (Keras reports the loss including them, and so do we).
+- `apply_constraints()`: called after every optimizer step.
+- `output_names`: names for several outputs, used in logs and to match dict targets.
+- `stop_training`: set it to True (as Keras callbacks do) to stop after the current batch.
+
+Example:
+    >>> import numpy as np, torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 1))
+    >>> trainer = Trainer(net, optimizer="sgd", loss="mse", metrics=["mae"])
+    >>> x, y = np.random.rand(64, 3), np.random.rand(64, 1)
+    >>> history = trainer.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    >>> sorted(history.history)
+    ['loss', 'mae']
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from unrolled.errors import ConfigError, UnrolledError
+from unrolled.training import data as data_module
+from unrolled.training import losses as losses_module
+from unrolled.training import metrics as metrics_module
+from unrolled.training import optimizers, stateful
+from unrolled.training.callbacks import Callback, CallbackList, History, ResetStates, TerminateOnNaN
+from unrolled.training.compiled import BatchMean, CompiledLoss, CompiledMetrics
+from unrolled.training.data import ArrayData, Batch, Placement
+from unrolled.training.progress import Progress, resolve_verbose
+
+DEFAULT_BATCH_SIZE = 32
+
+
+class NonFiniteLossError(UnrolledError, FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+class Trainer:
+    """Trains `module` with a Keras optimizer, loss and metrics.
+
+    Args:
+        module: any `torch.nn.Module`.
+        optimizer: a Keras name (`"adam"`), an `unrolled.optimizers` object, a Keras
+            optimizer object, or a `torch.optim.Optimizer` (used as it is). Built over
+            `module.parameters()` when training starts, after the first forward pass if
+            the module has no parameters yet (layers built on first call).
+        loss: a Keras loss name, object or function; a list/dict for several outputs.
+        metrics: metric names/objects/functions; a list per output or a dict for several.
+        loss_weights: a float, or a list/dict for several outputs.
+        weighted_metrics: metrics that also receive `sample_weight`/`class_weight`.
+    """
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        metrics: Any = None,
+        loss_weights: Any = None,
+        weighted_metrics: Any = None,
+    ) -> None:
+        if not isinstance(module, torch.nn.Module):
+            raise ConfigError(f"Trainer needs a torch.nn.Module. Received: {type(module).__name__}")
+        self.module = module
+        if isinstance(optimizer, torch.optim.Optimizer):
+            self._optimizer: torch.optim.Optimizer | None = optimizer
+            self._optimizer_spec: Any = None
+        else:
+            self._optimizer = None
+            self._optimizer_spec = (
+                optimizer
+                if optimizers._is_torch_class(optimizer)
+                else optimizers.resolve(optimizer)
+            )
+        _check_specs(loss, metrics, weighted_metrics)
+        names = getattr(module, "output_names", None)
+        self.compiled_loss = CompiledLoss(loss, loss_weights, names)
+        self.compiled_metrics = CompiledMetrics(metrics, weighted_metrics, names)
+        self.loss_tracker = BatchMean("loss")
+        self.stop_training = False
+        self.history: History | None = None
+        self._hook_cache: tuple[Any, Any] = (None, (None, None))
+
+    # ---- public API -----------------------------------------------------------------
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The torch optimizer, built over the module's parameters on first use."""
+        if self._optimizer is None:
+            parameters = [p for p in self.module.parameters() if p.requires_grad]
+            if not parameters:
+                raise ConfigError(
+                    f"{type(self.module).__name__} has no trainable parameters yet; call it on a batch "
+                    "(or build it) before creating the optimizer."
+                )
+            spec = self._optimizer_spec
+            self._optimizer = (
+                spec(parameters) if optimizers._is_torch_class(spec) else spec.build(parameters)
+            )
+        return self._optimizer
+
+    def metric_objects(self) -> list[metrics_module.Metric]:
+        """The compiled metric objects (built on the first batch)."""
+        return self.compiled_metrics.all()
+
+    def metric_direction(self, log_name: str) -> str | None:
+        """`"up"`/`"down"` for the metric logged as `log_name` (e.g. `"acc"`, `"price_mae"`)."""
+        for name, metric in zip(self.compiled_metrics.names, self.compiled_metrics.all()):
+            if name == log_name:
+                return metric.direction
+        return None
+
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = "auto",
+        callbacks: Iterable[Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool | str = True,
+        class_weight: dict[Any, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int | list[int] = 1,
+        seed: int | None = None,
+        reset_states: str | None = None,
+        terminate_on_nan: bool = True,
+        **legacy: Any,
+    ) -> History:
+        """Trains for `epochs` epochs; returns the `History` (`history.history["loss"]`, ...).
+
+        Keras's arguments and meaning, plus:
+            seed: seeds the shuffling (a torch.Generator); by default it is drawn from
+                torch's global generator, so `torch.manual_seed` makes runs repeatable.
+            reset_states: `"epoch"` calls `module.reset_states()` before every epoch.
+            terminate_on_nan: raise NonFiniteLossError, naming the epoch and batch, when
+                the loss becomes NaN/inf (checked at each epoch end, without a per-batch
+                device sync). With a `TerminateOnNaN` callback training stops quietly instead.
+            nb_epoch: Keras 1 spelling of `epochs` (DeprecationWarning).
+
+        Raises:
+            ConfigError, ShapeError: bad arguments or data (x/y lengths, NaN in data,
+                stateful batch rules). NonFiniteLossError: the loss diverged.
+        """
+        epochs = _legacy_epochs(epochs, legacy)
+        verbose = resolve_verbose(verbose)
+        if not 0.0 <= validation_split < 1.0:
+            raise ConfigError(
+                f"`validation_split` must be in [0, 1). Received: validation_split={validation_split}"
+            )
+        if reset_states not in (None, False, "epoch"):
+            raise ConfigError(
+                f"`reset_states` must be None or 'epoch'. Received: reset_states={reset_states!r}"
+            )
+        if shuffle not in (True, False, "batch"):
+            raise ConfigError(
+                f"`shuffle` must be True, False or 'batch'. Received: shuffle={shuffle!r}"
+            )
+        place = data_module.placement(self.module)
+        generator = torch.Generator()
+        generator.manual_seed(
+            int(seed) if seed is not None else int(torch.randint(0, 2**62, ()).item())
+        )
+
+        if data_module.is_loader(x):
+            if y is not None or sample_weight is not None:
+                raise ConfigError(
+                    "With a Dataset or DataLoader `x`, pass y and sample_weight inside it, not as arguments."
+                )
+            if validation_split:
+                raise ConfigError(
+                    "`validation_split` needs arrays; pass `validation_data` with a DataLoader."
+                )
+            batch_size = stateful.check(self.module, "fit", batch_size, None, shuffle)
+            train: Any = data_module.loader_for(
+                x, batch_size or DEFAULT_BATCH_SIZE, shuffle, generator
+            )
+            val = None
+        else:
+            if y is None:
+                raise ConfigError(
+                    "fit() needs targets `y` (or a Dataset/DataLoader yielding (x, y))."
+                )
+            if class_weight is not None and sample_weight is not None:
+                raise ConfigError(
+                    "Arguments `sample_weight` and `class_weight` cannot be given together."
+                )
+            train = ArrayData.build(x, y, sample_weight, *place)
+            if class_weight is not None:
+                train.sample_weight = data_module.class_weight_to_sample_weight(
+                    train.y, class_weight
+                )
+                class_weight = None
+            val = None
+            if validation_split and validation_data is None:
+                train, val = train.split(validation_split)
+            batch_size = stateful.check(self.module, "fit", batch_size, train.num_samples, shuffle)
+        batch_size = batch_size or DEFAULT_BATCH_SIZE
+        if validation_data is not None:
+            val = self._validation(validation_data, place)
+        val_batch_size = validation_batch_size or batch_size
+        if isinstance(val, ArrayData):
+            val_batch_size = (
+                stateful.check(
+                    self.module, "fit", val_batch_size, val.num_samples, what="validation data"
+                )
+                or val_batch_size
+            )
+
+        steps = train.num_batches(batch_size) if isinstance(train, ArrayData) else _length(train)
+        if steps_per_epoch is not None and steps is not None:
+            steps = min(steps, steps_per_epoch)
+        user_callbacks = list(callbacks or [])
+        history = next((c for c in user_callbacks if isinstance(c, History)), None) or History()
+        extra: list[Callback] = [ResetStates()] if reset_states == "epoch" else []
+        all_callbacks = extra + [c for c in user_callbacks if c is not history] + [history]
+        cbs = CallbackList(
+            all_callbacks, self.module, self, {"verbose": verbose, "epochs": epochs, "steps": steps}
+        )
+        check_nan = terminate_on_nan and not any(
+            isinstance(c, TerminateOnNaN) for c in all_callbacks
+        )
+        if self._optimizer is None and any(True for _ in self.module.parameters()):
+            self.optimizer  # noqa: B018  (built now so callbacks can read it from the first epoch)
+
+        self.history = history
+        self._reset_stop()
+        was_training = self.module.training
+        epoch_logs: dict[str, Any] = {}
+        cbs.call("on_train_begin", None)
+        try:
+            for epoch in range(initial_epoch, epochs):
+                self._reset_trackers()
+                cbs.call("on_epoch_begin", epoch, None)
+                progress = Progress(verbose, steps)
+                progress.epoch_begin(epoch, epochs)
+                self.module.train()
+                if isinstance(train, ArrayData):
+                    order = data_module.epoch_order(
+                        train.num_samples, batch_size, shuffle, generator
+                    )
+                    batches: Iterator[Batch] = train.batches(batch_size, order)
+                else:
+                    batches = data_module.loader_batches(train, place, class_weight)
+                done = self._train_epoch(batches, cbs, progress, steps_per_epoch)
+                if check_nan:
+                    self._raise_if_nonfinite(epoch, epochs)
+                epoch_logs = self.logs()
+                if val is not None and _should_validate(epoch, validation_freq):
+                    val_logs = self._evaluate(val, val_batch_size, cbs, validation_steps, place)
+                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                epoch_logs = dict(sorted(epoch_logs.items()))  # Keras sorts the keys of logs
+                cbs.call("on_epoch_end", epoch, epoch_logs)
+                progress.end(epoch_logs, done)
+                if self._stop_requested():
+                    break
+        finally:
+            self.module.train(was_training)
+        cbs.call("on_train_end", epoch_logs)
+        return history
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: Iterable[Callback] | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """The loss and metrics on `x, y`: `loss`, `[loss, *metrics]`, or a dict with `return_dict`."""
+        verbose = resolve_verbose(verbose)
+        place = data_module.placement(self.module)
+        if data_module.is_loader(x):
+            batch_size = (
+                stateful.check(self.module, "evaluate", batch_size, None) or DEFAULT_BATCH_SIZE
+            )
+            source: Any = data_module.loader_for(x, batch_size, False, torch.Generator())
+        else:
+            if y is None:
+                raise ConfigError(
+                    "evaluate() needs targets `y` (or a Dataset/DataLoader yielding (x, y))."
+                )
+            source = ArrayData.build(x, y, sample_weight, *place)
+            batch_size = (
+                stateful.check(self.module, "evaluate", batch_size, source.num_samples)
+                or DEFAULT_BATCH_SIZE
+            )
+        total = source.num_batches(batch_size) if isinstance(source, ArrayData) else _length(source)
+        cbs = CallbackList(
+            list(callbacks or []),
+            self.module,
+            self,
+            {"verbose": verbose, "epochs": 1, "steps": total},
+        )
+        progress = Progress(2 if verbose else 0, total)  # one line at the end, as Keras's bar ends
+        progress.begin()
+        logs = self._evaluate(source, batch_size, cbs, steps, place)
+        progress.end(logs, min(total, steps) if (total and steps) else (total or 0))
+        return dict(sorted(logs.items())) if return_dict else self._flatten(logs)
+
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        steps: int | None = None,
+        callbacks: Iterable[Callback] | None = None,
+    ) -> Any:
+        """The module's outputs on `x` as NumPy arrays, computed in batches without gradients.
+
+        For a stateful module the batch size defaults to its `stateful_batch_size`, and
+        another one is refused (see `stateful.check`).
+        """
+        verbose = resolve_verbose(verbose)
+        place = data_module.placement(self.module)
+        if data_module.is_loader(x):
+            batch_size = (
+                stateful.check(self.module, "predict", batch_size, None) or DEFAULT_BATCH_SIZE
+            )
+            source: Any = data_module.loader_for(x, batch_size, False, torch.Generator())
+            batches: Iterator[Batch] = data_module.loader_batches(source, place, None)
+            total = _length(source)
+        else:
+            source = ArrayData.build(x, None, None, *place, check=False)
+            batch_size = (
+                stateful.check(self.module, "predict", batch_size, source.num_samples)
+                or DEFAULT_BATCH_SIZE
+            )
+            batches = source.batches(batch_size)
+            total = source.num_batches(batch_size)
+        cbs = CallbackList(
+            list(callbacks or []),
+            self.module,
+            self,
+            {"verbose": verbose, "epochs": 1, "steps": total},
+        )
+        progress = Progress(2 if verbose else 0, total)
+        progress.begin()
+        outputs: list[Any] = []
+        was_training = self.module.training
+        self.module.eval()
+        cbs.call("on_predict_begin", None)
+        try:
+            with torch.no_grad():
+                for step, (x_batch, _, _) in enumerate(batches):
+                    if steps is not None and step >= steps:
+                        break
+                    cbs.batch("on_predict_batch_begin", step, None)
+                    y_pred = self.module(x_batch)
+                    outputs.append(y_pred)
+                    cbs.batch("on_predict_batch_end", step, {"outputs": y_pred})
+                    progress.batch_end(None)
+        finally:
+            self.module.train(was_training)
+        cbs.call("on_predict_end", None)
+        progress.end({}, len(outputs))
+        if not outputs:
+            raise ConfigError("predict() received no samples.")
+        return data_module.concatenate(outputs)
+
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        class_weight: dict[Any, float] | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """One optimizer step on one batch; returns its loss (and metrics) like `evaluate`."""
+        if class_weight is not None and sample_weight is not None:
+            raise ConfigError(
+                "Arguments `sample_weight` and `class_weight` cannot be given together."
+            )
+        batch = ArrayData.build(x, y, sample_weight, *data_module.placement(self.module))
+        if class_weight is not None:
+            batch.sample_weight = data_module.class_weight_to_sample_weight(batch.y, class_weight)
+        stateful.check(self.module, "train_on_batch", batch.num_samples, None)
+        self._reset_trackers()
+        was_training = self.module.training
+        self.module.train()
+        try:
+            self._train_step(batch.x, batch.y, batch.sample_weight)
+        finally:
+            self.module.train(was_training)
+        logs = self.logs()
+        return dict(sorted(logs.items())) if return_dict else self._flatten(logs)
+
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> Any:
+        """Loss and metrics on one batch, without training."""
+        batch = ArrayData.build(x, y, sample_weight, *data_module.placement(self.module))
+        stateful.check(self.module, "test_on_batch", batch.num_samples, None)
+        self._reset_trackers()
+        was_training = self.module.training
+        self.module.eval()
+        try:
+            with torch.no_grad():
+                self._test_step(batch.x, batch.y, batch.sample_weight)
+        finally:
+            self.module.train(was_training)
+        logs = self.logs()
+        return dict(sorted(logs.items())) if return_dict else self._flatten(logs)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """The module's outputs on one batch, as NumPy arrays."""
+        batch = ArrayData.build(x, None, None, *data_module.placement(self.module), check=False)
+        stateful.check(self.module, "predict_on_batch", batch.num_samples, None)
+        was_training = self.module.training
+        self.module.eval()
+        try:
+            with torch.no_grad():
+                return data_module.concatenate([self.module(batch.x)])
+        finally:
+            self.module.train(was_training)
+
+    def logs(self) -> dict[str, float]:
+        """The current logs in Keras's metric order: `loss`, the metrics, each output's loss.
+
+        (`evaluate()` returns them in this order as a list; the dicts handed to callbacks
+        and returned with `return_dict=True` have their keys sorted, as in Keras.)
+        """
+        logs = {"loss": self.loss_tracker.result()}
+        if self.compiled_metrics.outputs is not None:
+            logs.update(self.compiled_metrics.results())
+        for tracker in self.compiled_loss.trackers:
+            logs[tracker.name] = tracker.result()
+        return logs
+
+    # ---- loops -------------------------------------------------------------------------
+
+    def _train_epoch(
+        self,
+        batches: Iterator[Batch],
+        cbs: CallbackList,
+        progress: Progress,
+        steps_per_epoch: int | None,
+    ) -> int:
+        want_begin = cbs.wants("on_train_batch_begin")
+        want_end = cbs.wants("on_train_batch_end")
+        running = self._running_logs if progress.verbose == 1 else None
+        stop_attr = _stop_attribute(self.module)
+        step = 0
+        for x, y, sample_weight in batches:
+            if want_begin:
+                cbs.batch("on_train_batch_begin", step, None)
+            self._train_step(x, y, sample_weight)
+            if want_end:
+                cbs.batch("on_train_batch_end", step, self._running_logs())
+            progress.batch_end(running)
+            step += 1
+            if self.stop_training or stop_attr():
+                self.stop_training = True
+                break
+            if steps_per_epoch is not None and step >= steps_per_epoch:
+                break
+        return step
+
+    def _train_step(self, x: Any, y: Any, sample_weight: torch.Tensor | None) -> None:
+        module = self.module
+        y_pred = module(x)
+        size = x.shape[0] if isinstance(x, torch.Tensor) else data_module.batch_size_of(x)
+        loss = self.compiled_loss(y, y_pred, sample_weight, size)
+        regularization, constrain = self._hooks
+        if regularization is not None:
+            extra = regularization()
+            if extra:
+                loss = loss + sum(extra)
+        optimizer = self._optimizer if self._optimizer is not None else self.optimizer
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if constrain is not None:
+            constrain()
+        self.loss_tracker.add(loss, size)
+        if self.compiled_metrics.spec or self.compiled_metrics.weighted_spec:
+            self.compiled_metrics.update(y, y_pred, sample_weight)
+
+    def _test_step(self, x: Any, y: Any, sample_weight: torch.Tensor | None) -> None:
+        y_pred = self.module(x)
+        size = x.shape[0] if isinstance(x, torch.Tensor) else data_module.batch_size_of(x)
+        loss = self.compiled_loss(y, y_pred, sample_weight, size)
+        regularization = self._hooks[0]
+        if regularization is not None:
+            extra = regularization()
+            if extra:
+                loss = loss + sum(extra)
+        self.loss_tracker.add(loss, size)
+        if self.compiled_metrics.spec or self.compiled_metrics.weighted_spec:
+            self.compiled_metrics.update(y, y_pred, sample_weight)
+
+    def _evaluate(
+        self,
+        source: Any,
+        batch_size: int,
+        cbs: CallbackList,
+        steps: int | None,
+        place: Placement,
+    ) -> dict[str, float]:
+        batches = (
+            source.batches(batch_size)
+            if isinstance(source, ArrayData)
+            else data_module.loader_batches(source, place, None)
+        )
+        self._reset_trackers()
+        was_training = self.module.training
+        self.module.eval()
+        cbs.call("on_test_begin", None)
+        want_begin, want_end = cbs.wants("on_test_batch_begin"), cbs.wants("on_test_batch_end")
+        try:
+            with torch.no_grad():
+                for step, (x, y, sample_weight) in enumerate(batches):
+                    if steps is not None and step >= steps:
+                        break
+                    if want_begin:
+                        cbs.batch("on_test_batch_begin", step, None)
+                    self._test_step(x, y, sample_weight)
+                    if want_end:
+                        cbs.batch("on_test_batch_end", step, self._running_logs())
+        finally:
+            self.module.train(was_training)
+        logs = self.logs()
+        cbs.call("on_test_end", logs)
+        return logs
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    @property
+    def _hooks(self) -> tuple[Callable[[], list[torch.Tensor]] | None, Callable[[], None] | None]:
+        # Looked up once per module: nn.Module.__getattr__ raises on a missing name, which
+        # costs microseconds on every batch.
+        if self._hook_cache[0] is not self.module:
+            self._hook_cache = (
+                self.module,
+                (
+                    getattr(self.module, "regularization_losses", None),
+                    getattr(self.module, "apply_constraints", None),
+                ),
+            )
+        return self._hook_cache[1]
+
+    def _running_logs(self) -> dict[str, float]:
+        logs = {"loss": self.loss_tracker.running()}
+        if self.compiled_metrics.outputs is not None:
+            logs.update(self.compiled_metrics.results())
+        for tracker in self.compiled_loss.trackers:
+            logs[tracker.name] = tracker.running()
+        return dict(sorted(logs.items()))
+
+    def _reset_trackers(self) -> None:
+        self.loss_tracker.reset()
+        self.compiled_metrics.reset()
+        for tracker in self.compiled_loss.trackers:
+            tracker.reset()
+
+    def _raise_if_nonfinite(self, epoch: int, epochs: int) -> None:
+        bad = self.loss_tracker.first_nonfinite()
+        if bad is None:
+            return
+        value = float(self.loss_tracker.values[bad])
+        raise NonFiniteLossError(
+            f"The training loss became {value} at epoch {epoch + 1}/{epochs}, batch {bad + 1} "
+            f"(of {len(self.loss_tracker.values)} this epoch). Usual causes: a learning rate too high, "
+            "exploding gradients (try clipnorm=1.0 on the optimizer), or a log/division of zero in a "
+            "custom loss. Pass terminate_on_nan=False to keep training, or use the TerminateOnNaN "
+            "callback to stop quietly."
+        )
+
+    def _flatten(self, logs: dict[str, float]) -> Any:
+        # Keras's `_flatten_metrics_in_order`: loss, the metrics of a single output, each
+        # output's loss, then any other key sorted (so several outputs' metrics come last).
+        first = ["loss"]
+        if self.compiled_metrics.outputs is not None and self.compiled_metrics.outputs.count == 1:
+            first += self.compiled_metrics.names
+        first += [tracker.name for tracker in self.compiled_loss.trackers]
+        order = [k for k in first if k in logs] + sorted(k for k in logs if k not in first)
+        values = [logs[k] for k in order]
+        return values[0] if len(values) == 1 else values
+
+    def _reset_stop(self) -> None:
+        self.stop_training = False
+        if "stop_training" in vars(self.module) or hasattr(type(self.module), "stop_training"):
+            self.module.stop_training = False
+
+    def _stop_requested(self) -> bool:
+        return self.stop_training or bool(_stop_attribute(self.module)())
+
+    def _validation(self, validation_data: Any, place: Placement) -> Any:
+        if data_module.is_loader(validation_data):
+            return data_module.loader_for(
+                validation_data, DEFAULT_BATCH_SIZE, False, torch.Generator()
+            )
+        if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3):
+            val_x, val_y, *rest = validation_data
+            return ArrayData.build(val_x, val_y, rest[0] if rest else None, *place)
+        raise ConfigError(
+            "`validation_data` must be (x_val, y_val), (x_val, y_val, sample_weight_val) or a "
+            f"Dataset/DataLoader. Received: {type(validation_data).__name__}"
+        )
+
+
+def _stop_attribute(module: torch.nn.Module) -> Callable[[], bool]:
+    # A plain module has no `stop_training` until a callback sets it; read __dict__ to avoid
+    # nn.Module.__getattr__'s exception path on every batch.
+    if hasattr(type(module), "stop_training"):
+        return lambda: bool(module.stop_training)
+    state = vars(module)
+    return lambda: bool(state.get("stop_training", False))
+
+
+def _length(loader: Any) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def _should_validate(epoch: int, validation_freq: int | list[int]) -> bool:
+    if isinstance(validation_freq, int) and not isinstance(validation_freq, bool):
+        return (epoch + 1) % validation_freq == 0
+    if isinstance(validation_freq, (list, tuple)):
+        return epoch + 1 in validation_freq
+    raise ConfigError(
+        f"`validation_freq` must be an int or a list of epochs. Received: {validation_freq!r}"
+    )
+
+
+def _legacy_epochs(epochs: int, legacy: dict[str, Any]) -> int:
+    if "nb_epoch" in legacy:
+        warnings.warn(
+            "fit(): `nb_epoch` is deprecated; use `epochs`.", DeprecationWarning, stacklevel=3
+        )
+        epochs = legacy.pop("nb_epoch")
+    if legacy:
+        raise ConfigError(f"fit() got unexpected argument(s): {sorted(legacy)}")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ConfigError(f"`epochs` must be a non-negative integer. Received: epochs={epochs!r}")
+    return int(epochs)
+
+
+def _check_specs(loss: Any, metrics: Any, weighted_metrics: Any) -> None:
+    # Unknown names fail at compile time, before any data is seen.
+    for spec in data_module.flatten(loss) if isinstance(loss, (list, tuple, dict)) else [loss]:
+        if spec is not None and not (
+            isinstance(spec, str) and spec.lower() in ("crossentropy", "ce")
+        ):
+            losses_module.get(spec)
+    for group in (metrics, weighted_metrics):
+        for spec in (
+            data_module.flatten(group) if isinstance(group, (list, tuple, dict)) else [group]
+        ):
+            if isinstance(spec, str) and spec.lower() not in ("accuracy", "acc"):
+                metrics_module.get(spec)
