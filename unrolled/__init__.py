@@ -1,19 +1,56 @@
-"""unrolled: recurrent sequence models with exact Keras semantics on PyTorch's fused kernels."""
+"""unrolled: recurrent sequence models with exact Keras semantics on PyTorch's fused kernels.
 
+Keras's import paths are mirrored: `unrolled.layers`, `unrolled.models`,
+`unrolled.optimizers`, `unrolled.losses`, `unrolled.metrics`, `unrolled.callbacks`,
+`unrolled.utils` and `unrolled.preprocessing.sequence`.
+"""
+
+from unrolled import (
+    callbacks,
+    datasets,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    preprocessing,
+    utils,
+)
 from unrolled.errors import ConfigError, InputTypeError, ShapeError, UnrolledError
 from unrolled.layers import (
     GRU,
     LSTM,
     RNN,
+    Activation,
+    Add,
+    Average,
+    Bidirectional,
     Cell,
+    Concatenate,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
     GRUCell,
+    Input,
+    InputLayer,
+    Lambda,
     Layer,
     LSTMCell,
+    Masking,
+    Multiply,
+    RepeatVector,
+    Reshape,
     SimpleRNN,
     SimpleRNNCell,
     StackedRNNCells,
+    Subtract,
+    TimeDistributed,
 )
 from unrolled.layers.recurrent import Path
+from unrolled.models import Model, Sequential
+from unrolled.training import NonFiniteLossError, Trainer
+from unrolled.utils import pad_sequences, set_random_seed, to_categorical
 
 __version__ = "0.1.0"
 
@@ -21,16 +58,50 @@ __all__ = [
     "GRU",
     "LSTM",
     "RNN",
+    "Activation",
+    "Add",
+    "Average",
+    "Bidirectional",
     "Cell",
+    "Concatenate",
     "ConfigError",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Flatten",
     "GRUCell",
+    "Input",
+    "InputLayer",
     "InputTypeError",
     "LSTMCell",
+    "Lambda",
     "Layer",
+    "Masking",
+    "Model",
+    "Multiply",
+    "NonFiniteLossError",
     "Path",
+    "RepeatVector",
+    "Reshape",
+    "Sequential",
     "ShapeError",
     "SimpleRNN",
     "SimpleRNNCell",
     "StackedRNNCells",
+    "Subtract",
+    "TimeDistributed",
+    "Trainer",
     "UnrolledError",
+    "callbacks",
+    "datasets",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+    "pad_sequences",
+    "preprocessing",
+    "set_random_seed",
+    "to_categorical",
+    "utils",
 ]

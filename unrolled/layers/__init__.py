@@ -1,13 +1,35 @@
 """Keras-semantics layers, each a `torch.nn.Module`."""
 
+# Keras 2's module paths (`keras.layers.wrappers.TimeDistributed`, `keras.layers.merge.add`).
+from unrolled.layers import merge, wrappers  # noqa: F401
 from unrolled.layers.base import Layer
+from unrolled.layers.bidirectional import Bidirectional
 from unrolled.layers.cell import Cell
+from unrolled.layers.core import Activation, Dense
+from unrolled.layers.dropout import Dropout
+from unrolled.layers.embeddings import Embedding
 from unrolled.layers.gru import GRU, GRUCell
 from unrolled.layers.input_layer import Input, InputLayer
+from unrolled.layers.lambda_layer import Lambda
 from unrolled.layers.lstm import LSTM, LSTMCell
+from unrolled.layers.masking import Masking
+from unrolled.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    multiply,
+    subtract,
+)
 from unrolled.layers.recurrent import RNN
+from unrolled.layers.reshaping import Flatten, RepeatVector, Reshape
 from unrolled.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from unrolled.layers.stacked import StackedRNNCells
+from unrolled.layers.time_distributed import TimeDistributed
 
 __all__ = [
     "GRU",
@@ -22,4 +44,25 @@ __all__ = [
     "SimpleRNN",
     "SimpleRNNCell",
     "StackedRNNCells",
+    "Activation",
+    "Add",
+    "Average",
+    "Bidirectional",
+    "Concatenate",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "Lambda",
+    "Masking",
+    "Multiply",
+    "RepeatVector",
+    "Reshape",
+    "Subtract",
+    "TimeDistributed",
+    "add",
+    "average",
+    "concatenate",
+    "multiply",
+    "subtract",
 ]

@@ -22,7 +22,8 @@ _NAME_COUNTS: Counter[str] = Counter()
 
 def _auto_name(cls: type) -> str:
     # Keras names layers `lstm`, `lstm_1`, `lstm_2`, ... per class.
-    base = re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", cls.__name__).lower()
+    snake = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", cls.__name__)
+    base = re.sub(r"([a-z])([A-Z])", r"\1_\2", snake).lower()
     count = _NAME_COUNTS[base]
     _NAME_COUNTS[base] += 1
     return base if count == 0 else f"{base}_{count}"

@@ -152,7 +152,9 @@ def _legacy_io(inputs: Any, outputs: Any, kwargs: dict[str, Any]) -> tuple[Any, 
     for old, new in (("input", "inputs"), ("output", "outputs")):
         if old in kwargs:
             warnings.warn(
-                f"Model(`{old}=`) was removed in Keras 3; use `{new}=`.", DeprecationWarning, stacklevel=3
+                f"Model(`{old}=`) was removed in Keras 3; use `{new}=`.",
+                DeprecationWarning,
+                stacklevel=3,
             )
             value = kwargs.pop(old)
             if new == "inputs":

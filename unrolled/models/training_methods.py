@@ -17,6 +17,7 @@ class TrainingMethods:
     """Mixed into `Model` and `Sequential` (which provide `layers`, `build` and `forward`)."""
 
     _trainer: Any = None
+    history: Any = None
     _compile_args: dict[str, Any] | None = None
 
     # -- states ---------------------------------------------------------------------------------
@@ -111,7 +112,8 @@ class TrainingMethods:
 
     def fit(self, x: Any = None, y: Any = None, **kwargs: Any) -> Any:
         """Trains the model; Keras's arguments (`batch_size`, `epochs`, `callbacks`, ...). Returns a `History`."""
-        return self._trainer_for(x).fit(x, y, **kwargs)
+        self.history = self._trainer_for(x).fit(x, y, **kwargs)
+        return self.history
 
     def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any) -> Any:
         """The loss (and metrics) on `x`, `y`, Keras's return convention."""

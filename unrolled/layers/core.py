@@ -1,0 +1,243 @@
+"""`Dense` and `Activation`: Keras's core layers on the last axis of any rank.
+
+Keras 2's `keras.layers.core` also held Dropout, Flatten, Reshape, RepeatVector, Lambda and
+Masking; they live in their own modules and are re-exported here so that
+`from keras.layers.core import Dense, Dropout` code runs with only its import changed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from unrolled import activations, constraints, initializers, regularizers
+from unrolled.errors import ConfigError, ShapeError, positive_int, shape_str
+from unrolled.layers.base import Layer
+from unrolled.layers.coerce import as_input, as_weight_input, check_rank
+from unrolled.layers.dropout import Dropout
+from unrolled.layers.lambda_layer import Lambda
+from unrolled.layers.masking import Masking
+from unrolled.layers.parameters import add_weight
+from unrolled.layers.reshaping import Flatten, RepeatVector, Reshape
+
+__all__ = [
+    "Activation",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Lambda",
+    "Masking",
+    "RepeatVector",
+    "Reshape",
+]
+
+# Keras 1 argument names of Dense and their Keras 3 spelling (Keras 3 refuses the old ones).
+_DENSE_LEGACY = {
+    "output_dim": "units",
+    "init": "kernel_initializer",
+    "W_regularizer": "kernel_regularizer",
+    "b_regularizer": "bias_regularizer",
+    "W_constraint": "kernel_constraint",
+    "b_constraint": "bias_constraint",
+    "bias": "use_bias",
+}
+
+
+class Dense(Layer):
+    """`output = activation(inputs @ kernel + bias)` on the last axis.
+
+    Args:
+        units: size of the last axis of the output.
+        activation: a Keras activation name or a callable; None is linear.
+        use_bias: add the `bias` vector.
+        kernel_initializer, bias_initializer: Keras initializer names or callables.
+        kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint: stored
+            for the training loop, which applies them.
+        Keras 1 names (`output_dim`, `init`, `W_regularizer`, `b_regularizer`,
+        `W_constraint`, `b_constraint`, `bias`) are accepted with a DeprecationWarning.
+
+    Weights:
+        `kernel (features, units)`, then `bias (units,)`: Keras's names, layout and order.
+
+    Shapes:
+        inputs `(samples, ..., features)`; output `(samples, ..., units)`. On
+        `(samples, timesteps, features)` it acts on every timestep with the same weights.
+
+    Example:
+        >>> Dense(4)(torch.zeros(2, 3)).shape
+        torch.Size([2, 4])
+        >>> Dense(1)(torch.zeros(2, 10, 8)).shape
+        torch.Size([2, 10, 1])
+    """
+
+    supports_masking = True
+
+    def __init__(
+        self,
+        units: int | None = None,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        legacy = _pop_legacy(kwargs, _DENSE_LEGACY, "Dense")
+        if "units" in legacy and units is not None:
+            raise ConfigError("Dense: give `units` or the Keras 1 `output_dim`, not both.")
+        units = legacy.get("units", units)
+        use_bias = legacy.get("use_bias", use_bias)
+        kernel_initializer = legacy.get("kernel_initializer", kernel_initializer)
+        kernel_regularizer = legacy.get("kernel_regularizer", kernel_regularizer)
+        bias_regularizer = legacy.get("bias_regularizer", bias_regularizer)
+        kernel_constraint = legacy.get("kernel_constraint", kernel_constraint)
+        bias_constraint = legacy.get("bias_constraint", bias_constraint)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if units is None:
+            raise ConfigError("Dense needs `units`, the size of the output's last axis.")
+        self.units = positive_int(units, "units")
+        self.activation = activations.get(activation, "activation")
+        self.use_bias = bool(use_bias)
+        # Initializers are checked now and drawn at build time.
+        initializers.get(kernel_initializer, "kernel_initializer")
+        initializers.get(bias_initializer, "bias_initializer")
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        # Applied by the training loop through Layer.regularization_losses/apply_constraints.
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
+        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
+        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
+        self.input_features: int | None = None
+        self.kernel: nn.Parameter
+        self.bias: nn.Parameter | None
+        self.build_from_hint()
+
+    @property
+    def weights(self) -> list[nn.Parameter]:
+        """`[kernel(, bias)]`: Keras's order."""
+        if not self.built:
+            return []
+        return [self.kernel] + ([self.bias] if self.bias is not None else [])
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        shape = tuple(input_shape)
+        if len(shape) < 2 or shape[-1] is None:
+            raise ShapeError(
+                f"{self.name}: Dense needs inputs of shape (samples, ..., features) with a known "
+                f"features axis; received input shape {shape_str(shape)}."
+            )
+        self.input_features = int(shape[-1])
+        add_weight(
+            self,
+            "kernel",
+            (self.input_features, self.units),
+            self.kernel_initializer,
+            "kernel_initializer",
+        )
+        if self.use_bias:
+            add_weight(self, "bias", (self.units,), self.bias_initializer, "bias_initializer")
+        else:
+            self.register_parameter("bias", None)
+        self.built = True
+        self._apply_trainable()
+
+    def _build_from_weights(self, weights: Sequence[Any]) -> None:
+        if not weights or np.ndim(weights[0]) != 2:
+            super()._build_from_weights(weights)
+        self.build((None, int(np.shape(weights[0])[0])))
+
+    def forward(self, inputs: Any) -> torch.Tensor:
+        x = as_input(inputs)
+        check_rank(x, self.name, 2, "(samples, ..., features)")
+        self.ensure_built(x)
+        if x.shape[-1] != self.input_features:
+            raise ShapeError(
+                f"{self.name} expected inputs with {self.input_features} features on the last axis; "
+                f"received inputs of shape {shape_str(x.shape)} with {x.shape[-1]}."
+            )
+        x = as_weight_input(x, self.kernel, self.name)
+        y = x @ self.kernel  # (samples, ..., units)
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+        """`input_shape` with the last axis replaced by `units`."""
+        shape = tuple(input_shape)
+        if len(shape) < 2:
+            raise ShapeError(
+                f"{self.name} expects inputs of shape (samples, ..., features); received input "
+                f"shape {shape_str(shape)}."
+            )
+        if self.built and shape[-1] is not None and shape[-1] != self.input_features:
+            raise ShapeError(
+                f"{self.name} expected inputs with {self.input_features} features on the last axis; "
+                f"received input shape {shape_str(shape)}."
+            )
+        return (*shape[:-1], self.units)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+            "kernel_regularizer": self.kernel_regularizer,
+            "bias_regularizer": self.bias_regularizer,
+            "kernel_constraint": self.kernel_constraint,
+            "bias_constraint": self.bias_constraint,
+        }
+
+
+class Activation(Layer):
+    """Applies an activation function by Keras name (`"relu"`, `"softmax"`, ...) or callable.
+
+    Shapes:
+        output has the input's shape; a mask passes through.
+
+    Example:
+        >>> Activation("relu")(torch.tensor([[-1.0, 2.0]]))
+        tensor([[0., 2.]])
+    """
+
+    supports_masking = True
+
+    def __init__(self, activation: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation, "activation")
+        self.build_from_hint()
+
+    def forward(self, inputs: Any) -> torch.Tensor:
+        return self.activation(as_input(inputs))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+def _pop_legacy(kwargs: dict[str, Any], table: dict[str, str], layer: str) -> dict[str, Any]:
+    """Removes Keras 1 argument names from `kwargs`; returns them under their Keras 3 names."""
+    found = {}
+    for old, new in table.items():
+        if old in kwargs:
+            warnings.warn(
+                f"{layer}: `{old}` is the Keras 1 name of `{new}`; Keras 3 accepts only `{new}=`.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            found[new] = kwargs.pop(old)
+    return found

@@ -1,0 +1,5 @@
+"""Keras's `keras.preprocessing` import paths."""
+
+from unrolled.preprocessing import sequence
+
+__all__ = ["sequence"]
