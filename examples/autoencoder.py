@@ -1,7 +1,7 @@
 """Autoencoder: a many-to-one encoder, then a one-to-many decoder (the seeds' composition).
 
-    encoder: (steps, features) -> LSTM -> LSTM -> LSTM -> (hidden3,)
-    decoder: (hidden3,) -> RepeatVector(steps) -> LSTM -> LSTM -> (steps, features)
+encoder: (steps, features) -> LSTM -> LSTM -> LSTM -> (hidden3,)
+decoder: (hidden3,) -> RepeatVector(steps) -> LSTM -> LSTM -> (steps, features)
 """
 
 import numpy as np
@@ -15,7 +15,10 @@ steps, features = 8, 2
 hidden1, hidden2, hidden3, hidden4 = 16, 16, 8, 16
 phase = np.random.uniform(0, 2 * np.pi, (512, 1, 1))
 t = np.arange(steps).reshape(1, steps, 1)
-X = np.concatenate([np.sin(t * 0.6 + phase), np.cos(t * 0.6 + phase)], axis=-1).astype("float32") * 0.5
+X = (
+    np.concatenate([np.sin(t * 0.6 + phase), np.cos(t * 0.6 + phase)], axis=-1).astype("float32")
+    * 0.5
+)
 
 inputs = Input((steps, features))
 outputs = LSTM(hidden1, return_sequences=True)(inputs)
@@ -35,5 +38,7 @@ autoencoder.compile(loss="mse", optimizer="adam")
 history = autoencoder.fit(X, X, epochs=30, batch_size=32, verbose=0)
 
 first, last = history.history["loss"][0], history.history["loss"][-1]
-print(f"autoencoder: reconstruction loss {first:.4f} -> {last:.4f}; code shape {encoder.output_shape}")
+print(
+    f"autoencoder: reconstruction loss {first:.4f} -> {last:.4f}; code shape {encoder.output_shape}"
+)
 assert last < first / 5

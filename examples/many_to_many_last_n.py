@@ -1,8 +1,8 @@
 """Many-to-many where the output is shorter: keep the last N steps (the seeds' Lambda slice).
 
-    O O O          <- outputs for the last N = 3 steps
-    | | |
-    O O O O O O    <- LSTM over all 6 steps
+O O O          <- outputs for the last N = 3 steps
+| | |
+O O O O O O    <- LSTM over all 6 steps
 """
 
 import numpy as np
@@ -24,5 +24,7 @@ model.compile(loss="mse", optimizer="adam")
 model.fit(x, y, epochs=60, batch_size=32, verbose=0)
 
 error = float(np.abs(model.predict(x, verbose=0) - y).mean())
-print(f"many-to-many (last {N}): output shape {model.output_shape}, mean absolute error {error:.3f}")
+print(
+    f"many-to-many (last {N}): output shape {model.output_shape}, mean absolute error {error:.3f}"
+)
 assert model.output_shape == (None, N, 1) and error < 0.1

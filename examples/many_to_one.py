@@ -1,6 +1,6 @@
 """Many-to-one: a sequence in, one number out. The LSTM learns the sum of 8 numbers.
 
-    x1 -> [LSTM] -> x2 -> [LSTM] -> ... -> x8 -> [LSTM] -> sum
+x1 -> [LSTM] -> x2 -> [LSTM] -> ... -> x8 -> [LSTM] -> sum
 """
 
 import numpy as np
@@ -22,5 +22,7 @@ model.fit(x, y, epochs=60, batch_size=32, verbose=0)
 
 test = np.random.uniform(0, 1, (64, timesteps, data_dim)).astype("float32")
 error = float(np.abs(model.predict(test, verbose=0) - test.sum(axis=1)).mean())
-print(f"many-to-one: mean absolute error of the predicted sum {error:.3f} (sums range 0 to {timesteps})")
+print(
+    f"many-to-one: mean absolute error of the predicted sum {error:.3f} (sums range 0 to {timesteps})"
+)
 assert error < 0.25

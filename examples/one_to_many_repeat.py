@@ -1,6 +1,6 @@
 """One-to-many by repetition: one start value in, a ramp of 5 steps out.
 
-    x -> RepeatVector(5) -> x x x x x -> LSTM(return_sequences) -> y1 y2 y3 y4 y5
+x -> RepeatVector(5) -> x x x x x -> LSTM(return_sequences) -> y1 y2 y3 y4 y5
 """
 
 import numpy as np
@@ -12,7 +12,9 @@ from unrolled.utils import set_random_seed
 set_random_seed(0)
 steps = 5
 start = np.random.uniform(0, 1, (512, 1)).astype("float32")
-ramp = start[:, None, :] + 0.1 * np.arange(1, steps + 1, dtype="float32")[None, :, None]  # (samples, 5, 1)
+ramp = (
+    start[:, None, :] + 0.1 * np.arange(1, steps + 1, dtype="float32")[None, :, None]
+)  # (samples, 5, 1)
 
 model = Sequential()
 model.add(RepeatVector(steps, input_shape=(1,)))  # (samples, 5, 1)

@@ -8,6 +8,7 @@ import numpy as np
 
 from unrolled.layers import LSTM, Dense, Input, TimeDistributed
 from unrolled.models import Sequential
+from unrolled.optimizers import Adam
 from unrolled.utils import set_random_seed
 
 set_random_seed(0)
@@ -19,8 +20,8 @@ model = Sequential()
 model.add(Input(batch_shape=(1, None, 1)))
 model.add(LSTM(16, stateful=True, return_sequences=True))
 model.add(TimeDistributed(Dense(1)))
-model.compile(loss="mse", optimizer="adam")
-for epoch in range(150):
+model.compile(loss="mse", optimizer=Adam(learning_rate=0.01))
+for epoch in range(300):
     model.reset_states()
     model.train_on_batch(X, Y)
 

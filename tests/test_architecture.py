@@ -36,7 +36,11 @@ def _unrolled_imports(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("part", sorted(FORBIDDEN))
 def test_lower_modules_do_not_import_higher_ones(part: str) -> None:
-    files = [PACKAGE / f"{part}.py"] if (PACKAGE / f"{part}.py").exists() else sorted((PACKAGE / part).rglob("*.py"))
+    files = (
+        [PACKAGE / f"{part}.py"]
+        if (PACKAGE / f"{part}.py").exists()
+        else sorted((PACKAGE / part).rglob("*.py"))
+    )
     assert files, f"no source found for {part}"
     for path in files:
         wrong = _unrolled_imports(path) & FORBIDDEN[part]

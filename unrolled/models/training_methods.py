@@ -139,7 +139,7 @@ class TrainingMethods:
             self._build_from_data(x)
         if self._trainer is not None:
             return self._trainer
-        return Trainer(self, optimizer=None, loss=None)
+        return Trainer(self, loss=None)  # predicting needs no optimizer or loss
 
     # -- explaining ------------------------------------------------------------------------------
     def summary(self, print_fn: Any = None, line_length: int | None = None) -> str:

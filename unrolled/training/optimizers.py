@@ -144,7 +144,7 @@ class Adam(Optimizer):
         super().__init__(learning_rate, **kwargs)
         self.beta_1 = _number(beta_1, "beta_1")
         self.beta_2 = _number(beta_2, "beta_2")
-        self.epsilon = _number(epsilon, "epsilon")
+        self.epsilon = _epsilon(epsilon)
         self.amsgrad = bool(amsgrad)
 
 
@@ -184,7 +184,7 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate, **kwargs)
         self.rho = _number(rho, "rho")
         self.momentum = _number(momentum, "momentum")
-        self.epsilon = _number(epsilon, "epsilon")
+        self.epsilon = _epsilon(epsilon)
         self.centered = bool(centered)
 
 
@@ -205,7 +205,7 @@ class Adagrad(Optimizer):
         self.initial_accumulator_value = _number(
             initial_accumulator_value, "initial_accumulator_value"
         )
-        self.epsilon = _number(epsilon, "epsilon")
+        self.epsilon = _epsilon(epsilon)
 
 
 class Nadam(Optimizer):
@@ -225,7 +225,7 @@ class Nadam(Optimizer):
         super().__init__(learning_rate, **kwargs)
         self.beta_1 = _number(beta_1, "beta_1")
         self.beta_2 = _number(beta_2, "beta_2")
-        self.epsilon = _number(epsilon, "epsilon")
+        self.epsilon = _epsilon(epsilon)
 
 
 _BY_NAME: dict[str, type[Optimizer]] = {
@@ -301,6 +301,14 @@ def _from_keras(optimizer: Any) -> Optimizer:
             f"LearningRateScheduler callback. Received: learning_rate={learning_rate!r}"
         )
     return cls(**{k: v for k, v in config.items() if k in keep})
+
+
+def _epsilon(value: Any) -> float:
+    # Keras 2 documented `epsilon=None` as "the backend's epsilon", which is 1e-7.
+    return _KERAS_EPSILON if value is None else _number(value, "epsilon")
+
+
+_KERAS_EPSILON = 1e-7
 
 
 def _is_torch_class(identifier: Any) -> bool:
