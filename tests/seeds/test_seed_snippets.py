@@ -16,7 +16,6 @@ import pytest
 
 import unrolled as keras  # the seeds write `keras.layers...`, `keras.models...`, `keras.optimizers...`
 from unrolled.layers import (
-    GRU,
     LSTM,
     Activation,
     Dense,
