@@ -22,17 +22,17 @@ model.add(LSTM(16, stateful=True, return_sequences=True))
 model.add(TimeDistributed(Dense(1)))
 model.compile(loss="mse", optimizer=Adam(learning_rate=0.01))
 for epoch in range(300):
-    model.reset_states()
+    model.reset_state()
     model.train_on_batch(X, Y)
 
-model.reset_states()
+model.reset_state()
 predicted = model.predict(X[:, :48], verbose=0)  # warm the states on the known part
 last_step = predicted[:, -1:]
 generated = []
 for _ in range(12):  # no reset: the model knows where it is
     generated.append(float(last_step[0, 0, 0]))
     last_step = model.predict(last_step, verbose=0)
-model.reset_states()
+model.reset_state()
 
 error = float(np.abs(np.array(generated) - series[0, 48:60, 0]).mean())
 print(f"stateful feedback: 12 generated steps, mean absolute error {error:.3f}")

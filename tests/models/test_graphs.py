@@ -94,7 +94,7 @@ def test_model_reset_states_and_states_by_layer_name():
     first = model(x)
     second = model(x)
     assert not torch.allclose(first, second)  # states carried over
-    model.reset_states()
+    model.reset_state()
     torch.testing.assert_close(model(x), first)
     states = model.get_states()
     (name,) = states
@@ -107,7 +107,7 @@ def test_reset_states_with_batch_size_runs_the_stateful_model_on_another_batch_s
         model = Sequential([unrolled.LSTM(3, stateful=True, batch_input_shape=(4, 2, 1))])
     with pytest.raises(unrolled.ShapeError, match="stateful"):
         model(torch.randn(1, 2, 1))
-    model.reset_states(batch_size=1)
+    model.reset_state(batch_size=1)
     one = torch.randn(1, 2, 1)
     # The same weights run statelessly give the oracle.
     stateless = unrolled.LSTM(3)

@@ -76,7 +76,7 @@ def test_predict_uses_the_stateful_batch_size_and_refuses_others() -> None:
     assert trainer.predict(x, verbose=0).shape == (8, 1)
     assert model.batch_sizes == [2, 2, 2, 2]
     with pytest.raises(
-        ConfigError, match=r"predict\(\) needs batch_size=2.*reset_states\(batch_size=N\)"
+        ConfigError, match=r"predict\(\) needs batch_size=2.*reset_state\(batch_size=N\)"
     ):
         trainer.predict(x, batch_size=1, verbose=0)
 

@@ -6,6 +6,7 @@ methods hand it the model and keep Keras's signatures.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -28,18 +29,24 @@ class TrainingMethods:
             if m is not self and getattr(m, "stateful", False) and hasattr(m, "reset_states")
         ]  # type: ignore[attr-defined]
 
-    def reset_states(self, batch_size: int | None = None) -> None:
+    def reset_state(self, batch_size: int | None = None) -> None:
         """Zeros every stateful layer's states; with `batch_size`, starts them over at that size.
 
-        `reset_states(batch_size=1)` is the explicit way to run a model trained statefully at
+        `reset_state(batch_size=1)` is the explicit way to run a model trained statefully at
         batch size 32 on one sequence at a time (Keras needs a second model for that).
         """
         for layer in self._stateful_layers():
             layer.reset_states(batch_size) if batch_size is not None else layer.reset_states()
 
-    def reset_state(self) -> None:
-        """Keras 3's name for `reset_states()`."""
-        self.reset_states()
+    def reset_states(self, batch_size: int | None = None) -> None:
+        """Keras 2's name for `reset_state()` (Keras 3 models have no such method)."""
+        warnings.warn(
+            "model.reset_states() is Keras 2; Keras 3 models have none (Keras 3 code calls "
+            "layer.reset_state() on each stateful layer). unrolled's model.reset_state() does that in one call.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.reset_state(batch_size)
 
     def get_states(self) -> dict[str, list[np.ndarray]]:
         """Each stateful layer's states by layer name."""

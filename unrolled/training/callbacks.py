@@ -137,7 +137,7 @@ class History(Callback):
 
 
 class ResetStates(Callback):
-    """Calls `model.reset_states()` at the start of every epoch.
+    """Resets the model's states at the start of every epoch (`reset_state()`, else `reset_states()`).
 
     The one-line form of the Keras 2 idiom for stateful models:
     `for i in range(100): model.fit(x, y, epochs=1, shuffle=False); model.reset_states()`
@@ -146,14 +146,23 @@ class ResetStates(Callback):
     """
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
-        if not callable(getattr(self.model, "reset_states", None)):
+        if reset_method(self.model) is None:
             raise ConfigError(
-                f"ResetStates needs a model with a `reset_states()` method; "
-                f"{type(self.model).__name__} has none."
+                f"ResetStates needs a model with a `reset_state()` or `reset_states()` method; "
+                f"{type(self.model).__name__} has neither."
             )
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
-        self.model.reset_states()
+        reset_method(self.model)()
+
+
+def reset_method(model: Any) -> Any:
+    """The model's state reset: Keras 3's `reset_state`, else Keras 2's `reset_states`, else None."""
+    for name in ("reset_state", "reset_states"):
+        method = getattr(model, name, None)
+        if callable(method):
+            return method
+    return None
 
 
 class TerminateOnNaN(Callback):

@@ -8,7 +8,7 @@ Optional hooks, found by name on the module (a plain torch module needs none):
 
 - `stateful_batch_size` (int or None): Keras's stateful rules are enforced (see
   `stateful.py`), and evaluate/predict default to that batch size.
-- `reset_states()`: called at each epoch start by `ResetStates()` or `reset_states="epoch"`.
+- `reset_state()` (or `reset_states()`): called at each epoch start by `ResetStates()` or `reset_states="epoch"`.
 - `regularization_losses()`: a list of scalar tensors added to the training loss
   (Keras reports the loss including them, and so do we).
 - `apply_constraints()`: called after every optimizer step.
@@ -154,7 +154,7 @@ class Trainer:
         Keras's arguments and meaning, plus:
             seed: seeds the shuffling (a torch.Generator); by default it is drawn from
                 torch's global generator, so `torch.manual_seed` makes runs repeatable.
-            reset_states: `"epoch"` calls `module.reset_states()` before every epoch.
+            reset_states: `"epoch"` resets the module's states before every epoch.
             terminate_on_nan: raise NonFiniteLossError, naming the epoch and batch, when
                 the loss becomes NaN/inf (checked at each epoch end, without a per-batch
                 device sync). With a `TerminateOnNaN` callback training stops quietly instead.

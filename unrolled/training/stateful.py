@@ -36,7 +36,7 @@ def check(
         return batch_size
     if batch_size is not None and batch_size != fixed:
         extra = (
-            " To run it at another batch size, call `reset_states(batch_size=N)` first, which "
+            " To run it at another batch size, call `model.reset_state(batch_size=N)` first, which "
             "starts every sequence over."
             if method == "predict"
             else ""
