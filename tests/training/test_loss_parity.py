@@ -70,11 +70,14 @@ def _keras(loss, y_true, y_pred, sample_weight=None) -> float:
     return float(keras.ops.convert_to_numpy(loss(y_true, y_pred, sample_weight=sample_weight)))
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize(("name", "kind", "config"), CASES)
+# Categorical losses need several classes, so the one-column shape is not a case for them.
+NAMED_CASES = [
+    (*case, shape) for case in CASES for shape in SHAPES if not (case[1] == "categorical" and shape[-1] == 1)
+]
+
+
+@pytest.mark.parametrize(("name", "kind", "config", "shape"), NAMED_CASES)
 def test_named_loss_matches_keras(name: str, kind: str, config: dict, shape: tuple) -> None:
-    if kind == "categorical" and shape[-1] == 1:
-        pytest.skip("categorical needs several classes")
     y_true, y_pred = _data(kind, shape)
     # Sequence outputs take per-timestep weights (samples, timesteps), as in Keras.
     weights = RNG.uniform(0, 2, size=shape[:-1]).astype("float32")
