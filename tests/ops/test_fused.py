@@ -38,11 +38,21 @@ def test_run_fused_equals_torch_module(kind):
     hidden = tuple(s.unsqueeze(0) for s in states) if kind == "lstm" else states[0].unsqueeze(0)
     want_out, want_hidden = module(x, hidden)
     with torch.no_grad():
-        out, final = fused.run_fused(kind, x, states, params)
+        out, final = fused.run_fused(kind, x, states, params, [U, U] if kind == "lstm" else U)
     want_final = [h.squeeze(0) for h in want_hidden] if kind == "lstm" else [want_hidden.squeeze(0)]
     torch.testing.assert_close(out, want_out, atol=1e-6, rtol=1e-6)
     for got, want in zip(final, want_final):
         torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_run_fused_without_states_starts_from_zeros_like_torch(kind):
+    module, params = module_and_params(kind)
+    x = torch.randn(B, T, F, generator=torch.Generator().manual_seed(7))
+    want_out, _ = module(x)  # torch's default initial state is zeros
+    with torch.no_grad():
+        out, _ = fused.run_fused(kind, x, None, params, [U, U] if kind == "lstm" else U)
+    torch.testing.assert_close(out, want_out, atol=1e-6, rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])

@@ -72,7 +72,10 @@ def _keras(loss, y_true, y_pred, sample_weight=None) -> float:
 
 # Categorical losses need several classes, so the one-column shape is not a case for them.
 NAMED_CASES = [
-    (*case, shape) for case in CASES for shape in SHAPES if not (case[1] == "categorical" and shape[-1] == 1)
+    (*case, shape)
+    for case in CASES
+    for shape in SHAPES
+    if not (case[1] == "categorical" and shape[-1] == 1)
 ]
 
 

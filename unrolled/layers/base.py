@@ -72,7 +72,8 @@ class Layer(nn.Module):
 
     # -- calling ------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if symbolic.has_symbolic((args, kwargs)):
+        plain_tensor = len(args) == 1 and not kwargs and type(args[0]) is torch.Tensor
+        if not plain_tensor and symbolic.has_symbolic((args, kwargs)):
             return self._symbolic_call(args, kwargs)
         first = args[0] if args else kwargs.get("inputs")
         if self._built_from_hint:
@@ -100,6 +101,8 @@ class Layer(nn.Module):
         return mask
 
     def _attach_masks(self, inputs: Any, outputs: Any, previous_mask: Any) -> None:
+        if previous_mask is None and type(self).compute_mask is Layer.compute_mask:
+            return  # nothing came in and nothing is made here
         leaves = symbolic.flatten(outputs)
         if all(get_mask(leaf) is not None for leaf in leaves):
             return  # the layer set its own

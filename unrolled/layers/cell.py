@@ -126,8 +126,9 @@ class Cell(Layer):
 
     def reset_dropout_masks(self) -> None:
         """Forgets this call's masks; the layer calls it after every sequence."""
-        self._input_masks = None
-        self._recurrent_masks = None
+        if self._input_masks is not None or self._recurrent_masks is not None:  # assignment is slow
+            self._input_masks = None
+            self._recurrent_masks = None
 
 
 class GatedCell(Cell):

@@ -182,11 +182,12 @@ class RNN(Layer):
             self.build((x.shape[0] if self.stateful else None, x.shape[1], x.shape[2]))
             self.to(x.device)
         self._check_features(x)
+        cell = self.cell  # read once: module attributes are slow to look up
         mask = self._as_mask(mask, x)  # (B, T) bool or None
         if mask is not None and bool(mask.all()):
             mask = None  # every step valid: the unmasked computation is the same
         training = self.training if training is None else bool(training)
-        states = self._initial_states(x, initial_state)
+        states = self._initial_states(x, initial_state)  # None: zeros, made where they are used
         if self.go_backwards:
             x = x.flip(1)
             mask = None if mask is None else mask.flip(1)
@@ -194,21 +195,24 @@ class RNN(Layer):
         path = self.choose_path(masked=mask is not None, training=training)
         try:
             if path.name == "loop":
-                step = lambda x_t, s: call_cell(self.cell, x_t, s, training)  # noqa: E731
-                outputs, final = run_loop(step, x, states, mask)
+                step = lambda x_t, s: call_cell(cell, x_t, s, training)  # noqa: E731
+                outputs, final = run_loop(step, x, states or self._zero_states(x), mask)
             else:
-                x_run = self._apply_input_dropout(x, training)
-                params = self.cell.fused_params()
+                x_run = self._apply_input_dropout(cell, x) if training and cell.dropout else x
+                params = cell.fused_params()
                 if mask is None:
-                    outputs, final = run_fused(self.cell.fused_kind, x_run, states, params)
+                    outputs, final = run_fused(
+                        cell.fused_kind, x_run, states, params, cell.state_size
+                    )
                 else:
                     outputs, final = run_fused_masked(
-                        self.cell.fused_kind, x_run, states, params, mask
+                        cell.fused_kind, x_run, states or self._zero_states(x), params, mask
                     )
         finally:
-            if isinstance(self.cell, Cell):
-                self.cell.reset_dropout_masks()
-        self.last_path = path
+            if isinstance(cell, Cell):
+                cell.reset_dropout_masks()
+        if path != self.last_path:  # assigning to a module attribute is slow; most calls repeat
+            self.last_path = path
 
         if self.zero_output_for_mask and mask is not None:
             outputs = zero_masked_steps(outputs, mask)  # (B, T, U)
@@ -256,8 +260,9 @@ class RNN(Layer):
             return Path("fused-packed", f"{operator} on each row's valid steps, packed")
         return Path("fused", operator)
 
-    def _apply_input_dropout(self, x: torch.Tensor, training: bool) -> torch.Tensor:
-        masks = self.cell.input_dropout_masks(x[:, 0], 1, training)
+    @staticmethod
+    def _apply_input_dropout(cell: Any, x: torch.Tensor) -> torch.Tensor:
+        masks = cell.input_dropout_masks(x[:, 0], 1, True)
         return x if masks is None else x * masks[0].unsqueeze(1)  # same mask at every step
 
     # -- checks at the boundary ---------------------------------------------------------------
@@ -271,7 +276,7 @@ class RNN(Layer):
                 f"{kind} needs at least one sample and one timestep; received inputs of shape "
                 f"{shape_str(x.shape)} (samples, timesteps, features)."
             )
-        reference = next(self.parameters(), None)
+        reference = self._reference_weight()
         if reference is None:
             return x.to(torch.get_default_dtype())  # float64 and ints become float32, as in Keras
         if isinstance(inputs, torch.Tensor) and x.device != reference.device:
@@ -280,6 +285,15 @@ class RNN(Layer):
                 f"move one of them, e.g. inputs.to('{reference.device}')."
             )
         return x.to(device=reference.device, dtype=reference.dtype)
+
+    def _reference_weight(self) -> torch.Tensor | None:
+        # The cell's own first weight gives device and dtype without walking every module.
+        cell = self._modules.get("cell")
+        if cell is not None:
+            for weight in cell._parameters.values():
+                if weight is not None:
+                    return weight
+        return next(self.parameters(), None)
 
     def _check_features(self, x: torch.Tensor) -> None:
         if x.shape[-1] != self.input_features:
@@ -303,14 +317,14 @@ class RNN(Layer):
             )
         return (m != 0).to(x.device)  # Keras casts masks to bool
 
-    def _initial_states(self, x: torch.Tensor, initial_state: Any) -> list[torch.Tensor]:
+    def _initial_states(self, x: torch.Tensor, initial_state: Any) -> list[torch.Tensor] | None:
         batch = x.shape[0]
         if self.stateful:
             self._check_stateful_batch(batch)
         if initial_state is None:
             if self.stateful:
                 return [getattr(self, name) for name in self._state_names]
-            return self._zero_states(batch, x)
+            return None
         given = _flatten(initial_state)
         sizes = state_sizes(self.cell)
         if len(given) != len(sizes):
@@ -329,8 +343,8 @@ class RNN(Layer):
             states.append(state.to(device=x.device, dtype=x.dtype))
         return states
 
-    def _zero_states(self, batch: int, like: torch.Tensor) -> list[torch.Tensor]:
-        return [like.new_zeros(batch, size) for size in state_sizes(self.cell)]
+    def _zero_states(self, like: torch.Tensor) -> list[torch.Tensor]:
+        return [like.new_zeros(like.shape[0], size) for size in state_sizes(self.cell)]
 
     # -- stateful buffers ---------------------------------------------------------------------
     def _create_states(self, batch: int) -> None:

@@ -46,13 +46,26 @@ def _hidden(kind: str, states: list[torch.Tensor]) -> torch.Tensor | tuple[torch
 
 
 def run_fused(
-    kind: str, x: torch.Tensor, states: list[torch.Tensor], params: list[torch.Tensor]
+    kind: str,
+    x: torch.Tensor,
+    states: list[torch.Tensor] | None,
+    params: list[torch.Tensor],
+    state_size: int | list[int],
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """One fused call over `x (B, T, F)`; returns outputs `(B, T, U)` and final states."""
+    """One fused call over `x (B, T, F)`; returns outputs `(B, T, U)` and final states.
+
+    `states` None means zeros, made here directly in torch's `(1, B, U)` layout.
+    """
+    if states is None:
+        sizes = [state_size] if isinstance(state_size, int) else state_size
+        zeros = [x.new_zeros(1, x.shape[0], size) for size in sizes]
+        hidden = tuple(zeros) if kind == "lstm" else zeros[0]
+    else:
+        hidden = _hidden(kind, states)
     with _on_cuda(x):
         outputs, *final = FUSED_OPERATORS[kind](
             x,
-            _hidden(kind, states),
+            hidden,
             params,
             len(params) == 4,
             1,
