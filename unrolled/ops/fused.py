@@ -12,9 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from unrolled.ops import masks
+from unrolled.ops import packing as packing_ops
 
 FUSED_OPERATORS: dict[str, Callable[..., tuple[torch.Tensor, ...]]] = {
     "lstm": torch.lstm,
@@ -90,26 +89,16 @@ def run_fused_masked(
     before the first valid step) and the states after each row's last valid step; a
     row with no valid step keeps its initial states.
     """
-    plan = masks.compaction(mask)
-    compacted = masks.compact(x, plan.order)  # (B, T, F): valid steps first
-    rows = plan.lengths > 0
-    all_rows = bool(rows.all())
-    if not all_rows:
-        compacted, run_states = compacted[rows], [s[rows] for s in states]
-    else:
-        run_states = states
-    if compacted.shape[0] == 0:  # every row fully masked: nothing runs
+    batch, steps = mask.shape
+    if not bool(mask.any()):  # every row fully masked: nothing runs
         units = states[0].shape[-1]
-        return x.new_zeros(x.shape[0], x.shape[1], units), list(states)
-
-    packed = pack_padded_sequence(
-        compacted, plan.lengths[rows].cpu(), batch_first=True, enforce_sorted=False
-    )
-    hidden = _hidden(kind, [s.index_select(0, packed.sorted_indices) for s in run_states])
+        return x.new_zeros(batch, steps, units), list(states)
+    packing = packing_ops.plan(mask)
+    hidden = _hidden(kind, [s.index_select(0, packing.run_rows) for s in states])
     with _on_cuda(x):
         out_data, *final = FUSED_OPERATORS[kind](
-            packed.data,
-            packed.batch_sizes,
+            packing_ops.pack(x, packing),
+            packing.batch_sizes,
             hidden,
             params,
             len(params) == 4,
@@ -118,22 +107,5 @@ def run_fused_masked(
             torch.is_grad_enabled(),
             False,
         )
-    out_packed = PackedSequence(
-        out_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
-    )
-    compact_out, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=x.shape[1])
-    final = [s.squeeze(0).index_select(0, packed.unsorted_indices) for s in final]  # (B_run, U)
-
-    if not all_rows:
-        compact_out = _scatter_rows(compact_out, rows)
-        final = [
-            torch.where(rows.unsqueeze(-1), _scatter_rows(new, rows), old)
-            for new, old in zip(final, states)
-        ]
-    return masks.carry_forward(compact_out, plan.positions), final
-
-
-def _scatter_rows(values: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    # Back to all B rows, zeros where `rows` is False.
-    full = values.new_zeros(rows.shape[0], *values.shape[1:])
-    return full.index_put((rows.nonzero().squeeze(-1),), values)
+    outputs = packing_ops.unpack(out_data, packing, batch, steps)  # (B, T, U)
+    return outputs, [packing_ops.final_states(h[0], s, packing) for h, s in zip(final, states)]
