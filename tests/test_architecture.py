@@ -13,7 +13,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "unrolled"
 # Each top-level module or subpackage, and the ones it must not import.
 FORBIDDEN = {
-    "errors": {"compat", "activations", "initializers", "ops", "layers", "datasets"},
+    "errors": {"compat", "naming", "activations", "initializers", "ops", "layers", "datasets"},
+    "naming": {"activations", "initializers", "ops", "layers", "models", "training"},
     "compat": {"ops", "layers", "datasets"},
     "activations": {"ops", "layers"},
     "initializers": {"ops", "layers"},

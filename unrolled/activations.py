@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from unrolled.errors import ConfigError
+from unrolled.naming import by_name
 
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
@@ -71,13 +72,7 @@ def get(identifier: str | Activation | None, argument: str = "activation") -> Ac
     if identifier is None:
         return _linear
     if isinstance(identifier, str):
-        try:
-            return _BY_NAME[identifier.lower()]
-        except KeyError:
-            known = ", ".join(sorted(_BY_NAME))
-            raise ConfigError(
-                f"Unknown activation for `{argument}`: {identifier!r}. Known names: {known}."
-            ) from None
+        return by_name(identifier, _BY_NAME, "activation", argument)
     if callable(identifier):
         return identifier
     raise ConfigError(

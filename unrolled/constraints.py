@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from unrolled.errors import ConfigError
+from unrolled.naming import name_or_callable
 
 _EPSILON = 1e-7  # Keras's backend.epsilon()
 
@@ -73,15 +73,4 @@ def get(
     identifier: Any, argument: str = "constraint"
 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """A constraint for a Keras name, an object or callable, or None."""
-    if identifier is None or callable(identifier):
-        return identifier
-    if isinstance(identifier, str):
-        try:
-            return _BY_NAME[identifier.lower()]()
-        except KeyError:
-            raise ConfigError(
-                f"Unknown constraint for `{argument}`: {identifier!r}. Known names: {', '.join(_BY_NAME)}."
-            ) from None
-    raise ConfigError(
-        f"`{argument}` must be a constraint name, object or callable. Received: {identifier!r}"
-    )
+    return name_or_callable(identifier, _BY_NAME, "constraint", argument)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from unrolled.errors import ConfigError
+from unrolled.naming import by_name
 
 Initializer = Callable[[Sequence[int]], torch.Tensor]
 
@@ -95,13 +96,7 @@ def get(identifier: str | Initializer, argument: str = "initializer") -> Initial
         ConfigError: for an unknown name, listing the known ones.
     """
     if isinstance(identifier, str):
-        try:
-            return _BY_NAME[_canonical(identifier)]
-        except KeyError:
-            known = ", ".join(sorted(_BY_NAME))
-            raise ConfigError(
-                f"Unknown initializer for `{argument}`: {identifier!r}. Known names: {known}."
-            ) from None
+        return by_name(_canonical(identifier), _BY_NAME, "initializer", argument)
     if callable(identifier):
         return identifier
     raise ConfigError(

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from unrolled.errors import ConfigError
+from unrolled.naming import name_or_callable
 
 
 class Regularizer:
@@ -59,15 +59,4 @@ def get(
     identifier: Any, argument: str = "regularizer"
 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """A regularizer for a Keras name, an object or callable, or None."""
-    if identifier is None or callable(identifier):
-        return identifier
-    if isinstance(identifier, str):
-        try:
-            return _BY_NAME[identifier.lower()]()
-        except KeyError:
-            raise ConfigError(
-                f"Unknown regularizer for `{argument}`: {identifier!r}. Known names: {', '.join(_BY_NAME)}."
-            ) from None
-    raise ConfigError(
-        f"`{argument}` must be a regularizer name, object or callable. Received: {identifier!r}"
-    )
+    return name_or_callable(identifier, _BY_NAME, "regularizer", argument)
