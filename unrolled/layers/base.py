@@ -103,12 +103,12 @@ class Layer(nn.Module):
     def _attach_masks(self, inputs: Any, outputs: Any, previous_mask: Any) -> None:
         if previous_mask is None and type(self).compute_mask is Layer.compute_mask:
             return  # nothing came in and nothing is made here
+        masks = self.compute_mask(inputs, previous_mask)
+        if masks is None or (isinstance(masks, list) and all(m is None for m in masks)):
+            return
         leaves = symbolic.flatten(outputs)
         if all(get_mask(leaf) is not None for leaf in leaves):
             return  # the layer set its own
-        masks = self.compute_mask(inputs, previous_mask)
-        if masks is None:
-            return
         for tensor, mask in zip(leaves, symbolic.flatten(masks)):
             if mask is not None and isinstance(tensor, torch.Tensor) and get_mask(tensor) is None:
                 tensor._keras_mask = mask

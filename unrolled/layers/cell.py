@@ -211,6 +211,23 @@ class GatedCell(Cell):
     def _bias_initial_value(self) -> Any:
         return self.bias_initializer
 
+    def _zero_bias(self) -> torch.Tensor | None:
+        """Zeros shaped like the bias, kept for torch's second bias (Keras has one)."""
+        if self.bias is None:
+            return None
+        zeros = self.__dict__.get("_zero_bias_cache")
+        if (
+            zeros is None
+            or zeros.shape != self.bias.shape
+            or zeros.device != self.bias.device
+            or zeros.dtype != self.bias.dtype
+        ):
+            zeros = torch.zeros_like(self.bias, requires_grad=False)
+            self.__dict__["_zero_bias_cache"] = (
+                zeros  # not a buffer: never saved, rebuilt on demand
+            )
+        return zeros
+
     def fused_blocker(self) -> str | None:
         if activations.name_of(self.activation) != "tanh":
             return f"activation={activations.serialize(self.activation)!r}; the fused operator computes tanh"

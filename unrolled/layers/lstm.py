@@ -85,7 +85,7 @@ class LSTMCell(GatedCell):
         return z
 
     def fused_params(self) -> list[torch.Tensor]:
-        return lstm_fused_params(self.kernel, self.recurrent_kernel, self.bias)
+        return lstm_fused_params(self.kernel, self.recurrent_kernel, self.bias, self._zero_bias())
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}

@@ -182,7 +182,7 @@ class RNN(Layer):
             self.build((x.shape[0] if self.stateful else None, x.shape[1], x.shape[2]))
             self.to(x.device)
         self._check_features(x)
-        cell = self.cell  # read once: module attributes are slow to look up
+        cell = self._cell()
         mask = self._as_mask(mask, x)  # (B, T) bool or None
         if mask is not None and bool(mask.all()):
             mask = None  # every step valid: the unmasked computation is the same
@@ -202,7 +202,12 @@ class RNN(Layer):
                 params = cell.fused_params()
                 if mask is None:
                     outputs, final = run_fused(
-                        cell.fused_kind, x_run, states, params, cell.state_size
+                        cell.fused_kind,
+                        x_run,
+                        states,
+                        params,
+                        cell.state_size,
+                        final_states=self.return_state or self.stateful,
                     )
                 else:
                     outputs, final = run_fused_masked(
@@ -240,14 +245,26 @@ class RNN(Layer):
         return output_mask
 
     def choose_path(self, masked: bool = False, training: bool = False) -> Path:
-        """The compute path a call with these properties takes, and the reason."""
+        """The compute path a call with these properties takes, and the reason.
+
+        The answer depends only on the layer's options, so it is worked out once per case.
+        """
+        cell = self._cell()
+        recurrent_dropout = bool(training and 0.0 < getattr(cell, "recurrent_dropout", 0.0) < 1.0)
+        key = (masked, recurrent_dropout, self.use_cudnn)
+        cache = self.__dict__.setdefault("_path_cache", {})
+        if key not in cache:
+            cache[key] = self._work_out_path(cell, masked, recurrent_dropout)
+        return cache[key]
+
+    def _work_out_path(self, cell: Any, masked: bool, recurrent_dropout: bool) -> Path:
         if self.use_cudnn is False:
             return Path("loop", "use_cudnn=False asks for the step loop")
-        if isinstance(self.cell, Cell):
-            blocker = self.cell.fused_blocker()
+        if isinstance(cell, Cell):
+            blocker = cell.fused_blocker()
         else:
             blocker = "a user-defined cell has no fused torch operator"
-        if blocker is None and training and 0.0 < self.cell.recurrent_dropout < 1.0:
+        if blocker is None and recurrent_dropout:
             blocker = "recurrent_dropout in training needs a fresh mask on h at every step"
         if blocker is not None:
             if self.use_cudnn is True:
@@ -255,7 +272,7 @@ class RNN(Layer):
                     f"{self.name}: use_cudnn=True, but the fused operator cannot run: {blocker}."
                 )
             return Path("loop", blocker)
-        operator = f"torch.{self.cell.fused_kind}"
+        operator = f"torch.{cell.fused_kind}"
         if masked:
             return Path("fused-packed", f"{operator} on each row's valid steps, packed")
         return Path("fused", operator)
@@ -284,7 +301,15 @@ class RNN(Layer):
                 f"{self.name}: inputs are on {x.device} but the weights are on {reference.device}; "
                 f"move one of them, e.g. inputs.to('{reference.device}')."
             )
+        if x.dtype is reference.dtype and x.device == reference.device:
+            return x
         return x.to(device=reference.device, dtype=reference.dtype)
+
+    def _cell(self) -> Any:
+        # The cell straight from the module's dictionaries: `self.cell` goes through two
+        # __getattr__ calls, which cost microseconds on every call.
+        cell = self._modules.get("cell")
+        return cell if cell is not None else self.__dict__["cell"]
 
     def _reference_weight(self) -> torch.Tensor | None:
         # The cell's own first weight gives device and dtype without walking every module.

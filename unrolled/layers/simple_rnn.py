@@ -58,7 +58,9 @@ class SimpleRNNCell(GatedCell):
         return None
 
     def fused_params(self) -> list[torch.Tensor]:
-        return simple_rnn_fused_params(self.kernel, self.recurrent_kernel, self.bias)
+        return simple_rnn_fused_params(
+            self.kernel, self.recurrent_kernel, self.bias, self._zero_bias()
+        )
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -50,10 +50,12 @@ def run_fused(
     states: list[torch.Tensor] | None,
     params: list[torch.Tensor],
     state_size: int | list[int],
+    final_states: bool = True,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """One fused call over `x (B, T, F)`; returns outputs `(B, T, U)` and final states.
 
-    `states` None means zeros, made here directly in torch's `(1, B, U)` layout.
+    `states` None means zeros, made here directly in torch's `(1, B, U)` layout. With
+    `final_states=False` the final states are not returned (an empty list).
     """
     if states is None:
         sizes = [state_size] if isinstance(state_size, int) else state_size
@@ -73,7 +75,7 @@ def run_fused(
             False,
             True,
         )
-    return outputs, [s.squeeze(0) for s in final]
+    return outputs, [s.squeeze(0) for s in final] if final_states else []
 
 
 def run_fused_masked(

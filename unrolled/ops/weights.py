@@ -25,20 +25,31 @@ def gru_gate_swap(units: int, device: torch.device) -> torch.Tensor:
 
 
 def lstm_fused_params(
-    kernel: torch.Tensor, recurrent_kernel: torch.Tensor, bias: torch.Tensor | None
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    bias: torch.Tensor | None,
+    zero_bias: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
-    """`[w_ih, w_hh(, b_ih, b_hh)]` for `torch.lstm` from Keras LSTM weights."""
+    """`[w_ih, w_hh(, b_ih, b_hh)]` for `torch.lstm` from Keras LSTM weights.
+
+    `zero_bias`, zeros shaped like `bias`, may be passed in to save an allocation per call.
+    """
     params = [kernel.t(), recurrent_kernel.t()]  # (4U, F), (4U, U): views
     if bias is not None:
-        params += [bias, torch.zeros_like(bias)]
+        params += [bias, torch.zeros_like(bias) if zero_bias is None else zero_bias]
     return params
 
 
 def simple_rnn_fused_params(
-    kernel: torch.Tensor, recurrent_kernel: torch.Tensor, bias: torch.Tensor | None
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    bias: torch.Tensor | None,
+    zero_bias: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
     """`[w_ih, w_hh(, b_ih, b_hh)]` for `torch.rnn_tanh`/`rnn_relu` from Keras SimpleRNN weights."""
-    return lstm_fused_params(kernel, recurrent_kernel, bias)  # one block: same transposes
+    return lstm_fused_params(
+        kernel, recurrent_kernel, bias, zero_bias
+    )  # one block: same transposes
 
 
 def gru_fused_params(
