@@ -97,3 +97,28 @@ def test_run_fused_masked_with_every_row_masked_returns_zeros_and_initial_states
     np.testing.assert_array_equal(out.numpy(), np.zeros((B, T, U)))
     for got, init in zip(final, states):
         np.testing.assert_array_equal(got.numpy(), init.numpy())
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("pattern", [[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0], [1, 0, 1, 1, 0, 1]])
+def test_rows_padded_alike_equal_torch_on_the_valid_steps(kind, pattern):
+    module, params = module_and_params(kind)
+    steps = len(pattern)
+    mask = torch.tensor([pattern] * 3, dtype=torch.bool)
+    x = torch.randn(3, steps, F, generator=torch.Generator().manual_seed(8))
+    states = [s[:3] for s in initial_states(kind)]
+    valid = mask[0].nonzero().squeeze(1)
+    hidden = tuple(s.unsqueeze(0) for s in states) if kind == "lstm" else states[0].unsqueeze(0)
+    with torch.no_grad():
+        want_out, want_hidden = module(x[:, valid], hidden)
+        out, final = fused.run_fused_masked(kind, x, states, params, mask)
+    last = np.zeros((3, U), dtype=np.float32)  # Keras: zeros before the first valid step
+    k = 0
+    for t in range(steps):
+        if pattern[t]:
+            last = want_out[:, k].numpy()
+            k += 1
+        np.testing.assert_allclose(out[:, t].numpy(), last, atol=1e-6)
+    want_final = [h.squeeze(0) for h in want_hidden] if kind == "lstm" else [want_hidden.squeeze(0)]
+    for got, want in zip(final, want_final):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)

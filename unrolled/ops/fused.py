@@ -95,6 +95,8 @@ def run_fused_masked(
     if not bool(mask.any()):  # every row fully masked: nothing runs
         units = states[0].shape[-1]
         return x.new_zeros(batch, steps, units), list(states)
+    if bool((mask == mask[:1]).all()):  # one row, or every row padded alike: no packing needed
+        return _run_shared_steps(kind, x, states, params, mask[0])
     packing = packing_ops.plan(mask)
     hidden = _hidden(kind, [s.index_select(0, packing.run_rows) for s in states])
     with _on_cuda(x):
@@ -111,3 +113,21 @@ def run_fused_masked(
         )
     outputs = packing_ops.unpack(out_data, packing, batch, steps)  # (B, T, U)
     return outputs, [packing_ops.final_states(h[0], s, packing) for h, s in zip(final, states)]
+
+
+def _run_shared_steps(
+    kind: str,
+    x: torch.Tensor,
+    states: list[torch.Tensor],
+    params: list[torch.Tensor],
+    valid: torch.Tensor,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    # Every row has the same valid steps: run them as one plain batch, then repeat each
+    # output over the masked steps after it (zeros before the first), as Keras does.
+    steps = valid.nonzero().squeeze(1)  # (K,)
+    outputs, final = run_fused(kind, x.index_select(1, steps), states, params, state_size=[])
+    position = valid.cumsum(0) - 1  # (T,): the last valid step at or before t, -1 before any
+    with_zero = torch.cat(
+        [outputs.new_zeros(outputs.shape[0], 1, outputs.shape[2]), outputs], dim=1
+    )
+    return with_zero.index_select(1, position + 1), final  # (B, T, U)
