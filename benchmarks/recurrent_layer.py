@@ -11,7 +11,10 @@ What is timed, in one process, for configurations S, M and L:
 * train: forward, loss = mean of the last output, backward, `torch.optim.Adam` step
   (for Keras, Adam over the torch Parameters behind its variables);
 
-each unmasked and with 30% pre-padding (the first 30% of each row's steps masked).
+each unmasked and with 30% pre-padding (the first 30% of each row's steps masked), and,
+where the batch has several rows, with ragged pre-padding (each row padded by 0-60% of
+the steps, 30% on average: rows padded differently, as real data is; ours only, since a
+mask shared by all rows may take a shortcut that a ragged one cannot).
 `torch.nn.LSTM` has no mask, so a masked row compares our masked time with torch's
 unmasked time on the same padded data: the ratio a user switching from torch sees.
 
@@ -29,17 +32,14 @@ unmasked, "fused-packed" masked) and that its outputs equal torch's to 1e-5
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import os
-import platform
 import random
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 os.environ["KERAS_BACKEND"] = "torch"  # before the first `import keras`
@@ -47,13 +47,12 @@ os.environ["KERAS_BACKEND"] = "torch"  # before the first `import keras`
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from report import RESULTS, header_lines, load_average, write_section  # noqa: E402
 
 import unrolled  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
-SECTION_START = "<!-- benchmark: recurrent_layer (start) -->"
-SECTION_END = "<!-- benchmark: recurrent_layer (end) -->"
+SECTION = "recurrent_layer"
+COMMAND = "python benchmarks/recurrent_layer.py"
 
 THREADS = 2
 PAD_FRACTION = 0.3
@@ -84,8 +83,10 @@ CONFIGS = [
     Config("M", 32, 50, 8, 64, budget_s=15.0, min_rounds=15, max_rounds=1000),
     Config("L", 64, 100, 32, 256, budget_s=28.0, min_rounds=6, max_rounds=500),
 ]
-WARMUP_ROUNDS = 3
+WARMUP_ROUNDS = 2
 QUICK_ROUNDS = 2
+FLOOR_ROUNDS = 3
+BUSY_LOAD = 1.0  # 1-minute load average above which the section warns that the machine was busy
 SAMPLE_TARGET_S = 0.002  # one sample times enough back-to-back calls to last about this long
 MAX_INNER = 20
 
@@ -213,8 +214,11 @@ def measure(
     # Warm-up (allocator, oneDNN primitive caches, Adam state), as interleaved single calls:
     # the per-call times seen here, under the same interleaving, size each sample.
     ones = {name: 1 for name in names}
-    warm = [interleaved_round(contenders, ones, names, rng) for _ in range(WARMUP_ROUNDS)]
-    estimate = {name: statistics.median(w[name] for w in warm[1:]) for name in names}
+    warm = [
+        interleaved_round(contenders, ones, names, rng)
+        for _ in range(1 if quick else WARMUP_ROUNDS)
+    ]
+    estimate = {name: statistics.median(w[name] for w in warm[-2:]) for name in names}
     inner = {
         name: max(1, min(MAX_INNER, round(SAMPLE_TARGET_S / estimate[name]))) for name in names
     }
@@ -223,14 +227,25 @@ def measure(
     else:
         min_rounds, max_rounds, budget_s = config.min_rounds, config.max_rounds, config.budget_s
 
-    # Rounds until the time budget is spent (at least min_rounds, at most max_rounds), so a
-    # slow machine gets fewer rounds rather than a longer run.
+    # Rounds until the time budget is spent, at most max_rounds; at least min_rounds unless
+    # that takes twice the budget (a very busy machine), and never fewer than FLOOR_ROUNDS.
     timings = {name: Timing() for name in names}
-    rounds, deadline = 0, time.perf_counter() + budget_s
+    start = time.perf_counter()
+    deadline, hard_deadline = start + budget_s, start + 2 * budget_s
+
+    def more(rounds: int) -> bool:
+        now = time.perf_counter()
+        if rounds >= max_rounds:
+            return False
+        if rounds < FLOOR_ROUNDS or now < deadline:
+            return True
+        return rounds < min_rounds and now < hard_deadline
+
+    rounds = 0
     gc.collect()
     gc.disable()
     try:
-        while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() < deadline):
+        while more(rounds):
             for name, seconds in interleaved_round(contenders, inner, names, rng).items():
                 timings[name].samples.append(seconds)
             rounds += 1
@@ -252,6 +267,7 @@ def check(
     x: torch.Tensor,
     mask: torch.Tensor,
     pad: int,
+    ragged: tuple[torch.Tensor, torch.Tensor, list[int]] | None,
 ) -> dict[str, float]:
     """Asserts the fused paths and agreement; returns the largest differences seen."""
     with torch.no_grad():
@@ -264,12 +280,21 @@ def check(
         assert ours.last_path is not None and ours.last_path.name == "fused-packed", ours.last_path
         keras_out = keras_lstm(x).detach()
         keras_masked = keras_lstm(x, mask=mask).detach()
+        if ragged is not None:
+            x_ragged, mask_ragged, pads = ragged
+            got_ragged = ours(x_ragged, mask=mask_ragged)
+            assert ours.last_path is not None and ours.last_path.name == "fused-packed"
+            expected_ragged = torch.cat(
+                [torch_lstm(x_ragged[b : b + 1, p:])[0][:, -1] for b, p in enumerate(pads)]
+            )
     diffs = {
         "torch": (got - expected).abs().max().item(),
         "torch_masked": (got_masked - expected_masked).abs().max().item(),
         "keras": (got - keras_out).abs().max().item(),
         "keras_masked": (got_masked - keras_masked).abs().max().item(),
     }
+    if ragged is not None:
+        diffs["torch_ragged"] = (got_ragged - expected_ragged).abs().max().item()
     for key, diff in diffs.items():
         tolerance = 1e-5 if key.startswith("torch") else 1e-4
         assert diff <= tolerance, (
@@ -285,10 +310,10 @@ def check(
 class Row:
     config: str
     operation: str  # "forward" or "train"
-    masked: bool
+    mask: str  # "none", "pre-pad 30%" (all rows alike) or "ragged" (rows padded differently)
     ours: float  # seconds per call
     torch: float  # torch.nn.LSTM unmasked, same data
-    keras: float
+    keras: float | None  # None: not timed (ragged rows)
     ratio_iqr: tuple[float, float]  # 25th-75th percentile of per-round torch/ours
     rounds: int
     target: str
@@ -300,8 +325,8 @@ class Row:
         return self.torch / self.ours
 
     @property
-    def keras_ratio(self) -> float:
-        return self.keras / self.ours
+    def keras_ratio(self) -> float | None:
+        return None if self.keras is None else self.keras / self.ours
 
     @property
     def overhead_us(self) -> float:
@@ -344,6 +369,14 @@ def run_config(
     mask[:, :pad] = False
     x_padded = x.clone()
     x_padded[:, :pad] = 0.0  # what pad_sequences leaves in the padded steps
+    ragged = None
+    if config.batch > 1:
+        generator = torch.Generator().manual_seed(SEED)
+        most = min(config.steps - 1, round(2 * PAD_FRACTION * config.steps))
+        pads = torch.randint(0, most + 1, (config.batch,), generator=generator).tolist()
+        mask_ragged = torch.arange(config.steps).unsqueeze(0) >= torch.tensor(pads).unsqueeze(1)
+        x_ragged = x * mask_ragged.unsqueeze(-1)  # zeros in each row's padded steps
+        ragged = (x_ragged, mask_ragged, pads)
 
     # One fresh, identically weighted instance per contender so Adam steps never interfere.
     reference = make_torch(config, SEED)
@@ -356,6 +389,7 @@ def run_config(
         x_padded,
         mask,
         pad,
+        ragged,
     )
 
     def fresh(kind: str) -> tuple[Any, list[torch.nn.Parameter]]:
@@ -371,33 +405,42 @@ def run_config(
     rows: list[Row] = []
     for operation in ("forward", "train"):
         contenders: dict[str, Callable[[], Any]] = {}
-        for name, kind, m in [
-            ("ours", "ours", None),
-            ("torch", "torch", None),
-            ("keras", "keras", None),
-            ("ours_masked", "ours", mask),
-            ("keras_masked", "keras", mask),
-        ]:
+        plan = [
+            ("ours", "ours", x_padded, None),
+            ("torch", "torch", x_padded, None),
+            ("keras", "keras", x_padded, None),
+            ("ours_masked", "ours", x_padded, mask),
+            ("keras_masked", "keras", x_padded, mask),
+        ]
+        if ragged is not None:
+            plan.append(("ours_ragged", "ours", ragged[0], ragged[1]))
+        for name, kind, data, m in plan:
             layer, params = fresh(kind)
             if operation == "forward":
-                contenders[name] = forward_fn(kind, layer, x_padded, m)
+                contenders[name] = forward_fn(kind, layer, data, m)
             else:
-                contenders[name] = train_fn(kind, layer, params, x_padded, m)
+                contenders[name] = train_fn(kind, layer, params, data, m)
         timings, rounds = measure(contenders, config, quick, rng)
         torch_t = timings["torch"]
-        for masked in (False, True):
-            ours_t = timings["ours_masked" if masked else "ours"]
-            keras_t = timings["keras_masked" if masked else "keras"]
+        variants = [
+            ("none", "ours", "keras"),
+            (f"pre-pad {PAD_FRACTION:.0%}", "ours_masked", "keras_masked"),
+        ]
+        if ragged is not None:
+            variants.append(("ragged", "ours_ragged", None))
+        for mask_kind, ours_name, keras_name in variants:
+            ours_t = timings[ours_name]
+            keras_t = None if keras_name is None else timings[keras_name].median
             paired = [t / o for t, o in zip(torch_t.samples, ours_t.samples)]
-            target, passed, noisy = judge(config, masked, ours_t, torch_t)
+            target, passed, noisy = judge(config, mask_kind != "none", ours_t, torch_t)
             rows.append(
                 Row(
                     config.name,
                     operation,
-                    masked,
+                    mask_kind,
                     ours_t.median,
                     torch_t.median,
-                    keras_t.median,
+                    keras_t,
                     quartiles(paired),
                     rounds,
                     target,
@@ -431,39 +474,21 @@ def table(rows: list[Row]) -> str:
     lines = []
     for r in rows:
         lines.append(
-            f"| {r.config} | {r.operation} | {'30% pre-pad' if r.masked else 'none'} "
-            f"| {fmt_time(r.ours)} | {fmt_time(r.torch)} | {fmt_time(r.keras)} "
-            f"| {r.ratio:.2f}x | {r.ratio_iqr[0]:.2f}-{r.ratio_iqr[1]:.2f} | {r.keras_ratio:.2f}x "
+            f"| {r.config} | {r.operation} | {r.mask} "
+            f"| {fmt_time(r.ours)} | {fmt_time(r.torch)} "
+            f"| {'-' if r.keras is None else fmt_time(r.keras)} "
+            f"| {r.ratio:.2f}x | {r.ratio_iqr[0]:.2f}-{r.ratio_iqr[1]:.2f} "
+            f"| {'-' if r.keras_ratio is None else f'{r.keras_ratio:.2f}x'} "
             f"| {r.overhead_us:+.1f} us | {r.target} | {verdict(r)} |"
         )
     return header + "\n".join(lines) + "\n"
 
 
-def cpu_model() -> str:
+def busy(load: tuple[str, str]) -> bool:
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_lines() -> list[str]:
-    return [
-        f"- Machine: {cpu_model()}, {os.cpu_count()} logical cores, torch threads "
-        f"{torch.get_num_threads()} ({platform.system()} {platform.release()})",
-        f"- Versions: python {platform.python_version()}, torch {torch.__version__}, keras "
-        f"{keras.__version__} (backend {keras.backend.backend()}), numpy {np.__version__}, "
-        f"unrolled {unrolled.__version__}",
-    ]
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
+        return max(float(each.split()[0]) for each in load) > BUSY_LOAD
+    except (ValueError, IndexError):
+        return False
 
 
 def section(
@@ -477,22 +502,30 @@ def section(
     worst = max(max(d.values()) for d in diffs.values())
     return "\n".join(
         [
-            SECTION_START,
             "## Recurrent layer: `unrolled.LSTM` vs `torch.nn.LSTM` vs `keras.layers.LSTM`",
             "",
-            f"- Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
-            *machine_lines(),
-            "- Command: `python benchmarks/recurrent_layer.py`"
-            f" (ran {seconds:.0f} s; load average (1, 5, 15 min) {load[0]} before, {load[1]} after:"
-            " other work on the machine slows every contender alike, but adds noise)",
-            f"- Configurations: {configs}. Masked rows pre-pad the first {PAD_FRACTION:.0%} of each"
-            " row's steps (mask passed to ours and Keras; torch.nn.LSTM has no mask and runs"
-            " unmasked on the same padded data).",
+            *header_lines(COMMAND, seconds),
+            f"- Load average (1, 5, 15 min): {load[0]} before the run, {load[1]} after; other work"
+            " on the machine slows every contender alike, but adds noise.",
+            f"- Configurations: {configs}. Mask `pre-pad {PAD_FRACTION:.0%}`: the first"
+            f" {PAD_FRACTION:.0%} of every row's steps masked, all rows alike (mask passed to ours"
+            " and Keras). Mask `ragged` (batches of several rows): each row pre-padded by"
+            f" 0-{2 * PAD_FRACTION:.0%} of the steps, {PAD_FRACTION:.0%} on average, so rows differ"
+            " and our layer packs them (ours only). torch.nn.LSTM has no mask: masked rows compare"
+            " with its unmasked time on the same data.",
             "- forward: ours and torch under `torch.no_grad()`, Keras as its plain call. train:"
             " forward + loss (mean of the last output) + backward + `torch.optim.Adam` step.",
             "- Times are medians per call over interleaved rounds; `torch/ours` and `keras/ours` are"
             " time ratios (above 1: ours is faster); IQR is the 25th-75th percentile of the"
             " per-round torch/ours ratio. Figures come from one run on a shared machine.",
+            *(
+                [
+                    f"- **Warning: the machine was busy** (1-minute load average above {BUSY_LOAD:g}"
+                    " before or after the run): treat these figures as rough and rerun when it is quiet."
+                ]
+                if busy(load)
+                else []
+            ),
             f"- Sanity before timing: fused paths taken; largest |ours - torch| {worst:.1e}"
             " (<= 1e-5 vs torch, <= 1e-4 vs Keras).",
             "",
@@ -506,34 +539,11 @@ def section(
             "",
             f"**{len(rows) - len(failed)} of {len(rows)} rows pass.**"
             + (
-                " Failing: "
-                + "; ".join(
-                    f"{r.config} {r.operation} {'masked' if r.masked else 'unmasked'}"
-                    for r in failed
-                )
-                + "."
+                " Failing: " + "; ".join(f"{r.config} {r.operation} {r.mask}" for r in failed) + "."
                 if failed
                 else ""
             ),
-            SECTION_END,
-            "",
         ]
-    )
-
-
-def write_results(text: str) -> None:
-    if RESULTS.exists():
-        current = RESULTS.read_text()
-        if SECTION_START in current and SECTION_END in current:
-            before = current.split(SECTION_START, 1)[0]
-            after = current.split(SECTION_END, 1)[1].lstrip("\n")
-            RESULTS.write_text(before + text + ("\n" + after if after else ""))
-            return
-        RESULTS.write_text(current.rstrip("\n") + "\n\n" + text)
-        return
-    RESULTS.write_text(
-        "# Benchmark results\n\nWritten by the scripts in `benchmarks/` (see README.md there); each"
-        " section is replaced when its script runs again.\n\n" + text
     )
 
 
@@ -559,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(SEED)
     wanted = {name.strip().upper() for name in args.configs.split(",")}
     started = time.perf_counter()
-    print("\n".join(machine_lines()), flush=True)
+    print("\n".join(header_lines(COMMAND, 0)[1:3]), flush=True)  # machine, versions
 
     rows: list[Row] = []
     diffs: dict[str, dict[str, float]] = {}
@@ -582,13 +592,17 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(rows) - len(failed)} of {len(rows)} rows pass; {elapsed:.0f} s; load average {load[0]} -> {load[1]}"
     )
+    if busy(load):
+        print(
+            f"warning: 1-minute load average above {BUSY_LOAD:g}: the machine was busy; figures are rough"
+        )
     if args.quick:
         print("--quick: RESULTS.md not written")
     elif wanted != {c.name for c in CONFIGS} or args.threads != THREADS:
         print("not the full default run: RESULTS.md not written")
     else:
-        write_results(section(rows, diffs, elapsed, load))
-        print(f"wrote {RESULTS.relative_to(HERE.parent)}")
+        write_section(SECTION, section(rows, diffs, elapsed, load))
+        print(f"wrote {RESULTS}")
     return 0
 
 
