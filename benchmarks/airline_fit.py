@@ -22,9 +22,9 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from report import header_lines, write_section  # noqa: E402
 
 import unrolled  # noqa: E402
-from report import header_lines, write_section  # noqa: E402
 from unrolled.callbacks import ResetStates  # noqa: E402
 
 LOOK_BACK, UNITS, EPOCHS = 3, 4, 100
@@ -44,11 +44,16 @@ def airline_windows() -> tuple[np.ndarray, np.ndarray]:
 def ours_fit(x: np.ndarray, y: np.ndarray, epochs: int) -> float:
     unrolled.set_random_seed(0)
     model = unrolled.Sequential(
-        [unrolled.LSTM(UNITS, batch_input_shape=(1, LOOK_BACK, 1), stateful=True), unrolled.Dense(1)]
+        [
+            unrolled.LSTM(UNITS, batch_input_shape=(1, LOOK_BACK, 1), stateful=True),
+            unrolled.Dense(1),
+        ]
     )
     model.compile(loss="mean_squared_error", optimizer="adam")
     start = time.perf_counter()
-    model.fit(x, y, epochs=epochs, batch_size=1, verbose=0, shuffle=False, callbacks=[ResetStates()])
+    model.fit(
+        x, y, epochs=epochs, batch_size=1, verbose=0, shuffle=False, callbacks=[ResetStates()]
+    )
     return time.perf_counter() - start
 
 
@@ -74,7 +79,11 @@ def hand_loop_fit(x: np.ndarray, y: np.ndarray, epochs: int) -> float:
 def keras_fit(x: np.ndarray, y: np.ndarray, epochs: int) -> float:
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
-        [keras.Input(batch_shape=(1, LOOK_BACK, 1)), keras.layers.LSTM(UNITS, stateful=True, use_cudnn=False), keras.layers.Dense(1)]
+        [
+            keras.Input(batch_shape=(1, LOOK_BACK, 1)),
+            keras.layers.LSTM(UNITS, stateful=True, use_cudnn=False),
+            keras.layers.Dense(1),
+        ]
     )
     model.compile(loss="mean_squared_error", optimizer="adam")
     start = time.perf_counter()
@@ -90,10 +99,16 @@ def predict_times(repeats: int) -> tuple[float, float]:
     """Median seconds to predict 10,000 windows (default batch size 32) for ours and Keras."""
     rng = np.random.default_rng(0)
     windows = rng.uniform(size=(10_000, LOOK_BACK, 1)).astype(np.float32)
-    ours = unrolled.Sequential([unrolled.LSTM(UNITS, input_shape=(LOOK_BACK, 1)), unrolled.Dense(1)])
-    theirs = keras.Sequential([keras.Input((LOOK_BACK, 1)), keras.layers.LSTM(UNITS), keras.layers.Dense(1)])
+    ours = unrolled.Sequential(
+        [unrolled.LSTM(UNITS, input_shape=(LOOK_BACK, 1)), unrolled.Dense(1)]
+    )
+    theirs = keras.Sequential(
+        [keras.Input((LOOK_BACK, 1)), keras.layers.LSTM(UNITS), keras.layers.Dense(1)]
+    )
     theirs.set_weights(ours.get_weights())
-    np.testing.assert_allclose(ours.predict(windows[:64], verbose=0), theirs.predict(windows[:64], verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        ours.predict(windows[:64], verbose=0), theirs.predict(windows[:64], verbose=0), atol=1e-5
+    )
     ours_runs, keras_runs = [], []
     for _ in range(repeats):  # interleaved so both see the same machine noise
         start = time.perf_counter()
@@ -117,7 +132,11 @@ def main() -> None:
     keras_epochs = min(args.keras_epochs, epochs)
     began = time.perf_counter()
 
-    ours_fit(x, y, 2), hand_loop_fit(x, y, 2), keras_fit(x, y, 1)  # warm up: imports, allocators, caches
+    (
+        ours_fit(x, y, 2),
+        hand_loop_fit(x, y, 2),
+        keras_fit(x, y, 1),
+    )  # warm up: imports, allocators, caches
     ours_first = ours_fit(x, y, epochs)
     hand = hand_loop_fit(x, y, epochs)
     ours_second = ours_fit(x, y, epochs)
@@ -126,11 +145,24 @@ def main() -> None:
     ours_predict, keras_predict = predict_times(3 if args.quick else 7)
 
     rows = [
-        ("fit, 100 epochs", f"{ours:.2f} s", f"{hand:.2f} s", f"{keras_time:.1f} s",
-         f"{ours / hand:.2f}x of hand loop", f"{keras_time / ours:.1f}x faster than Keras",
-         ours / hand <= FIT_TARGET_VS_HAND and keras_time / ours >= FIT_TARGET_VS_KERAS),
-        ("predict 10,000 windows", f"{ours_predict * 1e3:.0f} ms", "", f"{keras_predict * 1e3:.0f} ms",
-         "", f"{keras_predict / ours_predict:.1f}x faster than Keras", keras_predict / ours_predict >= PREDICT_TARGET_VS_KERAS),
+        (
+            "fit, 100 epochs",
+            f"{ours:.2f} s",
+            f"{hand:.2f} s",
+            f"{keras_time:.1f} s",
+            f"{ours / hand:.2f}x of hand loop",
+            f"{keras_time / ours:.1f}x faster than Keras",
+            ours / hand <= FIT_TARGET_VS_HAND and keras_time / ours >= FIT_TARGET_VS_KERAS,
+        ),
+        (
+            "predict 10,000 windows",
+            f"{ours_predict * 1e3:.0f} ms",
+            "",
+            f"{keras_predict * 1e3:.0f} ms",
+            "",
+            f"{keras_predict / ours_predict:.1f}x faster than Keras",
+            keras_predict / ours_predict >= PREDICT_TARGET_VS_KERAS,
+        ),
     ]
     lines = [
         "## Airline workload: stateful `LSTM(4)` + `Dense(1)`, batch size 1, 100 epochs",
@@ -147,7 +179,10 @@ def main() -> None:
         "",
         "| workload | ours | hand loop | Keras 3 (torch) | vs hand loop | vs Keras | target met |",
         "|---|---:|---:|---:|---:|---:|---|",
-        *(f"| {a} | {b} | {c} | {d} | {e} | {f} | {'PASS' if ok else 'FAIL'} |" for a, b, c, d, e, f, ok in rows),
+        *(
+            f"| {a} | {b} | {c} | {d} | {e} | {f} | {'PASS' if ok else 'FAIL'} |"
+            for a, b, c, d, e, f, ok in rows
+        ),
         "",
         f"Targets: fit within {FIT_TARGET_VS_HAND}x of the hand loop and at least {FIT_TARGET_VS_KERAS:g}x faster"
         f" than Keras; predict at least {PREDICT_TARGET_VS_KERAS:g}x faster than Keras.",

@@ -51,9 +51,13 @@ def write_section(name: str, body: str) -> None:
     """Replaces (or appends) the section of RESULTS.md that belongs to benchmark `name`."""
     start, end = f"<!-- benchmark: {name} (start) -->", f"<!-- benchmark: {name} (end) -->"
     text = f"{start}\n{body.rstrip()}\n{end}\n"
-    current = RESULTS.read_text() if RESULTS.exists() else (
-        "# Benchmark results\n\nWritten by the scripts in `benchmarks/` (see README.md there); each"
-        " section is replaced when its script runs again.\n"
+    current = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else (
+            "# Benchmark results\n\nWritten by the scripts in `benchmarks/` (see README.md there); each"
+            " section is replaced when its script runs again.\n"
+        )
     )
     if start in current and end in current:
         before, rest = current.split(start, 1)
