@@ -122,3 +122,24 @@ def test_rows_padded_alike_equal_torch_on_the_valid_steps(kind, pattern):
     want_final = [h.squeeze(0) for h in want_hidden] if kind == "lstm" else [want_hidden.squeeze(0)]
     for got, want in zip(final, want_final):
         torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+
+
+def test_lstm_outputs_without_final_states_equal_torch_on_each_rows_valid_steps():
+    """Ragged rows with no final c asked for run the dense operator on left-aligned steps."""
+    module, params = module_and_params("lstm")
+    x = torch.randn(B, T, F, generator=torch.Generator().manual_seed(9))
+    states = initial_states("lstm")
+    with torch.no_grad():
+        out, _ = fused.run_fused_masked("lstm", x, states, params, MASK, final_states=False)
+        for row in range(B):
+            valid = MASK[row].nonzero().squeeze(-1)
+            if len(valid) == 0:
+                np.testing.assert_array_equal(out[row].numpy(), np.zeros((T, U)))
+                continue
+            hidden = tuple(s[row : row + 1].unsqueeze(0) for s in states)
+            want, _ = module(x[row : row + 1, valid], hidden)
+            last, k = np.zeros(U, dtype=np.float32), 0
+            for t in range(T):
+                if MASK[row, t]:
+                    last, k = want[0, k].numpy(), k + 1
+                np.testing.assert_allclose(out[row, t].numpy(), last, atol=1e-6)

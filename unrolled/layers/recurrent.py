@@ -211,7 +211,12 @@ class RNN(Layer):
                     )
                 else:
                     outputs, final = run_fused_masked(
-                        cell.fused_kind, x_run, states or self._zero_states(x), params, mask
+                        cell.fused_kind,
+                        x_run,
+                        states or self._zero_states(x),
+                        params,
+                        mask,
+                        final_states=self.return_state or self.stateful,
                     )
         finally:
             if isinstance(cell, Cell):
@@ -274,7 +279,10 @@ class RNN(Layer):
             return Path("loop", blocker)
         operator = f"torch.{cell.fused_kind}"
         if masked:
-            return Path("fused-packed", f"{operator} on each row's valid steps, packed")
+            return Path(
+                "fused-packed",
+                f"{operator} on each row's valid steps (packed or moved to the front)",
+            )
         return Path("fused", operator)
 
     @staticmethod

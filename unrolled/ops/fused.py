@@ -84,8 +84,9 @@ def run_fused_masked(
     states: list[torch.Tensor],
     params: list[torch.Tensor],
     mask: torch.Tensor,
+    final_states: bool = True,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The fused operator under Keras masking: valid steps packed, outputs carried forward.
+    """The fused operator under Keras masking: only valid steps run, outputs carried forward.
 
     Returns outputs `(B, T, U)` where masked steps repeat the previous output (zeros
     before the first valid step) and the states after each row's last valid step; a
@@ -97,6 +98,11 @@ def run_fused_masked(
         return x.new_zeros(batch, steps, units), list(states)
     if bool((mask == mask[:1]).all()):  # one row, or every row padded alike: no packing needed
         return _run_shared_steps(kind, x, states, params, mask[0])
+    if kind != "lstm" or not final_states:
+        # The dense operator (much faster than the packed one on CPU) over each row's valid
+        # steps moved to the front; the steps run after a row's end are never read. Exact for
+        # every output and for h; only LSTM's c at a row's end would be lost, hence packing.
+        return _run_left_aligned(kind, x, states, params, mask)
     packing = packing_ops.plan(mask)
     hidden = _hidden(kind, [s.index_select(0, packing.run_rows) for s in states])
     with _on_cuda(x):
@@ -131,3 +137,30 @@ def _run_shared_steps(
         [outputs.new_zeros(outputs.shape[0], 1, outputs.shape[2]), outputs], dim=1
     )
     return with_zero.index_select(1, position + 1), final  # (B, T, U)
+
+
+def _run_left_aligned(
+    kind: str,
+    x: torch.Tensor,
+    states: list[torch.Tensor],
+    params: list[torch.Tensor],
+    mask: torch.Tensor,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    batch, steps, features = x.shape
+    order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # (B, T): valid steps first
+    row_starts = torch.arange(batch, device=x.device).unsqueeze(1) * steps  # (B, 1)
+    aligned = x.reshape(batch * steps, features).index_select(0, (row_starts + order).reshape(-1))
+    outputs, _ = run_fused(
+        kind, aligned.view(batch, steps, features), states, params, [], final_states=False
+    )
+    units = outputs.shape[-1]
+    with_zero = torch.cat(
+        [outputs.new_zeros(1, units), outputs.reshape(batch * steps, units)]
+    )  # (1 + B*T, U)
+    position = mask.cumsum(dim=1) - 1  # (B, T): the last valid step at or before t, -1 before any
+    index = torch.where(position >= 0, row_starts + position + 1, torch.zeros_like(position))
+    carried = with_zero.index_select(0, index.reshape(-1)).view(batch, steps, units)  # (B, T, U)
+    # h after a row's last valid step is its last carried output; an empty row keeps its state.
+    lengths = mask.sum(dim=1, keepdim=True)  # (B, 1)
+    last = carried[:, -1]
+    return carried, [torch.where(lengths > 0, last, states[0])]
