@@ -136,3 +136,30 @@ def test_summary_lists_layers_shapes_params_and_gates():
     for gate in ("input gate", "forget gate", "cell gate", "output gate"):
         assert re.search(rf"{gate}\s+1x16 \+ 16x16 \+ 16 = 288", text)
     assert "path fused" in text
+
+
+def test_model_trainable_flag_reaches_every_nested_layer_like_keras():
+    def build(lib):
+        inner = lib.layers.Bidirectional(lib.layers.LSTM(2))
+        return lib.Sequential(
+            [
+                lib.Input((3, 1)) if lib is keras else lib.layers.Input((3, 1)),
+                inner,
+                lib.layers.Dense(1),
+            ]
+        )
+
+    ours, theirs = build(unrolled), build(keras)
+    ours.trainable = False
+    theirs.trainable = False
+    assert not any(w.requires_grad for w in ours.weights)
+    assert (
+        [layer.trainable for layer in ours.layers]
+        == [layer.trainable for layer in theirs.layers]
+        == [False, False]
+    )
+    assert (
+        ours.layers[0].forward_layer.trainable is theirs.layers[0].forward_layer.trainable is False
+    )
+    ours.trainable = True
+    assert all(w.requires_grad for w in ours.weights)

@@ -205,7 +205,11 @@ class Layer(nn.Module):
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
-        self._trainable = bool(value)
+        # As in Keras, the flag reaches every layer inside (wrapped layers, a model's layers),
+        # so weights they create later follow it too.
+        for module in self.modules():
+            if isinstance(module, Layer):
+                module._trainable = bool(value)
         self._apply_trainable()
 
     # -- weights ------------------------------------------------------------------------------

@@ -124,18 +124,6 @@ class Bidirectional(Layer):
 
     # -- weights and building -------------------------------------------------------------------
     @property
-    def trainable(self) -> bool:
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value: bool) -> None:
-        # Set on the layers inside too, so weights they create later are frozen as well.
-        self._trainable = bool(value)
-        for each in (self.forward_layer, self.backward_layer):
-            each.trainable = value
-        self._apply_trainable()
-
-    @property
     def weights(self) -> list[nn.Parameter]:
         """The forward layer's weights, then the backward layer's (Keras's order)."""
         return [*self.forward_layer.weights, *self.backward_layer.weights]

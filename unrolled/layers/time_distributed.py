@@ -59,18 +59,6 @@ class TimeDistributed(Layer):
         self.build_from_hint()
 
     @property
-    def trainable(self) -> bool:
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value: bool) -> None:
-        # Set on the layer inside too, so weights it creates later are frozen as well.
-        self._trainable = bool(value)
-        if isinstance(self.layer, Layer):
-            self.layer.trainable = value
-        self._apply_trainable()
-
-    @property
     def weights(self) -> list[nn.Parameter]:
         """The wrapped layer's weights, in its Keras order."""
         inner = self.layer
