@@ -83,7 +83,7 @@ class Layer(nn.Module):
         previous_mask = kwargs.get("mask")
         if previous_mask is None:
             previous_mask = get_mask(first)
-            if previous_mask is not None and _accepts(type(self), "mask"):
+            if previous_mask is not None and accepts(type(self), "mask"):
                 kwargs["mask"] = previous_mask
         outputs = super().__call__(*args, **kwargs)
         if self.supports_masking:
@@ -299,8 +299,8 @@ def get_mask(tensor: Any) -> torch.Tensor | None:
 _ACCEPTS: dict[tuple[type, str], bool] = {}
 
 
-def _accepts(cls: type, argument: str) -> bool:
-    # Whether `forward` takes `argument`; cached per class because signatures are slow to read.
+def accepts(cls: type, argument: str) -> bool:
+    """Whether `cls.forward` takes `argument`; cached per class because signatures are slow to read."""
     key = (cls, argument)
     if key not in _ACCEPTS:
         _ACCEPTS[key] = argument in inspect.signature(cls.forward).parameters

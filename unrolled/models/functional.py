@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from unrolled.errors import ConfigError, ShapeError, shape_str
-from unrolled.layers.base import Layer
+from unrolled.errors import ConfigError, InputTypeError, ShapeError, shape_str
+from unrolled.layers.base import Layer, accepts
 from unrolled.layers.input_layer import InputLayer
 from unrolled.layers.symbolic import Node, SymbolicTensor, flatten, map_structure
 from unrolled.models.training_methods import TrainingMethods
@@ -125,7 +125,7 @@ class Model(TrainingMethods, Layer):
             kwargs = map_structure(
                 lambda t: values[id(t)] if isinstance(t, SymbolicTensor) else t, node.kwargs
             )
-            if training is not None and _accepts_training(node.layer):
+            if training is not None and accepts(type(node.layer), "training"):
                 kwargs["training"] = training
             result = node.layer(*args, **kwargs)
             for symbol, value in zip(
@@ -171,8 +171,6 @@ def as_model_input(value: Any, symbol: SymbolicTensor | None, model: str) -> tor
     else:
         array = np.asarray(value)
         if array.dtype.kind not in "biuf":
-            from unrolled.errors import InputTypeError
-
             raise InputTypeError(
                 f"{model}: inputs must be numeric; received an array of dtype {array.dtype}."
             )
@@ -189,12 +187,6 @@ def as_model_input(value: Any, symbol: SymbolicTensor | None, model: str) -> tor
                 f"received {shape_str(tensor.shape)}."
             )
     return tensor
-
-
-def _accepts_training(layer: Any) -> bool:
-    import inspect
-
-    return "training" in inspect.signature(type(layer).forward).parameters
 
 
 def _symbolic_leaves(structure: Any, argument: str) -> list[SymbolicTensor]:

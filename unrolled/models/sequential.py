@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from unrolled.errors import ConfigError, ShapeError, shape_str
-from unrolled.layers.base import Layer
+from unrolled.layers.base import Layer, accepts
 from unrolled.layers.input_layer import InputLayer
 from unrolled.layers.symbolic import SymbolicTensor
 from unrolled.models.functional import as_model_input
@@ -133,7 +133,7 @@ class Sequential(TrainingMethods, Layer):
         for layer in self._layers:
             x = (
                 layer(x, training=training)
-                if training is not None and _accepts_training(layer)
+                if training is not None and accepts(type(layer), "training")
                 else layer(x)
             )
         return x
@@ -162,9 +162,3 @@ def _check_input(x: torch.Tensor, expected: tuple[int | None, ...], model: str) 
             f"{model} expects input of shape {shape_str(expected)} (None: any size), that is "
             f"(samples, timesteps, features) for a recurrent first layer; received {shape_str(x.shape)}."
         )
-
-
-def _accepts_training(layer: Any) -> bool:
-    import inspect
-
-    return "training" in inspect.signature(type(layer).forward).parameters
