@@ -20,6 +20,8 @@ FORBIDDEN = {
     "initializers": {"ops", "layers"},
     "ops": {"layers", "datasets"},
     "datasets": {"ops", "layers"},
+    # data prepares arrays for any model: NumPy and torch only.
+    "data": {"layers", "models", "training"},
     # training drives any torch.nn.Module: it must not know our layer or model classes.
     "training": {"layers", "models"},
 }

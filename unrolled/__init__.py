@@ -7,6 +7,7 @@ Keras's import paths are mirrored: `unrolled.layers`, `unrolled.models`,
 
 from unrolled import (
     callbacks,
+    data,
     datasets,
     layers,
     losses,
@@ -15,6 +16,15 @@ from unrolled import (
     optimizers,
     preprocessing,
     utils,
+)
+from unrolled.data import (
+    MinMaxScaler,
+    StandardScaler,
+    StatefulBatches,
+    split_series,
+    stateful_batches,
+    train_test_split,
+    windows,
 )
 from unrolled.errors import ConfigError, InputTypeError, ShapeError, UnrolledError
 from unrolled.layers import (
@@ -77,6 +87,7 @@ __all__ = [
     "Lambda",
     "Layer",
     "Masking",
+    "MinMaxScaler",
     "Model",
     "Multiply",
     "NonFiniteLossError",
@@ -87,12 +98,15 @@ __all__ = [
     "ShapeError",
     "SimpleRNN",
     "SimpleRNNCell",
+    "StandardScaler",
+    "StatefulBatches",
     "StackedRNNCells",
     "Subtract",
     "TimeDistributed",
     "Trainer",
     "UnrolledError",
     "callbacks",
+    "data",
     "datasets",
     "layers",
     "losses",
@@ -102,6 +116,10 @@ __all__ = [
     "pad_sequences",
     "preprocessing",
     "set_random_seed",
+    "split_series",
+    "stateful_batches",
     "to_categorical",
+    "train_test_split",
     "utils",
+    "windows",
 ]

@@ -7,6 +7,7 @@ from unrolled.training.callbacks import (
     LambdaCallback,
     LearningRateScheduler,
     ResetStates,
+    ResetStatesAt,
     TerminateOnNaN,
 )
 from unrolled.training.monitor import EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
@@ -21,5 +22,6 @@ __all__ = [
     "ModelCheckpoint",
     "ReduceLROnPlateau",
     "ResetStates",
+    "ResetStatesAt",
     "TerminateOnNaN",
 ]

@@ -12,6 +12,7 @@ from unrolled.training.callbacks import (
     LambdaCallback,
     LearningRateScheduler,
     ResetStates,
+    ResetStatesAt,
     TerminateOnNaN,
 )
 from unrolled.training.engine import NonFiniteLossError, Trainer
@@ -28,6 +29,7 @@ __all__ = [
     "NonFiniteLossError",
     "ReduceLROnPlateau",
     "ResetStates",
+    "ResetStatesAt",
     "TerminateOnNaN",
     "Trainer",
 ]

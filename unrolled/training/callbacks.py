@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import csv
 import math
+import operator
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -154,6 +155,86 @@ class ResetStates(Callback):
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         reset_method(self.model)()
+
+
+class ResetStatesAt(Callback):
+    """Resets the model's states before the given batches of every epoch.
+
+    For series laid out in chunks (`unrolled.data.stateful_batches`), where a batch starts
+    new series rather than continuing the previous batch's:
+
+        b = stateful_batches(series, batch_size=4, steps_per_batch=50)
+        model.fit(b.x, b.y, batch_size=b.batch_size, shuffle=False,
+                  sample_weight=b.sample_weight, callbacks=[ResetStatesAt(b.reset_before)])
+
+    Args:
+        batch_indices: batch numbers within an epoch (0 is the first), before which
+            `reset_state()` (else `reset_states()`) is called.
+        during: the loops it acts in: "train" (fit's batches), "test" (evaluate, and fit's
+            validation), "predict", or a list of them. Each loop counts its own batches, so
+            give a loop whose data has another layout its own callback.
+
+    Raises:
+        ConfigError: a negative or non-integer batch index, an unknown loop, or a model
+            without a reset method (when training, testing or predicting begins).
+
+    Example:
+        >>> ResetStatesAt([0, 3]).batch_indices
+        frozenset({0, 3})
+    """
+
+    _LOOPS = ("train", "test", "predict")
+
+    def __init__(self, batch_indices: Iterable[int], during: str | Iterable[str] = "train") -> None:
+        super().__init__()
+        given = list(batch_indices)
+        try:  # operator.index takes ints, NumPy integers and 0-d integer tensors; not floats
+            indices = [operator.index(i) for i in given if not isinstance(i, bool)]
+            valid = len(indices) == len(given) and min(indices, default=0) >= 0
+        except TypeError:
+            valid = False
+        if not valid:
+            raise ConfigError(
+                "`batch_indices` must be non-negative batch numbers. Received: "
+                f"batch_indices={given!r}"
+            )
+        loops = {during} if isinstance(during, str) else set(during)
+        if not loops or not loops <= set(self._LOOPS):
+            raise ConfigError(
+                f"`during` must be one of {self._LOOPS} or a list of them. Received: "
+                f"during={during!r}"
+            )
+        self.batch_indices = frozenset(indices)
+        self.during = frozenset(loops)
+
+    def _check(self, loop: str) -> None:
+        if loop in self.during and reset_method(self.model) is None:
+            raise ConfigError(
+                f"ResetStatesAt needs a model with a `reset_state()` or `reset_states()` method; "
+                f"{type(self.model).__name__} has neither."
+            )
+
+    def _maybe_reset(self, loop: str, batch: int) -> None:
+        if loop in self.during and batch in self.batch_indices:
+            reset_method(self.model)()
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self._check("train")
+
+    def on_test_begin(self, logs: Logs | None = None) -> None:
+        self._check("test")
+
+    def on_predict_begin(self, logs: Logs | None = None) -> None:
+        self._check("predict")
+
+    def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        self._maybe_reset("train", batch)
+
+    def on_test_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        self._maybe_reset("test", batch)
+
+    def on_predict_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        self._maybe_reset("predict", batch)
 
 
 def reset_method(model: Any) -> Any:
