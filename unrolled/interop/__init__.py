@@ -1,0 +1,11 @@
+"""Other frameworks' files: Keras model import and ONNX export.
+
+`from_keras(path)` reads a Keras `.keras` or `.h5` file (h5py, no TensorFlow) into an
+`unrolled` model; `to_onnx(model, path)` writes an ONNX graph for onnxruntime and other
+runtimes, with `step=True` for streaming one timestep at a time.
+"""
+
+from unrolled.interop.keras_config import UnsupportedLayerError
+from unrolled.interop.keras_import import from_keras
+
+__all__ = ["UnsupportedLayerError", "from_keras"]
