@@ -15,6 +15,8 @@ from unrolled import (
     models,
     optimizers,
     preprocessing,
+    saving,
+    topologies,
     utils,
 )
 from unrolled.data import (
@@ -26,7 +28,13 @@ from unrolled.data import (
     train_test_split,
     windows,
 )
-from unrolled.errors import ConfigError, InputTypeError, ShapeError, UnrolledError
+from unrolled.errors import (
+    ConfigError,
+    FileFormatError,
+    InputTypeError,
+    ShapeError,
+    UnrolledError,
+)
 from unrolled.layers import (
     GRU,
     LSTM,
@@ -37,6 +45,7 @@ from unrolled.layers import (
     Bidirectional,
     Cell,
     Concatenate,
+    Cropping1D,
     Dense,
     Dropout,
     Embedding,
@@ -58,7 +67,7 @@ from unrolled.layers import (
     TimeDistributed,
 )
 from unrolled.layers.recurrent import Path
-from unrolled.models import Model, Sequential
+from unrolled.models import Feedback, Model, Sequential, Stepper, Stream, forecast, load_model
 from unrolled.training import NonFiniteLossError, Trainer
 from unrolled.utils import pad_sequences, set_random_seed, to_categorical
 
@@ -74,10 +83,13 @@ __all__ = [
     "Bidirectional",
     "Cell",
     "Concatenate",
+    "Cropping1D",
     "ConfigError",
     "Dense",
     "Dropout",
     "Embedding",
+    "Feedback",
+    "FileFormatError",
     "Flatten",
     "GRUCell",
     "Input",
@@ -95,6 +107,8 @@ __all__ = [
     "RepeatVector",
     "Reshape",
     "Sequential",
+    "Stepper",
+    "Stream",
     "ShapeError",
     "SimpleRNN",
     "SimpleRNNCell",
@@ -108,18 +122,22 @@ __all__ = [
     "callbacks",
     "data",
     "datasets",
+    "forecast",
     "layers",
+    "load_model",
     "losses",
     "metrics",
     "models",
     "optimizers",
     "pad_sequences",
     "preprocessing",
+    "saving",
     "set_random_seed",
     "split_series",
     "stateful_batches",
     "to_categorical",
     "train_test_split",
+    "topologies",
     "utils",
     "windows",
 ]

@@ -26,6 +26,7 @@ from unrolled.layers.merging import (
     subtract,
 )
 from unrolled.layers.recurrent import RNN
+from unrolled.layers.cropping import Cropping1D
 from unrolled.layers.reshaping import Flatten, RepeatVector, Reshape
 from unrolled.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from unrolled.layers.stacked import StackedRNNCells
@@ -57,6 +58,7 @@ __all__ = [
     "Masking",
     "Multiply",
     "RepeatVector",
+    "Cropping1D",
     "Reshape",
     "Subtract",
     "TimeDistributed",
