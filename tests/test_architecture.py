@@ -23,7 +23,12 @@ FORBIDDEN = {
     # data prepares arrays for any model: NumPy and torch only.
     "data": {"layers", "models", "training"},
     # training drives any torch.nn.Module: it must not know our layer or model classes.
-    "training": {"layers", "models"},
+    # Nor the file format above it: checkpoints use only `files`.
+    "training": {"layers", "models", "saving"},
+    # Atomic writes and checked safetensors sit below everything that writes files.
+    "files": {"compat", "naming", "ops", "layers", "models", "training", "saving", "interop", "cli"},
+    # The file format knows layers and training; models register themselves with it.
+    "saving": {"models", "interop", "cli"},
 }
 
 

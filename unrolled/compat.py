@@ -20,10 +20,13 @@ def pop_batch_shape(kwargs: dict[str, Any], layer: str) -> BatchShape | None:
 
     The result includes the samples axis: `input_shape=(3, 1)` gives `(None, 3, 1)`.
     """
+    batch_shape = kwargs.pop("batch_shape", None)  # what get_config() gives back
     input_shape = kwargs.pop("input_shape", None)
     input_dim = kwargs.pop("input_dim", None)
     batch_input_shape = kwargs.pop("batch_input_shape", None)
     batch_size = kwargs.pop("batch_size", None)
+    if batch_shape is not None:
+        return _as_shape(batch_shape, "batch_shape")
     if batch_input_shape is not None:
         warnings.warn(
             f"{layer}: `batch_input_shape` was removed in Keras 3; "

@@ -18,6 +18,10 @@ class Constraint:
     def __call__(self, weight: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, so `type(c)(**c.get_config())` is a copy."""
+        return {}
+
 
 class MaxNorm(Constraint):
     """Rescales each weight vector along `axis` to a norm of at most `max_value`."""
@@ -28,6 +32,9 @@ class MaxNorm(Constraint):
     def __call__(self, weight: torch.Tensor) -> torch.Tensor:
         norms = weight.square().sum(dim=self.axis, keepdim=True).sqrt()
         return weight * (norms.clamp(0, self.max_value) / (_EPSILON + norms))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"max_value": self.max_value, "axis": self.axis}
 
 
 class NonNeg(Constraint):
@@ -46,6 +53,9 @@ class UnitNorm(Constraint):
     def __call__(self, weight: torch.Tensor) -> torch.Tensor:
         return weight / (_EPSILON + weight.square().sum(dim=self.axis, keepdim=True).sqrt())
 
+    def get_config(self) -> dict[str, Any]:
+        return {"axis": self.axis}
+
 
 class MinMaxNorm(Constraint):
     """Keeps each weight vector's norm along `axis` in `[min_value, max_value]` (blended by `rate`)."""
@@ -59,6 +69,14 @@ class MinMaxNorm(Constraint):
         norms = weight.square().sum(dim=self.axis, keepdim=True).sqrt()
         desired = self.rate * norms.clamp(self.min_value, self.max_value) + (1 - self.rate) * norms
         return weight * (desired / (_EPSILON + norms))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "min_value": self.min_value,
+            "max_value": self.max_value,
+            "rate": self.rate,
+            "axis": self.axis,
+        }
 
 
 _BY_NAME: dict[str, Callable[[], Constraint]] = {

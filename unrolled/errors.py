@@ -26,6 +26,12 @@ class InputTypeError(UnrolledError, TypeError):
     """An argument has a type that cannot be converted safely."""
 
 
+class FileFormatError(UnrolledError, ValueError):
+    """A saved file cannot be read: not ours, truncated or corrupted, from a newer format
+    version, naming a class nobody registered, or missing a tensor or holding one of the
+    wrong shape. Nothing is loaded when it is raised."""
+
+
 def shape_str(shape: Sequence[int | None]) -> str:
     """`(32, 10, 3)` for a shape, `None` shown for unknown sizes."""
     dims = ", ".join("None" if d is None else str(int(d)) for d in shape)

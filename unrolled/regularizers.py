@@ -42,10 +42,16 @@ class L1(L1L2):
     def __init__(self, l1: float = 0.01) -> None:
         super().__init__(l1=l1)
 
+    def get_config(self) -> dict[str, Any]:
+        return {"l1": self.l1}
+
 
 class L2(L1L2):
     def __init__(self, l2: float = 0.01) -> None:
         super().__init__(l2=l2)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"l2": self.l2}
 
 
 _BY_NAME: dict[str, Callable[[], Regularizer]] = {

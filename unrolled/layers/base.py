@@ -277,6 +277,20 @@ class Layer(nn.Module):
             config["batch_shape"] = self.batch_shape
         return config
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        """A new layer from `get_config()`'s dictionary: Keras's inverse of `get_config`.
+
+        The layer has fresh weights (a config holds none), built only if the config gives
+        an input shape. `model.save` / `unrolled.load_model` keep the weights too.
+
+        Example:
+            >>> layer = Dense(3, activation="relu", name="head")
+            >>> Dense.from_config(layer.get_config()).get_config() == layer.get_config()
+            True
+        """
+        return cls(**config)
+
 
 def _weight_rules(layer: nn.Module, kind: str) -> list[tuple[nn.Parameter, Any]]:
     # Keras names options after the weight (`kernel_regularizer`), except the recurrent
@@ -289,6 +303,31 @@ def _weight_rules(layer: nn.Module, kind: str) -> list[tuple[nn.Parameter, Any]]
             if callable(rule):
                 rules.append((weight, rule))
     return rules
+
+
+def layer_from_spec(spec: Any) -> Any:
+    """A layer from a nested `{"class_name": ..., "config": ...}`, as wrappers' `get_config`
+    gives their inner layers; a layer passes through.
+
+    The class is looked up among the `Layer` subclasses already imported, by name. Files are
+    read by `unrolled.saving`, which rebuilds inner layers from its registry before a
+    wrapper's `from_config` sees them.
+    """
+    if not isinstance(spec, dict):
+        return spec
+    name = spec.get("class_name")
+    found: list[type[Layer]] = []
+    pending: list[type[Layer]] = [Layer]
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ == name and cls not in found:
+            found.append(cls)
+        pending.extend(cls.__subclasses__())
+    if not found:
+        raise ConfigError(f"Unknown layer class {name!r} in a nested layer config.")
+    # Ours first when a user class has the same name.
+    found.sort(key=lambda c: not c.__module__.startswith("unrolled."))
+    return found[0].from_config(dict(spec.get("config") or {}))
 
 
 def get_mask(tensor: Any) -> torch.Tensor | None:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from unrolled.errors import ConfigError, ShapeError
-from unrolled.layers.base import Layer
+from unrolled.layers.base import Layer, layer_from_spec
 from unrolled.layers.cells_protocol import state_sizes
 from unrolled.layers.recurrent import RNN
 
@@ -230,6 +230,14 @@ class Bidirectional(Layer):
             "layer": _serialize(self.forward_layer),
             "backward_layer": _serialize(self.backward_layer),
         }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Bidirectional:
+        config = dict(config)
+        config["layer"] = layer_from_spec(config["layer"])
+        if config.get("backward_layer") is not None:
+            config["backward_layer"] = layer_from_spec(config["backward_layer"])
+        return cls(**config)
 
 
 def _merge(mode: str | None, y: torch.Tensor, y_rev: torch.Tensor) -> Any:

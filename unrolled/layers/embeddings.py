@@ -136,3 +136,10 @@ class Embedding(Layer):
             "mask_zero": self.mask_zero,
             "quantization_config": None,
         }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Embedding:
+        config = dict(config)
+        if config.pop("quantization_config", None) is not None:
+            raise ConfigError("Embedding: quantized embeddings are not supported.")
+        return cls(**config)

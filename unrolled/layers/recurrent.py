@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from unrolled.errors import ConfigError, ShapeError, shape_str
-from unrolled.layers.base import Layer
+from unrolled.layers.base import Layer, layer_from_spec
 from unrolled.layers.cell import Cell
 from unrolled.layers.cells_protocol import (
     build_cell,
@@ -39,6 +39,9 @@ _CELL_OPTIONS = frozenset(
     "kernel_regularizer recurrent_regularizer bias_regularizer kernel_constraint "
     "recurrent_constraint bias_constraint state_size output_size".split()
 )
+
+
+_LAYER_OPTIONS = frozenset({"name", "trainable", "dtype", "activity_regularizer"})
 
 
 class Path(NamedTuple):
@@ -468,8 +471,33 @@ class RNN(Layer):
                 **options,
                 "cell": {"class_name": type(self.cell).__name__, "config": cell_config},
             }
-        cell_options = {k: v for k, v in cell_config.items() if k not in ("name", "trainable")}
+        # The layer's own name, trainable, dtype and activity_regularizer, not the cell's.
+        cell_options = {k: v for k, v in cell_config.items() if k not in _LAYER_OPTIONS}
         return {**super().get_config(), **cell_options, **options}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RNN:
+        config = dict(config)
+        if "cell" in config:
+            config["cell"] = layer_from_spec(config["cell"])
+        return cls(**config)
+
+    def _load_from_state_dict(  # type: ignore[no-untyped-def]
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        # A stateful layer creates its state buffers at its first batch (or build with a known
+        # batch size); states loaded from a file make them now, at the saved batch size.
+        if self.stateful:
+            saved = [
+                state_dict.get(f"{prefix}state_{i}") for i in range(len(state_sizes(self.cell)))
+            ]
+            if saved and all(isinstance(s, torch.Tensor) and s.dim() == 2 for s in saved):
+                current = getattr(self, self._state_names[0]) if self._state_names else None
+                if current is None or current.shape[0] != saved[0].shape[0]:
+                    self._create_states(int(saved[0].shape[0]))
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
 
 def _rank_message(kind: str, shape: tuple[int, ...]) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from unrolled.layers.base import layer_from_spec
 from unrolled.layers.cell import Cell
 from unrolled.layers.cells_protocol import build_cell, call_cell, state_sizes
 
@@ -75,6 +76,12 @@ class StackedRNNCells(Cell):
                 {"class_name": type(c).__name__, "config": c.get_config()} for c in self._all_cells
             ],
         }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> StackedRNNCells:
+        config = dict(config)
+        config["cells"] = [layer_from_spec(cell) for cell in config.get("cells", [])]
+        return cls(**config)
 
 
 def _weights_of(cell: Any) -> list[nn.Parameter]:

@@ -11,7 +11,7 @@ from torch import nn
 
 from unrolled.errors import ConfigError, ShapeError, shape_str
 from unrolled.layers import symbolic
-from unrolled.layers.base import Layer
+from unrolled.layers.base import Layer, layer_from_spec
 from unrolled.layers.coerce import as_input
 from unrolled.ops.convert import as_real_tensor
 
@@ -128,6 +128,12 @@ class TimeDistributed(Layer):
             **super().get_config(),
             "layer": {"class_name": type(inner).__name__, "config": config},
         }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TimeDistributed:
+        config = dict(config)
+        config["layer"] = layer_from_spec(config["layer"])
+        return cls(**config)
 
 
 def _unfold_shapes(step_shape: Any, timesteps: int | None) -> Any:

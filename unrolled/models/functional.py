@@ -18,10 +18,13 @@ from unrolled.errors import ConfigError, InputTypeError, ShapeError, shape_str
 from unrolled.layers.base import Layer, accepts
 from unrolled.layers.input_layer import InputLayer
 from unrolled.layers.symbolic import Node, SymbolicTensor, flatten, map_structure
+from unrolled.models.graph_config import functional_config, functional_from_config
+from unrolled.models.saving_methods import SavingMethods
 from unrolled.models.training_methods import TrainingMethods
+from unrolled.saving.registry import register_builtin
 
 
-class Model(TrainingMethods, Layer):
+class Model(SavingMethods, TrainingMethods, Layer):
     """A model from symbolic inputs to outputs: `Model(inputs, outputs)`.
 
     Several inputs and outputs are lists; a model is itself a layer, so it can be called on
@@ -146,6 +149,19 @@ class Model(TrainingMethods, Layer):
     def build(self, input_shape: Sequence[int | None]) -> None:
         self.built = True  # a functional model is built when it is defined
 
+    # -- config -----------------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The graph as JSON-ready data: each layer's config and the calls that feed it
+        (Keras 3's `inbound_nodes`), and which tensors are the inputs and outputs."""
+        return functional_config(self)
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Model:
+        """The model `get_config()` described, with fresh weights."""
+        return functional_from_config(cls, config, custom_objects)
+
 
 def _legacy_io(inputs: Any, outputs: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
     # Keras 1 spelled them `input=` and `output=`; Keras 3 refuses both.
@@ -238,3 +254,6 @@ def _unique(layers: list[Any]) -> list[Any]:
         for x in layers
         if not (id(x) in seen or seen.add(id(x))) and not isinstance(x, InputLayer)
     ]
+
+
+register_builtin("unrolled.models", Model, aliases={"Functional": Model})

@@ -13,10 +13,13 @@ from unrolled.layers.base import Layer, accepts
 from unrolled.layers.input_layer import InputLayer
 from unrolled.layers.symbolic import SymbolicTensor
 from unrolled.models.functional import as_model_input
+from unrolled.models.saving_methods import SavingMethods
 from unrolled.models.training_methods import TrainingMethods
+from unrolled.saving import serialization
+from unrolled.saving.registry import register_builtin
 
 
-class Sequential(TrainingMethods, Layer):
+class Sequential(SavingMethods, TrainingMethods, Layer):
     """A stack of layers, each feeding the next.
 
     The input shape comes from an `Input(...)` first, from `input_shape=`/`input_dim=` or
@@ -118,6 +121,40 @@ class Sequential(TrainingMethods, Layer):
             shape = layer.compute_output_shape(shape)
         return shape
 
+    # -- config ---------------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The layers' configs in order, and the input shape the model was built for."""
+        config: dict[str, Any] = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": self.dtype_name,
+            "layers": [
+                serialization.serialize_object(layer, f"layer {index} of {self.name}")
+                for index, layer in enumerate(self._layers)
+            ],
+        }
+        if self._input_shape is not None:
+            config["build_input_shape"] = list(self._input_shape)
+        return config
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Sequential:
+        """The model `get_config()` described, built for its input shape, with fresh weights."""
+        layers = [
+            serialization.deserialize(layer, custom_objects, f"layer {index}")
+            for index, layer in enumerate(config.get("layers", []))
+        ]
+        model = cls(name=config.get("name"), dtype=config.get("dtype"))
+        if config.get("build_input_shape") is not None:
+            model.add(InputLayer(tuple(config["build_input_shape"])))
+        for layer in layers:
+            model.add(layer)
+        if config.get("trainable") is False:
+            model.trainable = False
+        return model
+
     # -- running --------------------------------------------------------------------------------
     def forward(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
         if not self._layers:
@@ -162,3 +199,6 @@ def _check_input(x: torch.Tensor, expected: tuple[int | None, ...], model: str) 
             f"{model} expects input of shape {shape_str(expected)} (None: any size), that is "
             f"(samples, timesteps, features) for a recurrent first layer; received {shape_str(x.shape)}."
         )
+
+
+register_builtin("unrolled.models", Sequential)

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -40,6 +41,7 @@ from unrolled.training import losses as losses_module
 from unrolled.training import metrics as metrics_module
 from unrolled.training import optimizers, stateful
 from unrolled.training.callbacks import Callback, CallbackList, History, ResetStates, TerminateOnNaN
+from unrolled.training.checkpoint import FitCheckpoint
 from unrolled.training.compiled import BatchMean, CompiledLoss, CompiledMetrics
 from unrolled.training.data import ArrayData, Batch, Placement
 from unrolled.training.progress import Progress, resolve_verbose
@@ -144,6 +146,7 @@ class Trainer:
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
         validation_freq: int | list[int] = 1,
+        checkpoint: str | os.PathLike[str] | None = None,
         seed: int | None = None,
         reset_states: str | None = None,
         terminate_on_nan: bool = True,
@@ -155,6 +158,11 @@ class Trainer:
             seed: seeds the shuffling (a torch.Generator); by default it is drawn from
                 torch's global generator, so `torch.manual_seed` makes runs repeatable.
             reset_states: `"epoch"` resets the module's states before every epoch.
+            checkpoint: a directory. After every epoch the full training state (weights,
+                optimizer, random generators, shuffling, epoch, history) is written there
+                atomically; a later fit with the same directory resumes from it, so a run
+                killed at any moment ends with the same weights as one never stopped
+                (see `checkpoint.py`). Delete the directory to start over.
             terminate_on_nan: raise NonFiniteLossError, naming the epoch and batch, when
                 the loss becomes NaN/inf (checked at each epoch end, without a per-batch
                 device sync). With a `TerminateOnNaN` callback training stops quietly instead.
@@ -244,6 +252,23 @@ class Trainer:
         )
         if self._optimizer is None and any(True for _ in self.module.parameters()):
             self.optimizer  # noqa: B018  (built now so callbacks can read it from the first epoch)
+        keeper, resumed = None, None
+        if checkpoint is not None:
+            samples = train.num_samples if isinstance(train, ArrayData) else _length(train)
+            keeper = FitCheckpoint(
+                checkpoint,
+                {
+                    "samples": samples,
+                    "batch_size": batch_size,
+                    "shuffle": shuffle,
+                    "steps_per_epoch": steps_per_epoch,
+                },
+            )
+            if keeper.exists():
+                resumed = keeper.restore(self.module, self._optimizer, generator)
+                initial_epoch = (
+                    epochs if resumed["stopped"] else max(initial_epoch, resumed["epoch"] + 1)
+                )
 
         self.history = history
         self._reset_stop()
@@ -251,6 +276,8 @@ class Trainer:
         epoch_logs: dict[str, Any] = {}
         cbs.call("on_train_begin", None)
         try:
+            if resumed is not None:
+                FitCheckpoint.restore_history(history, resumed)
             for epoch in range(initial_epoch, epochs):
                 self._reset_trackers()
                 cbs.call("on_epoch_begin", epoch, None)
@@ -274,6 +301,15 @@ class Trainer:
                 epoch_logs = dict(sorted(epoch_logs.items()))  # Keras sorts the keys of logs
                 cbs.call("on_epoch_end", epoch, epoch_logs)
                 progress.end(epoch_logs, done)
+                if keeper is not None:
+                    keeper.save(
+                        self.module,
+                        self._optimizer,
+                        generator,
+                        epoch,
+                        history,
+                        self._stop_requested(),
+                    )
                 if self._stop_requested():
                     break
         finally:

@@ -52,6 +52,10 @@ class Metric:
     def reset_state(self) -> None:
         raise NotImplementedError
 
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (Keras's), so `type(m)(**m.get_config())` is a copy."""
+        return {"name": self.name}
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}>"
 
@@ -190,6 +194,9 @@ class MeanMetricWrapper(DeferredMean):
                 mask, sample_weight = squeeze_or_expand_to_same_rank(mask, sample_weight.float())
                 sample_weight = sample_weight * mask
         Mean.update_state(self, values, sample_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), **self.fn_kwargs}
 
 
 # ---- per-sample accuracy functions, `keras.metrics.<name>` --------------------------

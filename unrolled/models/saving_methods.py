@@ -1,0 +1,220 @@
+"""Saving and loading models: `model.save`, `unrolled.load_model`, `save_weights`, `load_weights`.
+
+One file holds everything a model is (see `unrolled.saving.archive` for the layout):
+the architecture as JSON, weights and stateful layers' states as safetensors, and when
+the model was compiled, the compile arguments and the optimizer's state, so that `fit`
+continues after loading exactly as if the model had never been saved. Loading never runs
+code from the file: classes come from a registry, tensors from safetensors.
+
+Keras differences: Keras's `.keras` and `.h5` files are HDF5 inside; ours are not, and
+Keras cannot read them. `model.save("m.keras")` / `"m.h5"` still writes our format, with
+a warning; `.unrolled` is the suffix to use. Stateful layers' states are saved (Keras loses
+them). Keras files are imported with `unrolled.interop.from_keras(path)`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from unrolled import files
+from unrolled.errors import ConfigError, FileFormatError
+from unrolled.saving import archive, serialization, weights
+from unrolled.training import checkpoint
+
+_KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+class SavingMethods:
+    """Mixed into `Model` and `Sequential`, which provide `get_config` and the trainer."""
+
+    _trainer: Any = None
+    _compile_args: dict[str, Any] | None = None
+
+    def save(
+        self,
+        filepath: str | os.PathLike[str],
+        overwrite: bool = True,
+        include_optimizer: bool = True,
+    ) -> None:
+        """Saves the whole model to one file (write it as `name.unrolled`), atomically.
+
+        Args:
+            filepath: the file to write. Its directory must exist.
+            overwrite: False refuses to replace an existing file.
+            include_optimizer: also save the optimizer's state (moments, step counts), so
+                that training resumes where it stopped. The compile arguments are saved either way.
+
+        Raises:
+            ConfigError: the model holds something a file cannot keep without code (a
+                `Lambda` with an unregistered function, a torch module without
+                `get_config`); nothing is written then.
+
+        Example:
+            >>> model.save("forecaster.unrolled")
+            >>> same = unrolled.load_model("forecaster.unrolled")
+        """
+        path = _checked_path(filepath, overwrite, "save")
+        config = {
+            "model": serialization.serialize_object(self, f"model {self.name!r}"),  # type: ignore[attr-defined]
+            "compile_config": self._compile_config_or_none(),
+        }
+        tensors = files.tensors_to_bytes(self.state_dict())  # type: ignore[attr-defined]
+        optimizer = None
+        torch_optimizer = getattr(self._trainer, "_optimizer", None)
+        if (
+            include_optimizer
+            and config["compile_config"] is not None
+            and torch_optimizer is not None
+        ):
+            slots, info = checkpoint.optimizer_state(torch_optimizer, self)  # type: ignore[arg-type]
+            optimizer = (files.tensors_to_bytes(slots), info)
+        archive.write(path, config, tensors, optimizer)
+
+    def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
+        """Saves the weights (and stateful layers' states) alone, as safetensors, atomically.
+
+        Name the file `name.safetensors`. Keras's `name.weights.h5` works too (with a
+        warning): the file is safetensors whatever its name, not HDF5.
+        """
+        path = _checked_path(filepath, overwrite, "save_weights")
+        weights.save_weights(self, path)  # type: ignore[arg-type]
+
+    def load_weights(self, filepath: str | os.PathLike[str], skip_mismatch: bool = False) -> None:
+        """Loads weights from `save_weights`'s file, or from a model file saved by `save`.
+
+        Args:
+            skip_mismatch: load the tensors that fit and warn about the others, instead of
+                refusing the file.
+
+        Raises:
+            FileFormatError: a weight is missing, extra or of another shape, or the file is
+                damaged; no weight has changed then.
+        """
+        path = os.fspath(filepath)
+        tensors = weights.read_weights(path)
+        weights.load_state(self, tensors, f"Weights file {path!r}", skip_mismatch)  # type: ignore[arg-type]
+
+    def get_compile_config(self) -> dict[str, Any] | None:
+        """The arguments given to `compile()` as JSON-ready data, or None if not compiled.
+
+        Raises:
+            ConfigError: an argument cannot be saved (a torch optimizer object, an
+                unregistered loss function).
+        """
+        if self._compile_args is None:
+            return None
+        return serialization.serialize(self._compile_args, "compile()")
+
+    def compile_from_config(
+        self, config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
+    ) -> None:
+        """Compiles with the arguments `get_compile_config()` gave."""
+        arguments = serialization.deserialize(dict(config), custom_objects, "compile_config")
+        self.compile(**arguments)  # type: ignore[attr-defined]
+
+    def _compile_config_or_none(self) -> dict[str, Any] | None:
+        try:
+            return self.get_compile_config()
+        except ConfigError as error:
+            warnings.warn(
+                f"{self.name}: the compile() arguments cannot be saved ({error}). The file holds "  # type: ignore[attr-defined]
+                "the model uncompiled; compile it again after loading.",
+                stacklevel=3,
+            )
+            return None
+
+
+def load_model(
+    filepath: str | os.PathLike[str],
+    custom_objects: Mapping[str, Any] | None = None,
+    compile: bool = True,  # noqa: A002 - Keras's argument name
+    safe_mode: bool = True,
+) -> Any:
+    """Loads a model saved by `model.save(path)`: architecture, weights, states, compile state.
+
+    Nothing in the file is executed: classes are looked up in the registry (unrolled's own,
+    those registered with `@unrolled.saving.register_serializable()`, and `custom_objects`),
+    tensors are read as safetensors, and everything is checked before the model is returned.
+
+    Args:
+        filepath: a file written by `model.save`.
+        custom_objects: `{"ClassName": cls}` for classes or functions not registered.
+        compile: also compile the model as it was, and restore its optimizer's state.
+        safe_mode: accepted for Keras compatibility; loading is always safe here.
+
+    Returns:
+        A new model, on the CPU, in evaluation-neutral training mode (as built).
+
+    Raises:
+        FileNotFoundError: no such file.
+        FileFormatError: anything wrong with the file: not ours, truncated or corrupted,
+            from a newer format version, an unknown class, a missing tensor or a tensor of
+            the wrong shape. No half-loaded model is ever returned.
+
+    Example:
+        >>> model.save("forecaster.unrolled")
+        >>> restored = load_model("forecaster.unrolled")
+    """
+    path = os.fspath(filepath)
+    what = f"Model file {path!r}"
+    saved = archive.read(path)
+    spec = saved.config.get("model")
+    if not serialization.is_spec(spec):
+        raise FileFormatError(f"{what}: config.json has no model spec (corrupted).")
+    tensors, _ = files.tensors_from_bytes(saved.weights, f"{what} ({archive.WEIGHTS})")
+    # Building draws initial weights that the file replaces: leave the caller's random
+    # stream as it was, so loading does not change what a later fit shuffles or drops.
+    with torch.random.fork_rng(devices=[]):
+        model = serialization.deserialize_object(spec, custom_objects, "the model")
+    if not isinstance(model, nn.Module):
+        raise FileFormatError(
+            f"{what}: its model spec builds a {type(model).__name__}, not a model."
+        )
+    weights.match_dtype(model, tensors)
+    weights.load_state(model, tensors, what)
+    compile_config = saved.config.get("compile_config")
+    if compile and compile_config is not None and hasattr(model, "compile_from_config"):
+        model.compile_from_config(compile_config, custom_objects)
+        if saved.optimizer_tensors is not None and saved.optimizer_json is not None:
+            slots, _ = files.tensors_from_bytes(
+                saved.optimizer_tensors, f"{what} ({archive.OPTIMIZER_TENSORS})"
+            )
+            trainer = model._trainer or model._make_trainer()
+            checkpoint.load_optimizer_state(
+                trainer.optimizer, model, slots, saved.optimizer_json, what
+            )
+    return model
+
+
+def _checked_path(filepath: Any, overwrite: bool, method: str) -> str:
+    if not isinstance(filepath, (str, os.PathLike)):
+        raise ConfigError(f"{method}() needs a file path. Received: {filepath!r}")
+    path = os.fspath(filepath)
+    if os.path.isdir(path):
+        raise ConfigError(f"{method}() needs a file path; {path!r} is a directory.")
+    if not overwrite and os.path.exists(path):
+        raise ConfigError(f"{path!r} exists and overwrite=False.")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConfigError(f"{method}(): the directory {directory!r} does not exist.")
+    lowered = path.lower()
+    if lowered.endswith(_KERAS_SUFFIXES):
+        kind = (
+            "safetensors weights"
+            if method == "save_weights"
+            else "unrolled's model format (a zip of JSON and safetensors)"
+        )
+        better = ".safetensors" if method == "save_weights" else archive.SUFFIX
+        warnings.warn(
+            f"{method}({path!r}): the file holds {kind}, not Keras's HDF5, so Keras cannot read it; "
+            f"unrolled reads it back. Name it *{better} to silence this warning.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return path
