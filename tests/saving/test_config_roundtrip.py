@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import unrolled
-from unrolled import layers
+from unrolled import layers, topologies
 from unrolled.layers.base import Layer
 from unrolled.saving import serialization
 from unrolled.saving.registry import _BUILTIN
@@ -58,7 +58,9 @@ def _configs() -> dict[str, Layer]:
         "StackedRNNCells": layers.StackedRNNCells([layers.LSTMCell(3), layers.GRUCell(2)]),
         "RNN": layers.RNN([layers.SimpleRNNCell(3), layers.LSTMCell(2)], return_sequences=True),
         "TimeDistributed": layers.TimeDistributed(layers.Dense(2, activation="relu")),
-        "Bidirectional": layers.Bidirectional(layers.GRU(3, return_sequences=True), merge_mode="sum"),
+        "Bidirectional": layers.Bidirectional(
+            layers.GRU(3, return_sequences=True), merge_mode="sum"
+        ),
         "Lambda": layers.Lambda(_double, output_shape=(3,)),
     }
 
@@ -83,7 +85,9 @@ def test_from_config_of_get_config_gives_an_equal_config(name: str) -> None:
     cls = type(layer)
     rebuilt = cls.from_config(layer.get_config())
     assert type(rebuilt) is cls
-    assert serialization.serialize(rebuilt.get_config()) == serialization.serialize(layer.get_config())
+    assert serialization.serialize(rebuilt.get_config()) == serialization.serialize(
+        layer.get_config()
+    )
 
 
 @pytest.mark.parametrize("name", sorted(_configs()))
@@ -113,7 +117,9 @@ def _shared_encoder_model() -> unrolled.Model:
     a, b = unrolled.Input((6, 3), name="left"), unrolled.Input((6, 3), name="right")
     shared = layers.LSTM(4, name="shared")
     merged = layers.Concatenate(name="merged")([shared(a), shared(b)])
-    return unrolled.Model([a, b], [layers.Dense(1, name="value")(merged), layers.Dense(2, name="side")(merged)])
+    return unrolled.Model(
+        [a, b], [layers.Dense(1, name="value")(merged), layers.Dense(2, name="side")(merged)]
+    )
 
 
 def _state_passing_model() -> unrolled.Model:
@@ -121,27 +127,39 @@ def _state_passing_model() -> unrolled.Model:
     encoder_in, decoder_in = unrolled.Input((5, 2)), unrolled.Input((4, 3))
     _, h, c = layers.LSTM(6, return_state=True)(encoder_in)
     decoded = layers.LSTM(6, return_sequences=True)(decoder_in, initial_state=[h, c])
-    return unrolled.Model([encoder_in, decoder_in], layers.TimeDistributed(layers.Dense(3))(decoded))
+    return unrolled.Model(
+        [encoder_in, decoder_in], layers.TimeDistributed(layers.Dense(3))(decoded)
+    )
 
 
 def _nested_model() -> unrolled.Model:
     inner_in = unrolled.Input((6, 3))
     encoder = unrolled.Model(inner_in, layers.GRU(4)(inner_in), name="encoder")
     outer_in = unrolled.Input((6, 3))
-    decoder = unrolled.Sequential([layers.RepeatVector(6), layers.SimpleRNN(3, return_sequences=True)])
+    decoder = unrolled.Sequential(
+        [layers.RepeatVector(6), layers.SimpleRNN(3, return_sequences=True)]
+    )
     return unrolled.Model(outer_in, decoder(encoder(outer_in)))
 
 
 MODELS = {
     "sequential": (
         lambda: unrolled.Sequential(
-            [layers.LSTM(5, input_shape=(6, 3), return_sequences=True), layers.GRU(4), layers.Dense(2)]
+            [
+                layers.LSTM(5, input_shape=(6, 3), return_sequences=True),
+                layers.GRU(4),
+                layers.Dense(2),
+            ]
         ),
         lambda: _x(7, 6, 3),
     ),
     "masked_embedding": (
         lambda: unrolled.Sequential(
-            [layers.Embedding(12, 4, mask_zero=True, input_shape=(6,)), layers.LSTM(3), layers.Dense(1)]
+            [
+                layers.Embedding(12, 4, mask_zero=True, input_shape=(6,)),
+                layers.LSTM(3),
+                layers.Dense(1),
+            ]
         ),
         lambda: np.array([[0, 0, 3, 4, 5, 6], [1, 2, 3, 0, 0, 0]]),
     ),
@@ -185,9 +203,14 @@ def test_saved_model_predicts_the_same_after_loading(kind: str, tmp_path: Path) 
     loaded = unrolled.load_model(path)
     assert type(loaded) is type(model)
     got = loaded.predict(x, verbose=0)
-    for e, g in zip(expected if isinstance(expected, list) else [expected], got if isinstance(got, list) else [got]):
+    for e, g in zip(
+        expected if isinstance(expected, list) else [expected],
+        got if isinstance(got, list) else [got],
+    ):
         np.testing.assert_array_equal(e, g)
-    assert serialization.serialize(loaded.get_config()) == serialization.serialize(model.get_config())
+    assert serialization.serialize(loaded.get_config()) == serialization.serialize(
+        model.get_config()
+    )
     assert [w.shape for w in loaded.get_weights()] == [w.shape for w in model.get_weights()]
 
 
@@ -196,7 +219,10 @@ def test_model_config_round_trip_without_a_file() -> None:
     rebuilt = unrolled.Model.from_config(model.get_config())
     assert rebuilt.get_config() == model.get_config()
     sequential = MODELS["wrappers"][0]()
-    assert unrolled.Sequential.from_config(sequential.get_config()).get_config() == sequential.get_config()
+    assert (
+        unrolled.Sequential.from_config(sequential.get_config()).get_config()
+        == sequential.get_config()
+    )
 
 
 def test_save_is_deterministic(tmp_path: Path) -> None:
@@ -204,3 +230,39 @@ def test_save_is_deterministic(tmp_path: Path) -> None:
     model.save(tmp_path / "a.unrolled")
     model.save(tmp_path / "b.unrolled")
     assert (tmp_path / "a.unrolled").read_bytes() == (tmp_path / "b.unrolled").read_bytes()
+
+
+TOPOLOGIES = {
+    "one_to_one": (lambda: topologies.one_to_one(features=3, outputs=2), (4, 3)),
+    "many_to_one": (
+        lambda: topologies.many_to_one(timesteps=5, features=3, outputs=2, bidirectional=True),
+        (4, 5, 3),
+    ),
+    "many_to_many": (
+        lambda: topologies.many_to_many(timesteps=5, features=3, outputs=2),
+        (4, 5, 3),
+    ),
+    "one_to_many_feedback": (
+        lambda: topologies.one_to_many(features=3, steps=4, outputs=3, via="feedback"),
+        (4, 3),
+    ),
+    "seq2seq": (
+        lambda: topologies.seq2seq(input_steps=5, output_steps=3, features=3, outputs=3),
+        (4, 5, 3),
+    ),
+    "autoencoder": (
+        lambda: topologies.autoencoder(timesteps=5, features=3, latent=2, units=4),
+        (4, 5, 3),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TOPOLOGIES))
+def test_topologies_predict_the_same_after_loading(kind: str, tmp_path: Path) -> None:
+    build, shape = TOPOLOGIES[kind]
+    model = build()
+    x = _x(*shape)
+    model.save(tmp_path / "model.unrolled")
+    loaded = unrolled.load_model(tmp_path / "model.unrolled")
+    assert type(loaded) is type(model)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

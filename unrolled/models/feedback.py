@@ -15,6 +15,8 @@ from torch import nn
 from unrolled.errors import ConfigError, ShapeError, positive_int, shape_str
 from unrolled.layers.base import Layer
 from unrolled.models.stepping import Stepper
+from unrolled.saving import serialization
+from unrolled.saving.registry import register_builtin
 
 
 class Feedback(Layer):
@@ -83,4 +85,20 @@ class Feedback(Layer):
         return (input_shape[0], self.steps, input_shape[-1])
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "steps": self.steps}
+        return {
+            **super().get_config(),
+            "layers": [
+                serialization.serialize_object(layer, f"layer {index} of {self.name}")
+                for index, layer in enumerate(self.chain)
+            ],
+            "steps": self.steps,
+        }
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Feedback:
+        return cls(**serialization.deserialize(dict(config), custom_objects, cls.__name__))
+
+
+register_builtin("unrolled.models", Feedback)

@@ -21,6 +21,7 @@ from unrolled.layers.symbolic import Node, SymbolicTensor, flatten, map_structur
 from unrolled.models.graph_config import functional_config, functional_from_config
 from unrolled.models.saving_methods import SavingMethods
 from unrolled.models.training_methods import TrainingMethods
+from unrolled.saving import serialization
 from unrolled.saving.registry import register_builtin
 
 
@@ -159,8 +160,14 @@ class Model(SavingMethods, TrainingMethods, Layer):
     def from_config(
         cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
     ) -> Model:
-        """The model `get_config()` described, with fresh weights."""
-        return functional_from_config(cls, config, custom_objects)
+        """The model `get_config()` described, with fresh weights.
+
+        A subclass whose constructor takes its own options (and whose `get_config` returns
+        them) is rebuilt as `cls(**config)`, as in Keras.
+        """
+        if cls.__init__ is Model.__init__ and "input_layers" in config:
+            return functional_from_config(cls, config, custom_objects)
+        return cls(**serialization.deserialize(dict(config), custom_objects, cls.__name__))
 
 
 def _legacy_io(inputs: Any, outputs: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:

@@ -141,7 +141,13 @@ class Sequential(SavingMethods, TrainingMethods, Layer):
     def from_config(
         cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
     ) -> Sequential:
-        """The model `get_config()` described, built for its input shape, with fresh weights."""
+        """The model `get_config()` described, built for its input shape, with fresh weights.
+
+        A subclass whose constructor takes its own options (and whose `get_config` returns
+        them) is rebuilt as `cls(**config)`, as in Keras.
+        """
+        if cls.__init__ is not Sequential.__init__ or "layers" not in config:
+            return cls(**serialization.deserialize(dict(config), custom_objects, cls.__name__))
         layers = [
             serialization.deserialize(layer, custom_objects, f"layer {index}")
             for index, layer in enumerate(config.get("layers", []))

@@ -37,6 +37,8 @@ from unrolled.models.feedback import Feedback
 from unrolled.models.functional import Model
 from unrolled.models.sequential import Sequential
 from unrolled.models.stepping import Stepper
+from unrolled.saving import serialization
+from unrolled.saving.registry import register_builtin
 
 CELLS: dict[str, type[RNN]] = {"lstm": LSTM, "gru": GRU, "simplernn": SimpleRNN}
 
@@ -395,6 +397,16 @@ class Autoencoder(Sequential):
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, **self.options}
 
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Autoencoder:
+        options = serialization.deserialize(dict(config), custom_objects, cls.__name__)
+        name = options.pop("name", None)
+        model = cls(**options)
+        model.name = name or model.name
+        return model
+
 
 def seq2seq(
     input_steps: int | None, output_steps: int, features: int, outputs: int, **options: Any
@@ -463,3 +475,7 @@ def _steps(timesteps: int | None, argument: str) -> int | None:
 
 def _is_softmax(activation: Any) -> bool:
     return activation == "softmax" or getattr(activation, "__name__", "") == "softmax"
+
+
+# Saved models name these classes; the registry rebuilds them from their get_config().
+register_builtin("unrolled.models", Seq2Seq, Autoencoder)

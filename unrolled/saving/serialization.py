@@ -72,9 +72,15 @@ def serialize_object(obj: Any, where: str = "object") -> dict[str, Any]:
     cls = type(obj)
     namespace, registered = registry.identity(cls)
     if namespace is None and registered is None and cls.__module__.startswith("unrolled."):
+        hint = (
+            " It wraps a Python function that a config cannot hold: pass it by name "
+            "(e.g. loss='mse') or as a registered class."
+            if hasattr(obj, "fn")
+            else ""
+        )
         raise ConfigError(
-            f"Cannot save {where}: a {cls.__name__} wraps a Python function that a config "
-            "cannot hold. Pass it by name (e.g. loss='mse') or as a registered class."
+            f"Cannot save {where}: {cls.__module__}.{cls.__name__} is not registered for "
+            f"saving, so a file could not name it.{hint}"
         )
     get_config = getattr(obj, "get_config", None)
     if not callable(get_config):
