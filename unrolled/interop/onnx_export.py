@@ -15,7 +15,6 @@ every recurrent layer's states are graph inputs and outputs, for streaming infer
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from torch import nn
 
 from unrolled import activations
 from unrolled.errors import ConfigError
+from unrolled.files import write_bytes
 from unrolled.interop.keras_config import hard_sigmoid_keras2
 from unrolled.interop.keras_import import IgnoresInputMask
 from unrolled.interop.onnx_graph import Graph, Value
@@ -143,21 +143,9 @@ def to_onnx(
         states.append(spec)
     onnx_model = graph.model(opset)
     target = Path(path)
-    _write_atomically(onnx_model.SerializeToString(), target)
-    return OnnxSignature(target, [v.name for v in inputs], output_names, states)
-
-
-def _write_atomically(data: bytes, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, target)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    write_bytes(target, onnx_model.SerializeToString())  # temporary file, then renamed
+    return OnnxSignature(target, [v.name for v in inputs], output_names, states)
 
 
 # -- the walk over models ---------------------------------------------------------------------------
