@@ -104,11 +104,14 @@ class _Rollout:
                 f"`targets` must be distinct column indices below {features}; received {targets}."
             )
         self.covariate_columns = [c for c in range(features) if c not in self.targets]
+        self.in_order = self.targets == list(range(features))
         self.features = features
 
     def next_rows(self, predicted: torch.Tensor, covariates: torch.Tensor | None) -> torch.Tensor:
         """Input rows `(S, H, F)` from predicted targets `(S, H, K)` and known covariates."""
         if not self.covariate_columns:
+            if self.in_order:
+                return predicted
             return predicted[..., _inverse_order(self.targets)]
         rows = predicted.new_empty(*predicted.shape[:-1], self.features)
         rows[..., self.targets] = predicted
@@ -134,7 +137,8 @@ class _StepRollout(_Rollout):
     def run(
         self, series: torch.Tensor, steps: int, covariates: torch.Tensor | None
     ) -> torch.Tensor:
-        output, states = self.stepper(series)  # warm-up over the whole history
+        step = self.stepper.frozen()  # no gradients in a rollout: weights read once
+        output, states = step(series, None)  # warm-up over the whole history
         predictions = []
         for i in range(steps):
             last = output[:, -1] if output.dim() == 3 else output  # (S, K)
@@ -143,7 +147,7 @@ class _StepRollout(_Rollout):
                 row = self.next_rows(
                     last[:, None], None if covariates is None else covariates[:, i : i + 1]
                 )
-                output, states = self.stepper(row, states)  # (S, 1, F) in, one step
+                output, states = step(row, states)  # (S, 1, F) in, one step
         return torch.stack(predictions, dim=1)  # (S, steps, K)
 
 

@@ -13,11 +13,13 @@ a stateful model fed the same steps one call at a time, because state carries ac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
+from unrolled import activations
 from unrolled.errors import ConfigError
 from unrolled.layers.bidirectional import Bidirectional
 from unrolled.layers.cell import Cell
@@ -30,6 +32,7 @@ from unrolled.layers.masking import Masking
 from unrolled.layers.recurrent import RNN
 from unrolled.layers.time_distributed import TimeDistributed
 from unrolled.ops.fused import run_fused
+from unrolled.ops.fused_step import run_fused_step
 from unrolled.ops.loop import run_loop
 
 # Layers that act on each timestep alone, so they step like they run.
@@ -91,6 +94,27 @@ class Stepper:
         """Zero states for `batch` rows, on `like`'s device and dtype."""
         return [[like.new_zeros(batch, size) for size in sizes] for sizes in self.state_sizes]
 
+    def frozen(self) -> Callable[[torch.Tensor, States | None], tuple[torch.Tensor, States]]:
+        """The same computation with the weights read once, for inference loops.
+
+        Each generated step then costs the fused operator and a matrix product, with no
+        per-layer bookkeeping. Valid while the weights do not change (no training).
+        """
+        stages = [_frozen_stage(layer, self.name) for layer in self.layers]
+
+        def run(x: torch.Tensor, states: States | None = None) -> tuple[torch.Tensor, States]:
+            new_states: States = []
+            for recurrent, stage in stages:
+                if recurrent:
+                    given = None if states is None else states[len(new_states)]
+                    x, final = stage(x, given)
+                    new_states.append(final)
+                else:
+                    x = stage(x)
+            return x, new_states
+
+        return run
+
     def __call__(
         self, x: torch.Tensor, states: States | None = None
     ) -> tuple[torch.Tensor, States]:
@@ -99,11 +123,9 @@ class Stepper:
         for layer in self.layers:
             if isinstance(layer, RNN):
                 given = None if states is None else states[recurrent_index]
-                x, final = _run_recurrent(layer, x, given)  # (B, T, U)
+                x, final = _last_if(layer, *_run_recurrent(layer, x, given))  # (B, T or 1, U)
                 new_states.append(final)
                 recurrent_index += 1
-                if not layer.return_sequences:
-                    x = x[:, -1]  # (B, U)
             elif isinstance(layer, Masking):
                 _refuse_masked_steps(layer, x, self.name)
             else:
@@ -133,6 +155,43 @@ def _run_recurrent(
     finally:
         if isinstance(cell, Cell):
             cell.reset_dropout_masks()
+
+
+def _frozen_stage(layer: Any, model: str) -> tuple[bool, Callable[..., Any]]:
+    """`(is_recurrent, function)` for one layer, its weights read now."""
+    if isinstance(layer, RNN):
+        cell = layer._cell()
+        if not (isinstance(cell, Cell) and cell.fused_blocker() is None):
+            return True, lambda x, states: _last_if(layer, *_run_recurrent(layer, x, states))
+        # Contiguous copies, made once: the operator runs slower on transposed views.
+        params = [p.detach().contiguous() for p in cell.fused_params()]
+        kind, size = cell.fused_kind, cell.state_size
+
+        sizes = [size] if isinstance(size, int) else list(size)
+
+        def recurrent(x: torch.Tensor, states: list[torch.Tensor] | None) -> Any:
+            if x.shape[1] != 1:
+                return _last_if(layer, *run_fused(kind, x, states, params, size, final_states=True))
+            if states is None:
+                states = [x.new_zeros(x.shape[0], s) for s in sizes]
+            h, final = run_fused_step(kind, x[:, 0], states, params)  # (B, U)
+            return (h[:, None] if layer.return_sequences else h), final
+
+        return True, recurrent
+    dense = layer.layer if isinstance(layer, TimeDistributed) else layer
+    if isinstance(dense, Dense):
+        weight = dense.kernel.detach().t().contiguous()  # (units, features): torch layout
+        bias = None if dense.bias is None else dense.bias.detach()
+        if activations.name_of(dense.activation) == "linear":
+            return False, lambda x: F.linear(x, weight, bias)
+        return False, lambda x: dense.activation(F.linear(x, weight, bias))
+    if isinstance(layer, Masking):
+        return False, lambda x: _refuse_masked_steps(layer, x, model) or x
+    return False, layer
+
+
+def _last_if(layer: RNN, outputs: torch.Tensor, final: list[torch.Tensor]) -> Any:
+    return (outputs if layer.return_sequences else outputs[:, -1]), final
 
 
 def _check_steppable(layer: Any, model: str) -> None:

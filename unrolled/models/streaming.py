@@ -97,7 +97,7 @@ class Stream:
         rows = self._index(ids)
         states = self._gather(rows)
         with torch.no_grad():
-            output, new_states = self.stepper(steps, states)
+            output, new_states = self.stepper.frozen()(steps, states)
         for state, new in zip(self._states, (s for layer in new_states for s in layer)):
             state[rows] = new
         last = output[:, -1] if output.dim() == 3 else output  # (N, outputs)

@@ -307,8 +307,10 @@ class Seq2Seq(Model):
         step = step[:, None]  # (B, 1, outputs)
         finished = torch.zeros(x.shape[0], dtype=torch.bool, device=reference.device)
         outputs = []
+        # Without gradients (predict, decode) the weights are read once for the whole loop.
+        decoder = self._decoder if torch.is_grad_enabled() else self._decoder.frozen()
         for _ in range(steps):
-            output, states = self._decoder(step, states)  # (B, 1, outputs)
+            output, states = decoder(step, states)  # (B, 1, outputs)
             output = output.masked_fill(finished[:, None, None], 0.0)
             outputs.append(output)
             step = self._fed_back(output)
