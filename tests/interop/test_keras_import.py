@@ -367,3 +367,21 @@ def test_a_file_that_is_not_a_keras_model_is_a_config_error(tmp_path) -> None:
     model.save_weights(tmp_path / "only.weights.h5")
     with pytest.raises(ConfigError, match="weights-only"):
         from_keras(tmp_path / "only.weights.h5")
+
+
+def test_imported_models_save_and_load_in_unrolled_format(
+    functional_model: tuple, tmp_path
+) -> None:
+    model, x, folder = functional_model
+    for source in ("model.keras", "tf2.h5"):
+        ours = from_keras(folder / source)
+        ours.save(tmp_path / "copy.unrolled")
+        again = unrolled.load_model(tmp_path / "copy.unrolled")
+        for got, want in zip(_ours(again, x), _keras_predict(model, x), strict=True):
+            np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
+    # A Keras 2 activation survives the round trip.
+    keras2 = keras.Sequential([keras.Input((T, F)), L.GRU(2, recurrent_activation="hard_sigmoid")])
+    legacy.write_tf_keras2_h5(keras2, tmp_path / "hs.h5")
+    from_keras(tmp_path / "hs.h5").save(tmp_path / "hs.unrolled")
+    cell = unrolled.load_model(tmp_path / "hs.unrolled").layers[0].cell
+    assert cell.recurrent_activation is hard_sigmoid_keras2

@@ -51,14 +51,19 @@ from unrolled.layers import (
     Subtract,
     TimeDistributed,
 )
+from unrolled.saving.registry import register_serializable
 
 
 class UnsupportedLayerError(ConfigError):
     """A saved layer has no `unrolled` counterpart, or would need code from the file to build."""
 
 
+@register_serializable(package="unrolled")
 def hard_sigmoid_keras2(x: torch.Tensor) -> torch.Tensor:
-    """Keras 1 and 2's `hard_sigmoid`: `clip(0.2 * x + 0.5, 0, 1)` (Keras 3 uses `relu6(x + 3) / 6`)."""
+    """Keras 1 and 2's `hard_sigmoid`: `clip(0.2 * x + 0.5, 0, 1)` (Keras 3 uses `relu6(x + 3) / 6`).
+
+    Registered for saving, so an imported Keras 2 model saves and loads in our format.
+    """
     return torch.clamp(0.2 * x + 0.5, 0.0, 1.0)
 
 
@@ -223,6 +228,12 @@ def _bidirectional(config: dict[str, Any], version: int) -> Bidirectional:
 # -- other layers -----------------------------------------------------------------------------------
 def _simple_args(config: dict[str, Any], class_name: str, version: int) -> dict[str, Any]:
     if class_name == "Embedding":
+        if config.pop("dropout", 0.0):  # Keras 1's dropout of whole rows, in training only
+            warnings.warn(
+                f"Layer {config.get('name')!r}: Keras 1's Embedding dropout is dropped; it only "
+                "matters for further training.",
+                stacklevel=4,
+            )
         return _translate(config, _KERAS1_EMBEDDING_NAMES, class_name, version, keep_input_dim=True)
     if class_name == "Flatten":
         config.pop("data_format", None)  # 'channels_last'/'channels_first' only matter for images

@@ -20,9 +20,11 @@ from unrolled.errors import ConfigError
 from unrolled.interop.keras_config import UnsupportedLayerError, build_layer, input_shape_hint
 from unrolled.interop.keras_files import KerasFile, read_keras_file
 from unrolled.layers import Bidirectional, Input, Layer
+from unrolled.layers.base import layer_from_spec
 from unrolled.layers.input_layer import _torch_dtype
 from unrolled.layers.recurrent import RNN
 from unrolled.models import Model, Sequential
+from unrolled.saving.registry import register_builtin
 
 _FUNCTIONAL = ("Functional", "Model")
 
@@ -111,6 +113,11 @@ def _functional(
     produced: dict[tuple[str, int], list[Any]] = {}
     pending: list[tuple[str, int, Any]] = []
     mask_only = _mask_only_layers(config)
+    masks_possible = any(
+        entry.get("class_name") == "Masking"
+        or (entry.get("class_name") == "Embedding" and (entry.get("config") or {}).get("mask_zero"))
+        for entry in config["layers"]
+    )
     for entry in config["layers"]:
         layer_config = entry.get("config") or {}
         name = entry.get("name") or layer_config.get("name")
@@ -145,7 +152,7 @@ def _functional(
                 continue
             args, kwargs = call
             layer = layers[name]
-            if _keras3_ignores_mask(node, layer):
+            if masks_possible and _keras3_ignores_mask(node, layer):
                 layer = IgnoresInputMask(layer)
             outputs = layer(*args, **kwargs)
             produced[(name, index)] = _flat(outputs)
@@ -208,6 +215,18 @@ class IgnoresInputMask(Layer):
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         return self.layer.compute_mask(inputs, mask)
+
+    def get_config(self) -> dict[str, Any]:
+        inner = self.layer
+        return {"layer": {"class_name": type(inner).__name__, "config": inner.get_config()}}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> IgnoresInputMask:
+        return cls(layer_from_spec(config["layer"]))
+
+
+# Saved in our own format, an imported model names this class; loading finds it here.
+register_builtin("unrolled.interop", IgnoresInputMask)
 
 
 def _mask_only_layers(config: dict[str, Any]) -> set[str]:
