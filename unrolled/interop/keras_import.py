@@ -57,8 +57,6 @@ def from_keras(path: str | os.PathLike[str]) -> Sequential | Model:
     """
     saved = read_keras_file(path)
     config = saved.config
-    if isinstance(config, dict) and "class_name" not in config and "config" in config:
-        config = config["config"]  # tf.keras `model.to_json()` wrappers
     kind = config.get("class_name") if isinstance(config, dict) else None
     version = saved.major_version
     if kind == "Sequential":

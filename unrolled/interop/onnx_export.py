@@ -216,10 +216,9 @@ class _Exporter:
             return [x]
         if isinstance(layer, Model):
             return self.functional(layer, x if isinstance(x, list) else [x])
-        if isinstance(layer, (Masking, Lambda)) or (
-            isinstance(layer, Embedding) and layer.mask_zero
-        ):
-            raise self.refuse(layer, _WHY_NOT[type(layer)])
+        for kind, why in _WHY_NOT.items():
+            if isinstance(layer, kind) and (kind is not Embedding or layer.mask_zero):
+                raise self.refuse(layer, why)
         if isinstance(layer, RNN):
             return self.recurrent(layer, x, kwargs.get("initial_state"))
         if isinstance(layer, Bidirectional):
