@@ -28,6 +28,7 @@ from unrolled.saving import archive, serialization, weights
 from unrolled.training import checkpoint
 
 _KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+_WARNED: set[tuple[str, str]] = set()
 
 
 class SavingMethods:
@@ -203,8 +204,9 @@ def _checked_path(filepath: Any, overwrite: bool, method: str) -> str:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise ConfigError(f"{method}(): the directory {directory!r} does not exist.")
-    lowered = path.lower()
-    if lowered.endswith(_KERAS_SUFFIXES):
+    suffix = next((s for s in _KERAS_SUFFIXES if path.lower().endswith(s)), None)
+    if suffix is not None and (method, suffix) not in _WARNED:
+        _WARNED.add((method, suffix))  # once per process: ModelCheckpoint saves every epoch
         kind = (
             "safetensors weights"
             if method == "save_weights"
@@ -213,7 +215,7 @@ def _checked_path(filepath: Any, overwrite: bool, method: str) -> str:
         better = ".safetensors" if method == "save_weights" else archive.SUFFIX
         warnings.warn(
             f"{method}({path!r}): the file holds {kind}, not Keras's HDF5, so Keras cannot read it; "
-            f"unrolled reads it back. Name it *{better} to silence this warning.",
+            f"unrolled reads it back. Name it *{better} to silence this warning (shown once).",
             UserWarning,
             stacklevel=3,
         )
