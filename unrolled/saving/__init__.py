@@ -17,10 +17,14 @@ from unrolled.saving.archive import FORMAT_VERSION, SUFFIX
 from unrolled.saving.registry import register_serializable, registered_name
 from unrolled.saving.serialization import deserialize, serialize
 
+# Keras's name for the decorator, so `keras.saving.register_keras_serializable` code ports.
+register_keras_serializable = register_serializable
+
 __all__ = [
     "FORMAT_VERSION",
     "SUFFIX",
     "deserialize",
+    "register_keras_serializable",
     "register_serializable",
     "registered_name",
     "serialize",

@@ -72,7 +72,14 @@ class FitCheckpoint:
         history: Any,
         stopped: bool,
     ) -> None:
-        """Writes the state after epoch `epoch` (0-based) has ended."""
+        """Writes the state after epoch `epoch` (0-based) has ended.
+
+        In a distributed run only the first process writes (the others hold the same
+        weights); every process reads the file when resuming.
+        """
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            if torch.distributed.get_rank() != 0:
+                return
         tensors = {f"module/{k}": v for k, v in module.state_dict().items()}
         info: dict[str, Any] = {
             "format": FORMAT,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from unrolled import files
 from unrolled.errors import ConfigError
 from unrolled.training.callbacks import (
     Callback,
@@ -258,8 +259,11 @@ class ModelCheckpoint(MonitorCallback):
         initial_value_threshold: the best value to beat at the start.
 
     A plain `torch.nn.Module` without `save`/`save_weights` is saved as its
-    `state_dict()`: with safetensors when the path ends in `.safetensors` and safetensors
-    is installed, else with `torch.save`, loadable by `torch.load(path, weights_only=True)`.
+    `state_dict()`: with safetensors when the path ends in `.safetensors` (written
+    atomically), else with `torch.save`, loadable by `torch.load(path, weights_only=True)`.
+    Our models' `save` writes unrolled's model file (see `unrolled.load_model`); to resume a
+    killed run with its optimizer, random generators and data order, use
+    `fit(..., checkpoint=DIR)`.
     """
 
     def __init__(
@@ -350,13 +354,8 @@ def save_module(model: Any, path: str, weights_only: bool) -> None:
         return
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if path.endswith(".safetensors"):
-        try:
-            from safetensors.torch import save_file
-        except ImportError:
-            pass
-        else:
-            save_file(state, path)
-            return
+        files.write_bytes(path, files.tensors_to_bytes(state))  # atomic: a crash keeps the last one
+        return
     torch.save(state, path)
 
 
