@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
 
 import torch
 
@@ -38,6 +39,30 @@ def _on_cuda(x: torch.Tensor) -> AbstractContextManager[None]:
     return _quiet_cudnn_layout_warning() if x.is_cuda else nullcontext()
 
 
+def _cpu_autocast() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")  # torch >= 2.4
+    except TypeError:
+        return torch.is_autocast_cpu_enabled()
+
+
+def _float32_under_cpu_autocast(
+    x: torch.Tensor, hidden: Any, params: list[torch.Tensor]
+) -> tuple[AbstractContextManager[Any], torch.Tensor, Any]:
+    # CPU autocast sends the RNN operators to oneDNN's bfloat16/float16 kernels, which need
+    # CPU features (AVX-512 BF16, AMX) that many machines lack: there the call fails with
+    # "could not create a primitive descriptor". So under CPU autocast they run in the
+    # weights' precision (float32), with autocast off for the call; inputs cast to match.
+    if x.is_cuda or not _cpu_autocast():
+        return nullcontext(), x, hidden
+    dtype = params[0].dtype
+    if isinstance(hidden, tuple):
+        hidden = tuple(h.to(dtype) for h in hidden)
+    else:
+        hidden = hidden.to(dtype)
+    return torch.autocast("cpu", enabled=False), x.to(dtype), hidden
+
+
 def _hidden(kind: str, states: list[torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor, ...]:
     # torch wants (layers, B, U) states: a pair for LSTM, one tensor otherwise.
     stacked = tuple(s.unsqueeze(0) for s in states)
@@ -63,7 +88,8 @@ def run_fused(
         hidden = tuple(zeros) if kind == "lstm" else zeros[0]
     else:
         hidden = _hidden(kind, states)
-    with _on_cuda(x):
+    precision, x, hidden = _float32_under_cpu_autocast(x, hidden, params)
+    with _on_cuda(x), precision:
         outputs, *final = FUSED_OPERATORS[kind](
             x,
             hidden,
@@ -105,9 +131,12 @@ def run_fused_masked(
         return _run_left_aligned(kind, x, states, params, mask)
     packing = packing_ops.plan(mask)
     hidden = _hidden(kind, [s.index_select(0, packing.run_rows) for s in states])
-    with _on_cuda(x):
+    precision, packed, hidden = _float32_under_cpu_autocast(
+        packing_ops.pack(x, packing), hidden, params
+    )
+    with _on_cuda(x), precision:
         out_data, *final = FUSED_OPERATORS[kind](
-            packing_ops.pack(x, packing),
+            packed,
             packing.batch_sizes,
             hidden,
             params,

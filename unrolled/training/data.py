@@ -283,12 +283,44 @@ def unpack_batch(item: Any) -> Batch:
 
 
 def loader_for(data: Any, batch_size: int, shuffle: bool | str, generator: torch.Generator) -> Any:
-    """A DataLoader as it is; a Dataset wrapped in one with `batch_size` and `shuffle`."""
+    """A DataLoader as it is; a Dataset wrapped in one with `batch_size` and `shuffle`.
+
+    A map-style Dataset is batched by `EpochBatchSampler`: the same order arrays get, so
+    a distributed fit (which splits these very batches) sees the same global batches.
+    """
     if isinstance(data, torch.utils.data.DataLoader):
         return data
-    return torch.utils.data.DataLoader(
-        data, batch_size=batch_size, shuffle=bool(shuffle), generator=generator
-    )
+    if isinstance(data, torch.utils.data.IterableDataset):
+        return torch.utils.data.DataLoader(
+            data, batch_size=batch_size, shuffle=bool(shuffle), generator=generator
+        )
+    sampler = EpochBatchSampler(len(data), batch_size, shuffle, generator)
+    return torch.utils.data.DataLoader(data, batch_sampler=sampler, generator=generator)
+
+
+class EpochBatchSampler(torch.utils.data.Sampler):  # type: ignore[type-arg]
+    """The index list of each batch of an epoch, in `epoch_order`'s order.
+
+    The order is drawn when the first batch is asked for (after the DataLoader's own draw
+    from the same generator, as torch's RandomSampler draws).
+    """
+
+    def __init__(
+        self, num_samples: int, batch_size: int, shuffle: bool | str, generator: torch.Generator
+    ) -> None:
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = epoch_order(self.num_samples, self.batch_size, self.shuffle, self.generator)
+        indices = order if order is not None else torch.arange(self.num_samples)
+        for start in range(0, self.num_samples, self.batch_size):
+            yield indices[start : start + self.batch_size].tolist()
+
+    def __len__(self) -> int:
+        return math.ceil(self.num_samples / self.batch_size)
 
 
 def is_loader(data: Any) -> bool:

@@ -37,6 +37,7 @@ import torch
 
 from unrolled.errors import ConfigError, UnrolledError
 from unrolled.training import data as data_module
+from unrolled.training import distributed as distributed_module
 from unrolled.training import losses as losses_module
 from unrolled.training import metrics as metrics_module
 from unrolled.training import optimizers, stateful
@@ -44,6 +45,7 @@ from unrolled.training.callbacks import Callback, CallbackList, History, ResetSt
 from unrolled.training.checkpoint import FitCheckpoint
 from unrolled.training.compiled import BatchMean, CompiledLoss, CompiledMetrics
 from unrolled.training.data import ArrayData, Batch, Placement
+from unrolled.training.precision import MixedPrecision
 from unrolled.training.progress import Progress, resolve_verbose
 
 DEFAULT_BATCH_SIZE = 32
@@ -66,6 +68,9 @@ class Trainer:
         metrics: metric names/objects/functions; a list per output or a dict for several.
         loss_weights: a float, or a list/dict for several outputs.
         weighted_metrics: metrics that also receive `sample_weight`/`class_weight`.
+        mixed_precision: None (float32), `"bfloat16"` or `"float16"` (also Keras's
+            `"mixed_bfloat16"`/`"mixed_float16"`): forward passes under `torch.autocast`,
+            float32 weights and outputs, a GradScaler for float16 on CUDA (`precision.py`).
     """
 
     def __init__(
@@ -76,6 +81,7 @@ class Trainer:
         metrics: Any = None,
         loss_weights: Any = None,
         weighted_metrics: Any = None,
+        mixed_precision: Any = None,
     ) -> None:
         if not isinstance(module, torch.nn.Module):
             raise ConfigError(f"Trainer needs a torch.nn.Module. Received: {type(module).__name__}")
@@ -98,6 +104,9 @@ class Trainer:
         self.stop_training = False
         self.history: History | None = None
         self._hook_cache: tuple[Any, Any] = (None, (None, None))
+        self.precision = MixedPrecision.resolve(mixed_precision)
+        # The process group during a distributed fit (distributed.py), else None.
+        self._replicas: distributed_module.Replicas | None = None
 
     # ---- public API -----------------------------------------------------------------
 
@@ -150,6 +159,7 @@ class Trainer:
         seed: int | None = None,
         reset_states: str | None = None,
         terminate_on_nan: bool = True,
+        distributed: bool | str = "auto",
         **legacy: Any,
     ) -> History:
         """Trains for `epochs` epochs; returns the `History` (`history.history["loss"]`, ...).
@@ -166,6 +176,10 @@ class Trainer:
             terminate_on_nan: raise NonFiniteLossError, naming the epoch and batch, when
                 the loss becomes NaN/inf (checked at each epoch end, without a per-batch
                 device sync). With a `TerminateOnNaN` callback training stops quietly instead.
+            distributed: `"auto"` trains data-parallel over the processes of a torchrun
+                launch (or an initialized process group), `True` requires one, `False`
+                trains this process alone. `batch_size` is then the global batch, split
+                over the processes; see `distributed.py`.
             nb_epoch: Keras 1 spelling of `epochs` (DeprecationWarning).
 
         Raises:
@@ -186,11 +200,14 @@ class Trainer:
             raise ConfigError(
                 f"`shuffle` must be True, False or 'batch'. Received: shuffle={shuffle!r}"
             )
-        place = data_module.placement(self.module)
+        replicas = distributed_module.setup(self.module, distributed)
+        place = data_module.placement(self.module)  # after setup: it may pick this process's GPU
+        seed = int(seed) if seed is not None else int(torch.randint(0, 2**62, ()).item())
+        if replicas is not None:
+            seed = replicas.common_seed(seed)  # every process shuffles alike
+            verbose = verbose if replicas.primary else 0
         generator = torch.Generator()
-        generator.manual_seed(
-            int(seed) if seed is not None else int(torch.randint(0, 2**62, ()).item())
-        )
+        generator.manual_seed(seed)
 
         if data_module.is_loader(x):
             if y is not None or sample_weight is not None:
@@ -202,9 +219,8 @@ class Trainer:
                     "`validation_split` needs arrays; pass `validation_data` with a DataLoader."
                 )
             batch_size = stateful.check(self.module, "fit", batch_size, None, shuffle)
-            train: Any = data_module.loader_for(
-                x, batch_size or DEFAULT_BATCH_SIZE, shuffle, generator
-            )
+            make_loader = data_module.loader_for if replicas is None else replicas.loader
+            train: Any = make_loader(x, batch_size or DEFAULT_BATCH_SIZE, shuffle, generator)
             val = None
         else:
             if y is None:
@@ -229,6 +245,8 @@ class Trainer:
         if validation_data is not None:
             val = self._validation(validation_data, place)
         val_batch_size = validation_batch_size or batch_size
+        if replicas is not None and val is not None and not isinstance(val, ArrayData):
+            val = replicas.loader(val, val_batch_size, False, torch.Generator())
         if isinstance(val, ArrayData):
             val_batch_size = (
                 stateful.check(
@@ -244,7 +262,7 @@ class Trainer:
         history = next((c for c in user_callbacks if isinstance(c, History)), None) or History()
         extra: list[Callback] = [ResetStates()] if reset_states == "epoch" else []
         all_callbacks = extra + [c for c in user_callbacks if c is not history] + [history]
-        cbs = CallbackList(
+        cbs = (CallbackList if replicas is None else replicas.callbacks)(
             all_callbacks, self.module, self, {"verbose": verbose, "epochs": epochs, "steps": steps}
         )
         check_nan = terminate_on_nan and not any(
@@ -275,6 +293,9 @@ class Trainer:
         was_training = self.module.training
         epoch_logs: dict[str, Any] = {}
         cbs.call("on_train_begin", None)
+        if replicas is not None:
+            replicas.start(batch_size)
+            self._replicas = replicas
         try:
             if resumed is not None:
                 FitCheckpoint.restore_history(history, resumed)
@@ -288,10 +309,18 @@ class Trainer:
                     order = data_module.epoch_order(
                         train.num_samples, batch_size, shuffle, generator
                     )
-                    batches: Iterator[Batch] = train.batches(batch_size, order)
+                    batches: Iterator[Batch] = (
+                        train.batches(batch_size, order)
+                        if replicas is None
+                        else replicas.array_batches(train, batch_size, order)
+                    )
                 else:
-                    batches = data_module.loader_batches(train, place, class_weight)
+                    batches = (
+                        data_module.loader_batches if replicas is None else replicas.loader_batches
+                    )(train, place, class_weight)
                 done = self._train_epoch(batches, cbs, progress, steps_per_epoch)
+                if replicas is not None:
+                    replicas.reduce(self)  # global logs: every process decides alike
                 if check_nan:
                     self._raise_if_nonfinite(epoch, epochs)
                 epoch_logs = self.logs()
@@ -310,10 +339,18 @@ class Trainer:
                         history,
                         self._stop_requested(),
                     )
-                if self._stop_requested():
+                stop = self._stop_requested()
+                if replicas is not None:
+                    stop = replicas.agree(stop)
+                if stop:
                     break
+            if replicas is not None:
+                replicas.finish()
         finally:
             self.module.train(was_training)
+            if replicas is not None:
+                self._replicas = None
+                replicas.close()
         cbs.call("on_train_end", epoch_logs)
         return history
 
@@ -407,7 +444,7 @@ class Trainer:
                     if steps is not None and step >= steps:
                         break
                     cbs.batch("on_predict_batch_begin", step, None)
-                    y_pred = self.module(x_batch)
+                    y_pred = self._infer(x_batch)
                     outputs.append(y_pred)
                     cbs.batch("on_predict_batch_end", step, {"outputs": y_pred})
                     progress.batch_end(None)
@@ -471,7 +508,7 @@ class Trainer:
         self.module.eval()
         try:
             with torch.no_grad():
-                return data_module.concatenate([self.module(batch.x)])
+                return data_module.concatenate([self._infer(batch.x)])
         finally:
             self.module.train(was_training)
 
@@ -501,6 +538,9 @@ class Trainer:
         want_end = cbs.wants("on_train_batch_end")
         running = self._running_logs if progress.verbose == 1 else None
         stop_attr = _stop_attribute(self.module)
+        # Over several processes, a stop a batch callback asks for on one is agreed by all.
+        replicas = self._replicas
+        agree = replicas.agree if replicas is not None and replicas.batch_stops else None
         step = 0
         for x, y, sample_weight in batches:
             if want_begin:
@@ -510,7 +550,10 @@ class Trainer:
                 cbs.batch("on_train_batch_end", step, self._running_logs())
             progress.batch_end(running)
             step += 1
-            if self.stop_training or stop_attr():
+            stop = self.stop_training or stop_attr()
+            if agree is not None:
+                stop = agree(stop)
+            if stop:
                 self.stop_training = True
                 break
             if steps_per_epoch is not None and step >= steps_per_epoch:
@@ -518,28 +561,34 @@ class Trainer:
         return step
 
     def _train_step(self, x: Any, y: Any, sample_weight: torch.Tensor | None) -> None:
-        module = self.module
-        y_pred = module(x)
-        size = x.shape[0] if isinstance(x, torch.Tensor) else data_module.batch_size_of(x)
-        loss = self.compiled_loss(y, y_pred, sample_weight, size)
+        replicas, precision = self._replicas, self.precision
+        forward = self.module if replicas is None else replicas.ddp
+        y_pred = forward(x) if precision is None else precision.forward(forward, x)
+        # Over several processes: this process's real rows (0 for a weight-0 stand-in row).
+        size = self._rows(x)
+        loss = data_loss = self.compiled_loss(y, y_pred, sample_weight, size)
         regularization, constrain = self._hooks
         if regularization is not None:
             extra = regularization()
             if extra:
                 loss = loss + sum(extra)
+        objective = loss if replicas is None else replicas.objective(data_loss, loss)
         optimizer = self._optimizer if self._optimizer is not None else self.optimizer
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if precision is None:
+            objective.backward()
+            optimizer.step()
+        else:
+            precision.step(objective, optimizer)
         if constrain is not None:
             constrain()
         self.loss_tracker.add(loss, size)
-        if self.compiled_metrics.spec or self.compiled_metrics.weighted_spec:
+        if (self.compiled_metrics.spec or self.compiled_metrics.weighted_spec) and size:
             self.compiled_metrics.update(y, y_pred, sample_weight)
 
     def _test_step(self, x: Any, y: Any, sample_weight: torch.Tensor | None) -> None:
-        y_pred = self.module(x)
-        size = x.shape[0] if isinstance(x, torch.Tensor) else data_module.batch_size_of(x)
+        y_pred = self._infer(x)
+        size = self._rows(x)
         loss = self.compiled_loss(y, y_pred, sample_weight, size)
         regularization = self._hooks[0]
         if regularization is not None:
@@ -547,8 +596,17 @@ class Trainer:
             if extra:
                 loss = loss + sum(extra)
         self.loss_tracker.add(loss, size)
-        if self.compiled_metrics.spec or self.compiled_metrics.weighted_spec:
+        if (self.compiled_metrics.spec or self.compiled_metrics.weighted_spec) and size:
             self.compiled_metrics.update(y, y_pred, sample_weight)
+
+    def _infer(self, x: Any) -> Any:
+        precision = self.precision
+        return self.module(x) if precision is None else precision.forward(self.module, x)
+
+    def _rows(self, x: Any) -> int:
+        if self._replicas is not None:
+            return self._replicas.rows
+        return x.shape[0] if isinstance(x, torch.Tensor) else data_module.batch_size_of(x)
 
     def _evaluate(
         self,
@@ -558,11 +616,17 @@ class Trainer:
         steps: int | None,
         place: Placement,
     ) -> dict[str, float]:
-        batches = (
-            source.batches(batch_size)
-            if isinstance(source, ArrayData)
-            else data_module.loader_batches(source, place, None)
-        )
+        replicas = self._replicas  # set during a distributed fit: validation is sharded too
+        if isinstance(source, ArrayData):
+            batches = (
+                source.batches(batch_size)
+                if replicas is None
+                else replicas.array_batches(source, batch_size)
+            )
+        else:
+            batches = (data_module.loader_batches if replicas is None else replicas.loader_batches)(
+                source, place, None
+            )
         self._reset_trackers()
         was_training = self.module.training
         self.module.eval()
@@ -580,6 +644,8 @@ class Trainer:
                         cbs.batch("on_test_batch_end", step, self._running_logs())
         finally:
             self.module.train(was_training)
+        if replicas is not None:
+            replicas.reduce(self)
         logs = self.logs()
         cbs.call("on_test_end", logs)
         return logs
