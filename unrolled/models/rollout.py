@@ -157,6 +157,8 @@ class _WindowRollout(_Rollout):
     ) -> None:
         self.model = model
         input_shape = model.input_shape
+        if isinstance(input_shape, list) and hasattr(model, "teacher_inputs"):
+            input_shape = input_shape[0]  # an encoder-decoder's encoder input
         if not isinstance(input_shape, tuple) or len(input_shape) != 3:
             raise ConfigError(
                 f"{model.name} must take one input of shape (samples, timesteps, features) to "
@@ -173,7 +175,7 @@ class _WindowRollout(_Rollout):
                 "it was trained on)."
             )
         self.look_back = int(fixed or positive_int(look_back, "look_back"))
-        per_call = model.output_shape[-1]
+        per_call = int(np.prod(model.output_shape[1:]))  # (samples, H * K) or (samples, H, K)
         width = len(targets) if targets is not None else features
         if per_call % width:
             raise ConfigError(
@@ -206,6 +208,8 @@ class _WindowRollout(_Rollout):
 
 
 def _is_step_model(model: Any) -> bool:
+    if hasattr(model, "teacher_inputs"):  # an encoder-decoder: a window in, `horizon` steps out
+        return False
     recurrent_stateful = any(
         getattr(m, "stateful", False) for m in model.modules() if m is not model
     )
