@@ -226,31 +226,33 @@ def check_shapes(
     expected: Mapping[str, tuple[int, ...]],
     found: Mapping[str, torch.Tensor],
     what: str,
-    flexible: frozenset[str] = frozenset(),
+    describe: Callable[[str], str] | None = None,
 ) -> None:
     """Raises FileFormatError unless `found` has exactly the names of `expected`, each of
-    that shape. Names in `flexible` may be absent from `expected` or differ in shape."""
+    that shape. `describe(name)` may add where a tensor lives (a layer's name) to messages."""
+    label = describe or repr
     missing = sorted(set(expected) - set(found))
     if missing:
         raise FileFormatError(
-            f"{what} is missing {len(missing)} tensor(s) the model has: {_listed(missing)}. "
-            "It was saved from a different architecture, or is incomplete."
+            f"{what} is missing {len(missing)} tensor(s) the model has: "
+            f"{_listed(missing, label)}. It was saved from a different architecture, or is "
+            "incomplete."
         )
-    unexpected = sorted(set(found) - set(expected) - flexible)
+    unexpected = sorted(set(found) - set(expected))
     if unexpected:
         raise FileFormatError(
             f"{what} holds {len(unexpected)} tensor(s) the model does not have: "
-            f"{_listed(unexpected)}. It was saved from a different architecture."
+            f"{_listed(unexpected, repr)}. It was saved from a different architecture."
         )
     for name, shape in expected.items():
         got = tuple(found[name].shape)
-        if name not in flexible and got != tuple(shape):
+        if got != tuple(shape):
             raise FileFormatError(
-                f"{what}: tensor {name!r} has shape {got}; the model expects {tuple(shape)}. "
-                "It was saved from a different architecture."
+                f"{what}: tensor {label(name)} has shape {got}; the model expects "
+                f"{tuple(shape)}. It was saved from a different architecture."
             )
 
 
-def _listed(names: list[str], limit: int = 8) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
+def _listed(names: list[str], label: Callable[[str], str], limit: int = 8) -> str:
+    shown = ", ".join(label(n) for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from unrolled import files
 from unrolled.errors import FileFormatError
+from unrolled.layers.base import Layer
+from unrolled.layers.cell import Cell
 from unrolled.layers.cells_protocol import state_sizes
 from unrolled.layers.recurrent import RNN
 from unrolled.saving import archive
@@ -89,6 +92,7 @@ def load_state(
         {k: v for k, v in expected.items() if k not in states},
         {k: v for k, v in tensors.items() if k not in states},
         what,
+        describe=_describer(module),
     )
     for name, value in tensors.items():
         if name in states and (value.dim() != 2 or value.shape[1] != states[name]):
@@ -103,6 +107,25 @@ def load_state(
         module.load_state_dict(complete, strict=True)
     except RuntimeError as error:  # checked above; kept for modules with their own rules
         raise FileFormatError(f"{what} does not fit the model: {error}") from None
+
+
+def _describer(module: nn.Module) -> Callable[[str], str]:
+    # "'_layers.0.cell.kernel' (layer 'lstm', cell.kernel)": the name users gave or see.
+    layers = {
+        prefix: m
+        for prefix, m in module.named_modules()
+        if prefix and isinstance(m, Layer) and not isinstance(m, Cell)
+    }
+
+    def describe(name: str) -> str:
+        prefix = name.rpartition(".")[0]
+        while prefix and prefix not in layers:
+            prefix = prefix.rpartition(".")[0]
+        if not prefix:
+            return repr(name)
+        return f"{name!r} (layer {layers[prefix].name!r}, {name[len(prefix) + 1 :]})"
+
+    return describe
 
 
 def _state_sizes(module: nn.Module) -> dict[str, int]:
