@@ -32,6 +32,8 @@ FORBIDDEN = {
     # Keras import and ONNX export sit above the models they build and walk.
     "layers": {"interop"},
     "models": {"interop"},
+    # explain reads models by their attributes (models import it lazily for summary()).
+    "explain": {"models", "training", "saving", "interop", "cli"},
 }
 
 

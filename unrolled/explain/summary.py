@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from unrolled.errors import shape_str
-from unrolled.explain.parameters import formula, gate_parameters
+from unrolled.explain.parameters import layer_gates
+from unrolled.explain.walk import recurrent_layers
 
 _WIDTHS = (34, 28, 12)
 
@@ -33,25 +34,28 @@ def summary_text(model: Any) -> str:
         f"Non-trainable params: {total - trainable:,}",
         line,
     ]
-    recurrent = [layer for layer, _ in _layers_and_shapes(model) if gate_parameters(layer)]
+    recurrent = [(name, layer) for name, layer in recurrent_layers(model) if layer_gates(layer)]
     if recurrent:
         lines.append(
             "Recurrent layers: one block of `units` cells each; per gate, kernel + recurrent kernel + bias"
         )
-        for layer in recurrent:
-            lines += _gate_lines(layer)
+        for name, layer in recurrent:
+            lines += _gate_lines(name, layer)
     return "\n".join(lines)
 
 
-def _gate_lines(layer: Any) -> list[str]:
+def _gate_lines(name: str, layer: Any) -> list[str]:
     path = layer.choose_path(masked=False, training=False)
     seen = layer.last_path
     taken = f"{seen.name} ({seen.reason})" if seen is not None else f"{path.name} ({path.reason})"
-    lines = [f" {layer.name}: {layer.cell.units} units, path {taken}"]
-    for gate in gate_parameters(layer):
-        (f, u), (u2, _), bias = gate.kernel, gate.recurrent_kernel, gate.bias
-        lines.append(f"   {gate.gate + ' gate':<16} {f}x{u} + {u2}x{u} + {bias} = {gate.total}")
-    lines.append(f"   total {formula(layer)}")
+    lines = [f" {name}: {layer.cell.output_size} units, path {taken}"]
+    for group in layer_gates(layer):
+        if group.layer != layer.name:  # one of several stacked cells
+            lines.append(f"  {group.layer}:")
+        for gate in group.gates:
+            (f, u), (u2, _), bias = gate.kernel, gate.recurrent_kernel, gate.bias
+            lines.append(f"   {gate.gate + ' gate':<16} {f}x{u} + {u2}x{u} + {bias} = {gate.total}")
+        lines.append(f"   total {group.numbers}")
     return lines
 
 
