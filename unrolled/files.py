@@ -175,7 +175,7 @@ def read_header(data: bytes, what: str) -> tuple[dict[str, Any], dict[str, str]]
         )
     try:
         header = json.loads(bytes(data[8 : 8 + size]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise FileFormatError(
             f"{what}: the safetensors header is not JSON ({error}); the file is corrupted."
         ) from None

@@ -206,7 +206,33 @@ def _nan_shapes_in_config(path: Path) -> None:
     _write_archive(path, members)
 
 
+def _deeply_nested_json(path: Path) -> None:
+    members = _valid_members()
+    members[archive.CONFIG] = b'{"model": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    _write_archive(path, members)
+
+
+def _deeply_nested_config(path: Path) -> None:
+    # Within json's own limit, deeper than any model: refused while rebuilding, not a crash.
+    members = _valid_members()
+    depth = 300
+    nested = (
+        '{"module": "unrolled.regularizers", "class_name": "L1L2", "config": {"l1": ' * depth
+        + "0.1"
+        + "}}" * depth
+    )
+    text = (
+        members[archive.CONFIG]
+        .decode()
+        .replace('"kernel_regularizer": null', f'"kernel_regularizer": {nested}', 1)
+    )
+    members[archive.CONFIG] = text.encode()
+    _write_archive(path, members)
+
+
 HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
+    "deeply_nested_json": (_deeply_nested_json, r"config\.json is not valid JSON"),
+    "deeply_nested_config": (_deeply_nested_config, r"not valid JSON|nested too deeply"),
     "path_traversal": (_path_traversal, r"unsafe name '\.\./evil'"),
     "absolute_path": (_absolute_path, r"unsafe name '/tmp/evil'"),
     "os_system": (_os_system, r"unknown class 'os\.system'"),
@@ -237,7 +263,14 @@ HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
 }
 
 
-CONFIG_ONLY = ("os_system", "dotted_class_name", "name_outside_the_table", "invalid_option_values")
+CONFIG_ONLY = (
+    "deeply_nested_json",
+    "deeply_nested_config",
+    "os_system",
+    "dotted_class_name",
+    "name_outside_the_table",
+    "invalid_option_values",
+)
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))

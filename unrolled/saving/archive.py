@@ -148,7 +148,7 @@ def _checked_entries(
 ) -> dict[str, zipfile.ZipInfo]:
     entries: dict[str, zipfile.ZipInfo] = {}
     names = [info.filename for info in archive.infolist()]
-    if {"config.json", "model.weights.h5"} <= set(names) or "model.weights.h5" in names:
+    if "model.weights.h5" in names:
         raise FileFormatError(
             f"{what} is a Keras 3 `.keras` archive, not an unrolled model file. Import it with "
             "unrolled.interop.from_keras(path)."
@@ -246,8 +246,8 @@ def _check_metadata(metadata: dict[str, Any], data: dict[str, bytes], what: str)
 def _parse_json(data: bytes, name: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise FileFormatError(f"{what}: {name} is not valid JSON ({error}).") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise FileFormatError(f"{what}: {name} is not valid JSON ({error!r:.200}).") from None
     if not isinstance(value, dict):
         raise FileFormatError(f"{what}: {name} must hold a JSON object.")
     return value

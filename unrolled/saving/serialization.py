@@ -182,7 +182,7 @@ def deserialize_object(
     raw = spec["config"]
     if not isinstance(raw, dict):
         raise FileFormatError(f"{where}: the config of {class_name} must be a JSON object.")
-    label = f"{where} ({class_name}{_named(raw)})"
+    label = _short(f"{where} ({class_name}{_named(raw)})")
     from_config = getattr(cls, "from_config", None)
     try:
         if from_config is not None and _takes_custom_objects(from_config):
@@ -192,8 +192,15 @@ def deserialize_object(
         return from_config(config) if from_config is not None else cls(**config)
     except FileFormatError:
         raise
+    except RecursionError:
+        raise FileFormatError(f"{label}: the saved config is nested too deeply.") from None
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
         raise FileFormatError(f"Could not rebuild {label} from its saved config: {error}") from None
+
+
+def _short(where: str, keep: int = 80) -> str:
+    # Paths into hostile, deeply nested configs would make messages pages long.
+    return where if len(where) <= 2 * keep else f"{where[:keep]} ... {where[-keep:]}"
 
 
 def _takes_custom_objects(function: Any) -> bool:
