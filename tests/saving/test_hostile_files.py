@@ -230,7 +230,44 @@ def _deeply_nested_config(path: Path) -> None:
     _write_archive(path, members)
 
 
+class Imported(unrolled.Layer):
+    """Imported by this test, never registered: a file must not be able to name it."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        CALLS.append("Imported built")
+
+
+def _nested_layer_naming(spec: dict) -> Callable[[Path], None]:
+    def make(path: Path) -> None:
+        model = unrolled.Sequential(
+            [unrolled.Input((3, 2)), layers.Bidirectional(layers.LSTM(2)), layers.Dense(1)]
+        )
+        config = {
+            "model": unrolled.saving.serialization.serialize_object(model),
+            "compile_config": None,
+        }
+        config["model"]["config"]["layers"][0]["config"]["layer"] = spec
+        from unrolled import files
+
+        members = {
+            archive.CONFIG: json.dumps(config).encode(),
+            archive.WEIGHTS: files.tensors_to_bytes(model.state_dict()),
+        }
+        _write_archive(path, members)
+
+    return make
+
+
 HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
+    "nested_unregistered_layer": (
+        _nested_layer_naming({"class_name": "Imported", "config": {}, "build_config": {}}),
+        r"unknown class 'Imported'",
+    ),
+    "nested_layer_without_config": (
+        _nested_layer_naming({"class_name": "Imported"}),
+        r"nested layer must be a layer or",
+    ),
     "deeply_nested_json": (_deeply_nested_json, r"config\.json is not valid JSON"),
     "deeply_nested_config": (_deeply_nested_config, r"not valid JSON|nested too deeply"),
     "path_traversal": (_path_traversal, r"unsafe name '\.\./evil'"),
@@ -264,6 +301,8 @@ HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
 
 
 CONFIG_ONLY = (
+    "nested_unregistered_layer",
+    "nested_layer_without_config",
     "deeply_nested_json",
     "deeply_nested_config",
     "os_system",
@@ -293,6 +332,7 @@ def test_hostile_file_is_refused_and_nothing_is_written(
             ).load_weights(path)
     assert _listing(tmp_path) == before
     assert not (tmp_path / "evil").exists() and not (target_dir / "pwned").exists()
+    assert CALLS == []  # no class outside the registry was built, no pickle ran
 
 
 def test_hostile_weights_files_are_refused(tmp_path: Path) -> None:

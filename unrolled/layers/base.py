@@ -316,6 +316,11 @@ def layer_from_spec(spec: Any) -> Any:
     if not isinstance(spec, dict):
         return spec
     name = spec.get("class_name")
+    if not isinstance(name, str) or not isinstance(spec.get("config"), dict):
+        raise ConfigError(
+            f"A nested layer must be a layer or {{'class_name': ..., 'config': {{...}}}}; "
+            f"received {spec!r:.200}."
+        )
     found: list[type[Layer]] = []
     pending: list[type[Layer]] = [Layer]
     while pending:
@@ -327,7 +332,7 @@ def layer_from_spec(spec: Any) -> Any:
         raise ConfigError(f"Unknown layer class {name!r} in a nested layer config.")
     # Ours first when a user class has the same name.
     found.sort(key=lambda c: not c.__module__.startswith("unrolled."))
-    return found[0].from_config(dict(spec.get("config") or {}))
+    return found[0].from_config(dict(spec["config"]))
 
 
 def get_mask(tensor: Any) -> torch.Tensor | None:

@@ -27,7 +27,6 @@ from unrolled.errors import ConfigError, FileFormatError
 from unrolled.saving import registry
 from unrolled.training import losses, metrics
 
-_SPEC_KEYS = frozenset({"module", "class_name", "config", "registered_name"})
 FUNCTION = "function"
 
 
@@ -143,12 +142,13 @@ def deserialize(
 
 
 def is_spec(value: Any) -> bool:
-    """Whether a dict is an object spec (`class_name` and `config`, nothing else of its own)."""
+    """Whether a dict is an object spec: a string `class_name` and a `config`.
+
+    Other keys (Keras's `build_config`, say) do not make it plain data, so every object a
+    file describes goes through the registry.
+    """
     return (
-        isinstance(value, dict)
-        and isinstance(value.get("class_name"), str)
-        and "config" in value
-        and set(value) <= _SPEC_KEYS
+        isinstance(value, dict) and isinstance(value.get("class_name"), str) and "config" in value
     )
 
 
