@@ -26,7 +26,17 @@ FORBIDDEN = {
     # Nor the file format above it: checkpoints use only `files`.
     "training": {"layers", "models", "saving", "interop"},
     # Atomic writes and checked safetensors sit below everything that writes files.
-    "files": {"compat", "naming", "ops", "layers", "models", "training", "saving", "interop", "cli"},
+    "files": {
+        "compat",
+        "naming",
+        "ops",
+        "layers",
+        "models",
+        "training",
+        "saving",
+        "interop",
+        "cli",
+    },
     # The file format knows layers and training; models register themselves with it.
     "saving": {"models", "interop", "cli"},
     # Keras import and ONNX export sit above the models they build and walk.
