@@ -150,7 +150,8 @@ def load_model(
         safe_mode: accepted for Keras compatibility; loading is always safe here.
 
     Returns:
-        A new model, on the CPU, in evaluation-neutral training mode (as built).
+        A new model on the CPU (move it with `.to(device)`), compiled as it was when
+        `compile=True` and the file holds compile arguments.
 
     Raises:
         FileNotFoundError: no such file.
