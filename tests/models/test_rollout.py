@@ -144,7 +144,8 @@ def test_forecast_on_the_airline_data_beats_the_seasonal_naive_forecast() -> Non
         (lambda m: forecast(m, np.array([1.0, np.nan] * 4), 2), ShapeError, "timestep 1"),
         (lambda m: forecast(m, np.zeros((2, 2, 2, 2)), 2), ShapeError, "history must be"),
         (lambda m: forecast(m, np.zeros(8), 0), ValueError, "steps"),
-        (lambda m: forecast(m, np.zeros((8, 3)), 2), ConfigError, "targets="),
+        (lambda m: forecast(m, np.zeros((8, 3)), 2), ShapeError, r"history has 3 feature\(s\)"),
+        (lambda m: forecast(m, np.zeros((8, 1)), 2, targets=[1]), ConfigError, "targets"),
     ],
 )
 def test_forecast_refuses_bad_input_with_the_argument_named(call, error, message) -> None:

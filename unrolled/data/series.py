@@ -32,6 +32,11 @@ def as_series(value: Any, name: str) -> np.ndarray:
             "of them."
         )
     series = array[:, None] if array.ndim == 1 else array  # (T, F), a view
+    if series.shape[1] == 0:
+        raise ShapeError(
+            f"`{name}` has no features: shape {shape_str(array.shape)}. A series is "
+            "(timesteps,) or (timesteps, features) with at least one feature."
+        )
     check_finite(series, name)
     return series
 
@@ -44,6 +49,11 @@ def as_numeric(value: Any, name: str) -> np.ndarray:
         raise InputTypeError(
             f"`{name}` must be an array of numbers. Received: {type(value).__name__} ({error})"
         ) from None
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise InputTypeError(
+            f"`{name}` must hold real numbers. Received an array of dtype {array.dtype}; pass "
+            f"its real part ({name}.real) or split real and imaginary parts into two features."
+        )
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         raise InputTypeError(
             f"`{name}` must hold numbers. Received an array of dtype {array.dtype}; convert it "

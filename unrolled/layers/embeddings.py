@@ -109,7 +109,7 @@ class Embedding(Layer):
             fractional = x[x != torch.round(x)]
             if fractional.numel():
                 raise InputTypeError(
-                    f"{self.name} expected integer indices in [0, {self.input_dim}); received values "
+                    f"{self.name} expected integer indices in [0, {self.input_dim}) as `inputs`; received values "
                     f"such as {fractional.flatten()[0].item():g}."
                 )
         x = x.to(device=self.embeddings.device, dtype=torch.int64)
@@ -118,7 +118,7 @@ class Embedding(Layer):
             if low < 0 or high >= self.input_dim:
                 raise ConfigError(
                     f"{self.name} expected indices in [0, {self.input_dim}) (input_dim={self.input_dim}); "
-                    f"received indices from {low} to {high}. Raise input_dim or re-index the vocabulary."
+                    f"`inputs` holds indices from {low} to {high}. Raise input_dim or re-index the vocabulary."
                 )
         return x
 

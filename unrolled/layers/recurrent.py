@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from unrolled.errors import ConfigError, ShapeError, shape_str
+from unrolled.errors import ConfigError, ShapeError, positive_int, shape_str
 from unrolled.layers.base import Layer, layer_from_spec
 from unrolled.layers.cell import Cell
 from unrolled.layers.cells_protocol import (
@@ -145,9 +145,7 @@ class RNN(Layer):
     def build(self, input_shape: Sequence[int | None]) -> None:
         shape = tuple(input_shape)
         if len(shape) != 3:
-            raise ShapeError(
-                f"{self.name}: input_shape must be (samples, timesteps, features); received {shape_str(shape)}."
-            )
+            raise ShapeError(f"{self.name}: {_rank_message(type(self).__name__, shape)}")
         if shape[-1] is None:
             raise ShapeError(
                 f"{self.name}: the features axis must be known to build; received {shape_str(shape)}."
@@ -414,7 +412,7 @@ class RNN(Layer):
     def reset_states(self, batch_size: int | None = None) -> None:
         """Zeros the stateful states; with `batch_size`, starts over at that batch size."""
         if batch_size is not None:
-            self._create_states(int(batch_size))
+            self._create_states(positive_int(batch_size, "batch_size"))
             return
         for name in self._state_names:
             setattr(self, name, torch.zeros_like(getattr(self, name)))
@@ -500,21 +498,25 @@ class RNN(Layer):
         )
 
 
-def _rank_message(kind: str, shape: tuple[int, ...]) -> str:
+def _rank_message(kind: str, shape: tuple[int | None, ...]) -> str:
     received = f"received a {len(shape)}-D array of shape {shape_str(shape)}"
     expected = f"{kind} expects inputs of shape (samples, timesteps, features); {received}."
+    # None (a size only the data knows, when built from a shape) is -1 in the advice.
+    size = [-1 if d is None else d for d in shape]
     if len(shape) == 2:
-        samples, steps = shape
+        count = "" if shape[0] is None else f"{shape[0]} "
         return (
-            f"{expected} For {samples} sequences of {steps} timesteps with one feature, use "
-            f"x.reshape({samples}, {steps}, 1); for {samples} samples of {steps} features at a single "
-            f"timestep, use x.reshape({samples}, 1, {steps})."
+            f"{expected} For {count}sequences of {shape[1]} timesteps with one feature, use "
+            f"x.reshape({size[0]}, {size[1]}, 1); for {count}samples of {shape[1]} features at a "
+            f"single timestep, use x.reshape({size[0]}, 1, {size[1]})."
         )
     if len(shape) == 1:
-        return f"{expected} For one series of {shape[0]} timesteps with one feature, use x.reshape(1, {shape[0]}, 1)."
+        return f"{expected} For one series of timesteps with one feature, use x.reshape(1, {size[0]}, 1)."
     if len(shape) == 0:
         return f"{expected} A single number is not a sequence."
-    return f"{expected} Merge the extra axes into features, e.g. x.reshape({shape[0]}, {shape[1]}, -1)."
+    return (
+        f"{expected} Merge the extra axes into features, e.g. x.reshape({size[0]}, {size[1]}, -1)."
+    )
 
 
 def _flatten(value: Any) -> list[Any]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unrolled.errors import ConfigError, ShapeError, positive_int, shape_str
+from unrolled.errors import ConfigError, InputTypeError, ShapeError, positive_int, shape_str
 from unrolled.models.stepping import Stepper
 
 
@@ -63,9 +63,21 @@ def forecast(
         (3,)
     """
     steps = positive_int(steps, "steps")
-    reference = next(model.parameters())
+    reference = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
+    if reference is None:
+        raise ConfigError(
+            f"`model` must be a built, trained model; received {type(model).__name__} without "
+            "weights. Give its first layer an input shape (or fit it) before forecasting."
+        )
     series, rank = _as_series(history, reference)  # (S, T, F)
     features = series.shape[-1]
+    expected = _input_features(model)
+    if expected is not None and expected != features:
+        raise ShapeError(
+            f"history has {features} feature(s) per timestep, but {getattr(model, 'name', 'the model')} "
+            f"takes {expected}: history is (timesteps, features) or (series, timesteps, features), "
+            f"scaled and ordered like the training data's x. Received shape {shape_str(_history_shape(history))}."
+        )
     was_training = model.training
     model.eval()
     try:
@@ -96,9 +108,14 @@ class _Rollout:
                     "`future=` (the known values of the other columns)."
                 )
             targets = list(range(features))
-        self.targets = [int(t) for t in targets]
-        if any(not 0 <= t < features for t in self.targets) or len(set(self.targets)) != len(
-            self.targets
+        valid = isinstance(targets, (list, tuple, range)) and all(
+            isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in targets
+        )
+        self.targets = [int(t) for t in targets] if valid else []
+        if (
+            not valid
+            or any(not 0 <= t < features for t in self.targets)
+            or len(set(self.targets)) != len(self.targets)
         ):
             raise ConfigError(
                 f"`targets` must be distinct column indices below {features}; received {targets}."
@@ -218,10 +235,26 @@ def _is_step_model(model: Any) -> bool:
     return recurrent_stateful or sequence_out
 
 
+def _input_features(model: Any) -> int | None:
+    shape = getattr(model, "input_shape", None)
+    if isinstance(shape, list) and shape:
+        shape = shape[0]  # an encoder-decoder's encoder input
+    if isinstance(shape, tuple) and len(shape) == 3 and shape[-1] is not None:
+        return int(shape[-1])
+    return None
+
+
+def _history_shape(history: Any) -> tuple[int, ...]:
+    return tuple(history.shape) if hasattr(history, "shape") else np.shape(history)
+
+
 def _as_series(history: Any, reference: torch.Tensor) -> tuple[torch.Tensor, int]:
-    array = history if isinstance(history, torch.Tensor) else np.asarray(history)
-    if not isinstance(array, torch.Tensor) and array.dtype.kind not in "biuf":
-        raise ShapeError(f"history must be numeric; received an array of dtype {array.dtype}.")
+    array = history if isinstance(history, torch.Tensor) else _numbers(history, "history")
+    real = not array.is_complex() if isinstance(array, torch.Tensor) else array.dtype.kind in "biuf"
+    if not real:
+        raise InputTypeError(
+            f"history must be real numbers; received an array of dtype {array.dtype}."
+        )
     tensor = torch.as_tensor(array).to(device=reference.device, dtype=reference.dtype)
     rank = tensor.dim()
     if rank == 1:
@@ -233,8 +266,11 @@ def _as_series(history: Any, reference: torch.Tensor) -> tuple[torch.Tensor, int
             "history must be (timesteps,), (timesteps, features) or (series, timesteps, features); "
             f"received shape {shape_str(tensor.shape)}."
         )
-    if tensor.shape[1] == 0:
-        raise ShapeError("history is empty; give at least one known timestep.")
+    if tensor.shape[0] == 0 or tensor.shape[1] == 0:
+        raise ShapeError(
+            f"history is empty (shape {shape_str(tensor.shape)}); give at least one series and "
+            "one known timestep."
+        )
     if not bool(torch.isfinite(tensor).all()):
         timestep = int(torch.nonzero(~torch.isfinite(tensor))[0][1])
         raise ShapeError(f"history holds NaN or inf (first at timestep {timestep}).")
@@ -253,7 +289,14 @@ def _as_future(
             f"The model predicts only some columns; pass `future=` with the known values of "
             f"columns {columns} for the {steps} forecast steps."
         )
-    known = torch.as_tensor(np.asarray(future), dtype=series.dtype, device=series.device)
+    array = _numbers(future, "future")
+    if array.dtype.kind not in "biuf":
+        raise InputTypeError(
+            f"future must hold the covariates' known values as numbers; received dtype {array.dtype}."
+        )
+    if not np.isfinite(array).all():
+        raise ConfigError("future holds NaN or inf; give the covariates' known (finite) values.")
+    known = torch.as_tensor(array, dtype=series.dtype, device=series.device)
     if known.dim() == 1:
         known = known[:, None]
     if known.dim() == 2:
@@ -270,6 +313,15 @@ def _as_future(
             f"series axis; received {shape_str(tuple(np.shape(future)))}."
         )
     return known
+
+
+def _numbers(value: Any, name: str) -> np.ndarray:
+    try:
+        return np.asarray(value.cpu() if isinstance(value, torch.Tensor) else value)
+    except (TypeError, ValueError) as error:
+        raise InputTypeError(
+            f"{name} must be an array of numbers; received {type(value).__name__} ({error})."
+        ) from None
 
 
 def _inverse_order(targets: list[int]) -> list[int]:

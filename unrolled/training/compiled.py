@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from unrolled.errors import ConfigError
+from unrolled.errors import ConfigError, ShapeError, shape_str
 from unrolled.training import losses, metrics
 from unrolled.training.data import flatten
 
@@ -187,13 +187,16 @@ class CompiledLoss:
         if self.outputs is None:
             self.build(y_true, y_pred)
         if self._single is not None:  # the common case, without per-output bookkeeping
+            check_pair(self._single, y_true, y_pred, sample_weight, "y")
             return self._single(y_true, y_pred, sample_weight)
         assert self.outputs is not None
         total: torch.Tensor | None = None
         preds, trues = self.outputs.predictions(y_pred), self.outputs.targets(y_true)
+        labels = data_leaf_names(y_true, self.outputs)
         for i, (loss, weight, t, p) in enumerate(zip(self.losses, self.weights, trues, preds)):
             if loss is None:
                 continue
+            check_pair(loss, t, p, sample_weight, labels[i])
             value = loss(t, p, sample_weight)
             if self.trackers:
                 self.trackers[i].add(value, size)
@@ -295,6 +298,62 @@ class CompiledMetrics:
 
     def results(self) -> dict[str, float]:
         return {name: float(m.result()) for name, m in zip(self.names, self.all())}
+
+
+def check_pair(loss: losses.Loss, y_true: Any, y_pred: Any, sample_weight: Any, label: str) -> None:
+    """Refuses targets (and sample weights) that a built-in loss would silently broadcast
+    against the outputs: (4, 2) targets for (4, 1) outputs would train on 8 wrong pairs.
+
+    Keras's alignment of `(N,)` with `(N, 1)` is kept. User loss functions are trusted.
+    """
+    true_shape = getattr(y_true, "shape", None)
+    pred_shape = getattr(y_pred, "shape", None)
+    if true_shape is None or pred_shape is None:
+        return
+    if true_shape != pred_shape and _elementwise(loss):
+        t, p = losses.squeeze_or_expand_to_same_rank(y_true, y_pred)
+        if t.shape != p.shape:
+            per_sample = (pred_shape[1:].numel(), true_shape[1:].numel())
+            fix = (
+                f"reshape it: {label}.reshape{shape_str((-1, *pred_shape[1:]))}"
+                if per_sample[0] == per_sample[1]
+                else f"make the model output {shape_str(true_shape[1:])} per sample "
+                f"(e.g. a last Dense({true_shape[-1]}))"
+                if len(true_shape) > 1
+                else f"give `{label}` the outputs' shape {shape_str(pred_shape)}"
+            )
+            raise ShapeError(
+                f"`{label}` has shape {shape_str(true_shape)} but the model outputs "
+                f"{shape_str(pred_shape)}: the loss {loss.name!r} would broadcast them and train "
+                f"on mismatched pairs. Targets must match the outputs (samples, ...); {fix}."
+            )
+    if sample_weight is not None and sample_weight.dim() > 1:
+        weights = sample_weight
+        while weights.dim() > 1 and weights.shape[-1] == 1:
+            weights = weights.squeeze(-1)
+        values = pred_shape[:-1] if len(pred_shape) > 1 else pred_shape
+        if tuple(weights.shape) != tuple(values[: weights.dim()]):
+            raise ShapeError(
+                f"`sample_weight` has shape {shape_str(sample_weight.shape)}; it must be "
+                f"(samples,) or, for per-timestep weights, {shape_str(values)} (the outputs "
+                f"{shape_str(pred_shape)} without their last axis). Pass one weight per sample."
+            )
+
+
+def _elementwise(loss: losses.Loss) -> bool:
+    # Our losses that compare y_true and y_pred value by value (not sparse class ids).
+    return (
+        type(loss).__module__ == losses.__name__
+        and type(loss) is not losses.LossFunctionWrapper
+        and not isinstance(loss, losses.SparseCategoricalCrossentropy)
+    )
+
+
+def data_leaf_names(y_true: Any, outputs: Outputs) -> list[str]:
+    """`y[0]`, `y['price']`: each output's target as messages name it."""
+    if isinstance(y_true, dict):
+        return [f"y[{name!r}]" for name in outputs.names]
+    return [f"y[{i}]" for i in range(outputs.count)]
 
 
 def _resolve_loss(spec: Any, y_true: Any, y_pred: torch.Tensor) -> losses.Loss:

@@ -107,6 +107,11 @@ def to_tensor(
                 f"(shape {array.shape}); convert it with np.asarray(..., dtype='float32')."
             )
         tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.is_complex():
+        raise InputTypeError(
+            f"`{name}` must be real-valued. Received {tensor.dtype} data (shape "
+            f"{tuple(tensor.shape)}); pass the real part (x.real) or split it into two features."
+        )
     if tensor.is_floating_point() or tensor.dtype == torch.bool:
         tensor = tensor.to(float_dtype)
     if tensor.dim() == 0:
@@ -162,13 +167,18 @@ class ArrayData:
         device: torch.device | None,
         float_dtype: torch.dtype = torch.float32,
         check: bool = True,
+        names: tuple[str, str, str] = ("x", "y", "sample_weight"),
     ) -> ArrayData:
-        x = to_structure(x, "x", device, float_dtype)
-        y = to_structure(y, "y", device, float_dtype)
+        """`names` are how messages call the three arrays (e.g. `validation_data[0]`)."""
+        x_name, y_name, weight_name = names
+        if x is None:
+            raise ConfigError(f"`{x_name}` is required: an array of shape (samples, ...).")
+        x = to_structure(x, x_name, device, float_dtype)
+        y = to_structure(y, y_name, device, float_dtype)
         if sample_weight is not None:
-            sample_weight = to_tensor(sample_weight, "sample_weight", device).to(torch.float32)
+            sample_weight = to_tensor(sample_weight, weight_name, device).to(torch.float32)
         sizes = {}
-        for part, structure in (("x", x), ("y", y), ("sample_weight", sample_weight)):
+        for part, structure in ((x_name, x), (y_name, y), (weight_name, sample_weight)):
             if structure is not None:
                 for tensor, label in zip(flatten(structure), leaf_names(structure, part)):
                     sizes[label] = int(tensor.shape[0])
@@ -178,11 +188,19 @@ class ArrayData:
                 "Data cardinality is ambiguous: every array needs the same number of samples "
                 f"(first axis). Received {described}."
             )
+        num_samples = next(iter(sizes.values()))
+        if num_samples == 0:
+            raise ShapeError(
+                f"`{x_name}` has 0 samples: arrays are (samples, ...) and need at least one "
+                f"sample. Received {', '.join(f'{label}: 0' for label in sizes)}."
+            )
         if check:
-            check_finite(x, "x")
+            check_finite(x, x_name)
             if y is not None:
-                check_finite(y, "y")
-        return cls(x, y, sample_weight, next(iter(sizes.values())))
+                check_finite(y, y_name)
+            if sample_weight is not None:
+                check_finite(sample_weight, weight_name)
+        return cls(x, y, sample_weight, num_samples)
 
     def split(self, validation_split: float) -> tuple[ArrayData, ArrayData]:
         """Training part and the last `validation_split` of the samples, as Keras splits."""
@@ -252,6 +270,18 @@ def class_weight_to_sample_weight(y: Structure, class_weight: dict[Any, float]) 
     if ids.dim() > 1:
         ids = ids.squeeze(-1) if ids.shape[-1] == 1 else torch.argmax(ids, dim=-1)
     ids = torch.round(ids.float()).long() if ids.is_floating_point() else ids.long()
+    if not isinstance(class_weight, dict) or not all(
+        isinstance(k, (int, np.integer))
+        and not isinstance(k, bool)
+        and k >= 0
+        and isinstance(w, (int, float, np.number))
+        and not isinstance(w, (bool, complex, np.complexfloating))
+        for k, w in class_weight.items()
+    ):
+        raise ConfigError(
+            "`class_weight` maps class indices (non-negative ints) to weights, e.g. {0: 1.0, "
+            f"1: 3.0}}. Received: class_weight={class_weight!r}"
+        )
     # Classes missing from the dict weigh 1.0.
     largest = max(
         int(ids.max()) if ids.numel() else 0, max((int(k) for k in class_weight), default=0)

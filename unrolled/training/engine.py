@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unrolled.errors import ConfigError, UnrolledError
+from unrolled.errors import ConfigError, UnrolledError, positive_int
 from unrolled.training import data as data_module
 from unrolled.training import distributed as distributed_module
 from unrolled.training import losses as losses_module
@@ -188,6 +188,12 @@ class Trainer:
         """
         epochs = _legacy_epochs(epochs, legacy)
         verbose = resolve_verbose(verbose)
+        _check_counts(
+            batch_size=batch_size,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            validation_batch_size=validation_batch_size,
+        )
         if not 0.0 <= validation_split < 1.0:
             raise ConfigError(
                 f"`validation_split` must be in [0, 1). Received: validation_split={validation_split}"
@@ -367,6 +373,7 @@ class Trainer:
     ) -> Any:
         """The loss and metrics on `x, y`: `loss`, `[loss, *metrics]`, or a dict with `return_dict`."""
         verbose = resolve_verbose(verbose)
+        _check_counts(batch_size=batch_size, steps=steps)
         place = data_module.placement(self.module)
         if data_module.is_loader(x):
             batch_size = (
@@ -410,6 +417,7 @@ class Trainer:
         another one is refused (see `stateful.check`).
         """
         verbose = resolve_verbose(verbose)
+        _check_counts(batch_size=batch_size, steps=steps)
         place = data_module.placement(self.module)
         if data_module.is_loader(x):
             batch_size = (
@@ -453,7 +461,7 @@ class Trainer:
         cbs.call("on_predict_end", None)
         progress.end({}, len(outputs))
         if not outputs:
-            raise ConfigError("predict() received no samples.")
+            raise ConfigError("predict() received no samples: `x` gave no batch.")
         return data_module.concatenate(outputs)
 
     def train_on_batch(
@@ -719,7 +727,8 @@ class Trainer:
             )
         if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3):
             val_x, val_y, *rest = validation_data
-            return ArrayData.build(val_x, val_y, rest[0] if rest else None, *place)
+            names = ("validation_data[0]", "validation_data[1]", "validation_data[2]")
+            return ArrayData.build(val_x, val_y, rest[0] if rest else None, *place, names=names)
         raise ConfigError(
             "`validation_data` must be (x_val, y_val), (x_val, y_val, sample_weight_val) or a "
             f"Dataset/DataLoader. Received: {type(validation_data).__name__}"
@@ -742,8 +751,16 @@ def _length(loader: Any) -> int | None:
         return None
 
 
+def _check_counts(**counts: Any) -> None:
+    # batch_size=0 or -1 would otherwise mean 32 or no batches at all, silently.
+    for name, value in counts.items():
+        if value is not None:
+            positive_int(value, name)
+
+
 def _should_validate(epoch: int, validation_freq: int | list[int]) -> bool:
     if isinstance(validation_freq, int) and not isinstance(validation_freq, bool):
+        positive_int(validation_freq, "validation_freq")
         return (epoch + 1) % validation_freq == 0
     if isinstance(validation_freq, (list, tuple)):
         return epoch + 1 in validation_freq
