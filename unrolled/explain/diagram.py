@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from unrolled.errors import ConfigError
-from unrolled.explain.trace import shape_words
+from unrolled.explain.trace import model_words
 from unrolled.explain.unrolling import Unroller, topology_from
-from unrolled.explain.walk import is_model, model_inputs, model_outputs
+from unrolled.explain.walk import is_model, model_inputs
 
 BOX_KINDS = ("input", "cell", "output", "ellipsis")
 ARROW_KINDS = ("state", "input", "output")
@@ -157,6 +157,5 @@ def diagram(model: Any, timesteps: int | None = None, max_columns: int = 8) -> D
 
 
 def _title(model: Any, topology: str) -> str:
-    inputs = [shape_words(s) for _, s in model_inputs(model)]
-    outputs = [shape_words(s) for _, s in model_outputs(model)]
-    return f"{model.name}: {topology}\ninput {' + '.join(inputs)} -> output {' + '.join(outputs)}"
+    inputs, outputs = model_words(model)
+    return f"{model.name}: {topology}\ninput {inputs} -> output {outputs}"

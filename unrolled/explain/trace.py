@@ -168,6 +168,17 @@ def topology_of(model: Any) -> str:
     return topology_from(unroller.run(model), model)
 
 
+def model_words(model: Any) -> tuple[str, str]:
+    """The model's input and output shapes in words (token ids where an Embedding reads them)."""
+    found = calls(model)
+    tokens = (
+        bool(found) and isinstance(found[0].layer, Embedding) and _rank(found[0].inputs[0]) == 2
+    )
+    inputs = " + ".join(shape_words(s, tokens) for _, s in model_inputs(model))
+    outputs = " + ".join(shape_words(s) for _, s in model_outputs(model))
+    return inputs, outputs
+
+
 def _trace_calls(model: Any, depth: int, rows: list[TraceRow]) -> None:
     for call in calls(model):
         rows.append(_row(call, depth))
