@@ -4,6 +4,7 @@ This package knows NumPy and torch only, not the layers, models or training loop
 """
 
 from unrolled.data.batching import StatefulBatches, stateful_batches
+from unrolled.data.lazy import WindowDataset
 from unrolled.data.padding import pad_sequences
 from unrolled.data.scaling import MinMaxScaler, Scaler, StandardScaler, scaler_from_state
 from unrolled.data.splitting import SeriesSplit, split_series, train_test_split
@@ -15,6 +16,7 @@ __all__ = [
     "SeriesSplit",
     "StandardScaler",
     "StatefulBatches",
+    "WindowDataset",
     "Windows",
     "pad_sequences",
     "scaler_from_state",

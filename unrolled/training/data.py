@@ -315,8 +315,9 @@ def unpack_batch(item: Any) -> Batch:
 def loader_for(data: Any, batch_size: int, shuffle: bool | str, generator: torch.Generator) -> Any:
     """A DataLoader as it is; a Dataset wrapped in one with `batch_size` and `shuffle`.
 
-    A map-style Dataset is batched by `EpochBatchSampler`: the same order arrays get, so
-    a distributed fit (which splits these very batches) sees the same global batches.
+    A map-style Dataset is batched by `EpochBatchSampler`: the order arrays get from the
+    same generator, so a Dataset of windows trains as the windows' arrays do, and a
+    distributed fit (which splits these very batches) sees the same global batches.
     """
     if isinstance(data, torch.utils.data.DataLoader):
         return data
@@ -325,14 +326,25 @@ def loader_for(data: Any, batch_size: int, shuffle: bool | str, generator: torch
             data, batch_size=batch_size, shuffle=bool(shuffle), generator=generator
         )
     sampler = EpochBatchSampler(len(data), batch_size, shuffle, generator)
-    return torch.utils.data.DataLoader(data, batch_sampler=sampler, generator=generator)
+    return torch.utils.data.DataLoader(
+        data, batch_sampler=sampler, generator=worker_seed_generator(generator)
+    )
+
+
+def worker_seed_generator(generator: torch.Generator) -> torch.Generator:
+    """Where a DataLoader draws its workers' base seed each epoch: a generator seeded from
+    `generator`'s seed, so that `generator` itself only draws the epochs' orders (the
+    orders arrays get from the same seed)."""
+    derived = torch.Generator()
+    derived.manual_seed((generator.initial_seed() + 0x9E3779B97F4A7C15) % 2**63)
+    return derived
 
 
 class EpochBatchSampler(torch.utils.data.Sampler):  # type: ignore[type-arg]
     """The index list of each batch of an epoch, in `epoch_order`'s order.
 
-    The order is drawn when the first batch is asked for (after the DataLoader's own draw
-    from the same generator, as torch's RandomSampler draws).
+    The order is drawn from `generator` when the first batch is asked for, as
+    `epoch_order` draws it for arrays.
     """
 
     def __init__(

@@ -303,7 +303,7 @@ class Replicas:
                 generator,
             )
             options = {
-                "generator": generator,
+                "generator": data_module.worker_seed_generator(generator),
                 "num_workers": data.num_workers,
                 "collate_fn": data.collate_fn,
                 "pin_memory": data.pin_memory,
@@ -318,7 +318,9 @@ class Replicas:
                 "Distributed fit() cannot shard an IterableDataset; use a map-style Dataset."
             )
         sampler = ShardedBatchSampler(self, len(data), batch_size, shuffle, generator)
-        return torch.utils.data.DataLoader(data, batch_sampler=sampler, generator=generator)
+        return torch.utils.data.DataLoader(
+            data, batch_sampler=sampler, generator=data_module.worker_seed_generator(generator)
+        )
 
     def loader_batches(
         self, loader: Any, place: Placement, class_weight: dict[Any, float] | None
