@@ -204,6 +204,19 @@ def test_hand_built_functional_models():
     assert len(_state_arrows_in_row(d, 1)) == 4 + 1 + 1
 
 
+def test_models_used_as_layers_are_walked_into():
+    encoder = U.Sequential([U.Input((6, 2)), U.LSTM(4)], name="encoder")
+    decoder = U.Sequential(
+        [U.Input((4,)), U.RepeatVector(6), U.GRU(4, return_sequences=True), U.Dense(2)],
+        name="decoder",
+    )
+    x = U.Input((6, 2))
+    d = diagram(U.Model(x, decoder(encoder(x))))
+    assert d.topology == "autoencoder"
+    assert _counts(d) == {"input": 6, "cell": 12, "output": 6, "ellipsis": 0}
+    assert {b.label for b in d.boxes_of("cell") if b.column >= 6} == {"GRU 4"}
+
+
 def test_token_ids_through_an_embedding_are_a_sequence():
     model = U.Sequential([U.Input((12,)), U.Embedding(100, 8), U.LSTM(4), U.Dense(1)])
     d = diagram(model)
@@ -234,6 +247,9 @@ def test_timesteps_argument_must_agree_with_a_fixed_input():
     assert diagram(model, timesteps=5).count("input") == 5
     with pytest.raises(U.ConfigError, match="takes 5 timesteps"):
         diagram(model, timesteps=7)
+    # a vector model's steps come from its layers; the argument does not apply
+    assert diagram(topologies.one_to_one(3), timesteps=10).columns == 1
+    assert diagram(topologies.one_to_many(4, 1), timesteps=10).count("cell") == 4
     with pytest.raises(U.ConfigError, match="no input shape"):
         diagram(U.Sequential([U.LSTM(4), U.Dense(1)]))
     with pytest.raises(U.ConfigError, match="max_columns"):

@@ -115,7 +115,8 @@ def diagram(model: Any, timesteps: int | None = None, max_columns: int = 8) -> D
     Args:
         model: a `Sequential` or functional `Model` (topology builders included), built.
         timesteps: steps to draw; defaults to the model's input timesteps. Required when the
-            model takes any number of timesteps (`Input((None, features))`).
+            model takes any number of timesteps (`Input((None, features))`); ignored when the
+            model reads one vector and its layers set the steps (RepeatVector, Feedback).
         max_columns: longer sequences show their first and last steps around a "..." column
             (with 6, 50 steps show as 1, 2, 3, ..., 49, 50).
 

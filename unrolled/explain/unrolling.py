@@ -76,6 +76,7 @@ class _Pending:
     shape: Any
     index: int  # which model input
     placed: list[Any] = field(default_factory=list)  # the placed signal, once drawn
+    reshaped: bool = False  # a vector input read as a sequence: its timesteps are the layer's
 
 
 @dataclass
@@ -260,7 +261,7 @@ class Unroller:
             if isinstance(layer, Embedding) and rank_in == 2:
                 return self.place(signal, tokens=True)
             if rank_in == 2 and rank_out == 3:  # one vector read as a sequence (Reshape)
-                return self.place(_Pending(shape_out, signal.index, signal.placed))
+                return self.place(_Pending(shape_out, signal.index, signal.placed, reshaped=True))
             return signal  # drawn as the model's input wherever it is read
         if isinstance(signal, _Seq):
             if rank_out == 3:
@@ -336,8 +337,13 @@ class Unroller:
         return placed
 
     def steps_of(self, signal: _Pending) -> int:
+        """The timesteps to draw for a model input: its own, or the `timesteps` argument.
+
+        The argument applies to the first input read as a sequence; models whose steps are
+        set by a layer (RepeatVector, Feedback, Reshape) ignore it.
+        """
         steps = signal.shape[1]
-        if signal.index == 0 and self.timesteps is not None:
+        if signal.index == 0 and self.timesteps is not None and not signal.reshaped:
             if steps is not None and steps != self.timesteps:
                 raise ConfigError(
                     f"The model takes {steps} timesteps per sample (samples, timesteps, features); "
