@@ -26,7 +26,7 @@ def pop_batch_shape(kwargs: dict[str, Any], layer: str) -> BatchShape | None:
     batch_input_shape = kwargs.pop("batch_input_shape", None)
     batch_size = kwargs.pop("batch_size", None)
     if batch_shape is not None:
-        return _as_shape(batch_shape, "batch_shape")
+        return as_shape(batch_shape, "batch_shape")
     if batch_input_shape is not None:
         warnings.warn(
             f"{layer}: `batch_input_shape` was removed in Keras 3; "
@@ -34,7 +34,7 @@ def pop_batch_shape(kwargs: dict[str, Any], layer: str) -> BatchShape | None:
             DeprecationWarning,
             stacklevel=3,
         )
-        return _as_shape(batch_input_shape, "batch_input_shape")
+        return as_shape(batch_input_shape, "batch_input_shape")
     if input_dim is not None and input_shape is None:
         input_shape = (input_dim,)
     if input_shape is None:
@@ -46,18 +46,21 @@ def pop_batch_shape(kwargs: dict[str, Any], layer: str) -> BatchShape | None:
             DeprecationWarning,
             stacklevel=3,
         )
-    return (batch_size, *_as_shape(input_shape, "input_shape"))
+    return (batch_size, *as_shape(input_shape, "input_shape"))
 
 
-def _as_shape(shape: Any, argument: str) -> BatchShape:
+def as_shape(shape: Any, argument: str) -> BatchShape:
+    """`shape` as a tuple of positive ints and Nones, or ConfigError naming `argument`."""
     if isinstance(shape, int):
         shape = (shape,)
-    try:
-        dims = tuple(None if d is None else int(d) for d in shape)
-    except (TypeError, ValueError):
+    iterable = not isinstance(shape, (str, bytes)) and hasattr(shape, "__iter__")
+    if not iterable or not all(
+        d is None or (hasattr(d, "__index__") and not isinstance(d, bool)) for d in shape
+    ):
         raise ConfigError(
-            f"`{argument}` must be a tuple of ints or None. Received: {shape!r}"
-        ) from None
+            f"`{argument}` must be a tuple of ints or None. Received: {argument}={shape!r}"
+        )
+    dims = tuple(None if d is None else int(d) for d in shape)
     if any(d is not None and d <= 0 for d in dims):
         raise ConfigError(f"`{argument}` sizes must be positive. Received: {argument}={shape!r}")
     return dims

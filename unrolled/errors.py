@@ -32,6 +32,11 @@ class FileFormatError(UnrolledError, ValueError):
     wrong shape. Nothing is loaded when it is raised."""
 
 
+class MissingFileError(UnrolledError, FileNotFoundError, ValueError):
+    """No file at the path given. A FileNotFoundError, and a ValueError as Keras's
+    `load_model` raises for a missing file."""
+
+
 def shape_str(shape: Sequence[int | None]) -> str:
     """`(32, 10, 3)` for a shape, `None` shown for unknown sizes."""
     dims = ", ".join("None" if d is None else str(int(d)) for d in shape)

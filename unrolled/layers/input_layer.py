@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from unrolled.errors import ConfigError
+from unrolled import compat
+from unrolled.errors import ConfigError, positive_int
 from unrolled.layers.base import Layer
 from unrolled.layers.symbolic import Node, SymbolicTensor
 
@@ -53,8 +54,12 @@ def Input(  # noqa: N802 - Keras's name for a function that returns a tensor
             raise ConfigError(
                 "Input needs `shape=` (per sample) or `batch_shape=` (with the samples axis)."
             )
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        shape = compat.as_shape(shape, "shape")
+        if batch_size is not None:
+            batch_size = positive_int(batch_size, "batch_size")
         batch_shape = (batch_size, *shape)
+    else:
+        batch_shape = compat.as_shape(batch_shape, "batch_shape")
     layer = InputLayer(batch_shape, name=name)
     node = Node(layer, (), {})
     node.outputs = [SymbolicTensor(layer.batch_shape, node, 0, dtype=_torch_dtype(dtype))]

@@ -154,7 +154,7 @@ def load_model(
         `compile=True` and the file holds compile arguments.
 
     Raises:
-        FileNotFoundError: no such file.
+        MissingFileError (a FileNotFoundError and a ValueError): no such file.
         FileFormatError: anything wrong with the file: not ours, truncated or corrupted,
             from a newer format version, an unknown class, a missing tensor or a tensor of
             the wrong shape. No half-loaded model is ever returned.
@@ -163,7 +163,7 @@ def load_model(
         >>> model.save("forecaster.unrolled")
         >>> restored = load_model("forecaster.unrolled")
     """
-    path = os.fspath(filepath)
+    path = archive.existing_file(filepath)
     what = f"Model file {path!r}"
     saved = archive.read(path)
     spec = saved.config.get("model")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from unrolled import files
-from unrolled.errors import FileFormatError
+from unrolled.errors import FileFormatError, InputTypeError, MissingFileError
 
 FORMAT = "unrolled"
 FORMAT_VERSION = 1
@@ -96,14 +96,32 @@ def write_members(file: BinaryIO, members: dict[str, bytes]) -> None:
             archive.writestr(info, data)
 
 
+def existing_file(path: Any) -> str:
+    """`path` as a string, once it names an existing file (the `filepath` of load_model)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputTypeError(
+            f"`filepath` must be a path (str or pathlib.Path) to a model file. Received: "
+            f"{type(path).__name__} {path!r}"
+        )
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        kind = "is a directory" if os.path.isdir(path) else "does not exist"
+        raise MissingFileError(
+            f"`filepath` {path!r} {kind}; expected a file written by model.save(filepath). "
+            "Check the path (relative paths start from the current directory)."
+        )
+    return path
+
+
 def read(path: str | os.PathLike[str]) -> Archive:
     """Reads and checks a model file.
 
     Raises:
-        FileNotFoundError: no such file.
+        MissingFileError (a FileNotFoundError): no such file.
+        InputTypeError: `path` is not a path.
         FileFormatError: anything wrong with its content; the message names it.
     """
-    path = os.fspath(path)
+    path = existing_file(path)
     what = f"Model file {path!r}"
     with open(path, "rb") as file:
         head = file.read(9)
