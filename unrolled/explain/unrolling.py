@@ -139,7 +139,7 @@ class Unroller:
         if is_feedback(layer):
             return [self.feedback(layer, signal, call.outputs[0])] * count
         if isinstance(layer, RepeatVector):
-            return [self.repeat(signal, layer.n, call.inputs[0])] * count
+            return [self.repeat(signal, layer.n)] * count
         if is_model(layer):
             return self.run_model(layer, given)
         if len(given) > 1:
@@ -208,7 +208,10 @@ class Unroller:
                         self.facts.crossing = True
 
     # -- time-shaping layers ----------------------------------------------------------------
-    def repeat(self, signal: Any, n: int, shape: Any) -> Any:
+    def repeat(self, signal: Any, n: int) -> Any:
+        """The same vector at each of `n` new columns: the model's input, or an encoder's output."""
+        if not isinstance(signal, (_Pending, _Vec)):
+            return signal
         segment = self.segment(int(n))
         if isinstance(signal, _Pending):
             features = _last(signal.shape)
@@ -221,12 +224,10 @@ class Unroller:
                     sources[slot] = [self.box("input", 0, segment.offset + slot, label, step)]
             self.note_input(signal, "vector", None)
             return _Seq(segment, sources, 0, segment.steps)
-        if isinstance(signal, _Vec):
-            if any(self.boxes[s]["kind"] == "cell" for s in signal.sources):
-                self.facts.encoder_decoder = True
-            sources = {slot: list(signal.sources) for slot in range(len(segment.slots))}
-            return _Seq(segment, sources, 0, segment.steps)
-        return signal
+        if any(self.boxes[s]["kind"] == "cell" for s in signal.sources):
+            self.facts.encoder_decoder = True
+        sources = {slot: list(signal.sources) for slot in range(len(segment.slots))}
+        return _Seq(segment, sources, 0, segment.steps)
 
     def feedback(self, layer: Any, signal: Any, shape: Any) -> Any:
         segment = self.segment(int(layer.steps))
@@ -269,7 +270,7 @@ class Unroller:
             if rank_out is not None and rank_out < 3:  # Flatten, a Lambda taking one step
                 return _Vec(_unique([b for ids in signal.sources.values() for b in ids]))
         if isinstance(signal, _Vec) and rank_out == 3:
-            return self.repeat(signal, shape_out[1] or 1, shape_in)
+            return self.repeat(signal, shape_out[1] or 1)
         return signal
 
     def crop(self, layer: Any, signal: _Seq, shape_in: Any, shape_out: Any) -> _Seq:
@@ -285,7 +286,7 @@ class Unroller:
         sources = {
             slot: ids
             for slot, ids in signal.sources.items()
-            if set(segment.covers(slot)) & set(keep)
+            if _overlap(segment.covers(slot), keep)
         }
         return _Seq(segment, sources, keep.start, len(keep))
 
@@ -505,6 +506,10 @@ def _words(shape: Any) -> str:
     from unrolled.explain.trace import shape_words
 
     return shape_words(shape)
+
+
+def _overlap(a: range, b: range) -> bool:
+    return a.start < b.stop and b.start < a.stop
 
 
 def _unique(ids: list[int]) -> list[int]:
