@@ -27,7 +27,8 @@ initialized, or torchrun's `WORLD_SIZE`/`RANK`/`LOCAL_RANK` variables, then
   handed to `on_train_batch_end` are the process's own.
 - **Only rank 0 prints and writes files**: the progress bar and callback output show on
   rank 0, and ModelCheckpoint, CSVLogger and any callback with `primary_only = True` run
-  on rank 0 only. Other callbacks run everywhere, with the same epoch logs.
+  on rank 0 only. Other callbacks run everywhere, with the same epoch logs; your own code
+  can ask `is_primary()`.
 
 Validation inside `fit` is sharded the same way; `evaluate` and `predict` called on their
 own run every sample on every process (the weights are the same everywhere).
