@@ -108,7 +108,7 @@ def test_fit_forecast_evaluate_and_explain_a_csv(tmp_path: Path) -> None:
     assert scores["naive"]["rmse"] == pytest.approx(naive_rmse, rel=1e-5)
     explained = run("explain", str(out / "model"))
     assert explained.returncode == 0, explained.stderr
-    assert "GRU" in explained.stdout and "(samples, timesteps, features)" in explained.stdout
+    assert "(GRU)" in explained.stdout and "(samples, timesteps=12, features=2)" in explained.stdout
 
 
 def test_explain_a_topology_writes_its_diagram(tmp_path: Path) -> None:

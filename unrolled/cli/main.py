@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from unrolled.cli.train import add_demo, add_fit
+from unrolled.errors import UnrolledError
 from unrolled.cli.use import add_evaluate, add_explain, add_forecast
 
 EXIT_ERROR = 1
@@ -36,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("unrolled: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError, KeyError) as error:
+    except (UnrolledError, ValueError, TypeError, OSError, KeyError) as error:
         if args.debug:
             raise
         message = " ".join(str(error).split()) or type(error).__name__
