@@ -6,8 +6,9 @@ predictions after 5 epochs within 0.02 (absolute; the outputs' standard deviatio
 0.07-0.15). Measured on a 2-core AMD EPYC: at most 1.2e-3 relative on the loss and 2.8e-3
 on predictions; bfloat16 keeps 8 bits of mantissa (about 0.4% per rounding), and on CPU the
 fused recurrent operators run in float32 (see `unrolled.ops.fused`), so only the Dense
-layers round. CUDA tests (float16 with a GradScaler, bfloat16) are marked and skipped
-where no GPU is present.
+layers round. CUDA tests (float16 with a GradScaler, bfloat16; 5x those tolerances, since
+cuDNN runs the recurrence itself in the lower precision) are marked and skipped where no
+GPU is present.
 """
 
 from __future__ import annotations
@@ -57,10 +58,15 @@ def _train(
     return history.history["loss"], model.predict(x, verbose=0), model
 
 
-def _assert_close_to_float32(got: tuple[Any, ...], want: tuple[Any, ...]) -> None:
-    np.testing.assert_allclose(got[0], want[0], rtol=LOSS_RTOL)
+def _assert_close_to_float32(
+    got: tuple[Any, ...],
+    want: tuple[Any, ...],
+    loss_rtol: float = LOSS_RTOL,
+    prediction_atol: float = PREDICTION_ATOL,
+) -> None:
+    np.testing.assert_allclose(got[0], want[0], rtol=loss_rtol)
     assert got[1].dtype == np.float32
-    np.testing.assert_allclose(got[1], want[1], atol=PREDICTION_ATOL)
+    np.testing.assert_allclose(got[1], want[1], atol=prediction_atol)
     assert got[0][-1] < got[0][0]  # and it learns
 
 
@@ -143,8 +149,10 @@ def test_unknown_policy_is_refused_at_compile() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("mixed_precision", ["float16", "bfloat16"])
 def test_cuda_mixed_precision_trains_like_float32(mixed_precision: str) -> None:
-    # cuDNN runs the LSTM itself in the lower precision here; the tolerance is the CPU one.
+    # cuDNN runs the LSTM itself in the lower precision here (every step's state rounds), so
+    # the tolerance is 5x the CPU one: 5% on the loss, 0.1 on predictions. Not measured on
+    # the machine these tests were written on (it has no GPU).
     got = _train(mixed_precision, device="cuda")
-    _assert_close_to_float32(got, _train(None, device="cuda"))
+    _assert_close_to_float32(got, _train(None, device="cuda"), 5 * LOSS_RTOL, 5 * PREDICTION_ATOL)
     scaler = got[2]._trainer.precision._scaler
     assert (scaler is not None) == (mixed_precision == "float16")  # GradScaler for float16 only
