@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from unrolled.cli.train import add_demo, add_fit
-from unrolled.errors import UnrolledError
 from unrolled.cli.use import add_evaluate, add_explain, add_forecast
+from unrolled.errors import UnrolledError
 
 EXIT_ERROR = 1
 

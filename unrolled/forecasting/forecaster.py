@@ -11,6 +11,8 @@ The main job of the command line, usable from Python too:
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -52,6 +54,11 @@ class ForecastSettings:
         self.horizon = positive_int(self.horizon, "horizon")
         self.epochs = positive_int(self.epochs, "epochs")
         self.batch_size = positive_int(self.batch_size, "batch_size")
+        rate = self.learning_rate
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 < rate < math.inf:
+            raise ConfigError(
+                f"`learning_rate` must be a positive number, e.g. 0.01. Received: learning_rate={rate!r}"
+            )
         self.units = [
             positive_int(u, "units")
             for u in ([self.units] if isinstance(self.units, int) else self.units)

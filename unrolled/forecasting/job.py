@@ -52,6 +52,8 @@ def run_job(
     """
     test_steps = positive_int(test_steps, "test_steps")
     future_steps = positive_int(future_steps, "future_steps")
+    if season is not None:
+        season = positive_int(season, "season")
     values = table.values.astype(np.float64)
     needed = settings.look_back + settings.horizon + 1 + test_steps
     if len(values) < needed:

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -79,6 +80,13 @@ class Optimizer:
                 f"Received: { ({k: v for k, v in kwargs.items() if k.startswith(('clip', 'global'))}) }"
             )
         self.learning_rate = _number(learning_rate, "learning_rate")
+        if not 0.0 <= self.learning_rate < math.inf:
+            # NaN or inf turns every weight into NaN at the first step; a negative rate climbs
+            # the loss.
+            raise ConfigError(
+                "Argument `learning_rate` must be a finite number >= 0, e.g. 0.001. "
+                f"Received: learning_rate={learning_rate!r}"
+            )
         self.decay = float(decay or 0.0)
         self.options = {k: kwargs.get(k) for k in _COMMON}
 
