@@ -59,6 +59,8 @@ def positive_int(value: object, name: str) -> int:
 def rate(value: object, name: str) -> float:
     """Returns a dropout rate in [0, 1], or raises ConfigError naming `name`."""
     try:
+        if isinstance(value, bool):
+            raise TypeError  # dropout=True would silently mean rate 1.0: drop everything
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ConfigError(

@@ -297,10 +297,10 @@ class RNN(Layer):
         x = as_real_tensor(inputs, "inputs")
         if x.dim() != 3:
             raise ShapeError(_rank_message(kind, tuple(x.shape)))
-        if x.shape[0] == 0 or x.shape[1] == 0:
+        if 0 in x.shape:
             raise ShapeError(
-                f"{kind} needs at least one sample and one timestep; received inputs of shape "
-                f"{shape_str(x.shape)} (samples, timesteps, features)."
+                f"{kind} needs at least one sample, one timestep and one feature; received inputs "
+                f"of shape {shape_str(x.shape)} (samples, timesteps, features)."
             )
         reference = self._reference_weight()
         if reference is None:
@@ -363,7 +363,7 @@ class RNN(Layer):
         sizes = state_sizes(self.cell)
         if len(given) != len(sizes):
             raise ShapeError(
-                f"{self.name} expects {len(sizes)} initial state(s) of shapes "
+                f"{self.name} expects `initial_state` to hold {len(sizes)} state(s) of shapes "
                 f"{', '.join(shape_str((batch, s)) for s in sizes)}; received {len(given)}."
             )
         states = []

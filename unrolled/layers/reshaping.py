@@ -45,7 +45,8 @@ class Flatten(Layer):
         check_rank(x, self.name, 1, "(samples, ...)")
         if self.data_format == "channels_first" and x.dim() > 2:
             x = x.movedim(1, -1)  # (samples, ..., channels)
-        return x.reshape(x.shape[0], -1)  # (samples, flattened)
+        # The size is spelled out: -1 is ambiguous for a batch of 0 samples.
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # (samples, flattened)
 
     def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
         rest = tuple(input_shape)[1:]

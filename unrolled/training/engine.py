@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -194,7 +195,7 @@ class Trainer:
             validation_steps=validation_steps,
             validation_batch_size=validation_batch_size,
         )
-        if not 0.0 <= validation_split < 1.0:
+        if not isinstance(validation_split, numbers.Real) or not 0.0 <= validation_split < 1.0:
             raise ConfigError(
                 f"`validation_split` must be in [0, 1). Received: validation_split={validation_split}"
             )
