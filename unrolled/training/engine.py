@@ -796,3 +796,5 @@ def _check_specs(loss: Any, metrics: Any, weighted_metrics: Any) -> None:
         ):
             if isinstance(spec, str) and spec.lower() not in ("accuracy", "acc"):
                 metrics_module.get(spec)
+            elif not (spec is None or isinstance(spec, str) or callable(spec)):
+                metrics_module.get(spec)  # raises: not a name, Metric or function
