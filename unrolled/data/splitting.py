@@ -131,7 +131,13 @@ def train_test_split(
 
 
 def _as_array(value: Any, name: str) -> Any:
-    array = value if isinstance(value, (np.ndarray, torch.Tensor)) else np.asarray(value)
+    try:
+        array = value if isinstance(value, (np.ndarray, torch.Tensor)) else np.asarray(value)
+    except ValueError:
+        raise ShapeError(
+            f"`{name}` is ragged: its items have different lengths. Pass an array (pad the "
+            "sequences with pad_sequences first)."
+        ) from None
     if array.ndim == 0:
         raise ShapeError(
             f"`{name}` must have a samples (or timesteps) axis first. Received a scalar: {value!r}"
