@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from unrolled.data.series import as_numeric, check_finite
 from unrolled.data.windowing import windows
 from unrolled.errors import ConfigError, ShapeError, positive_int
 from unrolled.forecasting.transforms import SeriesTransform
@@ -59,10 +60,13 @@ class ForecastSettings:
             raise ConfigError(
                 f"`learning_rate` must be a positive number, e.g. 0.01. Received: learning_rate={rate!r}"
             )
-        self.units = [
-            positive_int(u, "units")
-            for u in ([self.units] if isinstance(self.units, int) else self.units)
-        ]
+        sizes = [self.units] if isinstance(self.units, int) else self.units
+        if not isinstance(sizes, (list, tuple)) or not sizes:
+            raise ConfigError(
+                "`units` must be a layer size or a non-empty list of them, e.g. [32]. "
+                f"Received: units={self.units!r}"
+            )
+        self.units = [positive_int(u, "units") for u in sizes]
         if self.topology not in TOPOLOGIES:
             raise ConfigError(
                 f"`topology` must be one of {', '.join(TOPOLOGIES)}; received {self.topology!r}."
@@ -95,10 +99,10 @@ class Forecaster:
         self, levels: Any, columns: list[str] | None = None, verbose: int = 0, callbacks: Any = None
     ) -> Any:
         """Trains on `levels (timesteps,)` or `(timesteps, features)`; returns the Keras `History`."""
-        levels = _as_levels(levels)
+        levels = _as_levels(levels, "levels")
         if len(levels) < self.needed_rows:
             raise ShapeError(
-                f"The series has {len(levels)} steps; look_back={self.settings.look_back} and "
+                f"`levels` has {len(levels)} steps; look_back={self.settings.look_back} and "
                 f"horizon={self.settings.horizon} need at least {self.needed_rows}."
             )
         s = self.settings
@@ -136,7 +140,7 @@ class Forecaster:
             raise ConfigError(
                 "The forecaster is not fitted; call fit(series) first (or load a fitted one)."
             )
-        levels = self.tail if history is None else _as_levels(history)
+        levels = self.tail if history is None else _as_levels(history, "history")
         needed = self.settings.look_back + 1
         if len(levels) < needed:
             raise ShapeError(
@@ -194,12 +198,15 @@ class Forecaster:
         return forecaster
 
 
-def _as_levels(levels: Any) -> np.ndarray:
-    array = np.asarray(levels, dtype=np.float64)
+def _as_levels(levels: Any, name: str) -> np.ndarray:
+    # Strings, objects and complex numbers are refused, not cast (np.asarray would drop
+    # imaginary parts with only a warning); a NaN is named with its timestep.
+    array = as_numeric(levels, name).astype(np.float64)
     if array.ndim == 1:
         array = array[:, None]
     if array.ndim != 2:
         raise ShapeError(
-            f"A series is (timesteps,) or (timesteps, features); received shape {array.shape}."
+            f"`{name}` is (timesteps,) or (timesteps, features); received shape {array.shape}."
         )
+    check_finite(array, name)
     return array

@@ -63,6 +63,13 @@ def forecast(
         (3,)
     """
     steps = positive_int(steps, "steps")
+    if targets is not None and not (
+        isinstance(targets, (list, tuple, range))
+        and all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in targets)
+    ):
+        raise ConfigError(
+            f"`targets` must be a list of column indices, e.g. [0]. Received: targets={targets!r}"
+        )
     reference = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
     if reference is None:
         raise ConfigError(

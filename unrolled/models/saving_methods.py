@@ -196,15 +196,23 @@ def load_model(
 
 def _checked_path(filepath: Any, overwrite: bool, method: str) -> str:
     if not isinstance(filepath, (str, os.PathLike)):
-        raise ConfigError(f"{method}() needs a file path. Received: {filepath!r}")
+        raise ConfigError(
+            f"{method}() needs `filepath`: a file path (str or pathlib.Path). Received: "
+            f"filepath={filepath!r}"
+        )
     path = os.fspath(filepath)
     if os.path.isdir(path):
-        raise ConfigError(f"{method}() needs a file path; {path!r} is a directory.")
+        raise ConfigError(
+            f"{method}() needs a file path; `filepath` {path!r} is a directory. Name a file in it."
+        )
     if not overwrite and os.path.exists(path):
-        raise ConfigError(f"{path!r} exists and overwrite=False.")
+        raise ConfigError(f"`filepath` {path!r} exists and overwrite=False.")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise ConfigError(f"{method}(): the directory {directory!r} does not exist.")
+        raise ConfigError(
+            f"{method}(): the directory of `filepath`, {directory!r}, does not exist; create it "
+            "first (os.makedirs)."
+        )
     suffix = next((s for s in _KERAS_SUFFIXES if path.lower().endswith(s)), None)
     if suffix is not None and (method, suffix) not in _WARNED:
         _WARNED.add((method, suffix))  # once per process: ModelCheckpoint saves every epoch
