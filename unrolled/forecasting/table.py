@@ -59,6 +59,8 @@ def read_table(
                 f"{os.fspath(path)} has no column {name!r}; its columns are: {', '.join(header)}."
             )
     data = [row for row in rows[1:] if any(cell.strip() for cell in row)]
+    if not data:
+        raise DataError(f"{os.fspath(path)} has a header row but no data rows.")
     values = np.empty((len(data), len(columns)), dtype=np.float32)
     for r, row in enumerate(data):
         for c, name in enumerate(columns):
