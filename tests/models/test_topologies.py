@@ -40,7 +40,9 @@ def test_one_to_many_generates_a_ramp_from_its_start_value(via: str) -> None:
     model.fit(start, ramp, epochs=20, batch_size=32, verbose=0)
     test_start = np.array([[0.2], [0.7]], dtype="float32")
     expected = test_start[:, None, :] + 0.1 * np.arange(1, 7)[None, :, None]
-    assert np.abs(model.predict(test_start, verbose=0) - expected).max() < 0.05
+    error = np.abs(model.predict(test_start, verbose=0) - expected)
+    # The ramp spans 0.3 to 1.3; a model that ignores its start value is off by 0.25 on average.
+    assert error.mean() < 0.03 and error.max() < 0.1
 
 
 def test_many_to_many_labels_each_step_by_its_running_sum() -> None:

@@ -184,9 +184,12 @@ class ArrayData:
                     sizes[label] = int(tensor.shape[0])
         if len(set(sizes.values())) > 1:
             described = ", ".join(f"{label}: {n}" for label, n in sizes.items())
+            fewest = min(sizes.values())
             raise ShapeError(
                 "Data cardinality is ambiguous: every array needs the same number of samples "
-                f"(first axis). Received {described}."
+                f"(first axis). Received {described}. Pair each input with its target: cut "
+                f"both from one series with windows(series, look_back), or keep the first "
+                f"{fewest} of each ({', '.join(f'{label}[:{fewest}]' for label in sizes)})."
             )
         num_samples = next(iter(sizes.values()))
         if num_samples == 0:
