@@ -205,11 +205,38 @@ def as_model_input(value: Any, symbol: SymbolicTensor | None, model: str) -> tor
         if tensor.dim() != len(expected) or any(
             e is not None and e != g for e, g in zip(expected, tensor.shape)
         ):
-            raise ShapeError(
-                f"{model} expects input of shape {shape_str(expected)} (None: any size); "
-                f"received {shape_str(tensor.shape)}."
-            )
+            raise ShapeError(input_shape_message(model, expected, tuple(tensor.shape)))
     return tensor
+
+
+def input_shape_message(
+    model: str, expected: tuple[int | None, ...], received: tuple[int, ...]
+) -> str:
+    """The error for inputs of the wrong shape, with the one fix that fits the mismatch."""
+    legend = " (samples, timesteps, features)" if len(expected) == 3 else ""
+    message = (
+        f"{model} expects inputs `x` of shape {shape_str(expected)}{legend}, None for any size; "
+        f"received {shape_str(received)}."
+    )
+    if len(received) + 1 == len(expected) == 3:
+        samples, steps = received[0], received[-1]
+        if expected[1] in (None, steps) and expected[2] == 1:
+            return f"{message} Add the features axis: x.reshape({samples}, {steps}, 1)."
+        if expected[1] in (None, 1) and expected[2] == steps:
+            return f"{message} Add the timesteps axis: x.reshape({samples}, 1, {steps})."
+    if len(received) == len(expected) == 3:
+        if expected[2] is not None and received[2] != expected[2]:
+            return (
+                f"{message} The model was built for {expected[2]} features per timestep; give x "
+                f"those columns (a model for {received[2]} features is a new model)."
+            )
+        if expected[1] is not None and received[1] != expected[1]:
+            return (
+                f"{message} The model takes windows of {expected[1]} timesteps: cut x with "
+                f"windows(series, look_back={expected[1]}), or use Input((None, features)) for "
+                "any length."
+            )
+    return message
 
 
 def _symbolic_leaves(structure: Any, argument: str) -> list[SymbolicTensor]:

@@ -8,11 +8,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from unrolled.errors import ConfigError, ShapeError, shape_str
+from unrolled.errors import ConfigError, ShapeError
 from unrolled.layers.base import Layer, accepts
 from unrolled.layers.input_layer import InputLayer
 from unrolled.layers.symbolic import SymbolicTensor
-from unrolled.models.functional import as_model_input
+from unrolled.models.functional import as_model_input, input_shape_message
 from unrolled.models.saving_methods import SavingMethods
 from unrolled.models.training_methods import TrainingMethods
 from unrolled.saving import serialization
@@ -201,10 +201,7 @@ def _check_input(x: torch.Tensor, expected: tuple[int | None, ...], model: str) 
     if x.dim() != len(expected) or any(
         e is not None and e != g for e, g in zip(expected[1:], x.shape[1:])
     ):
-        raise ShapeError(
-            f"{model} expects input of shape {shape_str(expected)} (None: any size), that is "
-            f"(samples, timesteps, features) for a recurrent first layer; received {shape_str(x.shape)}."
-        )
+        raise ShapeError(input_shape_message(model, expected, tuple(x.shape)))
 
 
 register_builtin("unrolled.models", Sequential)
