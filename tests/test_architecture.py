@@ -18,13 +18,15 @@ FORBIDDEN = {
     "compat": {"ops", "layers", "datasets"},
     "activations": {"ops", "layers"},
     "initializers": {"ops", "layers"},
-    "ops": {"layers", "datasets"},
+    "ops": {"layers", "datasets", "compiled"},
     "datasets": {"ops", "layers"},
     # data prepares arrays for any model: NumPy and torch only.
     "data": {"layers", "models", "training"},
     # training drives any torch.nn.Module: it must not know our layer or model classes.
     # Nor the file format above it: checkpoints use only `files`.
-    "training": {"layers", "models", "saving", "interop"},
+    "training": {"layers", "models", "saving", "interop", "compiled"},
+    # Compiled kernels know layers and training; models hand them to the Trainer.
+    "compiled": {"models", "saving", "interop", "cli"},
     # Atomic writes and checked safetensors sit below everything that writes files.
     "files": {
         "compat",
@@ -40,7 +42,7 @@ FORBIDDEN = {
     # The file format knows layers and training; models register themselves with it.
     "saving": {"models", "interop", "cli"},
     # Keras import and ONNX export sit above the models they build and walk.
-    "layers": {"interop"},
+    "layers": {"interop", "compiled"},
     "models": {"interop"},
     # explain reads models by their attributes (models import it lazily for summary()).
     "explain": {"models", "training", "saving", "interop", "cli"},

@@ -14,13 +14,21 @@ Two kinds of model, told apart by their shapes:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
+from unrolled.compiled.rollout_plan import plan_rollout
 from unrolled.errors import ConfigError, InputTypeError, ShapeError, positive_int, shape_str
 from unrolled.models.stepping import Stepper
+
+
+class ForecastPath(NamedTuple):
+    """How `forecast` generated its steps (`model.last_forecast_path`), and why."""
+
+    name: str  # "compiled-rollout" (one numba call) or "stepper" (torch's cell operators)
+    reason: str
 
 
 def forecast(
@@ -146,6 +154,7 @@ class _Rollout:
 class _StepRollout(_Rollout):
     def __init__(self, model: Any, features: int, targets: Sequence[int] | None) -> None:
         self.stepper = Stepper.of(model)
+        self.model = model
         input_shape = model.input_shape
         timesteps = input_shape[1] if isinstance(input_shape, tuple) else None
         last = self.stepper.recurrent[-1]
@@ -161,6 +170,14 @@ class _StepRollout(_Rollout):
     def run(
         self, series: torch.Tensor, steps: int, covariates: torch.Tensor | None
     ) -> torch.Tensor:
+        # The whole rollout in one compiled call where the chain allows (compiled/).
+        runner, reason = plan_rollout(self.stepper.layers)
+        self.model.__dict__["last_forecast_path"] = ForecastPath(
+            getattr(runner, "path_name", "stepper"), reason
+        )
+        if runner is not None:
+            outputs = len(self.targets)
+            return runner(series, steps, outputs, self.targets, self.covariate_columns, covariates)
         step = self.stepper.frozen()  # no gradients in a rollout: weights read once
         output, states = step(series, None)  # warm-up over the whole history
         predictions = []

@@ -122,6 +122,13 @@ class TrainingMethods:
         self.history = self._trainer_for(x).fit(x, y, **kwargs)
         return self.history
 
+    def fast_fit(self, optimizer: Any, loss: str | None, x: Any, y: Any) -> tuple[Any, str]:
+        """The Trainer's hook for compiled training (`training/fast_path.py`): a runner of
+        whole epochs, or None and the reason the model stays on the reference path."""
+        from unrolled.compiled.fit_plan import plan_fit
+
+        return plan_fit(self, optimizer, loss, x, y)
+
     def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any) -> Any:
         """The loss (and metrics) on `x`, `y`, Keras's return convention."""
         return self._trainer_for(x).evaluate(x, y, **kwargs)

@@ -39,6 +39,7 @@ import torch
 from unrolled.errors import ConfigError, UnrolledError, positive_int
 from unrolled.training import data as data_module
 from unrolled.training import distributed as distributed_module
+from unrolled.training import fast_path as fast_path_module
 from unrolled.training import losses as losses_module
 from unrolled.training import metrics as metrics_module
 from unrolled.training import optimizers, stateful
@@ -83,6 +84,7 @@ class Trainer:
         loss_weights: Any = None,
         weighted_metrics: Any = None,
         mixed_precision: Any = None,
+        fast_path: bool | str = "auto",
     ) -> None:
         if not isinstance(module, torch.nn.Module):
             raise ConfigError(f"Trainer needs a torch.nn.Module. Received: {type(module).__name__}")
@@ -106,6 +108,9 @@ class Trainer:
         self.history: History | None = None
         self._hook_cache: tuple[Any, Any] = (None, (None, None))
         self.precision = MixedPrecision.resolve(mixed_precision)
+        # "auto": fit trains on the module's compiled kernel where it has one (fast_path.py).
+        self.fast_path = fast_path
+        self.last_path: fast_path_module.FitPath | None = None
         # The process group during a distributed fit (distributed.py), else None.
         self._replicas: distributed_module.Replicas | None = None
 
@@ -296,6 +301,9 @@ class Trainer:
                 )
 
         self.history = history
+        runner, self.last_path = fast_path_module.choose(
+            self, train, cbs, steps_per_epoch, self.fast_path
+        )
         self._reset_stop()
         was_training = self.module.training
         epoch_logs: dict[str, Any] = {}
@@ -325,7 +333,12 @@ class Trainer:
                     batches = (
                         data_module.loader_batches if replicas is None else replicas.loader_batches
                     )(train, place, class_weight)
-                done = self._train_epoch(batches, cbs, progress, steps_per_epoch)
+                if runner is not None:
+                    done = fast_path_module.run_epoch(
+                        self, runner, train, order, batch_size, progress
+                    )
+                else:
+                    done = self._train_epoch(batches, cbs, progress, steps_per_epoch)
                 if replicas is not None:
                     replicas.reduce(self)  # global logs: every process decides alike
                 if check_nan:

@@ -1,0 +1,327 @@
+"""A whole epoch of `fit` for `recurrent layer -> Dense` with MSE, in one numba call.
+
+Forward, backpropagation through time and the optimizer update (Keras's Adam or SGD,
+`training/update_rules.py` line for line) run batch after batch without returning to
+Python: at the sizes of the seeds' recipes (a few units, a few steps, batch 1) eager
+PyTorch spends its time on dispatch, autograd bookkeeping and the optimizer's tensor
+lists, not on arithmetic.
+
+Layouts are Keras's (`kernel (features, G * units)`, gates side by side); every weight
+and optimizer slot lives in one flat float32 vector, addressed by `offsets`
+(`OFFSET_*`). Cells (`CELL_*`): LSTM gates i, f, c, o; GRU z, r, h with the reset gate
+applied after the recurrent matmul (`reset_after=True`, bias rows input/recurrent);
+SimpleRNN tanh or relu. All arithmetic is float32, as torch's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unrolled.compiled.jit import kernel
+
+CELL_LSTM, CELL_GRU, CELL_RNN_TANH, CELL_RNN_RELU = 0, 1, 2, 3
+GATES = {CELL_LSTM: 4, CELL_GRU: 3, CELL_RNN_TANH: 1, CELL_RNN_RELU: 1}
+GATES_BY_CELL = np.array([GATES[k] for k in range(4)], np.int64)
+OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAM = 0, 1, 2, 3
+# Where each weight starts in the flat vector; -1 for an absent bias.
+OFFSET_KERNEL, OFFSET_RECURRENT, OFFSET_BIAS, OFFSET_DENSE, OFFSET_DENSE_BIAS = range(5)
+
+
+@kernel
+def _sigmoid(v):  # type: ignore[no-untyped-def]
+    return np.float32(1.0) / (np.float32(1.0) + np.exp(-v))
+
+
+@kernel
+def _forward_step(
+    cell, x_t, h_prev, c_prev, K, R, theta, ob, units, acts, rec_h, h_out, c_out, z, r
+):  # type: ignore[no-untyped-def]
+    """One step for one row: fills `acts` (G*U gate values), `rec_h` (GRU), `h_out`, `c_out`.
+
+    `z`, `r` (G*U) are scratch: the input and the recurrent projections.
+    """
+    gu = acts.shape[0]
+    one = np.float32(1.0)
+    z[:] = np.float32(0.0)
+    for f in range(x_t.shape[0]):
+        xv = x_t[f]
+        for j in range(gu):
+            z[j] += xv * K[f, j]
+    if ob >= 0:
+        for j in range(gu):
+            z[j] += theta[ob + j]
+    r[:] = np.float32(0.0)
+    for k in range(units):
+        hv = h_prev[k]
+        for j in range(gu):
+            r[j] += hv * R[k, j]
+    if cell == CELL_LSTM:
+        for u in range(units):
+            i = _sigmoid(z[u] + r[u])
+            fg = _sigmoid(z[units + u] + r[units + u])
+            g = np.tanh(z[2 * units + u] + r[2 * units + u])
+            o = _sigmoid(z[3 * units + u] + r[3 * units + u])
+            c = fg * c_prev[u] + i * g
+            acts[u], acts[units + u], acts[2 * units + u], acts[3 * units + u] = i, fg, g, o
+            c_out[u] = c
+            h_out[u] = o * np.tanh(c)
+    elif cell == CELL_GRU:
+        if ob >= 0:
+            for j in range(gu):
+                r[j] += theta[ob + gu + j]
+        for u in range(units):
+            zg = _sigmoid(z[u] + r[u])
+            rg = _sigmoid(z[units + u] + r[units + u])
+            hh = np.tanh(z[2 * units + u] + rg * r[2 * units + u])
+            acts[u], acts[units + u], acts[2 * units + u] = zg, rg, hh
+            rec_h[u] = r[2 * units + u]
+            h_out[u] = zg * h_prev[u] + (one - zg) * hh
+    else:
+        for u in range(units):
+            v = z[u] + r[u]
+            if cell == CELL_RNN_TANH:
+                v = np.tanh(v)
+            elif v < 0:
+                v = np.float32(0.0)
+            acts[u] = v
+            h_out[u] = v
+
+
+@kernel
+def _backward_step(
+    cell,
+    x_t,
+    h_prev,
+    c_prev,
+    c_t,
+    K,
+    R,
+    ob,
+    units,
+    acts,
+    rec_h,
+    dh,
+    dc,
+    grad,
+    oK,
+    oR,
+    dh_prev,
+    dc_prev,
+    dz,
+    dr,
+):  # type: ignore[no-untyped-def]
+    """Gradients of one step for one row: adds weight gradients to `grad`, fills `dh_prev`, `dc_prev`.
+
+    `dz`, `dr` (G*U) are scratch: gradients of the input and recurrent pre-activations.
+    """
+    gu = acts.shape[0]
+    one = np.float32(1.0)
+    if cell == CELL_LSTM:
+        for u in range(units):
+            i, fg, g, o = acts[u], acts[units + u], acts[2 * units + u], acts[3 * units + u]
+            tc = np.tanh(c_t[u])
+            d_o = dh[u] * tc
+            d_c = dc[u] + dh[u] * o * (one - tc * tc)
+            dz[u] = d_c * g * i * (one - i)
+            dz[units + u] = d_c * c_prev[u] * fg * (one - fg)
+            dz[2 * units + u] = d_c * i * (one - g * g)
+            dz[3 * units + u] = d_o * o * (one - o)
+            dc_prev[u] = d_c * fg
+        for j in range(gu):
+            dr[j] = dz[j]
+    elif cell == CELL_GRU:
+        for u in range(units):
+            zg, rg, hh = acts[u], acts[units + u], acts[2 * units + u]
+            d_hh = dh[u] * (one - zg) * (one - hh * hh)
+            dz[u] = dh[u] * (h_prev[u] - hh) * zg * (one - zg)
+            dz[units + u] = d_hh * rec_h[u] * rg * (one - rg)
+            dz[2 * units + u] = d_hh
+            dr[u], dr[units + u], dr[2 * units + u] = dz[u], dz[units + u], d_hh * rg
+            dh_prev[u] = dh[u] * zg  # the direct path; the matmul path is added below
+    else:
+        for u in range(units):
+            if cell == CELL_RNN_TANH:
+                dz[u] = dh[u] * (one - acts[u] * acts[u])
+            else:
+                dz[u] = dh[u] if acts[u] > 0 else np.float32(0.0)
+            dr[u] = dz[u]
+    for f in range(x_t.shape[0]):
+        xv = x_t[f]
+        base = oK + f * gu
+        for j in range(gu):
+            grad[base + j] += xv * dz[j]
+    if ob >= 0:
+        for j in range(gu):
+            grad[ob + j] += dz[j]
+        if cell == CELL_GRU:
+            for j in range(gu):
+                grad[ob + gu + j] += dr[j]
+    for k in range(units):
+        hv = h_prev[k]
+        base = oR + k * gu
+        total = np.float32(0.0)
+        for j in range(gu):
+            grad[base + j] += hv * dr[j]
+            total += R[k, j] * dr[j]
+        if cell == CELL_GRU:
+            dh_prev[k] += total
+        else:
+            dh_prev[k] = total
+
+
+@kernel
+def _apply_update(opt, theta, grad, m, v, lr, beta_1, beta_2, epsilon, momentum, step):  # type: ignore[no-untyped-def]
+    """Keras's update rule on the flat vector (see `update_rules.py` for the per-tensor form)."""
+    n = theta.shape[0]
+    if opt == OPT_ADAM:
+        # alpha in double then float32, as torch casts a Python scalar for a float32 kernel.
+        alpha = np.float32(
+            float(lr) * np.sqrt(1.0 - float(beta_2) ** step) / (1.0 - float(beta_1) ** step)
+        )
+        w1 = np.float32(1.0 - float(beta_1))
+        w2 = np.float32(1.0 - float(beta_2))
+        b2 = np.float32(beta_2)
+        for j in range(n):
+            g = grad[j]
+            m[j] = m[j] + w1 * (g - m[j])
+            v[j] = v[j] * b2 + w2 * g * g
+            theta[j] = theta[j] + (-alpha) * m[j] / (np.sqrt(v[j]) + epsilon)
+    elif opt == OPT_SGD:
+        for j in range(n):
+            theta[j] = theta[j] + (-lr) * grad[j]
+    else:
+        for j in range(n):
+            m[j] = m[j] * momentum + (-lr) * grad[j]
+            if opt == OPT_NESTEROV:
+                theta[j] = theta[j] + (-lr) * grad[j] + momentum * m[j]
+            else:
+                theta[j] = theta[j] + m[j]
+
+
+@kernel
+def fit_epoch(  # type: ignore[no-untyped-def]
+    cell,
+    units,
+    x,
+    y,
+    valid,
+    order,
+    batch_size,
+    stateful,
+    h_state,
+    c_state,
+    theta,
+    offsets,
+    m,
+    v,
+    opt,
+    lr,
+    beta_1,
+    beta_2,
+    epsilon,
+    momentum,
+    first_step,
+    losses,
+):
+    """Trains one epoch in place; returns nothing. `losses[i]` gets batch i's MSE.
+
+    Args: `x (N, T, F)`, `y (N, n)`, `valid (N, T)` uint8 (1 where the step counts; Keras
+    masking), `order (N,)` sample indices, `h_state`, `c_state (B, U)` stateful states
+    (read and written when `stateful`), `theta` the flat weights, `m`, `v` the optimizer
+    slots, `first_step` Keras's `iterations + 1` at the first batch.
+    """
+    n_samples, steps, features = x.shape
+    outputs = y.shape[1]
+    gu = GATES_BY_CELL[cell] * units
+    oK, oR, ob = offsets[OFFSET_KERNEL], offsets[OFFSET_RECURRENT], offsets[OFFSET_BIAS]
+    oD, obd = offsets[OFFSET_DENSE], offsets[OFFSET_DENSE_BIAS]
+    K = theta[oK : oK + features * gu].reshape(features, gu)
+    R = theta[oR : oR + units * gu].reshape(units, gu)
+    D = theta[oD : oD + units * outputs].reshape(units, outputs)
+    grad = np.zeros(theta.shape[0], np.float32)
+    rows = min(batch_size, n_samples)
+    H = np.zeros((steps + 1, rows, units), np.float32)  # H[t + 1]: h after step t
+    C = np.zeros((steps + 1, rows, units), np.float32)
+    A = np.zeros((steps, rows, gu), np.float32)  # gate values
+    RH = np.zeros((steps, rows, units), np.float32)  # GRU: h @ recurrent kernel (+ bias), h gate
+    out = np.zeros((rows, units), np.float32)
+    dH = np.zeros((rows, units), np.float32)
+    dC = np.zeros((rows, units), np.float32)
+    dh_prev = np.zeros(units, np.float32)
+    dc_prev = np.zeros(units, np.float32)
+    seen = np.zeros(rows, np.bool_)
+    z = np.zeros(gu, np.float32)  # scratch for the steps
+    r = np.zeros(gu, np.float32)
+    two = np.float32(2.0)
+    batch = 0
+    for start in range(0, n_samples, batch_size):
+        size = min(batch_size, n_samples - start)
+        # ---- forward -------------------------------------------------------------------
+        for b in range(size):
+            for u in range(units):
+                H[0, b, u] = h_state[b, u] if stateful else np.float32(0.0)
+                C[0, b, u] = c_state[b, u] if stateful else np.float32(0.0)
+            seen[b] = False
+        for t in range(steps):
+            for b in range(size):
+                s = order[start + b]
+                if valid[s, t]:
+                    seen[b] = True
+                    _forward_step(
+                        cell, x[s, t], H[t, b], C[t, b], K, R, theta, ob, units,
+                        A[t, b], RH[t, b], H[t + 1, b], C[t + 1, b], z, r,
+                    )  # fmt: skip
+                else:  # a masked step leaves the states as they were
+                    H[t + 1, b] = H[t, b]
+                    C[t + 1, b] = C[t, b]
+        loss = np.float32(0.0)
+        grad[:] = np.float32(0.0)
+        scale = two / np.float32(size * outputs)
+        for b in range(size):
+            s = order[start + b]
+            row_loss = np.float32(0.0)
+            for u in range(units):  # a row with no valid step outputs zeros (Keras)
+                out[b, u] = H[steps, b, u] if seen[b] else np.float32(0.0)
+                dH[b, u] = np.float32(0.0)
+                dC[b, u] = np.float32(0.0)
+            for k in range(outputs):
+                pred = np.float32(0.0)
+                for u in range(units):
+                    pred += out[b, u] * D[u, k]
+                if obd >= 0:
+                    pred += theta[obd + k]
+                err = pred - y[s, k]
+                row_loss += err * err
+                d_pred = scale * err
+                for u in range(units):
+                    grad[oD + u * outputs + k] += out[b, u] * d_pred
+                    dH[b, u] += d_pred * D[u, k]
+                if obd >= 0:
+                    grad[obd + k] += d_pred
+            loss += row_loss / np.float32(outputs)
+            if not seen[b]:
+                for u in range(units):
+                    dH[b, u] = np.float32(0.0)
+        losses[batch] = loss / np.float32(size)
+        # ---- backward through time (the initial states are constants: truncated BPTT) ------
+        for t in range(steps - 1, -1, -1):
+            for b in range(size):
+                s = order[start + b]
+                if not valid[s, t]:
+                    continue  # the states passed through unchanged, and so do their gradients
+                _backward_step(
+                    cell, x[s, t], H[t, b], C[t, b], C[t + 1, b], K, R, ob, units,
+                    A[t, b], RH[t, b], dH[b], dC[b], grad, oK, oR, dh_prev, dc_prev, z, r,
+                )  # fmt: skip
+                for u in range(units):
+                    dH[b, u] = dh_prev[u]
+                    dC[b, u] = dc_prev[u]
+        if stateful:
+            for b in range(size):
+                for u in range(units):
+                    h_state[b, u] = H[steps, b, u]
+                    c_state[b, u] = C[steps, b, u]
+        _apply_update(
+            opt, theta, grad, m, v, lr, beta_1, beta_2, epsilon, momentum, first_step + batch
+        )
+        batch += 1

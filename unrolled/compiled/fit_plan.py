@@ -1,0 +1,293 @@
+"""Whether a model's `fit` can run on the compiled epoch kernel, and the runner that does.
+
+Supported: `[Masking ->] LSTM | GRU | SimpleRNN -> Dense` (a `Sequential`), the recurrent
+layer on its fused configuration (default activations, GRU `reset_after=True`), returning
+its last output, stateful or not, without dropout, regularizers or constraints; a linear
+`Dense`; loss MSE; Keras's Adam (not AMSGrad) or SGD (with or without momentum/Nesterov),
+without clipping or weight decay; float32 on the CPU; every weight trainable. Anything
+else declines, with the reason, and `fit` takes the reference path.
+
+`plan_fit(model, optimizer, loss, x, y)` returns `(runner, reason)`: `runner` None when
+declined. The runner's `run_epoch(order, batch_size)` trains one epoch and returns the
+per-batch losses; the model's parameters, its stateful states and the optimizer's slots
+and `iterations` end exactly where the reference path leaves them (to float32 rounding).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from unrolled import activations
+from unrolled.compiled import fit_kernel
+from unrolled.compiled.jit import unavailable
+from unrolled.layers.base import _weight_rules
+from unrolled.layers.core import Dense
+from unrolled.layers.gru import GRUCell
+from unrolled.layers.input_layer import InputLayer
+from unrolled.layers.lstm import LSTMCell
+from unrolled.layers.masking import Masking
+from unrolled.layers.recurrent import RNN
+from unrolled.layers.simple_rnn import SimpleRNNCell
+from unrolled.training.update_rules import AdamRule, SGDRule
+
+PATH_NAME = "compiled-epoch"
+# Above this many multiply-adds per batch and step, torch's fused operator and BLAS beat
+# the kernel's plain loops (measured: benchmarks/fast_paths.py).
+MAX_WORK_PER_STEP = 64 * 1024
+
+
+def _cell_code(cell: Any) -> int | None:
+    if isinstance(cell, LSTMCell):
+        return fit_kernel.CELL_LSTM
+    if isinstance(cell, GRUCell):
+        return fit_kernel.CELL_GRU
+    if isinstance(cell, SimpleRNNCell):
+        return (
+            fit_kernel.CELL_RNN_TANH if cell.fused_kind == "rnn_tanh" else fit_kernel.CELL_RNN_RELU
+        )
+    return None
+
+
+def _model_blocker(model: Any) -> tuple[str | None, list[Any]]:
+    """Why the model's layers do not fit the kernel (None if they do), and the layers."""
+    if getattr(model, "_nodes", None) is not None or not hasattr(model, "layers"):
+        return "only a Sequential model is compiled", []
+    layers = [layer for layer in model.layers if not isinstance(layer, InputLayer)]
+    if layers and isinstance(layers[0], Masking):
+        body = layers[1:]
+    else:
+        body = layers
+    if len(body) != 2 or not isinstance(body[0], RNN) or not isinstance(body[1], Dense):
+        kinds = " -> ".join(type(layer).__name__ for layer in layers)
+        return (
+            f"the kernel trains [Masking ->] LSTM|GRU|SimpleRNN -> Dense; this model is {kinds}",
+            [],
+        )
+    recurrent, dense = body
+    cell = recurrent._cell()
+    if _cell_code(cell) is None:
+        return f"{recurrent.name}: {type(cell).__name__} is not an LSTM, GRU or SimpleRNN cell", []
+    blocker = cell.fused_blocker()
+    if blocker is not None:
+        return f"{recurrent.name}: {blocker}", []
+    if recurrent.use_cudnn is False:
+        return f"{recurrent.name}: use_cudnn=False asks for the step loop", []
+    for option in ("return_sequences", "return_state", "go_backwards"):
+        if getattr(recurrent, option):
+            return f"{recurrent.name}: {option}=True", []
+    if recurrent.zero_output_for_mask and layers[0] is not recurrent:
+        return f"{recurrent.name}: zero_output_for_mask=True", []
+    if cell.dropout or cell.recurrent_dropout:
+        return f"{recurrent.name}: dropout draws random masks each call", []
+    if activations.name_of(dense.activation) != "linear":
+        return (
+            f"{dense.name}: activation={activations.serialize(dense.activation)!r} (only linear)",
+            [],
+        )
+    if _weight_rules(model, "regularizer") or _weight_rules(model, "constraint"):
+        return "regularizers and constraints run on the reference path", []
+    if any(getattr(layer, "activity_regularizer", None) is not None for layer in layers):
+        return "activity regularizers run on the reference path", []
+    parameters = list(model.parameters())
+    if not parameters:
+        return "the model is not built yet", []
+    if any(not p.requires_grad for p in parameters):
+        return "some weights are frozen (trainable=False)", []
+    if any(p.dtype != torch.float32 or p.device.type != "cpu" for p in parameters):
+        return "the kernel runs float32 on the CPU", []
+    return None, layers
+
+
+def _optimizer_blocker(optimizer: Any, parameters: list[torch.Tensor]) -> str | None:
+    if type(optimizer) not in (AdamRule, SGDRule):
+        return f"optimizer {type(optimizer).__name__}: the kernel implements Keras's Adam and SGD"
+    if optimizer.clipnorm or optimizer.clipvalue or optimizer.global_clipnorm:
+        return "gradient clipping runs on the reference path"
+    if len(optimizer.param_groups) != 1:
+        return "several parameter groups"
+    group = optimizer.param_groups[0]
+    if {id(p) for p in group["params"]} != {id(p) for p in parameters}:
+        return "the optimizer does not hold exactly the model's weights"
+    if group["weight_decay"] or group["decay"]:
+        return "weight decay / learning-rate decay runs on the reference path"
+    if type(optimizer) is AdamRule and group["amsgrad"]:
+        return "amsgrad runs on the reference path"
+    return None
+
+
+def plan_fit(model: Any, optimizer: Any, loss: str | None, x: Any, y: Any) -> tuple[Any, str]:
+    """`(runner, reason)` for training `model` on `x, y`; runner None when declined."""
+    reason = unavailable()
+    if reason is not None:
+        return None, reason
+    blocker, layers = _model_blocker(model)
+    if blocker is not None:
+        return None, blocker
+    if loss != "mse":
+        return None, f"loss {loss or 'other than MSE'}: the kernel implements mean squared error"
+    parameters = list(model.parameters())
+    blocker = _optimizer_blocker(optimizer, parameters)
+    if blocker is not None:
+        return None, blocker
+    recurrent, dense = layers[-2], layers[-1]
+    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.dtype != torch.float32:
+        return None, "x is not one float32 array (samples, timesteps, features)"
+    if not isinstance(y, torch.Tensor) or tuple(y.shape) != (x.shape[0], dense.units):
+        return None, f"y is not (samples, {dense.units}), the model's output shape"
+    if x.shape[-1] != recurrent.input_features or x.device.type != "cpu":
+        return None, "x does not match the model's features (or is not on the CPU)"
+    cell = recurrent._cell()
+    gates = fit_kernel.GATES[_cell_code(cell)]
+    work = gates * cell.units * (cell.units + x.shape[-1])
+    if work > MAX_WORK_PER_STEP:
+        return None, (
+            f"{work} multiply-adds per row and step: above {MAX_WORK_PER_STEP}, torch's fused "
+            "operator is faster than the kernel"
+        )
+    mask_value = layers[0].mask_value if isinstance(layers[0], Masking) else None
+    return _EpochRunner(recurrent, dense, optimizer, x, y, mask_value), (
+        f"numba kernel: whole epochs of {type(recurrent).__name__} -> Dense, MSE, "
+        f"{type(optimizer).__name__.removesuffix('Rule')}"
+    )
+
+
+class _EpochRunner:
+    """Runs epochs of the kernel on a model's weights, in place."""
+
+    path_name = PATH_NAME
+
+    def __init__(
+        self,
+        recurrent: RNN,
+        dense: Dense,
+        optimizer: Any,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        mask_value: Any,
+    ) -> None:
+        cell = recurrent._cell()
+        self.recurrent, self.optimizer = recurrent, optimizer
+        self.cell_code = _cell_code(cell)
+        self.units = cell.units
+        self.weights = [cell.kernel, cell.recurrent_kernel]
+        offsets = [0, cell.kernel.numel(), -1, 0, -1]
+        size = offsets[1] + cell.recurrent_kernel.numel()
+        if cell.bias is not None:
+            offsets[fit_kernel.OFFSET_BIAS] = size
+            size += cell.bias.numel()
+            self.weights.append(cell.bias)
+        offsets[fit_kernel.OFFSET_DENSE] = size
+        size += dense.kernel.numel()
+        self.weights.append(dense.kernel)
+        if dense.bias is not None:
+            offsets[fit_kernel.OFFSET_DENSE_BIAS] = size
+            size += dense.bias.numel()
+            self.weights.append(dense.bias)
+        self.offsets = np.array(offsets, np.int64)
+        self.size = size
+        self.x = np.ascontiguousarray(x.detach().numpy())
+        self.y = np.ascontiguousarray(y.detach().numpy())
+        if mask_value is None:
+            self.valid = np.ones(self.x.shape[:2], np.uint8)
+        else:
+            self.valid = (self.x != np.float32(mask_value)).any(axis=-1).astype(np.uint8)
+
+    def _flat(self, tensors: list[torch.Tensor]) -> np.ndarray:
+        return np.concatenate([t.detach().reshape(-1).numpy() for t in tensors]).astype(
+            np.float32, copy=False
+        )
+
+    def _slots(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        group = self.optimizer.param_groups[0]
+        if type(self.optimizer) is AdamRule:
+            names = ["momentum", "velocity"]
+        elif group["momentum"]:
+            names = ["momentum"]
+        else:
+            names = []
+        flats = []
+        for name in names:
+            slots = [self.optimizer.state[p].get(name) for p in self.weights]
+            flats.append(
+                self._flat(
+                    [
+                        s if s is not None else torch.zeros_like(p)
+                        for s, p in zip(slots, self.weights)
+                    ]
+                )
+            )
+        while len(flats) < 2:
+            flats.append(np.zeros(1, np.float32))
+        return names, flats[0], flats[1]
+
+    def run_epoch(self, order: torch.Tensor | None, batch_size: int) -> torch.Tensor:
+        """Trains one epoch over the samples in `order`; returns each batch's loss `(batches,)`."""
+        n = self.x.shape[0]
+        order_np = np.arange(n, dtype=np.int64) if order is None else order.numpy().astype(np.int64)
+        batches = -(-n // batch_size)
+        losses = np.zeros(batches, np.float32)
+        theta = self._flat(self.weights)
+        names, m, v = self._slots()
+        group = self.optimizer.param_groups[0]
+        if type(self.optimizer) is AdamRule:
+            opt = fit_kernel.OPT_ADAM
+        elif not group["momentum"]:
+            opt = fit_kernel.OPT_SGD
+        else:
+            opt = fit_kernel.OPT_NESTEROV if group["nesterov"] else fit_kernel.OPT_MOMENTUM
+        stateful = self.recurrent.stateful
+        if stateful:
+            self.recurrent._check_stateful_batch(batch_size)
+            states = [
+                getattr(self.recurrent, name).detach().numpy().copy()
+                for name in self.recurrent._state_names
+            ]
+        else:
+            states = [np.zeros((1, self.units), np.float32)]
+        h_state = states[0]
+        c_state = states[1] if len(states) > 1 else np.zeros_like(h_state)
+        f32 = np.float32
+        fit_kernel.fit_epoch(
+            self.cell_code,
+            self.units,
+            self.x,
+            self.y,
+            self.valid,
+            order_np,
+            batch_size,
+            stateful,
+            h_state,
+            c_state,
+            theta,
+            self.offsets,
+            m,
+            v,
+            opt,
+            f32(group["lr"]),
+            f32(group.get("beta_1", 0.9)),
+            f32(group.get("beta_2", 0.999)),
+            f32(group.get("epsilon", 1e-7)),
+            f32(group.get("momentum", 0.0)),
+            int(group["iterations"]) + 1,
+            losses,
+        )
+        group["iterations"] += batches
+        with torch.no_grad():
+            self._unflat(theta, self.weights)
+            for name, flat in zip(names, (m, v)):
+                self._unflat(flat, self.optimizer._slots(self.weights, name))
+        if stateful:
+            for name, value in zip(self.recurrent._state_names, states):
+                setattr(self.recurrent, name, torch.from_numpy(value))
+        return torch.from_numpy(losses)
+
+    @staticmethod
+    def _unflat(flat: np.ndarray, tensors: list[torch.Tensor]) -> None:
+        start = 0
+        for t in tensors:
+            count = t.numel()
+            t.copy_(torch.from_numpy(flat[start : start + count]).view_as(t))
+            start += count

@@ -1,0 +1,36 @@
+"""numba, when installed: the one JIT the compiled paths use, and why they decline without it.
+
+Kernels are compiled on first use and cached on disk (numba's `cache=True`: next to this
+package when it is writable, else in the user's cache directory; `NUMBA_CACHE_DIR`
+overrides). numba compiles per argument types, not per shape, so the cost is paid once
+per machine, not once per model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+try:  # an optional dependency: `pip install "unrolled[fast]"`
+    import numba
+except ImportError:  # pragma: no cover - exercised where numba is absent
+    numba = None
+
+SWITCH = "UNROLLED_FAST_PATH"
+
+
+def unavailable() -> str | None:
+    """Why no compiled path can run, or None when one can."""
+    if os.environ.get(SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
+        return f"{SWITCH}={os.environ[SWITCH]} forces the reference path"
+    if numba is None:
+        return 'numba is not installed (pip install "unrolled[fast]")'
+    return None
+
+
+def kernel(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`numba.njit` with an on-disk cache and IEEE arithmetic (no fastmath: same math as torch)."""
+    if numba is None:
+        return function  # never called: every compiled path declines first
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(function)

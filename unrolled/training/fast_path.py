@@ -1,0 +1,114 @@
+"""The compiled training path: when `fit` hands whole epochs to the module's own kernel.
+
+The Trainer drives any `torch.nn.Module`, so it does not know which models a compiled
+kernel can train. It asks the module, through an optional hook:
+
+    module.fast_fit(optimizer, loss, x, y) -> (runner or None, reason)
+
+where `loss` is `"mse"` for Keras's mean squared error (else the loss's name or None)
+and `runner.run_epoch(order, batch_size)` trains one epoch in place and returns the
+per-batch losses. Before asking, the Trainer declines what only it can see: per-batch
+callbacks, metrics, sample weights, distributed or mixed-precision training. The
+choice and its reason are kept in `trainer.last_path`.
+
+Switches to force the reference path: `compile(..., fast_path=False)` (or
+`Trainer(..., fast_path=False)`), or the environment variable `UNROLLED_FAST_PATH=0`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NamedTuple
+
+import torch
+
+from unrolled.training import losses as losses_module
+from unrolled.training.data import ArrayData
+
+SWITCH = "UNROLLED_FAST_PATH"
+
+
+class FitPath(NamedTuple):
+    """Which path `fit` trains on, and why."""
+
+    name: str  # "reference" or the module's compiled path (e.g. "compiled-epoch")
+    reason: str
+
+
+def loss_kind(loss: Any) -> str | None:
+    """`"mse"` when `loss` is Keras's mean squared error with a mean reduction."""
+    if loss is None or isinstance(loss, (list, tuple, dict)):
+        return None
+    try:
+        resolved = losses_module.get(loss)
+    except Exception:  # noqa: BLE001 - an unusual spec is simply not compiled
+        return None
+    if getattr(resolved, "fn", None) is losses_module.mean_squared_error and resolved.reduction in (
+        "sum_over_batch_size",
+        "mean",
+    ):
+        return "mse"
+    return getattr(resolved, "name", None)
+
+
+def choose(
+    trainer: Any,
+    train: Any,
+    callbacks: Any,
+    steps_per_epoch: int | None,
+    enabled: bool | str,
+) -> tuple[Any, FitPath]:
+    """`(runner or None, FitPath)` for this fit."""
+
+    def reference(reason: str) -> tuple[None, FitPath]:
+        return None, FitPath("reference", reason)
+
+    if enabled is False:
+        return reference("fast_path=False asks for the reference path")
+    if os.environ.get(SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
+        return reference(f"{SWITCH}={os.environ[SWITCH]} forces the reference path")
+    hook = getattr(trainer.module, "fast_fit", None)
+    if hook is None:
+        return reference(f"{type(trainer.module).__name__} has no compiled training kernel")
+    if trainer._replicas is not None:
+        return reference("distributed training runs the reference path")
+    if trainer.precision is not None:
+        return reference("mixed precision runs the reference path")
+    if not isinstance(train, ArrayData) or not isinstance(train.x, torch.Tensor):
+        return reference("the data is not one input array (a Dataset, a loader, or several inputs)")
+    if train.sample_weight is not None:
+        return reference("sample or class weights run on the reference path")
+    if trainer.compiled_metrics.spec or trainer.compiled_metrics.weighted_spec:
+        return reference("metrics are computed on the reference path")
+    if trainer.compiled_loss.loss_weights is not None:
+        return reference("loss_weights run on the reference path")
+    if callbacks.wants("on_train_batch_begin") or callbacks.wants("on_train_batch_end"):
+        return reference("a callback acts on every batch")
+    if steps_per_epoch is not None:
+        return reference("steps_per_epoch runs on the reference path")
+    runner, reason = hook(
+        trainer.optimizer, loss_kind(trainer.compiled_loss.loss), train.x, train.y
+    )
+    if runner is None:
+        return reference(reason)
+    return runner, FitPath(getattr(runner, "path_name", "compiled"), reason)
+
+
+def run_epoch(
+    trainer: Any, runner: Any, train: ArrayData, order: Any, batch_size: int, progress: Any
+) -> int:
+    """One epoch on the runner; fills the loss tracker as the per-batch loop would."""
+    losses = runner.run_epoch(order, batch_size)  # (batches,)
+    batches, n = len(losses), train.num_samples
+    if bool(torch.isfinite(losses).all()):
+        # One size-weighted entry per epoch: the tracker's result is the same number.
+        sizes = torch.full((batches,), float(batch_size), dtype=torch.float64)
+        sizes[-1] = n - (batches - 1) * batch_size
+        trainer.loss_tracker.add((losses.double() * sizes).sum() / n, n)
+    else:  # per batch, so that the error names the batch where the loss diverged
+        for index, value in enumerate(losses.unbind()):
+            trainer.loss_tracker.add(value, min(batch_size, n - index * batch_size))
+    if progress.verbose == 1:
+        for _ in range(batches):
+            progress.batch_end(None)
+    return batches
