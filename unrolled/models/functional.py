@@ -226,9 +226,12 @@ def input_shape_message(
             return f"{message} Add the timesteps axis: x.reshape({samples}, 1, {steps})."
     if len(received) == len(expected) == 3:
         if expected[2] is not None and received[2] != expected[2]:
+            built, given = (
+                f"{n} feature{'' if n == 1 else 's'}" for n in (expected[2], received[2])
+            )
             return (
-                f"{message} The model was built for {expected[2]} features per timestep; give x "
-                f"those columns (a model for {received[2]} features is a new model)."
+                f"{message} The model was built for {built} per timestep and x has {given}; "
+                f"pass the columns it was trained on (a model for {given} is a new model)."
             )
         if expected[1] is not None and received[1] != expected[1]:
             return (

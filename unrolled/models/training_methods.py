@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from unrolled.errors import ConfigError
+from unrolled.errors import ConfigError, ShapeError
 
 
 class TrainingMethods:
@@ -109,7 +109,26 @@ class TrainingMethods:
     def _trainer_for(self, x: Any) -> Any:
         if not getattr(self, "built", False):
             self._build_from_data(x)
-        return self._trainer or self._make_trainer()
+        trainer = self._trainer or self._make_trainer()
+        self._check_x(x)
+        return trainer
+
+    def _check_x(self, x: Any) -> None:
+        """Refuses an array `x` of the wrong shape before batching, so the message shows x's
+        own shape (100, 3), not a batch's (32, 3)."""
+        from unrolled.models.functional import input_shape_message
+
+        expected = getattr(self, "input_shape", None)
+        shape = getattr(x, "shape", None)
+        if not isinstance(expected, tuple) or shape is None or not expected:
+            return  # several inputs, a DataLoader, or a nested list: checked per batch
+        if not all(d is None or isinstance(d, int) for d in expected):
+            return
+        shape = tuple(shape)
+        if len(shape) != len(expected) or any(
+            e is not None and e != g for e, g in zip(expected[1:], shape[1:])
+        ):
+            raise ShapeError(input_shape_message(self.name, expected, shape))  # type: ignore[attr-defined]
 
     def _build_from_data(self, x: Any) -> None:
         # Only a Sequential without an input shape gets here: it builds from the first array.
@@ -151,6 +170,7 @@ class TrainingMethods:
 
         if not getattr(self, "built", False):
             self._build_from_data(x)
+        self._check_x(x)
         if self._trainer is not None:
             return self._trainer
         return Trainer(self, loss=None)  # predicting needs no optimizer or loss
