@@ -18,7 +18,8 @@ from typing import Any
 from unrolled.errors import UnrolledError
 
 TALLY: Counter[str] = Counter()
-CLASSES: set[str] = set()  # the classes of bad input the suite generated
+CLASSES: set[str] = set()  # every kind of call the suite generated
+REFUSED: set[str] = set()  # the kinds that were refused: the classes of bad input covered
 
 
 @dataclass
@@ -60,6 +61,7 @@ def attempt(kind: str, call: Callable[[], Any], *names: str) -> Worked | Refused
     except UnrolledError as error:
         check_error(error, names)
         TALLY["refused"] += 1
+        REFUSED.add(kind)
         return Refused(error)
     except BaseException:
         TALLY["raw"] += 1
@@ -95,8 +97,8 @@ def counted(test: Callable[..., Any]) -> Callable[..., Any]:
 
 def summary() -> str:
     return (
-        f"robustness: {TALLY['examples']} generated examples, {TALLY['calls']} calls in "
-        f"{len(CLASSES)} classes of input; {TALLY['worked']} worked (checked against a "
-        f"reference), {TALLY['refused']} refused with unrolled errors naming the argument; "
-        f"raw errors escaping: {TALLY['raw']}"
+        f"robustness: {TALLY['examples']} generated examples, {TALLY['calls']} calls of "
+        f"{len(CLASSES)} kinds; {TALLY['worked']} worked and matched their reference, "
+        f"{TALLY['refused']} were refused with unrolled errors naming the argument "
+        f"({len(REFUSED)} classes of bad input); raw errors escaping: {TALLY['raw']}"
     )

@@ -78,6 +78,7 @@ def check(kind: str, argv: list[str], names: tuple[str, ...]) -> None:
         assert lines[0].startswith("unrolled "), lines
         assert contract.names_in(lines[0], names), (names, lines[0])
     contract.TALLY["refused"] += 1
+    contract.REFUSED.add(kind)
 
 
 @given(option=st.sampled_from(sorted(OPTIONS)), draw=st.data())

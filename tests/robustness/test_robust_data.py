@@ -60,7 +60,7 @@ bad_counts = st.sampled_from([0, -1, 2.5, 2.0, "3", True, None, np.nan])
             "width",
         ]
     ),
-    timesteps=st.integers(4, 9),
+    timesteps=st.integers(6, 9),
     features=st.integers(0, 2),
     dtype=st.sampled_from(NUMERIC),
     sizes=st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, 3)),

@@ -386,3 +386,32 @@ def test_unknown_merge_modes_are_refused_and_known_ones_merge_both_directions(mo
         None: lambda: [forward, backward],
     }[mode]()
     torch.testing.assert_close(out, want)
+
+
+@given(
+    ids=st.lists(
+        st.one_of(st.integers(-2, 11), st.sampled_from([0.5, 2.0, np.nan])), min_size=1, max_size=6
+    ),
+    dtype=st.sampled_from(["int64", "int32", "float32", "float64", "complex64", "str"]),
+    mask_zero=st.booleans(),
+)
+@counted
+def test_embedding_takes_indices_below_input_dim_and_refuses_the_rest(ids, dtype, mask_zero):
+    layer = unrolled.Embedding(10, 3, mask_zero=mask_zero)
+    values = np.asarray(ids, dtype=np.float64).reshape(1, -1)
+    if dtype.startswith("int"):
+        values = np.nan_to_num(values, nan=0.0)
+    x = values.astype(dtype) if dtype != "str" else values.astype(str)
+    call = lambda: layer(x)  # noqa: E731
+    if dtype in ("complex64", "str"):
+        refused(f"{dtype} indices", call, "inputs")
+        return
+    values = x.astype(np.float64)  # what the layer receives (ints already truncated by numpy)
+    if np.isnan(values).any() or (values != np.round(values)).any():
+        refused("fractional indices", call, "inputs")
+    elif (values < 0).any() or (values >= 10).any():
+        refused("indices outside input_dim", call, "inputs")
+    else:
+        out = worked("embedding lookup", call)
+        want = layer.embeddings.detach().numpy()[values.astype(int)]
+        np.testing.assert_allclose(out.detach().numpy(), want)

@@ -388,3 +388,39 @@ def test_a_model_without_compile_asked_to_train_says_to_compile(method, built):
     if method == "fit":
         out = worked("predict without compile", lambda: model.predict(x, verbose=0))
         assert out.shape == (4, 1)
+
+
+@given(
+    kind=models,
+    method=st.sampled_from(["predict", "evaluate"]),
+    argument=st.sampled_from(["batch_size", "steps", "verbose"]),
+    value=st.one_of(counts, st.sampled_from(["auto", "loud"])),
+)
+@counted
+def test_predict_and_evaluate_arguments_are_checked(kind, method, argument, value):
+    model = MODELS[kind]
+    x, y = data(5)
+    options = {"verbose": 0, argument: value}
+    call = {
+        "predict": lambda: model.predict(x, **options),
+        "evaluate": lambda: model.evaluate(x, y, **options),
+    }[method]
+    if argument == "verbose":
+        valid = value in (0, 1, 2, "auto") and not isinstance(value, bool)
+    else:
+        valid = positive_or_none(value)
+    outcome = attempt(
+        f"{method} {argument}" if valid else f"bad {method} {argument}", call, argument
+    )
+    assert valid == isinstance(outcome, Worked), (method, argument, value)
+    if not valid:
+        return
+    steps = value if argument == "steps" and value is not None else None
+    size = value if argument == "batch_size" and value is not None else 32
+    seen = len(x) if steps is None else min(len(x), steps * size)
+    if method == "predict":
+        want = model.predict(x[:seen], verbose=0)
+        np.testing.assert_allclose(outcome.value, want, rtol=1e-6)
+    else:
+        want = expected_loss(model, x[:seen], y[:seen])
+        assert math.isclose(outcome.value, want, rel_tol=1e-5, abs_tol=1e-6)

@@ -88,6 +88,7 @@ def test_a_nonfinite_loss_stops_training_naming_epoch_and_batch(
             assert "terminate_on_nan=False" in message  # the way to opt out
             assert isinstance(error, unrolled.UnrolledError)
             contract.TALLY["refused"] += 1
+            contract.REFUSED.add("NaN or inf training loss")
             return
         raise AssertionError("training went on past a non-finite loss")
     history = run(n, bad_sample, bad_epoch, epochs, batch_size, value, mode)

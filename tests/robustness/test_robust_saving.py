@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
-from robustness.contract import counted, refused, worked
+from robustness.contract import Worked, attempt, counted, refused, worked
 
 import unrolled
 
@@ -63,14 +63,10 @@ def test_damaged_model_files_are_refused_naming_the_file(change, at, payload):
         loaded = worked("load_model", lambda: unrolled.load_model(path))
         np.testing.assert_allclose(loaded.predict(X, verbose=0), WANT, rtol=1e-6)
         return
-    try:
-        loaded = unrolled.load_model(path)
-    except unrolled.UnrolledError:
-        refused(f"{change} model file", lambda: unrolled.load_model(path), str(path), "filepath")
-        return
-    # A change the format does not protect (zip comments, unread bytes) must not matter.
-    worked(f"{change} model file that still loads", lambda: loaded)
-    np.testing.assert_allclose(loaded.predict(X, verbose=0), WANT, rtol=1e-6)
+    outcome = attempt(f"{change} model file", lambda: unrolled.load_model(path), str(path))
+    if isinstance(outcome, Worked):
+        # A change the format does not protect (zip comments, unread bytes) must not matter.
+        np.testing.assert_allclose(outcome.value.predict(X, verbose=0), WANT, rtol=1e-6)
 
 
 @given(

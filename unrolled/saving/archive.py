@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -136,7 +137,14 @@ def read(path: str | os.PathLike[str]) -> Archive:
         raise
     except zipfile.BadZipFile as error:
         raise FileFormatError(f"{what} is truncated or corrupted ({error}).") from None
-    except (EOFError, OSError, ValueError, NotImplementedError, zipfile.LargeZipFile) as error:
+    except (
+        EOFError,
+        OSError,
+        ValueError,
+        NotImplementedError,
+        zipfile.LargeZipFile,
+        zlib.error,  # a damaged deflate stream
+    ) as error:
         raise FileFormatError(f"{what} cannot be read as a zip archive ({error}).") from None
     metadata = _parse_json(data[METADATA], METADATA, what)
     _check_metadata(metadata, data, what)

@@ -773,9 +773,8 @@ def _check_counts(**counts: Any) -> None:
 
 
 def _should_validate(epoch: int, validation_freq: int | list[int]) -> bool:
-    if isinstance(validation_freq, int) and not isinstance(validation_freq, bool):
-        positive_int(validation_freq, "validation_freq")
-        return (epoch + 1) % validation_freq == 0
+    if isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool):
+        return (epoch + 1) % positive_int(validation_freq, "validation_freq") == 0
     if isinstance(validation_freq, (list, tuple)):
         return epoch + 1 in validation_freq
     raise ConfigError(
