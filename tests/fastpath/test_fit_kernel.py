@@ -244,3 +244,13 @@ def test_diverging_loss_still_names_the_batch():
     model.compile(optimizer=unrolled.optimizers.SGD(1e30), loss="mse")
     with pytest.raises(unrolled.NonFiniteLossError, match="batch 2"):
         model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+
+
+def test_without_numba_both_paths_decline_and_name_the_extra(monkeypatch):
+    from unrolled.compiled import jit
+    from unrolled.compiled.rollout_plan import plan_rollout
+
+    monkeypatch.setattr(jit, "NUMBA_FOUND", False)
+    assert 'pip install "unrolled[fast]"' in _decline()
+    runner, reason = plan_rollout([LSTM(4), Dense(1)])
+    assert runner is None and "numba is not installed" in reason

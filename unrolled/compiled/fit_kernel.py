@@ -8,7 +8,7 @@ lists, not on arithmetic.
 
 Layouts are Keras's (`kernel (features, G * units)`, gates side by side); every weight
 and optimizer slot lives in one flat float32 vector, addressed by `offsets`
-(`OFFSET_*`). Cells (`CELL_*`): LSTM gates i, f, c, o; GRU z, r, h with the reset gate
+(`codes.OFFSET_*`). Cells (`codes.CELL_*`): LSTM gates i, f, c, o; GRU z, r, h with the reset gate
 applied after the recurrent matmul (`reset_after=True`, bias rows input/recurrent);
 SimpleRNN tanh or relu. All arithmetic is float32, as torch's.
 """
@@ -17,14 +17,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from unrolled.compiled.codes import (
+    CELL_GRU,
+    CELL_LSTM,
+    CELL_RNN_TANH,
+    GATES_BY_CELL,
+    OFFSET_BIAS,
+    OFFSET_DENSE,
+    OFFSET_DENSE_BIAS,
+    OFFSET_KERNEL,
+    OFFSET_RECURRENT,
+    OPT_ADAM,
+    OPT_NESTEROV,
+    OPT_SGD,
+)
 from unrolled.compiled.jit import kernel
-
-CELL_LSTM, CELL_GRU, CELL_RNN_TANH, CELL_RNN_RELU = 0, 1, 2, 3
-GATES = {CELL_LSTM: 4, CELL_GRU: 3, CELL_RNN_TANH: 1, CELL_RNN_RELU: 1}
-GATES_BY_CELL = np.array([GATES[k] for k in range(4)], np.int64)
-OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAM = 0, 1, 2, 3
-# Where each weight starts in the flat vector; -1 for an absent bias.
-OFFSET_KERNEL, OFFSET_RECURRENT, OFFSET_BIAS, OFFSET_DENSE, OFFSET_DENSE_BIAS = range(5)
 
 
 @kernel

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from unrolled import activations
-from unrolled.compiled import fit_kernel
+from unrolled.compiled import codes
 from unrolled.compiled.jit import unavailable
 from unrolled.layers.base import _weight_rules
 from unrolled.layers.core import Dense
@@ -41,13 +41,11 @@ MAX_WORK_PER_STEP = 64 * 1024
 
 def _cell_code(cell: Any) -> int | None:
     if isinstance(cell, LSTMCell):
-        return fit_kernel.CELL_LSTM
+        return codes.CELL_LSTM
     if isinstance(cell, GRUCell):
-        return fit_kernel.CELL_GRU
+        return codes.CELL_GRU
     if isinstance(cell, SimpleRNNCell):
-        return (
-            fit_kernel.CELL_RNN_TANH if cell.fused_kind == "rnn_tanh" else fit_kernel.CELL_RNN_RELU
-        )
+        return codes.CELL_RNN_TANH if cell.fused_kind == "rnn_tanh" else codes.CELL_RNN_RELU
     return None
 
 
@@ -140,7 +138,7 @@ def plan_fit(model: Any, optimizer: Any, loss: str | None, x: Any, y: Any) -> tu
     if x.shape[-1] != recurrent.input_features or x.device.type != "cpu":
         return None, "x does not match the model's features (or is not on the CPU)"
     cell = recurrent._cell()
-    gates = fit_kernel.GATES[_cell_code(cell)]
+    gates = codes.GATES[_cell_code(cell)]
     work = gates * cell.units * (cell.units + x.shape[-1])
     if work > MAX_WORK_PER_STEP:
         return None, (
@@ -176,14 +174,14 @@ class _EpochRunner:
         offsets = [0, cell.kernel.numel(), -1, 0, -1]
         size = offsets[1] + cell.recurrent_kernel.numel()
         if cell.bias is not None:
-            offsets[fit_kernel.OFFSET_BIAS] = size
+            offsets[codes.OFFSET_BIAS] = size
             size += cell.bias.numel()
             self.weights.append(cell.bias)
-        offsets[fit_kernel.OFFSET_DENSE] = size
+        offsets[codes.OFFSET_DENSE] = size
         size += dense.kernel.numel()
         self.weights.append(dense.kernel)
         if dense.bias is not None:
-            offsets[fit_kernel.OFFSET_DENSE_BIAS] = size
+            offsets[codes.OFFSET_DENSE_BIAS] = size
             size += dense.bias.numel()
             self.weights.append(dense.bias)
         self.offsets = np.array(offsets, np.int64)
@@ -233,11 +231,11 @@ class _EpochRunner:
         names, m, v = self._slots()
         group = self.optimizer.param_groups[0]
         if type(self.optimizer) is AdamRule:
-            opt = fit_kernel.OPT_ADAM
+            opt = codes.OPT_ADAM
         elif not group["momentum"]:
-            opt = fit_kernel.OPT_SGD
+            opt = codes.OPT_SGD
         else:
-            opt = fit_kernel.OPT_NESTEROV if group["nesterov"] else fit_kernel.OPT_MOMENTUM
+            opt = codes.OPT_NESTEROV if group["nesterov"] else codes.OPT_MOMENTUM
         stateful = self.recurrent.stateful
         if stateful:
             self.recurrent._check_stateful_batch(batch_size)
@@ -249,8 +247,10 @@ class _EpochRunner:
             states = [np.zeros((1, self.units), np.float32)]
         h_state = states[0]
         c_state = states[1] if len(states) > 1 else np.zeros_like(h_state)
+        from unrolled.compiled.fit_kernel import fit_epoch  # numba compiles or loads it here
+
         f32 = np.float32
-        fit_kernel.fit_epoch(
+        fit_epoch(
             self.cell_code,
             self.units,
             self.x,

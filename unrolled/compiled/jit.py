@@ -8,14 +8,14 @@ per machine, not once per model.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 from typing import Any
 
-try:  # an optional dependency: `pip install "unrolled[fast]"`
-    import numba
-except ImportError:  # pragma: no cover - exercised where numba is absent
-    numba = None
+# An optional dependency (`pip install "unrolled[fast]"`), imported only when a kernel is
+# first needed: `import unrolled` does not pay for it.
+NUMBA_FOUND = importlib.util.find_spec("numba") is not None
 
 SWITCH = "UNROLLED_FAST_PATH"
 
@@ -24,13 +24,13 @@ def unavailable() -> str | None:
     """Why no compiled path can run, or None when one can."""
     if os.environ.get(SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
         return f"{SWITCH}={os.environ[SWITCH]} forces the reference path"
-    if numba is None:
+    if not NUMBA_FOUND:
         return 'numba is not installed (pip install "unrolled[fast]")'
     return None
 
 
 def kernel(function: Callable[..., Any]) -> Callable[..., Any]:
     """`numba.njit` with an on-disk cache and IEEE arithmetic (no fastmath: same math as torch)."""
-    if numba is None:
-        return function  # never called: every compiled path declines first
+    import numba  # only kernel modules call this, and only once a plan has accepted
+
     return numba.njit(cache=True, nogil=True, error_model="numpy")(function)

@@ -3,7 +3,7 @@
 A forecast step on torch costs a few operator calls per layer, tens of microseconds of
 dispatch for microseconds of arithmetic. Here the whole rollout is one loop.
 
-The model is a table of stages (`spec`, one row per layer, columns `COL_*`) over one
+The model is a table of stages (`spec`, one row per layer, columns `codes.COL_*`) over one
 flat float32 weight vector `theta` in Keras layouts, and one flat state vector per
 series. Recurrent stages follow `fit_kernel`'s cells; pointwise stages are Dense or an
 activation.
@@ -13,15 +13,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from unrolled.compiled.fit_kernel import CELL_GRU, CELL_LSTM, CELL_RNN_TANH
+from unrolled.compiled.codes import (
+    ACT_RELU,
+    ACT_SIGMOID,
+    ACT_TANH,
+    CELL_GRU,
+    CELL_LSTM,
+    CELL_RNN_TANH,
+    COL_ACT,
+    COL_BIAS,
+    COL_IN,
+    COL_KERNEL,
+    COL_KIND,
+    COL_OUT,
+    COL_RECURRENT,
+    COL_STATE,
+    STAGE_ACTIVATION,
+    STAGE_DENSE,
+)
 from unrolled.compiled.jit import kernel
-
-STAGE_DENSE, STAGE_ACTIVATION = 10, 11
-ACT_LINEAR, ACT_RELU, ACT_TANH, ACT_SIGMOID = 0, 1, 2, 3
-# spec columns: kind, input size, output size, kernel, recurrent kernel, bias (-1: none),
-# activation (pointwise stages), offset of the stage's states in a series' state vector.
-COL_KIND, COL_IN, COL_OUT, COL_KERNEL, COL_RECURRENT, COL_BIAS, COL_ACT, COL_STATE = range(8)
-COLUMNS = 8
 
 
 @kernel

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from unrolled import activations
-from unrolled.compiled import rollout_kernel as rk
+from unrolled.compiled import codes
 from unrolled.compiled.fit_plan import _cell_code
 from unrolled.compiled.jit import unavailable
 from unrolled.layers.core import Activation, Dense
@@ -30,10 +30,10 @@ from unrolled.layers.time_distributed import TimeDistributed
 
 PATH_NAME = "compiled-rollout"
 _ACTIVATIONS = {
-    "linear": rk.ACT_LINEAR,
-    "relu": rk.ACT_RELU,
-    "tanh": rk.ACT_TANH,
-    "sigmoid": rk.ACT_SIGMOID,
+    "linear": codes.ACT_LINEAR,
+    "relu": codes.ACT_RELU,
+    "tanh": codes.ACT_TANH,
+    "sigmoid": codes.ACT_SIGMOID,
 }
 
 
@@ -76,7 +76,7 @@ def plan_rollout(layers: list[Any]) -> tuple[Any, str]:
             row = [code, cell.kernel.shape[0], units, place(cell.kernel)]
             row += [place(cell.recurrent_kernel), place(cell.bias), 0, state_size]
             rows.append(row)
-            state_size += units * (2 if code == rk.CELL_LSTM else 1)
+            state_size += units * (2 if code == codes.CELL_LSTM else 1)
             width = max(width, gates * units, cell.kernel.shape[0])
             current = units
             continue
@@ -91,7 +91,7 @@ def plan_rollout(layers: list[Any]) -> tuple[Any, str]:
             if dense.kernel.dtype != torch.float32 or dense.kernel.device.type != "cpu":
                 return None, f"{layer.name}: the kernel runs float32 weights on the CPU"
             rows.append(
-                [rk.STAGE_DENSE, dense.input_features, dense.units, place(dense.kernel), -1]
+                [codes.STAGE_DENSE, dense.input_features, dense.units, place(dense.kernel), -1]
                 + [place(dense.bias), act, 0]
             )
             width = max(width, dense.units, dense.input_features)
@@ -104,13 +104,13 @@ def plan_rollout(layers: list[Any]) -> tuple[Any, str]:
                     None,
                     f"{layer.name}: activation {activations.serialize(layer.activation)!r} is not compiled here",
                 )
-            rows.append([rk.STAGE_ACTIVATION, current, current, -1, -1, -1, act, 0])
+            rows.append([codes.STAGE_ACTIVATION, current, current, -1, -1, -1, act, 0])
             continue
         return (
             None,
             f"{getattr(layer, 'name', type(layer).__name__)} ({type(layer).__name__}) is not compiled",
         )
-    spec = np.array(rows, np.int64).reshape(-1, rk.COLUMNS)
+    spec = np.array(rows, np.int64).reshape(-1, codes.COLUMNS)
     theta = np.concatenate([w.reshape(-1).numpy() for w in weights]).astype(np.float32)
     return _Runner(spec, theta, width, state_size), "numba kernel: every generated step in one call"
 
@@ -140,7 +140,9 @@ class _Runner:
         )
         width = max(self.width, history.shape[2])
         out = np.empty((series, steps, outputs), np.float32)
-        rk.rollout(
+        from unrolled.compiled.rollout_kernel import rollout  # numba compiles or loads it here
+
+        rollout(
             self.spec,
             self.theta,
             states,
