@@ -157,8 +157,9 @@ def test_without_biases():
 def test_path_and_reason_are_reported():
     x, y = _data()
     model = _model("lstm", None, False)
-    _, trainer = _train(model, x, y, "auto", epochs=1)
-    assert trainer.last_path == (
+    assert model.last_fit_path is None
+    _train(model, x, y, "auto", epochs=1)
+    assert model.last_fit_path == (
         "compiled-epoch",
         "numba kernel: whole epochs of LSTM -> Dense, MSE, Adam",
     )

@@ -141,6 +141,11 @@ class TrainingMethods:
         self.history = self._trainer_for(x).fit(x, y, **kwargs)
         return self.history
 
+    @property
+    def last_fit_path(self) -> Any:
+        """How the last `fit` trained (`"compiled-epoch"` or `"reference"`) and why; None before."""
+        return None if self._trainer is None else self._trainer.last_path
+
     def fast_fit(self, optimizer: Any, loss: str | None, x: Any, y: Any) -> tuple[Any, str]:
         """The Trainer's hook for compiled training (`training/fast_path.py`): a runner of
         whole epochs, or None and the reason the model stays on the reference path."""

@@ -73,6 +73,9 @@ class Trainer:
         mixed_precision: None (float32), `"bfloat16"` or `"float16"` (also Keras's
             `"mixed_bfloat16"`/`"mixed_float16"`): forward passes under `torch.autocast`,
             float32 weights and outputs, a GradScaler for float16 on CUDA (`precision.py`).
+        fast_path: `"auto"` lets `fit` train whole epochs on the module's compiled kernel
+            when it offers one (`module.fast_fit`, see `fast_path.py`); False forces the
+            reference path. `trainer.last_path` says which path the last fit took, and why.
     """
 
     def __init__(
