@@ -369,7 +369,7 @@ def main() -> None:
         + " (the LSTM run compiles the kernel; GRU and SimpleRNN reuse it: one kernel for all three). "
         f"Eager torch hand loop and the reference path: {slow_epochs} epochs timed, scaled to 100.",
         "- M and L: `unrolled.LSTM` alone on its fused path (not compiled: the numba kernel declines "
-        "above 64k multiply-adds per row and step), interleaved with torch.nn.LSTM, median per step.",
+        "above 2^20 forward multiply-adds per batch), interleaved with torch.nn.LSTM, median per step.",
         "- forecast: `unrolled.forecast(model, history, 200)` whole call (warm-up included) / 200.",
         "",
         *rows,

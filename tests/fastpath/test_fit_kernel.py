@@ -211,6 +211,11 @@ def test_unsupported_options_decline_with_a_reason(change, reason):
     assert reason in _decline(**change)
 
 
+def test_large_batches_decline_to_torch():
+    model = unrolled.Sequential([LSTM(128, input_shape=(STEPS, FEATURES)), Dense(2)])
+    assert "multiply-adds per batch" in _decline(model=model, batch_size=32)
+
+
 def test_gru_reset_before_declines():
     model = unrolled.Sequential(
         [GRU(UNITS, reset_after=False, input_shape=(STEPS, FEATURES)), Dense(2)]

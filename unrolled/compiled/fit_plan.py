@@ -34,9 +34,10 @@ from unrolled.layers.simple_rnn import SimpleRNNCell
 from unrolled.training.update_rules import AdamRule, SGDRule
 
 PATH_NAME = "compiled-epoch"
-# Above this many multiply-adds per batch and step, torch's fused operator and BLAS beat
-# the kernel's plain loops (measured: benchmarks/fast_paths.py).
-MAX_WORK_PER_STEP = 64 * 1024
+# Above this many forward multiply-adds per batch, torch's fused operator and BLAS beat the
+# kernel's plain loops, whose time grows with the work while torch's is mostly a fixed cost
+# per batch at small sizes.
+MAX_WORK_PER_BATCH = 1 << 20
 
 
 def _cell_code(cell: Any) -> int | None:
@@ -116,8 +117,11 @@ def _optimizer_blocker(optimizer: Any, parameters: list[torch.Tensor]) -> str | 
     return None
 
 
-def plan_fit(model: Any, optimizer: Any, loss: str | None, x: Any, y: Any) -> tuple[Any, str]:
-    """`(runner, reason)` for training `model` on `x, y`; runner None when declined."""
+def plan_fit(
+    model: Any, optimizer: Any, loss: str | None, x: Any, y: Any, batch_size: int
+) -> tuple[Any, str]:
+    """`(runner, reason)` for training `model` on `x, y` in batches of `batch_size`; runner
+    None when declined."""
     reason = unavailable()
     if reason is not None:
         return None, reason
@@ -139,10 +143,11 @@ def plan_fit(model: Any, optimizer: Any, loss: str | None, x: Any, y: Any) -> tu
         return None, "x does not match the model's features (or is not on the CPU)"
     cell = recurrent._cell()
     gates = codes.GATES[_cell_code(cell)]
-    work = gates * cell.units * (cell.units + x.shape[-1])
-    if work > MAX_WORK_PER_STEP:
+    rows = min(batch_size, x.shape[0])
+    work = rows * x.shape[1] * gates * cell.units * (cell.units + x.shape[-1])
+    if work > MAX_WORK_PER_BATCH:
         return None, (
-            f"{work} multiply-adds per row and step: above {MAX_WORK_PER_STEP}, torch's fused "
+            f"{work} multiply-adds per batch: above {MAX_WORK_PER_BATCH}, torch's fused "
             "operator is faster than the kernel"
         )
     mask_value = layers[0].mask_value if isinstance(layers[0], Masking) else None

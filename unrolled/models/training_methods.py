@@ -146,12 +146,14 @@ class TrainingMethods:
         """How the last `fit` trained (`"compiled-epoch"` or `"reference"`) and why; None before."""
         return None if self._trainer is None else self._trainer.last_path
 
-    def fast_fit(self, optimizer: Any, loss: str | None, x: Any, y: Any) -> tuple[Any, str]:
+    def fast_fit(
+        self, optimizer: Any, loss: str | None, x: Any, y: Any, batch_size: int
+    ) -> tuple[Any, str]:
         """The Trainer's hook for compiled training (`training/fast_path.py`): a runner of
         whole epochs, or None and the reason the model stays on the reference path."""
         from unrolled.compiled.fit_plan import plan_fit
 
-        return plan_fit(self, optimizer, loss, x, y)
+        return plan_fit(self, optimizer, loss, x, y, batch_size)
 
     def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any) -> Any:
         """The loss (and metrics) on `x`, `y`, Keras's return convention."""

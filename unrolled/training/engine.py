@@ -305,7 +305,7 @@ class Trainer:
 
         self.history = history
         runner, self.last_path = fast_path_module.choose(
-            self, train, cbs, steps_per_epoch, self.fast_path
+            self, train, batch_size, cbs, steps_per_epoch, self.fast_path
         )
         self._reset_stop()
         was_training = self.module.training

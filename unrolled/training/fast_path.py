@@ -3,7 +3,7 @@
 The Trainer drives any `torch.nn.Module`, so it does not know which models a compiled
 kernel can train. It asks the module, through an optional hook:
 
-    module.fast_fit(optimizer, loss, x, y) -> (runner or None, reason)
+    module.fast_fit(optimizer, loss, x, y, batch_size) -> (runner or None, reason)
 
 where `loss` is `"mse"` for Keras's mean squared error (else the loss's name or None)
 and `runner.run_epoch(order, batch_size)` trains one epoch in place and returns the
@@ -54,6 +54,7 @@ def loss_kind(loss: Any) -> str | None:
 def choose(
     trainer: Any,
     train: Any,
+    batch_size: int,
     callbacks: Any,
     steps_per_epoch: int | None,
     enabled: bool | str,
@@ -86,9 +87,8 @@ def choose(
         return reference("a callback acts on every batch")
     if steps_per_epoch is not None:
         return reference("steps_per_epoch runs on the reference path")
-    runner, reason = hook(
-        trainer.optimizer, loss_kind(trainer.compiled_loss.loss), train.x, train.y
-    )
+    loss = loss_kind(trainer.compiled_loss.loss)
+    runner, reason = hook(trainer.optimizer, loss, train.x, train.y, batch_size)
     if runner is None:
         return reference(reason)
     return runner, FitPath(getattr(runner, "path_name", "compiled"), reason)
