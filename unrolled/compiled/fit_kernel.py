@@ -102,7 +102,7 @@ def _backward_step(
     c_prev,
     c_t,
     K,
-    R,
+    RT,
     ob,
     units,
     acts,
@@ -120,6 +120,8 @@ def _backward_step(
     """Gradients of one step for one row: adds weight gradients to `grad`, fills `dh_prev`, `dc_prev`.
 
     `dz`, `dr` (G*U) are scratch: gradients of the input and recurrent pre-activations.
+    `RT (G*U, U)` is the recurrent kernel transposed, so that every inner loop runs along
+    contiguous memory (and vectorizes).
     """
     gu = acts.shape[0]
     one = np.float32(1.0)
@@ -152,6 +154,9 @@ def _backward_step(
             else:
                 dz[u] = dh[u] if acts[u] > 0 else np.float32(0.0)
             dr[u] = dz[u]
+    if cell != CELL_GRU:
+        for k in range(units):
+            dh_prev[k] = np.float32(0.0)
     for f in range(x_t.shape[0]):
         xv = x_t[f]
         base = oK + f * gu
@@ -166,14 +171,12 @@ def _backward_step(
     for k in range(units):
         hv = h_prev[k]
         base = oR + k * gu
-        total = np.float32(0.0)
         for j in range(gu):
             grad[base + j] += hv * dr[j]
-            total += R[k, j] * dr[j]
-        if cell == CELL_GRU:
-            dh_prev[k] += total
-        else:
-            dh_prev[k] = total
+    for j in range(gu):  # dh_prev += dr @ R.T
+        d = dr[j]
+        for k in range(units):
+            dh_prev[k] += d * RT[j, k]
 
 
 @kernel
@@ -257,6 +260,7 @@ def fit_epoch(  # type: ignore[no-untyped-def]
     dh_prev = np.zeros(units, np.float32)
     dc_prev = np.zeros(units, np.float32)
     seen = np.zeros(rows, np.bool_)
+    RT = np.zeros((gu, units), np.float32)
     z = np.zeros(gu, np.float32)  # scratch for the steps
     r = np.zeros(gu, np.float32)
     two = np.float32(2.0)
@@ -311,13 +315,14 @@ def fit_epoch(  # type: ignore[no-untyped-def]
                     dH[b, u] = np.float32(0.0)
         losses[batch] = loss / np.float32(size)
         # ---- backward through time (the initial states are constants: truncated BPTT) ------
+        RT[:, :] = R.T
         for t in range(steps - 1, -1, -1):
             for b in range(size):
                 s = order[start + b]
                 if not valid[s, t]:
                     continue  # the states passed through unchanged, and so do their gradients
                 _backward_step(
-                    cell, x[s, t], H[t, b], C[t, b], C[t + 1, b], K, R, ob, units,
+                    cell, x[s, t], H[t, b], C[t, b], C[t + 1, b], K, RT, ob, units,
                     A[t, b], RH[t, b], dH[b], dC[b], grad, oK, oR, dh_prev, dc_prev, z, r,
                 )  # fmt: skip
                 for u in range(units):
