@@ -88,31 +88,36 @@ def test_run_fused_masked_equals_torch_on_each_rows_valid_steps(kind):
                 torch.testing.assert_close(got[row], want, atol=1e-6, rtol=1e-6)
 
 
-def test_run_fused_masked_with_every_row_masked_returns_zeros_and_initial_states():
+@pytest.mark.parametrize("rows", [1, B])
+def test_run_fused_masked_with_every_row_masked_returns_zeros_and_initial_states(rows):
     _, params = module_and_params("lstm")
-    states = initial_states("lstm")
+    states = [s[:rows] for s in initial_states("lstm")]
     out, final = fused.run_fused_masked(
-        "lstm", torch.randn(B, T, F), states, params, torch.zeros(B, T, dtype=torch.bool)
+        "lstm", torch.randn(rows, T, F), states, params, torch.zeros(rows, T, dtype=torch.bool)
     )
-    np.testing.assert_array_equal(out.numpy(), np.zeros((B, T, U)))
+    np.testing.assert_array_equal(out.numpy(), np.zeros((rows, T, U)))
     for got, init in zip(final, states):
         np.testing.assert_array_equal(got.numpy(), init.numpy())
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-@pytest.mark.parametrize("pattern", [[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0], [1, 0, 1, 1, 0, 1]])
-def test_rows_padded_alike_equal_torch_on_the_valid_steps(kind, pattern):
+@pytest.mark.parametrize(
+    "pattern",
+    [[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0], [1, 0, 1, 1, 0, 1], [1] * 6, [0, 1, 0, 0, 0, 0]],
+)
+@pytest.mark.parametrize("rows", [1, 3])  # one row takes its own path (the mask read as a list)
+def test_rows_padded_alike_equal_torch_on_the_valid_steps(kind, pattern, rows):
     module, params = module_and_params(kind)
     steps = len(pattern)
-    mask = torch.tensor([pattern] * 3, dtype=torch.bool)
-    x = torch.randn(3, steps, F, generator=torch.Generator().manual_seed(8))
-    states = [s[:3] for s in initial_states(kind)]
+    mask = torch.tensor([pattern] * rows, dtype=torch.bool)
+    x = torch.randn(rows, steps, F, generator=torch.Generator().manual_seed(8))
+    states = [s[:rows] for s in initial_states(kind)]
     valid = mask[0].nonzero().squeeze(1)
     hidden = tuple(s.unsqueeze(0) for s in states) if kind == "lstm" else states[0].unsqueeze(0)
     with torch.no_grad():
         want_out, want_hidden = module(x[:, valid], hidden)
         out, final = fused.run_fused_masked(kind, x, states, params, mask)
-    last = np.zeros((3, U), dtype=np.float32)  # Keras: zeros before the first valid step
+    last = np.zeros((rows, U), dtype=np.float32)  # Keras: zeros before the first valid step
     k = 0
     for t in range(steps):
         if pattern[t]:

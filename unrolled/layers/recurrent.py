@@ -349,7 +349,9 @@ class RNN(Layer):
                 f"{self.name}: mask must have shape (samples, timesteps) = {shape_str(expected)}; "
                 f"received {shape_str(m.shape)}."
             )
-        return (m != 0).to(x.device)  # Keras casts masks to bool
+        if m.dtype is not torch.bool:
+            m = m != 0  # Keras casts masks to bool
+        return m if m.device == x.device else m.to(x.device)
 
     def _initial_states(self, x: torch.Tensor, initial_state: Any) -> list[torch.Tensor] | None:
         batch = x.shape[0]

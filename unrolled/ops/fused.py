@@ -119,6 +119,8 @@ def run_fused_masked(
     row with no valid step keeps its initial states.
     """
     batch, steps = mask.shape
+    if batch == 1 and not mask.is_cuda:  # one row: read its mask once, slice instead of gather
+        return _run_one_row(kind, x, states, params, mask[0].tolist())
     if not bool(mask.any()):  # every row fully masked: nothing runs
         units = states[0].shape[-1]
         return x.new_zeros(batch, steps, units), list(states)
@@ -148,6 +150,34 @@ def run_fused_masked(
         )
     outputs = packing_ops.unpack(out_data, packing, batch, steps)  # (B, T, U)
     return outputs, [packing_ops.final_states(h[0], s, packing) for h, s in zip(final, states)]
+
+
+def _run_one_row(
+    kind: str,
+    x: torch.Tensor,
+    states: list[torch.Tensor],
+    params: list[torch.Tensor],
+    valid: list[bool],
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    # The same computation as `_run_shared_steps`, with the mask as a Python list: a batch
+    # of one (the seeds' stateful recipe) pays for no mask reductions or index tensors.
+    kept = [t for t, v in enumerate(valid) if v]
+    if not kept:
+        return x.new_zeros(1, len(valid), states[0].shape[-1]), list(states)
+    first, last = kept[0], kept[-1]
+    contiguous = last - first + 1 == len(kept)
+    x_run = x[:, first : last + 1] if contiguous else x[:, kept]  # (1, K, F)
+    outputs, final = run_fused(kind, x_run, states, params, state_size=[])  # (1, K, U)
+    if contiguous and last == len(valid) - 1:  # pre-padding: zeros, then every output
+        if first == 0:
+            return outputs, final
+        return torch.cat([outputs.new_zeros(1, first, outputs.shape[2]), outputs], dim=1), final
+    position, seen = [], 0  # for each step, 1 + the index of the last valid output (0: none)
+    for v in valid:
+        seen += v
+        position.append(seen)
+    with_zero = torch.cat([outputs.new_zeros(1, 1, outputs.shape[2]), outputs], dim=1)
+    return with_zero[:, position], final  # (1, T, U)
 
 
 def _run_shared_steps(
