@@ -8,9 +8,11 @@ per module where a test only reads them.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
+import numpy_rnn
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,7 +22,7 @@ import unrolled
 from unrolled import optimizers
 
 T, F, U = 3, 2, 3
-X_NAMES = ("x", "inputs", "input")  # fit's argument, and the layer call's word for it
+X_NAMES = ("x", "inputs")  # fit's argument, and the layer call's word for it
 
 
 def model_of(kind: str) -> unrolled.Model:
@@ -304,10 +306,6 @@ def test_stateful_models_need_their_batch_size_whole_batches_and_no_shuffling(
 
 def stitched_reference(model, x, fixed):
     """Row i of batch k+1 continues row i of batch k: one long sequence per row."""
-    import functools
-
-    import numpy_rnn
-
     lstm, dense = model.layers
     batches = x.reshape(-1, fixed, T, F)  # (batches, rows, T, F)
     rows = np.concatenate(list(batches), axis=1)  # (rows, batches * T, F)
