@@ -260,3 +260,33 @@ def test_without_numba_both_paths_decline_and_name_the_extra(monkeypatch):
     assert 'pip install "unrolled[fast]"' in _decline()
     runner, reason = plan_rollout([LSTM(4), Dense(1)])
     assert runner is None and "numba is not installed" in reason
+
+
+def test_epoch_callbacks_and_validation_keep_the_compiled_path():
+    x, y = _data(samples=16)
+    runs = []
+    for fast in ("auto", False):
+        model = _model("gru", None, False)
+        schedule = unrolled.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5)
+        history, trainer = _train(
+            model, x, y, fast, batch_size=4, validation_split=0.25, callbacks=[schedule], seed=1
+        )
+        runs.append((model, trainer, history))
+    (fm, ft, fh), (rm, rt, rh) = runs
+    _assert_same(fm, rm, ft, rt, fh, rh)
+    np.testing.assert_allclose(fh.history["val_loss"], rh.history["val_loss"], rtol=1e-5)
+
+
+def test_a_resumed_fit_ends_where_an_uninterrupted_one_does(tmp_path):
+    x, y = _data()
+    whole = _model("lstm", 3, True)
+    _train(whole, x, y, "auto", epochs=4, batch_size=3, shuffle=False)
+    first = _model("lstm", 3, True)
+    _train(first, x, y, "auto", epochs=2, batch_size=3, shuffle=False, checkpoint=tmp_path)
+    second = _model("lstm", 3, True)
+    _, trainer = _train(
+        second, x, y, "auto", epochs=4, batch_size=3, shuffle=False, checkpoint=tmp_path
+    )
+    assert trainer.last_path.name == "compiled-epoch"
+    for ours, theirs in zip(second.get_weights(), whole.get_weights()):
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
