@@ -304,17 +304,19 @@ class Trainer:
                 )
 
         self.history = history
+        if replicas is not None:
+            # Before the path is chosen (distributed training takes the reference path) and
+            # after a checkpoint is restored (DDP then shares rank 0's restored weights).
+            replicas.start(batch_size)
+            self._replicas = replicas
         runner, self.last_path = fast_path_module.choose(
             self, train, batch_size, cbs, steps_per_epoch, self.fast_path
         )
         self._reset_stop()
         was_training = self.module.training
         epoch_logs: dict[str, Any] = {}
-        cbs.call("on_train_begin", None)
-        if replicas is not None:
-            replicas.start(batch_size)
-            self._replicas = replicas
         try:
+            cbs.call("on_train_begin", None)
             if resumed is not None:
                 FitCheckpoint.restore_history(history, resumed)
             for epoch in range(initial_epoch, epochs):
