@@ -1,4 +1,4 @@
-"""Test-suite setup shared by every test directory.
+"""Test-suite setup shared by every test directory (and one torch thread, see below).
 
 Keras is the reference the layers are compared with, and it must run on its torch
 backend: the variable is set here, before any test module imports Keras. The tests
@@ -14,3 +14,9 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
+
+# One torch thread: the test models are small, and on a busy 2-core machine two threads
+# spin-wait on each other (a 12x slowdown measured). UNROLLED_TEST_THREADS overrides it.
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ.get("UNROLLED_TEST_THREADS", "1")))
