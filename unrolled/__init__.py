@@ -35,6 +35,7 @@ from unrolled.errors import (
     ConfigError,
     FileFormatError,
     InputTypeError,
+    MissingFileError,
     ShapeError,
     UnrolledError,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "Embedding",
     "Feedback",
     "FileFormatError",
+    "MissingFileError",
     "Flatten",
     "GRUCell",
     "Input",
