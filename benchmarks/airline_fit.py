@@ -22,23 +22,14 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from airline_recipe import LOOK_BACK, airline_windows, hand_loop_fit  # noqa: E402
 from report import header_lines, write_section  # noqa: E402
 
 import unrolled  # noqa: E402
 from unrolled.callbacks import ResetStates  # noqa: E402
 
-LOOK_BACK, UNITS, EPOCHS = 3, 4, 100
+UNITS, EPOCHS = 4, 100
 FIT_TARGET_VS_HAND, FIT_TARGET_VS_KERAS, PREDICT_TARGET_VS_KERAS = 1.25, 5.0, 3.0
-
-
-def airline_windows() -> tuple[np.ndarray, np.ndarray]:
-    """The tutorial's preparation: min-max scaling, 67% for training, look_back 3 windows."""
-    values = unrolled.datasets.airline_passengers().values
-    scaled = ((values - values.min()) / (values.max() - values.min())).astype(np.float32)
-    train = scaled[: int(len(scaled) * 0.67)]
-    x = np.stack([train[i : i + LOOK_BACK] for i in range(len(train) - LOOK_BACK - 1)])[:, :, None]
-    y = train[LOOK_BACK : len(train) - 1, None]
-    return x, y
 
 
 def ours_fit(x: np.ndarray, y: np.ndarray, epochs: int) -> float:
@@ -54,25 +45,6 @@ def ours_fit(x: np.ndarray, y: np.ndarray, epochs: int) -> float:
     model.fit(
         x, y, epochs=epochs, batch_size=1, verbose=0, shuffle=False, callbacks=[ResetStates()]
     )
-    return time.perf_counter() - start
-
-
-def hand_loop_fit(x: np.ndarray, y: np.ndarray, epochs: int) -> float:
-    """What a PyTorch user writes by hand: one sample per step, (h, c) carried and detached."""
-    torch.manual_seed(0)
-    lstm, head = torch.nn.LSTM(1, UNITS, batch_first=True), torch.nn.Linear(UNITS, 1)
-    optimizer = torch.optim.Adam([*lstm.parameters(), *head.parameters()], lr=1e-3, eps=1e-7)
-    xs, ys = torch.from_numpy(x), torch.from_numpy(y)
-    start = time.perf_counter()
-    for _ in range(epochs):
-        state = (torch.zeros(1, 1, UNITS), torch.zeros(1, 1, UNITS))
-        for i in range(len(xs)):
-            optimizer.zero_grad()
-            out, state = lstm(xs[i : i + 1], state)
-            loss = torch.nn.functional.mse_loss(head(out[:, -1]), ys[i : i + 1])
-            loss.backward()
-            optimizer.step()
-            state = (state[0].detach(), state[1].detach())
     return time.perf_counter() - start
 
 

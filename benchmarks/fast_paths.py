@@ -42,6 +42,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")  # report.header_lines names Ker
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from airline_recipe import LOOK_BACK, airline_windows, hand_loop_fit  # noqa: E402
 from report import header_lines, load_average, write_section  # noqa: E402
 
 import unrolled  # noqa: E402
@@ -50,18 +51,10 @@ from unrolled.ops.weights import keras_weights_from_torch  # noqa: E402
 
 SECTION = "fast_paths"
 COMMAND = "python benchmarks/fast_paths.py"
-LOOK_BACK, EPOCHS = 3, 100
+EPOCHS = 100
 KINDS = ("LSTM", "GRU", "SimpleRNN")
 ANCHORS = {"airline": 3.8, "S": 1.32e-3, "M": 8.40e-3, "L": 158e-3, "forecast": 1.05e-3}
 PEAK_SIZE = 1024
-
-
-def airline_windows() -> tuple[np.ndarray, np.ndarray]:
-    values = unrolled.datasets.airline_passengers().values
-    scaled = ((values - values.min()) / (values.max() - values.min())).astype(np.float32)
-    train = scaled[: int(len(scaled) * 0.67)]
-    x = np.stack([train[i : i + LOOK_BACK] for i in range(len(train) - LOOK_BACK - 1)])[:, :, None]
-    return x, train[LOOK_BACK : len(train) - 1, None]
 
 
 def airline_model(kind: str, fast: bool | str, masked: bool = False) -> unrolled.Sequential:
@@ -133,27 +126,6 @@ def fresh_process_fit(kind: str, cache: str, epochs: int) -> float:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     return float(out.stdout.strip().splitlines()[-1])
-
-
-def hand_loop_seconds(x: np.ndarray, y: np.ndarray, epochs: int, units: int = 4) -> float:
-    torch.manual_seed(0)
-    lstm, head = (
-        torch.nn.LSTM(x.shape[2], units, batch_first=True),
-        torch.nn.Linear(units, y.shape[1]),
-    )
-    optimizer = torch.optim.Adam([*lstm.parameters(), *head.parameters()], lr=1e-3, eps=1e-7)
-    xs, ys = torch.from_numpy(x), torch.from_numpy(y)
-    start = time.perf_counter()
-    for _ in range(epochs):
-        state = (torch.zeros(1, 1, units), torch.zeros(1, 1, units))
-        for i in range(len(xs)):
-            optimizer.zero_grad()
-            out, state = lstm(xs[i : i + 1], state)
-            loss = torch.nn.functional.mse_loss(head(out[:, -1]), ys[i : i + 1])
-            loss.backward()
-            optimizer.step()
-            state = (state[0].detach(), state[1].detach())
-    return time.perf_counter() - start
 
 
 def interleaved(
@@ -306,7 +278,7 @@ def main() -> None:
             airline[kind] = {"cold": cold, "fresh": fresh, "warm": warm, "reference": reference}
         forecast_cold = fresh_process_forecast(cache)
         forecast_fresh = fresh_process_forecast(cache)
-    hand = hand_loop_seconds(x, y, slow_epochs) * epochs / slow_epochs
+    hand = hand_loop_fit(x, y, slow_epochs) * epochs / slow_epochs
     masked_x = x.copy()
     masked_x[:, 0] = -1.0  # the first of the three steps masked in every window
     masked_model, plain_model = (

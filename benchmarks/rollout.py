@@ -49,7 +49,9 @@ TARGET_VS_HAND = 1.5  # at most 1.5x the hand loop's time
 
 def build_ours() -> Sequential:
     unrolled.set_random_seed(0)
-    return Sequential([Input((None, FEATURES)), LSTM(UNITS, return_sequences=True), Dense(FEATURES)])
+    return Sequential(
+        [Input((None, FEATURES)), LSTM(UNITS, return_sequences=True), Dense(FEATURES)]
+    )
 
 
 def hand_loop(model: Sequential) -> Callable[[np.ndarray], np.ndarray]:
