@@ -123,14 +123,9 @@ class _Rollout:
                     "`future=` (the known values of the other columns)."
                 )
             targets = list(range(features))
-        valid = isinstance(targets, (list, tuple, range)) and all(
-            isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in targets
-        )
-        self.targets = [int(t) for t in targets] if valid else []
-        if (
-            not valid
-            or any(not 0 <= t < features for t in self.targets)
-            or len(set(self.targets)) != len(self.targets)
+        self.targets = [int(t) for t in targets]  # integers: `forecast` checked their type
+        if any(not 0 <= t < features for t in self.targets) or len(set(self.targets)) != len(
+            self.targets
         ):
             raise ConfigError(
                 f"`targets` must be distinct column indices below {features}; received {targets}."
