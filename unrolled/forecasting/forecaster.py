@@ -23,6 +23,7 @@ import numpy as np
 from unrolled.data.series import as_numeric, check_finite
 from unrolled.data.windowing import windows
 from unrolled.errors import ConfigError, ShapeError, positive_int
+from unrolled.files import write_bytes
 from unrolled.forecasting.transforms import SeriesTransform
 from unrolled.models import topologies
 from unrolled.models.rollout import forecast
@@ -166,9 +167,7 @@ class Forecaster:
             "tail": np.asarray(self.tail, dtype=np.float64).tolist(),
             "losses": self.losses,
         }
-        temporary = path / f"{SETTINGS_FILE}.tmp"
-        temporary.write_text(json.dumps(state, indent=2))
-        os.replace(temporary, path / SETTINGS_FILE)
+        write_bytes(path / SETTINGS_FILE, json.dumps(state, indent=2).encode())
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> Forecaster:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from unrolled.errors import ConfigError, ShapeError, shape_str
+from unrolled.files import tensors_from_bytes, tensors_to_bytes, write_bytes
 from unrolled.models.stepping import Stepper
 
 
@@ -127,24 +128,22 @@ class Stream:
             state[row] = tensor
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Writes every series' states to a safetensors file (ids as JSON metadata)."""
-        from safetensors.torch import save_file
-
+        """Writes every series' states to a safetensors file (ids as JSON metadata), atomically."""
         rows = self._index(self.ids)
-        tensors = {f"state_{i}": s[rows].contiguous().cpu() for i, s in enumerate(self._states)}
-        metadata = {"ids": json.dumps(self.ids)}
-        temporary = f"{os.fspath(path)}.tmp"
-        save_file(tensors, temporary, metadata=metadata)
-        os.replace(temporary, path)  # a crash mid-write leaves the previous file whole
+        tensors = {f"state_{i}": s[rows] for i, s in enumerate(self._states)}
+        write_bytes(path, tensors_to_bytes(tensors, {"ids": json.dumps(self.ids)}))
 
     def restore(self, path: str | os.PathLike[str]) -> None:
         """Replaces the stream's series and states with those saved by `save`."""
-        from safetensors import safe_open
-
-        with safe_open(os.fspath(path), framework="pt") as file:
-            ids = json.loads((file.metadata() or {}).get("ids", "null") or "null")
-            tensors = [file.get_tensor(f"state_{i}") for i in range(len(self._states))]
-        if not isinstance(ids, list) or any(t.shape[0] != len(ids) for t in tensors):
+        with open(path, "rb") as file:
+            stored, metadata = tensors_from_bytes(file.read(), os.fspath(path))
+        ids = json.loads(metadata.get("ids", "null") or "null")
+        tensors = [stored.get(f"state_{i}") for i in range(len(self._states))]
+        if (
+            not isinstance(ids, list)
+            or any(t is None for t in tensors)
+            or any(t.shape[0] != len(ids) for t in tensors)
+        ):
             raise ConfigError(f"{os.fspath(path)} is not a stream state file for this model.")
         for state, tensor in zip(self._states, tensors):
             if tensor.shape[1:] != state.shape[1:]:
