@@ -11,6 +11,7 @@ import numpy as np
 from unrolled.forecasting.baselines import errors, naive, seasonal_naive
 from unrolled.forecasting.forecaster import MODEL_FILE, Forecaster
 from unrolled.forecasting.job import future_dates
+from unrolled.forecasting.report import errors_table
 from unrolled.forecasting.table import check_length, read_table
 
 
@@ -90,10 +91,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(scores, indent=2))
         return 0
-    print(f"Last {args.test} steps of {forecaster.columns[0]!r}:")
-    print(f"  {'forecast':<16}{'RMSE':>10}{'MAE':>10}{'MAPE %':>10}")
-    for name, e in scores.items():
-        print(f"  {name:<16}{e['rmse']:>10.2f}{e['mae']:>10.2f}{e['mape']:>10.2f}")
+    print(errors_table(scores, f"Last {args.test} steps of {forecaster.columns[0]!r}:"))
     return 0
 
 

@@ -48,14 +48,21 @@ def metrics_document(result: JobResult) -> dict[str, Any]:
 
 def summary_table(result: JobResult) -> str:
     """The short table the CLI prints: each forecaster's errors on the held-out steps."""
-    lines = [f"Last {result.test_steps} steps of {result.table.target!r} held out:", ""]
-    lines.append(f"  {'forecast':<16}{'RMSE':>10}{'MAE':>10}{'MAPE %':>10}")
-    for name, e in result.metrics.items():
-        label = (
-            f"{result.settings.cell.upper()} ({result.settings.topology})"
-            if name == "model"
-            else name
-        )
+    s = result.settings
+    return errors_table(
+        result.metrics,
+        f"Last {result.test_steps} steps of {result.table.target!r} held out:\n",
+        model_label=f"{s.cell.upper()} ({s.topology})",
+    )
+
+
+def errors_table(
+    scores: dict[str, dict[str, float]], title: str, model_label: str = "model"
+) -> str:
+    """`title`, then one row of RMSE, MAE and MAPE per forecaster ("model" shown as `model_label`)."""
+    lines = [title, f"  {'forecast':<16}{'RMSE':>10}{'MAE':>10}{'MAPE %':>10}"]
+    for name, e in scores.items():
+        label = model_label if name == "model" else name
         lines.append(f"  {label:<16}{e['rmse']:>10.2f}{e['mae']:>10.2f}{e['mape']:>10.2f}")
     return "\n".join(lines)
 
