@@ -6,6 +6,7 @@ from unrolled.layers.base import Layer
 from unrolled.layers.bidirectional import Bidirectional
 from unrolled.layers.cell import Cell
 from unrolled.layers.core import Activation, Dense
+from unrolled.layers.cropping import Cropping1D
 from unrolled.layers.dropout import Dropout
 from unrolled.layers.embeddings import Embedding
 from unrolled.layers.gru import GRU, GRUCell
@@ -26,7 +27,6 @@ from unrolled.layers.merging import (
     subtract,
 )
 from unrolled.layers.recurrent import RNN
-from unrolled.layers.cropping import Cropping1D
 from unrolled.layers.reshaping import Flatten, RepeatVector, Reshape
 from unrolled.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from unrolled.layers.stacked import StackedRNNCells

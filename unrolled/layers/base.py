@@ -72,8 +72,7 @@ class Layer(nn.Module):
 
     # -- calling ------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        plain_tensor = len(args) == 1 and not kwargs and type(args[0]) is torch.Tensor
-        if not plain_tensor and symbolic.has_symbolic((args, kwargs)):
+        if not _plain(args, kwargs) and symbolic.has_symbolic((args, kwargs)):
             return self._symbolic_call(args, kwargs)
         first = args[0] if args else kwargs.get("inputs")
         if self._built_from_hint:
@@ -333,6 +332,13 @@ def layer_from_spec(spec: Any) -> Any:
     # Ours first when a user class has the same name.
     found.sort(key=lambda c: not c.__module__.startswith("unrolled."))
     return found[0].from_config(dict(spec["config"]))
+
+
+def _plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    # The common eager call (tensors, flags, None) needs no walk looking for symbolic inputs.
+    return all(type(a) is torch.Tensor for a in args) and all(
+        v is None or type(v) in (torch.Tensor, bool) for v in kwargs.values()
+    )
 
 
 def get_mask(tensor: Any) -> torch.Tensor | None:

@@ -73,6 +73,25 @@ class Cell(Layer):
     def fused_params(self) -> list[torch.Tensor]:
         raise NotImplementedError
 
+    def fused_weights(self) -> list[torch.Tensor]:
+        """`fused_params()` for one call of the fused operator.
+
+        With autograd on they are views and gathers of the Keras-layout weights, made
+        afresh so gradients reach them. Without it (inference) contiguous copies are kept
+        until a weight changes in place, is replaced or moves: oneDNN would otherwise copy
+        the transposed views on every call.
+        """
+        if torch.is_grad_enabled():
+            return self.fused_params()
+        weights = tuple(self._parameters.values())
+        stamp = tuple((id(w), w._version, w.data_ptr()) for w in weights if w is not None)
+        kept = self.__dict__.get("_fused_weights_kept")
+        if kept is None or kept[0] != stamp:
+            params = [p.detach().contiguous() for p in self.fused_params()]
+            kept = (stamp, params, weights)  # holding `weights` keeps their ids from reuse
+            self.__dict__["_fused_weights_kept"] = kept
+        return kept[1]
+
     def add_weight(
         self,
         name: str,

@@ -28,7 +28,7 @@ from unrolled.layers.cells_protocol import (
 )
 from unrolled.layers.stacked import StackedRNNCells
 from unrolled.ops.convert import as_real_tensor
-from unrolled.ops.fused import run_fused, run_fused_masked
+from unrolled.ops.fused import every_step_valid, host_mask, run_fused, run_fused_masked
 from unrolled.ops.loop import run_loop
 from unrolled.ops.masks import zero_masked_steps
 
@@ -185,51 +185,49 @@ class RNN(Layer):
         self._check_features(x)
         cell = self._cell()
         mask = self._as_mask(mask, x)  # (B, T) bool or None
-        if mask is not None and bool(mask.all()):
-            mask = None  # every step valid: the unmasked computation is the same
-        training = self.training if training is None else bool(training)
-        states = self._initial_states(x, initial_state)  # None: zeros, made where they are used
         if self.go_backwards:
             x = x.flip(1)
             mask = None if mask is None else mask.flip(1)
+        host = None if mask is None else host_mask(mask)  # read once, on the host
+        if host is not None and every_step_valid(host):
+            mask = None  # every step valid: the unmasked computation is the same
+        training = self.training if training is None else bool(training)
+        states = self._initial_states(x, initial_state)  # None: zeros, made where they are used
+        # Masked, only the last output wanted: the masked run returns it alone `(B, U)`.
+        last_only = mask is not None and not (self.return_sequences or self.zero_output_for_mask)
 
         path = self.choose_path(masked=mask is not None, training=training)
         try:
             if path.name == "loop":
+                last_only = False
                 step = lambda x_t, s: call_cell(cell, x_t, s, training)  # noqa: E731
                 outputs, final = run_loop(step, x, states or self._zero_states(x), mask)
             else:
                 x_run = self._apply_input_dropout(cell, x) if training and cell.dropout else x
-                params = cell.fused_params()
+                params = cell.fused_weights()
+                keep_states = self.return_state or self.stateful
                 if mask is None:
                     outputs, final = run_fused(
-                        cell.fused_kind,
-                        x_run,
-                        states,
-                        params,
-                        cell.state_size,
-                        final_states=self.return_state or self.stateful,
+                        cell.fused_kind, x_run, states, params, cell.state_size, keep_states
                     )
                 else:
                     outputs, final = run_fused_masked(
-                        cell.fused_kind,
-                        x_run,
-                        states or self._zero_states(x),
-                        params,
-                        mask,
-                        final_states=self.return_state or self.stateful,
+                        cell.fused_kind, x_run, states, params, mask, keep_states, last_only, host
                     )
         finally:
             if isinstance(cell, Cell):
                 cell.reset_dropout_masks()
-        if path != self.last_path:  # assigning to a module attribute is slow; most calls repeat
+        if path is not self.last_path:  # assigning to a module attribute is slow; most calls repeat
             self.last_path = path
 
         if self.zero_output_for_mask and mask is not None:
             outputs = zero_masked_steps(outputs, mask)  # (B, T, U)
         if self.stateful:
             self._keep_states(final)
-        output = outputs if self.return_sequences else outputs[:, -1]
+        if last_only or self.return_sequences:
+            output = outputs
+        else:
+            output = outputs[:, -1]
         if self.return_state:
             return (output, *self._group_states(final))
         return output

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
+import numpy as np
 import torch
 
 from unrolled.ops import packing as packing_ops
@@ -69,6 +70,26 @@ def _hidden(kind: str, states: list[torch.Tensor]) -> torch.Tensor | tuple[torch
     return stacked if kind == "lstm" else stacked[0]
 
 
+# Zero initial states in torch's `(1, B, U)` layout, reused across calls: the operator
+# never writes to them, and making them costs more than a tiny model's arithmetic.
+_ZERO_HIDDEN: dict[tuple[Any, ...], Any] = {}
+_ZERO_HIDDEN_LIMIT = 32
+
+
+def _zero_hidden(kind: str, x: torch.Tensor, state_size: int | list[int]) -> Any:
+    sizes = (state_size,) if isinstance(state_size, int) else tuple(state_size)
+    # Inference-mode tensors cannot be saved for backward, so they are kept apart.
+    key = (kind, x.shape[0], sizes, x.dtype, x.device, torch.is_inference_mode_enabled())
+    hidden = _ZERO_HIDDEN.get(key)
+    if hidden is None:
+        zeros = [x.new_zeros(1, x.shape[0], size) for size in sizes]
+        hidden = tuple(zeros) if kind == "lstm" else zeros[0]
+        if len(_ZERO_HIDDEN) >= _ZERO_HIDDEN_LIMIT:
+            _ZERO_HIDDEN.clear()
+        _ZERO_HIDDEN[key] = hidden
+    return hidden
+
+
 def run_fused(
     kind: str,
     x: torch.Tensor,
@@ -79,58 +100,203 @@ def run_fused(
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """One fused call over `x (B, T, F)`; returns outputs `(B, T, U)` and final states.
 
-    `states` None means zeros, made here directly in torch's `(1, B, U)` layout. With
-    `final_states=False` the final states are not returned (an empty list).
+    `states` None means zeros (of `state_size`). With `final_states=False` the final
+    states are not returned (an empty list).
     """
-    if states is None:
-        sizes = [state_size] if isinstance(state_size, int) else state_size
-        zeros = [x.new_zeros(1, x.shape[0], size) for size in sizes]
-        hidden = tuple(zeros) if kind == "lstm" else zeros[0]
-    else:
-        hidden = _hidden(kind, states)
-    precision, x, hidden = _float32_under_cpu_autocast(x, hidden, params)
-    with _on_cuda(x), precision:
-        outputs, *final = FUSED_OPERATORS[kind](
-            x,
-            hidden,
-            params,
-            len(params) == 4,
-            1,
-            0.0,
-            torch.is_grad_enabled(),
-            False,
-            True,
-        )
+    hidden = _zero_hidden(kind, x, state_size) if states is None else _hidden(kind, states)
+    arguments = (len(params) == 4, 1, 0.0, torch.is_grad_enabled(), False, True)
+    if x.is_cuda or _cpu_autocast():
+        precision, x, hidden = _float32_under_cpu_autocast(x, hidden, params)
+        with _on_cuda(x), precision:
+            outputs, *final = FUSED_OPERATORS[kind](x, hidden, params, *arguments)
+    else:  # the plain CPU call, without entering two context managers
+        outputs, *final = FUSED_OPERATORS[kind](x, hidden, params, *arguments)
     return outputs, [s.squeeze(0) for s in final] if final_states else []
+
+
+def _zero_states(kind: str, x: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
+    # `(B, U)` zeros for each state; `params[1]` is w_hh, `(G * U, U)`.
+    units = params[1].shape[1]
+    return [x.new_zeros(x.shape[0], units) for _ in range(2 if kind == "lstm" else 1)]
+
+
+def host_mask(mask: torch.Tensor) -> list[bool] | np.ndarray:
+    """A `(B, T)` bool mask read once on the host, for the index arithmetic of masking.
+
+    One CPU row becomes a Python list (its valid steps are then sliced, with no further
+    torch operation); several rows, or a GPU mask, a NumPy array `(B, T)`, where an
+    operation on a few thousand booleans costs a microsecond instead of a torch dispatch.
+    """
+    if mask.shape[0] == 1 and mask.device.type == "cpu":
+        return mask.tolist()[0]
+    return (mask if mask.device.type == "cpu" else mask.cpu()).numpy()
+
+
+def every_step_valid(host: list[bool] | np.ndarray) -> bool:
+    """Whether a `host_mask` has no masked step."""
+    return all(host) if isinstance(host, list) else bool(host.all())
 
 
 def run_fused_masked(
     kind: str,
     x: torch.Tensor,
-    states: list[torch.Tensor],
+    states: list[torch.Tensor] | None,
     params: list[torch.Tensor],
     mask: torch.Tensor,
     final_states: bool = True,
+    last_only: bool = False,
+    host: list[bool] | np.ndarray | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The fused operator under Keras masking: only valid steps run, outputs carried forward.
 
     Returns outputs `(B, T, U)` where masked steps repeat the previous output (zeros
     before the first valid step) and the states after each row's last valid step; a
-    row with no valid step keeps its initial states.
+    row with no valid step keeps its initial states. `states` None means zeros.
+    `last_only`: only the last step's output is wanted; it comes back alone, `(B, U)`.
+    `host`: `host_mask(mask)`, if the caller has read it already.
+
+    The index arithmetic runs on the host, in Python for one row and in NumPy for several,
+    where it costs microseconds instead of a torch dispatch per operation.
     """
-    batch, steps = mask.shape
-    if batch == 1 and not mask.is_cuda:  # one row: read its mask once, slice instead of gather
-        return _run_one_row(kind, x, states, params, mask[0].tolist())
-    if not bool(mask.any()):  # every row fully masked: nothing runs
-        units = states[0].shape[-1]
-        return x.new_zeros(batch, steps, units), list(states)
-    if bool((mask == mask[:1]).all()):  # one row, or every row padded alike: no packing needed
-        return _run_shared_steps(kind, x, states, params, mask[0])
+    host = host_mask(mask) if host is None else host
+    if isinstance(host, list):  # one row: its valid steps are sliced rather than gathered
+        if not any(host):
+            return _nothing_runs(kind, x, states, params, last_only)
+        return _run_shared_steps(kind, x, states, params, host, final_states, last_only)
+    valid = host  # (B, T)
+    if not valid.any():  # every row fully masked
+        return _nothing_runs(kind, x, states, params, last_only)
+    if (valid == valid[:1]).all():  # every row padded alike: no packing needed
+        row = valid[0].tolist()
+        return _run_shared_steps(kind, x, states, params, row, final_states, last_only)
     if kind != "lstm" or not final_states:
         # The dense operator (much faster than the packed one on CPU) over each row's valid
         # steps moved to the front; the steps run after a row's end are never read. Exact for
         # every output and for h; only LSTM's c at a row's end would be lost, hence packing.
-        return _run_left_aligned(kind, x, states, params, mask)
+        return _run_left_aligned(kind, x, states, params, valid, last_only)
+    return _run_packed(kind, x, states, params, mask, last_only)
+
+
+def _state_sizes(kind: str, params: list[torch.Tensor]) -> list[int]:
+    return [params[1].shape[1]] * (2 if kind == "lstm" else 1)  # w_hh is (G * U, U)
+
+
+def _index(values: Any, device: torch.device) -> torch.Tensor:
+    index = torch.as_tensor(values, dtype=torch.int64)
+    return index if device.type == "cpu" else index.to(device, non_blocking=True)
+
+
+def _nothing_runs(
+    kind: str,
+    x: torch.Tensor,
+    states: list[torch.Tensor] | None,
+    params: list[torch.Tensor],
+    last_only: bool,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    # Every step masked: zero outputs, and the states stay as they came.
+    initial = _zero_states(kind, x, params) if states is None else list(states)
+    units = params[1].shape[1]
+    if last_only:
+        return x.new_zeros(x.shape[0], units), initial
+    return x.new_zeros(x.shape[0], x.shape[1], units), initial
+
+
+def _run_shared_steps(
+    kind: str,
+    x: torch.Tensor,
+    states: list[torch.Tensor] | None,
+    params: list[torch.Tensor],
+    valid: list[bool],
+    final_states: bool,
+    last_only: bool,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    # Every row has the same valid steps, at least one: run them as one plain batch, then
+    # repeat each output over the masked steps after it (zeros before the first), as Keras
+    # does. Contiguous valid steps (pre- or post-padding) are a slice, not a gather.
+    kept = [t for t, v in enumerate(valid) if v]
+    first, last = kept[0], kept[-1]
+    contiguous = last - first + 1 == len(kept)
+    x_run = x[:, first : last + 1] if contiguous else x.index_select(1, _index(kept, x.device))
+    outputs, final = run_fused(
+        kind, x_run, states, params, _state_sizes(kind, params), final_states
+    )  # (B, K, U)
+    if last_only:  # the last step's output is the last valid step's
+        return outputs[:, -1], final
+    batch, steps, units = x.shape[0], len(valid), outputs.shape[2]
+    if contiguous and last == steps - 1:  # pre-padding: zeros, then every output
+        if first == 0:
+            return outputs, final
+        return torch.cat([outputs.new_zeros(batch, first, units), outputs], dim=1), final
+    position, seen = [], 0  # for each step, 1 + the index of the last valid output (0: none)
+    for v in valid:
+        seen += v
+        position.append(seen)
+    with_zero = torch.cat([outputs.new_zeros(batch, 1, units), outputs], dim=1)
+    return with_zero.index_select(1, _index(position, x.device)), final  # (B, T, U)
+
+
+def _run_left_aligned(
+    kind: str,
+    x: torch.Tensor,
+    states: list[torch.Tensor] | None,
+    params: list[torch.Tensor],
+    valid: np.ndarray,
+    last_only: bool,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    batch, steps, features = x.shape
+    # All index arithmetic first, in NumPy; then only torch (each switch costs time).
+    row_starts = np.arange(batch)[:, None] * steps  # (B, 1)
+    gather = (row_starts + np.argsort(~valid, axis=1, kind="stable")).reshape(-1)  # valid first
+    lengths = valid.sum(axis=1)  # (B,)
+    if last_only:  # each row's output after its last valid step
+        read = np.maximum(lengths - 1, 0)  # (B,)
+    else:  # the left-aligned index of the last valid step at or before t
+        position = np.cumsum(valid, axis=1)  # (B, T)
+        started = position > 0
+        read = np.maximum(position - 1, 0)
+    empty_rows = np.flatnonzero(lengths == 0)
+
+    aligned = x.reshape(batch * steps, features).index_select(0, _index(gather, x.device))
+    outputs, _ = run_fused(
+        kind,
+        aligned.view(batch, steps, features),
+        states,
+        params,
+        _state_sizes(kind, params),
+        final_states=False,
+    )
+    # Read outputs through (row, step) indices: the operator's batch-first outputs are a
+    # transposed view, which a reshape would copy whole.
+    rows = _index(np.arange(batch), x.device)
+    if last_only:
+        carried = outputs[rows, _index(read, x.device)]  # (B, U)
+    else:
+        carried = outputs[rows.unsqueeze(1), _index(read, x.device)]  # (B, T, U)
+        not_started = torch.from_numpy(~started).to(x.device, non_blocking=True).unsqueeze(2)
+        carried = carried.masked_fill(not_started, 0.0)  # zeros before a row's first valid step
+    last = carried if last_only else carried[:, -1]  # (B, U)
+    if len(empty_rows) == 0:
+        return carried, [last]  # h after each row's last valid step: its last output
+    # Rows with no valid step: zero outputs, and they keep their state.
+    empty = _index(empty_rows, x.device)
+    carried = carried.index_fill(0, empty, 0.0)
+    last = carried if last_only else carried[:, -1]
+    initial = last.new_zeros(last.shape) if states is None else states[0]
+    return carried, [last.index_copy(0, empty, initial.index_select(0, empty))]
+
+
+def _run_packed(
+    kind: str,
+    x: torch.Tensor,
+    states: list[torch.Tensor] | None,
+    params: list[torch.Tensor],
+    mask: torch.Tensor,
+    last_only: bool,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    # Rows padded differently, LSTM's final c wanted: the packed operator stops each row
+    # at its end, so every state is exact.
+    batch, steps = mask.shape
+    states = _zero_states(kind, x, params) if states is None else states
     packing = packing_ops.plan(mask)
     hidden = _hidden(kind, [s.index_select(0, packing.run_rows) for s in states])
     precision, packed, hidden = _float32_under_cpu_autocast(
@@ -149,77 +315,6 @@ def run_fused_masked(
             False,
         )
     outputs = packing_ops.unpack(out_data, packing, batch, steps)  # (B, T, U)
+    if last_only:
+        outputs = outputs[:, -1]
     return outputs, [packing_ops.final_states(h[0], s, packing) for h, s in zip(final, states)]
-
-
-def _run_one_row(
-    kind: str,
-    x: torch.Tensor,
-    states: list[torch.Tensor],
-    params: list[torch.Tensor],
-    valid: list[bool],
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    # The same computation as `_run_shared_steps`, with the mask as a Python list: a batch
-    # of one (the seeds' stateful recipe) pays for no mask reductions or index tensors.
-    kept = [t for t, v in enumerate(valid) if v]
-    if not kept:
-        return x.new_zeros(1, len(valid), states[0].shape[-1]), list(states)
-    first, last = kept[0], kept[-1]
-    contiguous = last - first + 1 == len(kept)
-    x_run = x[:, first : last + 1] if contiguous else x[:, kept]  # (1, K, F)
-    outputs, final = run_fused(kind, x_run, states, params, state_size=[])  # (1, K, U)
-    if contiguous and last == len(valid) - 1:  # pre-padding: zeros, then every output
-        if first == 0:
-            return outputs, final
-        return torch.cat([outputs.new_zeros(1, first, outputs.shape[2]), outputs], dim=1), final
-    position, seen = [], 0  # for each step, 1 + the index of the last valid output (0: none)
-    for v in valid:
-        seen += v
-        position.append(seen)
-    with_zero = torch.cat([outputs.new_zeros(1, 1, outputs.shape[2]), outputs], dim=1)
-    return with_zero[:, position], final  # (1, T, U)
-
-
-def _run_shared_steps(
-    kind: str,
-    x: torch.Tensor,
-    states: list[torch.Tensor],
-    params: list[torch.Tensor],
-    valid: torch.Tensor,
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    # Every row has the same valid steps: run them as one plain batch, then repeat each
-    # output over the masked steps after it (zeros before the first), as Keras does.
-    steps = valid.nonzero().squeeze(1)  # (K,)
-    outputs, final = run_fused(kind, x.index_select(1, steps), states, params, state_size=[])
-    position = valid.cumsum(0) - 1  # (T,): the last valid step at or before t, -1 before any
-    with_zero = torch.cat(
-        [outputs.new_zeros(outputs.shape[0], 1, outputs.shape[2]), outputs], dim=1
-    )
-    return with_zero.index_select(1, position + 1), final  # (B, T, U)
-
-
-def _run_left_aligned(
-    kind: str,
-    x: torch.Tensor,
-    states: list[torch.Tensor],
-    params: list[torch.Tensor],
-    mask: torch.Tensor,
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    batch, steps, features = x.shape
-    order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # (B, T): valid steps first
-    row_starts = torch.arange(batch, device=x.device).unsqueeze(1) * steps  # (B, 1)
-    aligned = x.reshape(batch * steps, features).index_select(0, (row_starts + order).reshape(-1))
-    outputs, _ = run_fused(
-        kind, aligned.view(batch, steps, features), states, params, [], final_states=False
-    )
-    units = outputs.shape[-1]
-    with_zero = torch.cat(
-        [outputs.new_zeros(1, units), outputs.reshape(batch * steps, units)]
-    )  # (1 + B*T, U)
-    position = mask.cumsum(dim=1) - 1  # (B, T): the last valid step at or before t, -1 before any
-    index = torch.where(position >= 0, row_starts + position + 1, torch.zeros_like(position))
-    carried = with_zero.index_select(0, index.reshape(-1)).view(batch, steps, units)  # (B, T, U)
-    # h after a row's last valid step is its last carried output; an empty row keeps its state.
-    lengths = mask.sum(dim=1, keepdim=True)  # (B, 1)
-    last = carried[:, -1]
-    return carried, [torch.where(lengths > 0, last, states[0])]
