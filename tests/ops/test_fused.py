@@ -148,3 +148,75 @@ def test_lstm_outputs_without_final_states_equal_torch_on_each_rows_valid_steps(
                 if MASK[row, t]:
                     last, k = want[0, k].numpy(), k + 1
                 np.testing.assert_allclose(out[row, t].numpy(), last, atol=1e-6)
+
+
+def keras_outputs_row_by_row(module, x, mask, states):
+    """Outputs `(B, T, U)` and final h by Keras's rule, from torch run on each row's valid steps."""
+    out = np.zeros((x.shape[0], x.shape[1], U), dtype=np.float32)
+    final_h = states[0].clone() if states is not None else torch.zeros(x.shape[0], U)
+    for row in range(x.shape[0]):
+        valid = mask[row].nonzero().squeeze(-1)
+        if len(valid) == 0:
+            continue
+        row_states = [s[row : row + 1].unsqueeze(0) for s in states] if states else None
+        hidden = (
+            None
+            if row_states is None
+            else (tuple(row_states) if isinstance(module, torch.nn.LSTM) else row_states[0])
+        )
+        want, _ = module(x[row : row + 1, valid], hidden)
+        k, last = 0, np.zeros(U, dtype=np.float32)
+        for t in range(x.shape[1]):
+            if mask[row, t]:
+                last, k = want[0, k].numpy(), k + 1
+            out[row, t] = last
+        final_h[row] = want[0, -1]
+    return out, final_h
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("with_states", [True, False])
+@pytest.mark.parametrize("final_states", [True, False])
+@pytest.mark.parametrize(
+    "mask",
+    [MASK, MASK[:1], MASK[1:2], MASK[3:], torch.tensor([[1, 0, 1, 1, 0, 1]] * 3, dtype=torch.bool)],
+    ids=["ragged", "one-row-post", "one-row-pre", "one-row-empty", "alike-holes"],
+)
+def test_last_only_gives_the_last_step_output_of_the_full_run(
+    kind, with_states, final_states, mask
+):
+    """`last_only` returns `(B, U)`: the last step's output; states None means zeros."""
+    module, params = module_and_params(kind)
+    rows = mask.shape[0]
+    x = torch.randn(rows, T, F, generator=torch.Generator().manual_seed(10))
+    states = [s[:rows] for s in initial_states(kind)] if with_states else None
+    with torch.no_grad():
+        want_out, want_h = keras_outputs_row_by_row(module, x, mask, states)
+        last, final = fused.run_fused_masked(
+            kind, x, states, params, mask, final_states=final_states, last_only=True
+        )
+        full, full_final = fused.run_fused_masked(
+            kind, x, states, params, mask, final_states=final_states
+        )
+    assert last.shape == (rows, U)
+    np.testing.assert_allclose(last.numpy(), want_out[:, -1], atol=1e-6)
+    np.testing.assert_allclose(full.numpy(), want_out, atol=1e-6)
+    if final_states:  # without, they may be left out
+        np.testing.assert_allclose(final[0].numpy(), want_h.numpy(), atol=1e-6)
+        np.testing.assert_allclose(full_final[0].numpy(), want_h.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_zero_states_made_in_inference_mode_do_not_leak_into_training(kind):
+    """Zero initial states are reused across calls, but never an inference tensor in autograd."""
+    module, params = module_and_params(kind)
+    weights = [p.clone().requires_grad_() for p in params]
+    x = torch.randn(B, T, F, generator=torch.Generator().manual_seed(11))
+    sizes = [U, U] if kind == "lstm" else U
+    with torch.inference_mode():
+        fused.run_fused(kind, x, None, params, sizes)
+    out, _ = fused.run_fused(kind, x, None, weights, sizes)
+    out.sum().backward()  # raises if an inference tensor was saved for backward
+    want, _ = module(x)
+    torch.testing.assert_close(out, want, atol=1e-6, rtol=1e-6)
+    assert all(w.grad is not None for w in weights)

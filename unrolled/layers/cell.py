@@ -73,25 +73,6 @@ class Cell(Layer):
     def fused_params(self) -> list[torch.Tensor]:
         raise NotImplementedError
 
-    def fused_weights(self) -> list[torch.Tensor]:
-        """`fused_params()` for one call of the fused operator.
-
-        With autograd on they are views and gathers of the Keras-layout weights, made
-        afresh so gradients reach them. Without it (inference) contiguous copies are kept
-        until a weight changes in place, is replaced or moves: oneDNN would otherwise copy
-        the transposed views on every call.
-        """
-        if torch.is_grad_enabled():
-            return self.fused_params()
-        weights = tuple(self._parameters.values())
-        stamp = tuple((id(w), w._version, w.data_ptr()) for w in weights if w is not None)
-        kept = self.__dict__.get("_fused_weights_kept")
-        if kept is None or kept[0] != stamp:
-            params = [p.detach().contiguous() for p in self.fused_params()]
-            kept = (stamp, params, weights)  # holding `weights` keeps their ids from reuse
-            self.__dict__["_fused_weights_kept"] = kept
-        return kept[1]
-
     def add_weight(
         self,
         name: str,
@@ -230,18 +211,18 @@ class GatedCell(Cell):
     def _bias_initial_value(self) -> Any:
         return self.bias_initializer
 
-    def _zero_bias(self) -> torch.Tensor | None:
-        """Zeros shaped like the bias, kept for torch's second bias (Keras has one)."""
-        if self.bias is None:
+    def _zero_bias(self, bias: torch.Tensor | None) -> torch.Tensor | None:
+        """Zeros shaped like `bias`, kept for torch's second bias (Keras has one)."""
+        if bias is None:
             return None
         zeros = self.__dict__.get("_zero_bias_cache")
         if (
             zeros is None
-            or zeros.shape != self.bias.shape
-            or zeros.device != self.bias.device
-            or zeros.dtype != self.bias.dtype
+            or zeros.shape != bias.shape
+            or zeros.device != bias.device
+            or zeros.dtype != bias.dtype
         ):
-            zeros = torch.zeros_like(self.bias, requires_grad=False)
+            zeros = torch.zeros_like(bias, requires_grad=False)
             self.__dict__["_zero_bias_cache"] = (
                 zeros  # not a buffer: never saved, rebuilt on demand
             )

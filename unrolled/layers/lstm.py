@@ -85,7 +85,11 @@ class LSTMCell(GatedCell):
         return z
 
     def fused_params(self) -> list[torch.Tensor]:
-        return lstm_fused_params(self.kernel, self.recurrent_kernel, self.bias, self._zero_bias())
+        weights = self._parameters  # read directly: attribute lookups cost on every call
+        bias = weights["bias"]
+        return lstm_fused_params(
+            weights["kernel"], weights["recurrent_kernel"], bias, self._zero_bias(bias)
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}

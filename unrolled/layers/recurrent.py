@@ -204,7 +204,7 @@ class RNN(Layer):
                 outputs, final = run_loop(step, x, states or self._zero_states(x), mask)
             else:
                 x_run = self._apply_input_dropout(cell, x) if training and cell.dropout else x
-                params = cell.fused_weights()
+                params = cell.fused_params()
                 keep_states = self.return_state or self.stateful
                 if mask is None:
                     outputs, final = run_fused(

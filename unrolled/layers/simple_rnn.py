@@ -58,8 +58,10 @@ class SimpleRNNCell(GatedCell):
         return None
 
     def fused_params(self) -> list[torch.Tensor]:
+        weights = self._parameters  # read directly: attribute lookups cost on every call
+        bias = weights["bias"]
         return simple_rnn_fused_params(
-            self.kernel, self.recurrent_kernel, self.bias, self._zero_bias()
+            weights["kernel"], weights["recurrent_kernel"], bias, self._zero_bias(bias)
         )
 
     def get_config(self) -> dict[str, Any]:

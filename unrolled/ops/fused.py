@@ -152,8 +152,10 @@ def run_fused_masked(
     Returns outputs `(B, T, U)` where masked steps repeat the previous output (zeros
     before the first valid step) and the states after each row's last valid step; a
     row with no valid step keeps its initial states. `states` None means zeros.
-    `last_only`: only the last step's output is wanted; it comes back alone, `(B, U)`.
-    `host`: `host_mask(mask)`, if the caller has read it already.
+
+    `final_states=False`: the final states may be left out (an empty list) or inexact
+    (LSTM's c). `last_only`: only the last step's output is wanted; it comes back alone,
+    `(B, U)`. `host`: `host_mask(mask)`, if the caller has read it already.
 
     The index arithmetic runs on the host, in Python for one row and in NumPy for several,
     where it costs microseconds instead of a torch dispatch per operation.
