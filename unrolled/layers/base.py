@@ -336,9 +336,14 @@ def layer_from_spec(spec: Any) -> Any:
 
 def _plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     # The common eager call (tensors, flags, None) needs no walk looking for symbolic inputs.
-    return all(type(a) is torch.Tensor for a in args) and all(
-        v is None or type(v) in (torch.Tensor, bool) for v in kwargs.values()
-    )
+    # Plain loops: this runs on every call, and generator expressions cost microseconds.
+    for value in args:
+        if type(value) is not torch.Tensor:
+            return False
+    for value in kwargs.values():
+        if value is not None and type(value) is not torch.Tensor and type(value) is not bool:
+            return False
+    return True
 
 
 def get_mask(tensor: Any) -> torch.Tensor | None:

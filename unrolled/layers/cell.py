@@ -211,6 +211,25 @@ class GatedCell(Cell):
     def _bias_initial_value(self) -> Any:
         return self.bias_initializer
 
+    def _transposed_params(self, make: Any) -> list[torch.Tensor]:
+        """`make(kernel, recurrent_kernel, bias, zero_bias)`: the fused operator's views.
+
+        Without autograd (inference) the views are kept between calls. Views share their
+        weight's storage, so in-place updates show through them; a weight that gets new
+        storage or a new shape (`.to()`, `.data = ...`, a rebuild) changes the stamp, and
+        the views are made again.
+        """
+        weights = self._parameters  # read directly: attribute lookups cost on every call
+        kernel, recurrent, bias = weights["kernel"], weights["recurrent_kernel"], weights["bias"]
+        if torch.is_grad_enabled():  # fresh views, so gradients reach the weights
+            return make(kernel, recurrent, bias, self._zero_bias(bias))
+        stamp = [(w.data_ptr(), w.shape) for w in (kernel, recurrent, bias) if w is not None]
+        kept = self.__dict__.get("_kept_views")
+        if kept is None or kept[0] != stamp:
+            kept = (stamp, make(kernel, recurrent, bias, self._zero_bias(bias)))
+            self.__dict__["_kept_views"] = kept
+        return kept[1]
+
     def _zero_bias(self, bias: torch.Tensor | None) -> torch.Tensor | None:
         """Zeros shaped like `bias`, kept for torch's second bias (Keras has one)."""
         if bias is None:

@@ -85,11 +85,7 @@ class LSTMCell(GatedCell):
         return z
 
     def fused_params(self) -> list[torch.Tensor]:
-        weights = self._parameters  # read directly: attribute lookups cost on every call
-        bias = weights["bias"]
-        return lstm_fused_params(
-            weights["kernel"], weights["recurrent_kernel"], bias, self._zero_bias(bias)
-        )
+        return self._transposed_params(lstm_fused_params)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}

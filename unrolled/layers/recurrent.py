@@ -227,7 +227,7 @@ class RNN(Layer):
         if last_only or self.return_sequences:
             output = outputs
         else:
-            output = outputs[:, -1]
+            output = outputs.select(1, -1)  # one view; `[:, -1]` makes two
         if self.return_state:
             return (output, *self._group_states(final))
         return output
@@ -303,13 +303,14 @@ class RNN(Layer):
         reference = self._reference_weight()
         if reference is None:
             return x.to(torch.get_default_dtype())  # float64 and ints become float32, as in Keras
-        if isinstance(inputs, torch.Tensor) and x.device != reference.device:
+        same_device = x.device == reference.device
+        if same_device and x.dtype is reference.dtype:
+            return x
+        if not same_device and isinstance(inputs, torch.Tensor):
             raise ConfigError(
                 f"{self.name}: inputs are on {x.device} but the weights are on {reference.device}; "
                 f"move one of them, e.g. inputs.to('{reference.device}')."
             )
-        if x.dtype is reference.dtype and x.device == reference.device:
-            return x
         return x.to(device=reference.device, dtype=reference.dtype)
 
     def _cell(self) -> Any:

@@ -58,11 +58,7 @@ class SimpleRNNCell(GatedCell):
         return None
 
     def fused_params(self) -> list[torch.Tensor]:
-        weights = self._parameters  # read directly: attribute lookups cost on every call
-        bias = weights["bias"]
-        return simple_rnn_fused_params(
-            weights["kernel"], weights["recurrent_kernel"], bias, self._zero_bias(bias)
-        )
+        return self._transposed_params(simple_rnn_fused_params)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

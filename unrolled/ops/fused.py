@@ -218,12 +218,14 @@ def _run_shared_steps(
     kept = [t for t, v in enumerate(valid) if v]
     first, last = kept[0], kept[-1]
     contiguous = last - first + 1 == len(kept)
-    x_run = x[:, first : last + 1] if contiguous else x.index_select(1, _index(kept, x.device))
+    x_run = (
+        x.narrow(1, first, len(kept)) if contiguous else x.index_select(1, _index(kept, x.device))
+    )
     outputs, final = run_fused(
         kind, x_run, states, params, _state_sizes(kind, params), final_states
     )  # (B, K, U)
     if last_only:  # the last step's output is the last valid step's
-        return outputs[:, -1], final
+        return outputs.select(1, -1), final
     batch, steps, units = x.shape[0], len(valid), outputs.shape[2]
     if contiguous and last == steps - 1:  # pre-padding: zeros, then every output
         if first == 0:
