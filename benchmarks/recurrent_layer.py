@@ -58,7 +58,7 @@ THREADS = 2
 PAD_FRACTION = 0.3
 SEED = 0
 
-# Targets (per row): ratio torch/ours at M and L; absolute overhead at S.
+# Targets (per row): ratio torch/ours at M and L and for masked rows; overhead at S unmasked.
 TARGET_RATIO_UNMASKED = 0.95
 TARGET_RATIO_MASKED = 0.80
 TARGET_OVERHEAD_S_US = 30.0
@@ -350,9 +350,11 @@ def judge(config: Config, masked: bool, ours: Timing, torch_time: Timing) -> tup
     Noisy: the per-round figure's 25th-75th percentile range straddles the target, so
     another run on this machine could well give the other verdict.
     """
-    if config.name == "S":
-        # The paired estimate: a round's two samples share the machine's state of the moment,
-        # so their difference cancels most of the drift that moves both medians.
+    if config.name == "S" and not masked:
+        # The issue's S target is the overhead of a like-for-like (unmasked) call; masked S
+        # rows take the masked target of every size, below. The paired estimate: a round's
+        # two samples share the machine's state of the moment, so their difference cancels
+        # most of the drift that moves both medians.
         per_round = paired_overhead_us(ours, torch_time)
         overhead = statistics.median(per_round)
         low, high = quartiles(per_round)
@@ -535,9 +537,11 @@ def section(
             " (<= 1e-5 vs torch, <= 1e-4 vs Keras).",
             "",
             table(rows),
-            f"Targets: M and L unmasked torch/ours >= {TARGET_RATIO_UNMASKED:g}, masked >= "
-            f"{TARGET_RATIO_MASKED:g} (vs torch unmasked); S: ours - torch <= {TARGET_OVERHEAD_S_US:g} us"
-            " per call. `ours - torch` is the median over rounds of the difference within a round"
+            f"Targets: M and L unmasked torch/ours >= {TARGET_RATIO_UNMASKED:g}; masked >= "
+            f"{TARGET_RATIO_MASKED:g} (vs torch unmasked, at every size: the issue's masked target);"
+            f" S unmasked: ours - torch <= {TARGET_OVERHEAD_S_US:g} us per call (torch.nn.LSTM has no"
+            " mask, so the overhead target compares like with like; a masked S call also reads its"
+            " mask and slices its valid steps, and its overhead is shown). `ours - torch` is the median over rounds of the difference within a round"
             " (the paired estimate; for M and L the verdict uses the medians' ratio). `(noisy)`: the per-round figure's IQR straddles the target, so another run"
             " may flip the verdict. An S call is microseconds of arithmetic: with 2 threads on a busy"
             " machine, oneDNN's OpenMP threads waiting for a core can dominate its time, so S rows"

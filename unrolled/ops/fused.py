@@ -249,9 +249,11 @@ def _run_left_aligned(
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     batch, steps, features = x.shape
     # All index arithmetic first, in NumPy; then only torch (each switch costs time).
-    row_starts = np.arange(batch)[:, None] * steps  # (B, 1)
-    gather = (row_starts + np.argsort(~valid, axis=1, kind="stable")).reshape(-1)  # valid first
     lengths = valid.sum(axis=1)  # (B,)
+    longest = int(lengths.max())  # steps past the longest row's end are never read: not run
+    order = np.argsort(~valid, axis=1, kind="stable")[:, :longest]  # (B, K): valid steps first
+    row_starts = np.arange(batch)[:, None] * steps  # (B, 1)
+    gather = (row_starts + order).reshape(-1)
     if last_only:  # each row's output after its last valid step
         read = np.maximum(lengths - 1, 0)  # (B,)
     else:  # the left-aligned index of the last valid step at or before t
@@ -263,7 +265,7 @@ def _run_left_aligned(
     aligned = x.reshape(batch * steps, features).index_select(0, _index(gather, x.device))
     outputs, _ = run_fused(
         kind,
-        aligned.view(batch, steps, features),
+        aligned.view(batch, longest, features),
         states,
         params,
         _state_sizes(kind, params),
