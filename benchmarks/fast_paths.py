@@ -172,19 +172,19 @@ def train_steps(
     }
 
 
-def matmul_peak() -> float:
-    """FLOP/s of a float32 (1024 x 1024) @ (1024 x 1024) product, best of several."""
+def matmul() -> Callable[[], object]:
+    """A float32 (1024 x 1024) @ (1024 x 1024) product: the machine's matmul peak, as a contender.
+
+    Timed in the same interleaved rounds as the training steps, because this machine's
+    speed can halve from one minute to the next: the share of peak then compares like
+    with like.
+    """
     a, b = torch.randn(PEAK_SIZE, PEAK_SIZE), torch.randn(PEAK_SIZE, PEAK_SIZE)
     out = torch.empty(PEAK_SIZE, PEAK_SIZE)
-    torch.mm(a, b, out=out)
-    best = min(_timed(lambda: torch.mm(a, b, out=out)) for _ in range(20))
-    return 2 * PEAK_SIZE**3 / best
+    return lambda: torch.mm(a, b, out=out)
 
 
-def _timed(call: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
+MATMUL_FLOPS = 2 * PEAK_SIZE**3
 
 
 def lstm_train_flops(batch: int, steps: int, features: int, units: int) -> float:
@@ -329,15 +329,16 @@ def main() -> None:
     )
 
     # ---- M and L ----------------------------------------------------------------------------
-    peak = matmul_peak()
+    peaks: dict[str, float] = {}
     for name, shape, rounds, inner in (
         ("M", (32, 50, 8, 64), 15, 5),
         ("L", (64, 100, 32, 256), 7, 1),
     ):
         if args.quick:
             rounds = 2
-        times = interleaved(train_steps(*shape), rounds, inner)
+        times = interleaved({**train_steps(*shape), "matmul": matmul()}, rounds, inner)
         ours, theirs = times["unrolled.LSTM"], times["torch.nn.LSTM"]
+        peak = peaks[name] = MATMUL_FLOPS / times["matmul"]
         share = lstm_train_flops(*shape) / ours / peak
         if name == "M":
             ok, target = theirs / ours >= 2.0, "2x faster than torch.nn.LSTM"
@@ -369,7 +370,9 @@ def main() -> None:
         "",
         *header_lines(COMMAND, seconds),
         f"- Load average (1, 5, 15 min): {load_before} before the run, {load_average()} after.",
-        f"- Measured matmul peak: {peak / 1e9:.0f} GFLOP/s (float32 {PEAK_SIZE}^3 torch.mm, best of 20).",
+        f"- Matmul peak (float32 {PEAK_SIZE}^3 torch.mm, median per call, timed in the same interleaved"
+        f" rounds as the training steps): {peaks['M'] / 1e9:.0f} GFLOP/s in M's rounds,"
+        f" {peaks['L'] / 1e9:.0f} GFLOP/s in L's.",
         "- airline: the seeds' recipe (stateful, batch 1, look_back 3, 92 windows, 100 epochs, reset each). "
         f"Fresh process: a new Python process on a warm numba cache (median of {FRESH_RUNS}; range "
         + ", ".join(
