@@ -1,5 +1,9 @@
 """`Trainer`: Keras's fit / evaluate / predict loop for any `torch.nn.Module`.
 
+This file holds `fit` and the training step; `evaluate`, `predict` and the
+inference-only batch calls are in `evaluation.py` (mixed in), the argument checks in
+`fit_options.py`.
+
 The module is called as `module(x)`: `x` is one tensor, or the list/dict of tensors
 given for a multi-input model (the module unpacks it). It returns a tensor, or a
 list/tuple/dict of tensors for several outputs.
@@ -27,37 +31,42 @@ Example:
 
 from __future__ import annotations
 
-import numbers
 import os
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import numpy as np
 import torch
 
-from unrolled.errors import ConfigError, UnrolledError, positive_int
+from unrolled.errors import ConfigError, UnrolledError
 from unrolled.training import data as data_module
 from unrolled.training import distributed as distributed_module
 from unrolled.training import fast_path as fast_path_module
-from unrolled.training import losses as losses_module
 from unrolled.training import metrics as metrics_module
 from unrolled.training import optimizers, stateful
 from unrolled.training.callbacks import Callback, CallbackList, History, ResetStates, TerminateOnNaN
 from unrolled.training.checkpoint import FitCheckpoint
 from unrolled.training.compiled import BatchMean, CompiledLoss, CompiledMetrics
 from unrolled.training.data import ArrayData, Batch, Placement
+from unrolled.training.evaluation import EvaluationMethods
+from unrolled.training.fit_options import (
+    DEFAULT_BATCH_SIZE,
+    check_counts,
+    check_fit_options,
+    check_specs,
+    legacy_epochs,
+    loader_length,
+    should_validate,
+    stop_attribute,
+)
 from unrolled.training.precision import MixedPrecision
 from unrolled.training.progress import Progress, resolve_verbose
-
-DEFAULT_BATCH_SIZE = 32
 
 
 class NonFiniteLossError(UnrolledError, FloatingPointError):
     """The training loss became NaN or infinite."""
 
 
-class Trainer:
+class Trainer(EvaluationMethods):
     """Trains `module` with a Keras optimizer, loss and metrics.
 
     Args:
@@ -102,7 +111,7 @@ class Trainer:
                 if optimizers._is_torch_class(optimizer)
                 else optimizers.resolve(optimizer)
             )
-        _check_specs(loss, metrics, weighted_metrics)
+        check_specs(loss, metrics, weighted_metrics)
         names = getattr(module, "output_names", None)
         self.compiled_loss = CompiledLoss(loss, loss_weights, names)
         self.compiled_metrics = CompiledMetrics(metrics, weighted_metrics, names)
@@ -195,26 +204,15 @@ class Trainer:
             ConfigError, ShapeError: bad arguments or data (x/y lengths, NaN in data,
                 stateful batch rules). NonFiniteLossError: the loss diverged.
         """
-        epochs = _legacy_epochs(epochs, legacy)
+        epochs = legacy_epochs(epochs, legacy)
         verbose = resolve_verbose(verbose)
-        _check_counts(
+        check_counts(
             batch_size=batch_size,
             steps_per_epoch=steps_per_epoch,
             validation_steps=validation_steps,
             validation_batch_size=validation_batch_size,
         )
-        if not isinstance(validation_split, numbers.Real) or not 0.0 <= validation_split < 1.0:
-            raise ConfigError(
-                f"`validation_split` must be in [0, 1). Received: validation_split={validation_split}"
-            )
-        if reset_states not in (None, False, "epoch"):
-            raise ConfigError(
-                f"`reset_states` must be None or 'epoch'. Received: reset_states={reset_states!r}"
-            )
-        if shuffle not in (True, False, "batch"):
-            raise ConfigError(
-                f"`shuffle` must be True, False or 'batch'. Received: shuffle={shuffle!r}"
-            )
+        check_fit_options(validation_split, reset_states, shuffle)
         replicas = distributed_module.setup(self.module, distributed)
         place = data_module.placement(self.module)  # after setup: it may pick this process's GPU
         seed = int(seed) if seed is not None else int(torch.randint(0, 2**62, ()).item())
@@ -270,7 +268,9 @@ class Trainer:
                 or val_batch_size
             )
 
-        steps = train.num_batches(batch_size) if isinstance(train, ArrayData) else _length(train)
+        steps = (
+            train.num_batches(batch_size) if isinstance(train, ArrayData) else loader_length(train)
+        )
         if steps_per_epoch is not None and steps is not None:
             steps = min(steps, steps_per_epoch)
         user_callbacks = list(callbacks or [])
@@ -287,7 +287,7 @@ class Trainer:
             self.optimizer  # noqa: B018  (built now so callbacks can read it from the first epoch)
         keeper, resumed = None, None
         if checkpoint is not None:
-            samples = train.num_samples if isinstance(train, ArrayData) else _length(train)
+            samples = train.num_samples if isinstance(train, ArrayData) else loader_length(train)
             keeper = FitCheckpoint(
                 checkpoint,
                 {
@@ -349,7 +349,7 @@ class Trainer:
                 if check_nan:
                     self._raise_if_nonfinite(epoch, epochs)
                 epoch_logs = self.logs()
-                if val is not None and _should_validate(epoch, validation_freq):
+                if val is not None and should_validate(epoch, validation_freq):
                     val_logs = self._evaluate(val, val_batch_size, cbs, validation_steps, place)
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 epoch_logs = dict(sorted(epoch_logs.items()))  # Keras sorts the keys of logs
@@ -379,110 +379,6 @@ class Trainer:
         cbs.call("on_train_end", epoch_logs)
         return history
 
-    def evaluate(
-        self,
-        x: Any = None,
-        y: Any = None,
-        batch_size: int | None = None,
-        verbose: int | str = "auto",
-        sample_weight: Any = None,
-        steps: int | None = None,
-        callbacks: Iterable[Callback] | None = None,
-        return_dict: bool = False,
-    ) -> Any:
-        """The loss and metrics on `x, y`: `loss`, `[loss, *metrics]`, or a dict with `return_dict`."""
-        verbose = resolve_verbose(verbose)
-        _check_counts(batch_size=batch_size, steps=steps)
-        place = data_module.placement(self.module)
-        if data_module.is_loader(x):
-            batch_size = (
-                stateful.check(self.module, "evaluate", batch_size, None) or DEFAULT_BATCH_SIZE
-            )
-            source: Any = data_module.loader_for(x, batch_size, False, torch.Generator())
-        else:
-            if y is None:
-                raise ConfigError(
-                    "evaluate() needs targets `y` (or a Dataset/DataLoader yielding (x, y))."
-                )
-            source = ArrayData.build(x, y, sample_weight, *place)
-            batch_size = (
-                stateful.check(self.module, "evaluate", batch_size, source.num_samples)
-                or DEFAULT_BATCH_SIZE
-            )
-        total = source.num_batches(batch_size) if isinstance(source, ArrayData) else _length(source)
-        cbs = CallbackList(
-            list(callbacks or []),
-            self.module,
-            self,
-            {"verbose": verbose, "epochs": 1, "steps": total},
-        )
-        progress = Progress(2 if verbose else 0, total)  # one line at the end, as Keras's bar ends
-        progress.begin()
-        logs = self._evaluate(source, batch_size, cbs, steps, place)
-        progress.end(logs, min(total, steps) if (total and steps) else (total or 0))
-        return dict(sorted(logs.items())) if return_dict else self._flatten(logs)
-
-    def predict(
-        self,
-        x: Any,
-        batch_size: int | None = None,
-        verbose: int | str = "auto",
-        steps: int | None = None,
-        callbacks: Iterable[Callback] | None = None,
-    ) -> Any:
-        """The module's outputs on `x` as NumPy arrays, computed in batches without gradients.
-
-        For a stateful module the batch size defaults to its `stateful_batch_size`, and
-        another one is refused (see `stateful.check`).
-        """
-        verbose = resolve_verbose(verbose)
-        _check_counts(batch_size=batch_size, steps=steps)
-        place = data_module.placement(self.module)
-        if data_module.is_loader(x):
-            batch_size = (
-                stateful.check(self.module, "predict", batch_size, None) or DEFAULT_BATCH_SIZE
-            )
-            source: Any = data_module.loader_for(x, batch_size, False, torch.Generator())
-            batches: Iterator[Batch] = data_module.loader_batches(source, place, None)
-            total = _length(source)
-        else:
-            source = ArrayData.build(x, None, None, *place, check=False)
-            batch_size = (
-                stateful.check(self.module, "predict", batch_size, source.num_samples)
-                or DEFAULT_BATCH_SIZE
-            )
-            batches = source.batches(batch_size)
-            total = source.num_batches(batch_size)
-        cbs = CallbackList(
-            list(callbacks or []),
-            self.module,
-            self,
-            {"verbose": verbose, "epochs": 1, "steps": total},
-        )
-        progress = Progress(2 if verbose else 0, total)
-        progress.begin()
-        outputs: list[Any] = []
-        was_training = self.module.training
-        self.module.eval()
-        cbs.call("on_predict_begin", None)
-        try:
-            with torch.no_grad():
-                for step, (x_batch, _, _) in enumerate(batches):
-                    if steps is not None and step >= steps:
-                        break
-                    cbs.batch("on_predict_batch_begin", step, None)
-                    y_pred = self._infer(x_batch)
-                    outputs.append(y_pred)
-                    cbs.batch("on_predict_batch_end", step, {"outputs": y_pred})
-                    progress.batch_end(None)
-        finally:
-            self.module.train(was_training)
-        cbs.call("on_predict_end", None)
-        progress.end({}, len(outputs))
-        if not outputs:
-            raise ConfigError("predict() received no samples: `x` gave no batch.")
-        return data_module.concatenate(outputs)
-
     def train_on_batch(
         self,
         x: Any,
@@ -510,35 +406,6 @@ class Trainer:
         logs = self.logs()
         return dict(sorted(logs.items())) if return_dict else self._flatten(logs)
 
-    def test_on_batch(
-        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
-    ) -> Any:
-        """Loss and metrics on one batch, without training."""
-        batch = ArrayData.build(x, y, sample_weight, *data_module.placement(self.module))
-        stateful.check(self.module, "test_on_batch", batch.num_samples, None)
-        self._reset_trackers()
-        was_training = self.module.training
-        self.module.eval()
-        try:
-            with torch.no_grad():
-                self._test_step(batch.x, batch.y, batch.sample_weight)
-        finally:
-            self.module.train(was_training)
-        logs = self.logs()
-        return dict(sorted(logs.items())) if return_dict else self._flatten(logs)
-
-    def predict_on_batch(self, x: Any) -> Any:
-        """The module's outputs on one batch, as NumPy arrays."""
-        batch = ArrayData.build(x, None, None, *data_module.placement(self.module), check=False)
-        stateful.check(self.module, "predict_on_batch", batch.num_samples, None)
-        was_training = self.module.training
-        self.module.eval()
-        try:
-            with torch.no_grad():
-                return data_module.concatenate([self._infer(batch.x)])
-        finally:
-            self.module.train(was_training)
-
     def logs(self) -> dict[str, float]:
         """The current logs in Keras's metric order: `loss`, the metrics, each output's loss.
 
@@ -564,7 +431,7 @@ class Trainer:
         want_begin = cbs.wants("on_train_batch_begin")
         want_end = cbs.wants("on_train_batch_end")
         running = self._running_logs if progress.verbose == 1 else None
-        stop_attr = _stop_attribute(self.module)
+        stop_attr = stop_attribute(self.module)
         # Over several processes, a stop a batch callback asks for on one is agreed by all.
         replicas = self._replicas
         agree = replicas.agree if replicas is not None and replicas.batch_stops else None
@@ -613,69 +480,10 @@ class Trainer:
         if (self.compiled_metrics.spec or self.compiled_metrics.weighted_spec) and size:
             self.compiled_metrics.update(y, y_pred, sample_weight)
 
-    def _test_step(self, x: Any, y: Any, sample_weight: torch.Tensor | None) -> None:
-        y_pred = self._infer(x)
-        size = self._rows(x)
-        loss = self.compiled_loss(y, y_pred, sample_weight, size)
-        regularization = self._hooks[0]
-        if regularization is not None:
-            extra = regularization()
-            if extra:
-                loss = loss + sum(extra)
-        self.loss_tracker.add(loss, size)
-        if (self.compiled_metrics.spec or self.compiled_metrics.weighted_spec) and size:
-            self.compiled_metrics.update(y, y_pred, sample_weight)
-
-    def _infer(self, x: Any) -> Any:
-        precision = self.precision
-        return self.module(x) if precision is None else precision.forward(self.module, x)
-
     def _rows(self, x: Any) -> int:
         if self._replicas is not None:
             return self._replicas.rows
         return x.shape[0] if isinstance(x, torch.Tensor) else data_module.batch_size_of(x)
-
-    def _evaluate(
-        self,
-        source: Any,
-        batch_size: int,
-        cbs: CallbackList,
-        steps: int | None,
-        place: Placement,
-    ) -> dict[str, float]:
-        replicas = self._replicas  # set during a distributed fit: validation is sharded too
-        if isinstance(source, ArrayData):
-            batches = (
-                source.batches(batch_size)
-                if replicas is None
-                else replicas.array_batches(source, batch_size)
-            )
-        else:
-            batches = (data_module.loader_batches if replicas is None else replicas.loader_batches)(
-                source, place, None
-            )
-        self._reset_trackers()
-        was_training = self.module.training
-        self.module.eval()
-        cbs.call("on_test_begin", None)
-        want_begin, want_end = cbs.wants("on_test_batch_begin"), cbs.wants("on_test_batch_end")
-        try:
-            with torch.no_grad():
-                for step, (x, y, sample_weight) in enumerate(batches):
-                    if steps is not None and step >= steps:
-                        break
-                    if want_begin:
-                        cbs.batch("on_test_batch_begin", step, None)
-                    self._test_step(x, y, sample_weight)
-                    if want_end:
-                        cbs.batch("on_test_batch_end", step, self._running_logs())
-        finally:
-            self.module.train(was_training)
-        if replicas is not None:
-            replicas.reduce(self)
-        logs = self.logs()
-        cbs.call("on_test_end", logs)
-        return logs
 
     # ---- helpers -----------------------------------------------------------------------
 
@@ -737,7 +545,7 @@ class Trainer:
             self.module.stop_training = False
 
     def _stop_requested(self) -> bool:
-        return self.stop_training or bool(_stop_attribute(self.module)())
+        return self.stop_training or bool(stop_attribute(self.module)())
 
     def _validation(self, validation_data: Any, place: Placement) -> Any:
         if data_module.is_loader(validation_data):
@@ -752,66 +560,3 @@ class Trainer:
             "`validation_data` must be (x_val, y_val), (x_val, y_val, sample_weight_val) or a "
             f"Dataset/DataLoader. Received: {type(validation_data).__name__}"
         )
-
-
-def _stop_attribute(module: torch.nn.Module) -> Callable[[], bool]:
-    # A plain module has no `stop_training` until a callback sets it; read __dict__ to avoid
-    # nn.Module.__getattr__'s exception path on every batch.
-    if hasattr(type(module), "stop_training"):
-        return lambda: bool(module.stop_training)
-    state = vars(module)
-    return lambda: bool(state.get("stop_training", False))
-
-
-def _length(loader: Any) -> int | None:
-    try:
-        return len(loader)
-    except TypeError:
-        return None
-
-
-def _check_counts(**counts: Any) -> None:
-    # batch_size=0 or -1 would otherwise mean 32 or no batches at all, silently.
-    for name, value in counts.items():
-        if value is not None:
-            positive_int(value, name)
-
-
-def _should_validate(epoch: int, validation_freq: int | list[int]) -> bool:
-    if isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool):
-        return (epoch + 1) % positive_int(validation_freq, "validation_freq") == 0
-    if isinstance(validation_freq, (list, tuple)):
-        return epoch + 1 in validation_freq
-    raise ConfigError(
-        f"`validation_freq` must be an int or a list of epochs. Received: {validation_freq!r}"
-    )
-
-
-def _legacy_epochs(epochs: int, legacy: dict[str, Any]) -> int:
-    if "nb_epoch" in legacy:
-        warnings.warn(
-            "fit(): `nb_epoch` is deprecated; use `epochs`.", DeprecationWarning, stacklevel=3
-        )
-        epochs = legacy.pop("nb_epoch")
-    if legacy:
-        raise ConfigError(f"fit() got unexpected argument(s): {sorted(legacy)}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ConfigError(f"`epochs` must be a non-negative integer. Received: epochs={epochs!r}")
-    return int(epochs)
-
-
-def _check_specs(loss: Any, metrics: Any, weighted_metrics: Any) -> None:
-    # Unknown names fail at compile time, before any data is seen.
-    for spec in data_module.flatten(loss) if isinstance(loss, (list, tuple, dict)) else [loss]:
-        if spec is not None and not (
-            isinstance(spec, str) and spec.lower() in ("crossentropy", "ce")
-        ):
-            losses_module.get(spec)
-    for group in (metrics, weighted_metrics):
-        for spec in (
-            data_module.flatten(group) if isinstance(group, (list, tuple, dict)) else [group]
-        ):
-            if isinstance(spec, str) and spec.lower() not in ("accuracy", "acc"):
-                metrics_module.get(spec)
-            elif not (spec is None or isinstance(spec, str) or callable(spec)):
-                metrics_module.get(spec)  # raises: not a name, Metric or function

@@ -1,0 +1,238 @@
+"""Keras's `evaluate`, `predict`, `test_on_batch` and `predict_on_batch` for `Trainer`.
+
+A mixin: `Trainer` (engine.py) owns the module, the compiled loss and metrics, their
+trackers and the logs; these methods run the module without training it, and `fit`
+uses `_evaluate` for its validation passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import torch
+
+from unrolled.errors import ConfigError
+from unrolled.training import data as data_module
+from unrolled.training import distributed as distributed_module
+from unrolled.training import stateful
+from unrolled.training.callbacks import Callback, CallbackList
+from unrolled.training.compiled import BatchMean, CompiledLoss, CompiledMetrics
+from unrolled.training.data import ArrayData, Batch, Placement
+from unrolled.training.fit_options import DEFAULT_BATCH_SIZE, check_counts, loader_length
+from unrolled.training.precision import MixedPrecision
+from unrolled.training.progress import Progress, resolve_verbose
+
+
+class EvaluationMethods:
+    """The calls that run the module without training it; mixed into `Trainer`."""
+
+    # Owned by Trainer (engine.py).
+    module: torch.nn.Module
+    precision: MixedPrecision | None
+    compiled_loss: CompiledLoss
+    compiled_metrics: CompiledMetrics
+    loss_tracker: BatchMean
+    _replicas: distributed_module.Replicas | None
+    _hooks: tuple[Callable[[], list[torch.Tensor]] | None, Callable[[], None] | None]
+    _rows: Callable[[Any], int]
+    _reset_trackers: Callable[[], None]
+    _running_logs: Callable[[], dict[str, float]]
+    _flatten: Callable[[dict[str, float]], Any]
+    logs: Callable[[], dict[str, float]]
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: Iterable[Callback] | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """The loss and metrics on `x, y`: `loss`, `[loss, *metrics]`, or a dict with `return_dict`."""
+        verbose = resolve_verbose(verbose)
+        check_counts(batch_size=batch_size, steps=steps)
+        place = data_module.placement(self.module)
+        if data_module.is_loader(x):
+            batch_size = (
+                stateful.check(self.module, "evaluate", batch_size, None) or DEFAULT_BATCH_SIZE
+            )
+            source: Any = data_module.loader_for(x, batch_size, False, torch.Generator())
+        else:
+            if y is None:
+                raise ConfigError(
+                    "evaluate() needs targets `y` (or a Dataset/DataLoader yielding (x, y))."
+                )
+            source = ArrayData.build(x, y, sample_weight, *place)
+            batch_size = (
+                stateful.check(self.module, "evaluate", batch_size, source.num_samples)
+                or DEFAULT_BATCH_SIZE
+            )
+        total = (
+            source.num_batches(batch_size)
+            if isinstance(source, ArrayData)
+            else loader_length(source)
+        )
+        cbs = CallbackList(
+            list(callbacks or []),
+            self.module,
+            self,
+            {"verbose": verbose, "epochs": 1, "steps": total},
+        )
+        progress = Progress(2 if verbose else 0, total)  # one line at the end, as Keras's bar ends
+        progress.begin()
+        logs = self._evaluate(source, batch_size, cbs, steps, place)
+        progress.end(logs, min(total, steps) if (total and steps) else (total or 0))
+        return dict(sorted(logs.items())) if return_dict else self._flatten(logs)
+
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        steps: int | None = None,
+        callbacks: Iterable[Callback] | None = None,
+    ) -> Any:
+        """The module's outputs on `x` as NumPy arrays, computed in batches without gradients.
+
+        For a stateful module the batch size defaults to its `stateful_batch_size`, and
+        another one is refused (see `stateful.check`).
+        """
+        verbose = resolve_verbose(verbose)
+        check_counts(batch_size=batch_size, steps=steps)
+        place = data_module.placement(self.module)
+        if data_module.is_loader(x):
+            batch_size = (
+                stateful.check(self.module, "predict", batch_size, None) or DEFAULT_BATCH_SIZE
+            )
+            source: Any = data_module.loader_for(x, batch_size, False, torch.Generator())
+            batches: Iterator[Batch] = data_module.loader_batches(source, place, None)
+            total = loader_length(source)
+        else:
+            source = ArrayData.build(x, None, None, *place, check=False)
+            batch_size = (
+                stateful.check(self.module, "predict", batch_size, source.num_samples)
+                or DEFAULT_BATCH_SIZE
+            )
+            batches = source.batches(batch_size)
+            total = source.num_batches(batch_size)
+        cbs = CallbackList(
+            list(callbacks or []),
+            self.module,
+            self,
+            {"verbose": verbose, "epochs": 1, "steps": total},
+        )
+        progress = Progress(2 if verbose else 0, total)
+        progress.begin()
+        outputs: list[Any] = []
+        was_training = self.module.training
+        self.module.eval()
+        cbs.call("on_predict_begin", None)
+        try:
+            with torch.no_grad():
+                for step, (x_batch, _, _) in enumerate(batches):
+                    if steps is not None and step >= steps:
+                        break
+                    cbs.batch("on_predict_batch_begin", step, None)
+                    y_pred = self._infer(x_batch)
+                    outputs.append(y_pred)
+                    cbs.batch("on_predict_batch_end", step, {"outputs": y_pred})
+                    progress.batch_end(None)
+        finally:
+            self.module.train(was_training)
+        cbs.call("on_predict_end", None)
+        progress.end({}, len(outputs))
+        if not outputs:
+            raise ConfigError("predict() received no samples: `x` gave no batch.")
+        return data_module.concatenate(outputs)
+
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> Any:
+        """Loss and metrics on one batch, without training."""
+        batch = ArrayData.build(x, y, sample_weight, *data_module.placement(self.module))
+        stateful.check(self.module, "test_on_batch", batch.num_samples, None)
+        self._reset_trackers()
+        was_training = self.module.training
+        self.module.eval()
+        try:
+            with torch.no_grad():
+                self._test_step(batch.x, batch.y, batch.sample_weight)
+        finally:
+            self.module.train(was_training)
+        logs = self.logs()
+        return dict(sorted(logs.items())) if return_dict else self._flatten(logs)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """The module's outputs on one batch, as NumPy arrays."""
+        batch = ArrayData.build(x, None, None, *data_module.placement(self.module), check=False)
+        stateful.check(self.module, "predict_on_batch", batch.num_samples, None)
+        was_training = self.module.training
+        self.module.eval()
+        try:
+            with torch.no_grad():
+                return data_module.concatenate([self._infer(batch.x)])
+        finally:
+            self.module.train(was_training)
+
+    def _evaluate(
+        self,
+        source: Any,
+        batch_size: int,
+        cbs: CallbackList,
+        steps: int | None,
+        place: Placement,
+    ) -> dict[str, float]:
+        replicas = self._replicas  # set during a distributed fit: validation is sharded too
+        if isinstance(source, ArrayData):
+            batches = (
+                source.batches(batch_size)
+                if replicas is None
+                else replicas.array_batches(source, batch_size)
+            )
+        else:
+            batches = (data_module.loader_batches if replicas is None else replicas.loader_batches)(
+                source, place, None
+            )
+        self._reset_trackers()
+        was_training = self.module.training
+        self.module.eval()
+        cbs.call("on_test_begin", None)
+        want_begin, want_end = cbs.wants("on_test_batch_begin"), cbs.wants("on_test_batch_end")
+        try:
+            with torch.no_grad():
+                for step, (x, y, sample_weight) in enumerate(batches):
+                    if steps is not None and step >= steps:
+                        break
+                    if want_begin:
+                        cbs.batch("on_test_batch_begin", step, None)
+                    self._test_step(x, y, sample_weight)
+                    if want_end:
+                        cbs.batch("on_test_batch_end", step, self._running_logs())
+        finally:
+            self.module.train(was_training)
+        if replicas is not None:
+            replicas.reduce(self)
+        logs = self.logs()
+        cbs.call("on_test_end", logs)
+        return logs
+
+    def _test_step(self, x: Any, y: Any, sample_weight: torch.Tensor | None) -> None:
+        y_pred = self._infer(x)
+        size = self._rows(x)
+        loss = self.compiled_loss(y, y_pred, sample_weight, size)
+        regularization = self._hooks[0]
+        if regularization is not None:
+            extra = regularization()
+            if extra:
+                loss = loss + sum(extra)
+        self.loss_tracker.add(loss, size)
+        if (self.compiled_metrics.spec or self.compiled_metrics.weighted_spec) and size:
+            self.compiled_metrics.update(y, y_pred, sample_weight)
+
+    def _infer(self, x: Any) -> Any:
+        precision = self.precision
+        return self.module(x) if precision is None else precision.forward(self.module, x)
