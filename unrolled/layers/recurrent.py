@@ -193,13 +193,16 @@ class RNN(Layer):
             mask = None  # every step valid: the unmasked computation is the same
         training = self.training if training is None else bool(training)
         states = self._initial_states(x, initial_state)  # None: zeros, made where they are used
-        # Masked, only the last output wanted: the masked run returns it alone `(B, U)`.
-        last_only = mask is not None and not (self.return_sequences or self.zero_output_for_mask)
 
         path = self.choose_path(masked=mask is not None, training=training)
+        # Masked on the fused path, only the last output wanted: the run returns it alone `(B, U)`.
+        last_only = (
+            mask is not None
+            and path.name != "loop"
+            and not (self.return_sequences or self.zero_output_for_mask)
+        )
         try:
             if path.name == "loop":
-                last_only = False
                 step = lambda x_t, s: call_cell(cell, x_t, s, training)  # noqa: E731
                 outputs, final = run_loop(step, x, states or self._zero_states(x), mask)
             else:

@@ -115,9 +115,8 @@ def run_fused(
 
 
 def _zero_states(kind: str, x: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
-    # `(B, U)` zeros for each state; `params[1]` is w_hh, `(G * U, U)`.
-    units = params[1].shape[1]
-    return [x.new_zeros(x.shape[0], units) for _ in range(2 if kind == "lstm" else 1)]
+    # `(B, U)` zeros for each state.
+    return [x.new_zeros(x.shape[0], size) for size in _state_sizes(kind, params)]
 
 
 def host_mask(mask: torch.Tensor) -> list[bool] | np.ndarray:
@@ -280,13 +279,13 @@ def _run_left_aligned(
         carried = outputs[rows.unsqueeze(1), _index(read, x.device)]  # (B, T, U)
         not_started = torch.from_numpy(~started).to(x.device, non_blocking=True).unsqueeze(2)
         carried = carried.masked_fill(not_started, 0.0)  # zeros before a row's first valid step
+    if len(empty_rows):  # rows with no valid step output zeros
+        empty = _index(empty_rows, x.device)
+        carried = carried.index_fill(0, empty, 0.0)
     last = carried if last_only else carried[:, -1]  # (B, U)
     if len(empty_rows) == 0:
         return carried, [last]  # h after each row's last valid step: its last output
-    # Rows with no valid step: zero outputs, and they keep their state.
-    empty = _index(empty_rows, x.device)
-    carried = carried.index_fill(0, empty, 0.0)
-    last = carried if last_only else carried[:, -1]
+    # An empty row keeps its initial state.
     initial = last.new_zeros(last.shape) if states is None else states[0]
     return carried, [last.index_copy(0, empty, initial.index_select(0, empty))]
 
