@@ -4,6 +4,10 @@ Each case trains two identical models, one on the kernel (`fast_path="auto"`) an
 the reference path (`fast_path=False`), and compares the losses, the weights, the
 optimizer's slots and step count, and the stateful states, to 1e-5. Gradients are
 compared on their own through one SGD step with learning rate 1.
+
+The main cases run on both kernels (the `kernel` fixture): the row-by-row one, which small
+models get, and the batched one (MKL products, batches split over two threads), forced
+here on the same small models so that the comparisons stay quick.
 """
 
 from __future__ import annotations
@@ -14,9 +18,29 @@ import torch
 
 import unrolled
 from unrolled.callbacks import ResetStates
+from unrolled.compiled import fit_plan
 from unrolled.layers import GRU, LSTM, Dense, Masking, SimpleRNN
 
 pytest.importorskip("numba")
+
+
+def _batched_kernel_missing() -> str | None:
+    from unrolled.compiled import blas
+
+    return blas.missing()
+
+
+@pytest.fixture(params=["rows", "batched"])
+def kernel(request, monkeypatch):
+    """Which epoch kernel `fit` gets: the row-by-row one, or the batched one on two threads."""
+    if request.param == "batched":
+        missing = _batched_kernel_missing()
+        if missing is not None:
+            pytest.skip(missing)
+        monkeypatch.setattr(fit_plan, "MAX_WORK_PER_BATCH", 0)
+        monkeypatch.setattr(fit_plan, "_threads_for", lambda rows: 2)
+    return request.param
+
 
 FEATURES, STEPS, UNITS = 2, 4, 3
 RECURRENT = {
@@ -53,6 +77,8 @@ def _train(model, x, y, fast, optimizer="adam", epochs=3, **fit):
 
 def _assert_same(fast_model, ref_model, fast_trainer, ref_trainer, fast_history, ref_history):
     assert fast_trainer.last_path.name == "compiled-epoch", fast_trainer.last_path
+    batched = fit_plan.MAX_WORK_PER_BATCH == 0
+    assert ("batched over 2 threads" in fast_trainer.last_path.reason) == batched
     assert ref_trainer.last_path.name == "reference"
     np.testing.assert_allclose(
         fast_history.history["loss"], ref_history.history["loss"], rtol=1e-5, atol=1e-6
@@ -87,7 +113,7 @@ OPTIMIZERS = {
 
 
 @pytest.mark.parametrize("kind, stateful, optimizer", CASES)
-def test_fit_matches_reference_path(kind, stateful, optimizer):
+def test_fit_matches_reference_path(kind, stateful, optimizer, kernel):
     x, y = _data()
     batch = 3 if stateful else None
     runs = []
@@ -109,7 +135,7 @@ def test_fit_matches_reference_path(kind, stateful, optimizer):
 
 @pytest.mark.parametrize("kind", sorted(RECURRENT))
 @pytest.mark.parametrize("stateful", [False, True], ids=["stateless", "stateful"])
-def test_masked_fit_matches_reference_path(kind, stateful):
+def test_masked_fit_matches_reference_path(kind, stateful, kernel):
     x, y = _data(samples=8)
     x[0, :2] = 0.0  # pre-padding
     x[1, -1] = 0.0  # post-padding
@@ -125,7 +151,7 @@ def test_masked_fit_matches_reference_path(kind, stateful):
 
 
 @pytest.mark.parametrize("kind", sorted(RECURRENT))
-def test_gradients_match_autograd(kind):
+def test_gradients_match_autograd(kind, kernel):
     x, y = _data(samples=4)
     model = _model(kind, None, False, use_bias=True)
     before = [p.detach().clone() for p in model.parameters()]
@@ -135,12 +161,12 @@ def test_gradients_match_autograd(kind):
         model, x, y, "auto", unrolled.optimizers.SGD(1.0), epochs=1, batch_size=4
     )
     assert trainer.last_path.name == "compiled-epoch"
-    assert history.history["loss"][0] == pytest.approx(float(loss), rel=1e-6)
+    assert history.history["loss"][0] == pytest.approx(float(loss.detach()), rel=1e-6)
     for b, p, g in zip(before, model.parameters(), grads):
         np.testing.assert_allclose((b - p.detach()).numpy(), g.numpy(), atol=1e-5)
 
 
-def test_without_biases():
+def test_without_biases(kernel):
     x, y = _data()
     runs = []
     for fast in ("auto", False):
@@ -211,9 +237,31 @@ def test_unsupported_options_decline_with_a_reason(change, reason):
     assert reason in _decline(**change)
 
 
-def test_large_batches_decline_to_torch():
+def test_many_units_decline_to_torch():
+    model = unrolled.Sequential([LSTM(256, input_shape=(STEPS, FEATURES)), Dense(2)])
+    reason = _decline(model=model, batch_size=32)
+    assert "256 units: above 128, torch's fused operator is faster" in reason
+
+
+def test_large_batches_take_the_batched_kernel():
+    if _batched_kernel_missing() is not None:
+        pytest.skip(_batched_kernel_missing())
+    x, y = _data(samples=64)
+    unrolled.set_random_seed(0)
     model = unrolled.Sequential([LSTM(128, input_shape=(STEPS, FEATURES)), Dense(2)])
-    assert "multiply-adds per batch" in _decline(model=model, batch_size=32)
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    name, reason = model.last_fit_path
+    assert name == "compiled-epoch" and "batched over" in reason
+
+
+def test_without_mkl_large_batches_decline_with_the_reason(monkeypatch):
+    from unrolled.compiled import blas
+
+    monkeypatch.setattr(blas, "missing", lambda: "this PyTorch build exports no MKL sgemm")
+    model = unrolled.Sequential([LSTM(128, input_shape=(STEPS, FEATURES)), Dense(2)])
+    reason = _decline(model=model, batch_size=32)
+    assert "too many for the row-by-row kernel, and this PyTorch build exports no MKL" in reason
 
 
 def test_gru_reset_before_declines():

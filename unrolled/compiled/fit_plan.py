@@ -34,10 +34,16 @@ from unrolled.layers.simple_rnn import SimpleRNNCell
 from unrolled.training.update_rules import AdamRule, SGDRule
 
 PATH_NAME = "compiled-epoch"
-# Above this many forward multiply-adds per batch, torch's fused operator and BLAS beat the
-# kernel's plain loops, whose time grows with the work while torch's is mostly a fixed cost
-# per batch at small sizes.
+# Up to this many forward multiply-adds per batch, the row-by-row kernel (`fit_kernel`) is
+# fastest: its plain loops cost less than a BLAS call at these sizes. Above it, the batched
+# kernel (`batched_kernel`) takes over.
 MAX_WORK_PER_BATCH = 1 << 20
+# Above this many units, torch's fused operator (oneDNN) beats the batched kernel: measured
+# 1.13-1.17x faster than torch.nn.LSTM at 128 units, 0.73-0.98x at 256 (benchmarks/fast_paths.py).
+MAX_BATCHED_UNITS = 128
+# Each thread of the batched kernel takes at least this many rows of a batch: below it the
+# per-thread matrix products are too small to pay for the thread's start.
+MIN_ROWS_PER_THREAD = 8
 
 
 def _cell_code(cell: Any) -> int | None:
@@ -145,16 +151,36 @@ def plan_fit(
     gates = codes.GATES[_cell_code(cell)]
     rows = min(batch_size, x.shape[0])
     work = rows * x.shape[1] * gates * cell.units * (cell.units + x.shape[-1])
+    threads = 0  # the row-by-row kernel
     if work > MAX_WORK_PER_BATCH:
-        return None, (
-            f"{work} multiply-adds per batch: above {MAX_WORK_PER_BATCH}, torch's fused "
-            "operator is faster than the kernel"
-        )
+        blocker = _batched_blocker(cell.units)
+        if blocker is not None:
+            return None, f"{work} multiply-adds per batch, {blocker}"
+        threads = _threads_for(rows)
     mask_value = layers[0].mask_value if isinstance(layers[0], Masking) else None
-    return _EpochRunner(recurrent, dense, optimizer, x, y, mask_value), (
+    how = "" if not threads else f", batched over {threads} thread{'s' * (threads > 1)} (MKL sgemm)"
+    return _EpochRunner(recurrent, dense, optimizer, x, y, mask_value, threads), (
         f"numba kernel: whole epochs of {type(recurrent).__name__} -> Dense, MSE, "
-        f"{type(optimizer).__name__.removesuffix('Rule')}"
+        f"{type(optimizer).__name__.removesuffix('Rule')}{how}"
     )
+
+
+def _batched_blocker(units: int) -> str | None:
+    """Why the batched kernel does not take a batch too big for the row-by-row one."""
+    if units > MAX_BATCHED_UNITS:
+        return f"{units} units: above {MAX_BATCHED_UNITS}, torch's fused operator is faster"
+    from unrolled.compiled import blas
+
+    missing = blas.missing()
+    return None if missing is None else f"too many for the row-by-row kernel, and {missing}"
+
+
+def _threads_for(rows: int) -> int:
+    """Threads for the batched kernel: torch's thread setting, as the user left it."""
+    import numba
+
+    limit = min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)
+    return max(1, min(limit, rows // MIN_ROWS_PER_THREAD))
 
 
 class _EpochRunner:
@@ -170,8 +196,10 @@ class _EpochRunner:
         x: torch.Tensor,
         y: torch.Tensor,
         mask_value: Any,
+        threads: int,
     ) -> None:
         cell = recurrent._cell()
+        self.threads = threads  # 0: the row-by-row kernel
         self.recurrent, self.optimizer = recurrent, optimizer
         self.cell_code = _cell_code(cell)
         self.units = cell.units
@@ -252,10 +280,8 @@ class _EpochRunner:
             states = [np.zeros((1, self.units), np.float32)]
         h_state = states[0]
         c_state = states[1] if len(states) > 1 else np.zeros_like(h_state)
-        from unrolled.compiled.fit_kernel import fit_epoch  # numba compiles or loads it here
-
         f32 = np.float32
-        fit_epoch(
+        self._kernel()(
             self.cell_code,
             self.units,
             self.x,
@@ -278,6 +304,7 @@ class _EpochRunner:
             f32(group.get("momentum", 0.0)),
             int(group["iterations"]) + 1,
             losses,
+            *((self.threads,) if self.threads else ()),
         )
         group["iterations"] += batches
         with torch.no_grad():
@@ -288,6 +315,16 @@ class _EpochRunner:
             for name, value in zip(self.recurrent._state_names, states):
                 setattr(self.recurrent, name, torch.from_numpy(value))
         return torch.from_numpy(losses)
+
+    def _kernel(self) -> Any:
+        """The epoch kernel; numba compiles it, or loads it from its cache, on first use."""
+        if self.threads:
+            from unrolled.compiled.batched_kernel import fit_epoch_batched
+
+            return fit_epoch_batched
+        from unrolled.compiled.fit_kernel import fit_epoch
+
+        return fit_epoch
 
     @staticmethod
     def _unflat(flat: np.ndarray, tensors: list[torch.Tensor]) -> None:

@@ -34,3 +34,10 @@ def kernel(function: Callable[..., Any]) -> Callable[..., Any]:
     import numba  # only kernel modules call this, and only once a plan has accepted
 
     return numba.njit(cache=True, nogil=True, error_model="numpy")(function)
+
+
+def parallel_kernel(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`kernel` whose `numba.prange` loops run on numba's threads."""
+    import numba
+
+    return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(function)

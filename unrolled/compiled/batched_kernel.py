@@ -1,0 +1,439 @@
+"""`fit_kernel`'s epochs for batches too big for its row-by-row loops: matrix products and threads.
+
+Same model, loss, optimizers, masking and states as `fit_kernel.fit_epoch`, and the same
+arguments plus `parts`. Each batch is split into `parts` groups of rows, trained side by
+side on numba's threads (rows are independent until the weight gradients are summed).
+Within a group:
+
+- the input projection of every step is one matrix product, `(T*n, F) @ (F, G*U)`;
+- each step's recurrent product `(n, U) @ (U, G*U)` and, backwards, `(n, G*U) @ (G*U, U)`
+  go to MKL's sgemm (`blas.py`), the routine torch's own CPU matmuls use;
+- the weight gradients are one product each over all steps, after the backward loop;
+- the gates' sigmoids and tanhs use `_exp`, a polynomial `exp` that vectorizes (numba's
+  `np.exp` calls the scalar libm routine, and took a third of torch's whole step alone).
+
+Buffers are laid out step-major, `(T, n, ...)`, so that every product reads contiguous rows.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from unrolled.compiled.blas import GEMM, SET_THREADS
+from unrolled.compiled.codes import (
+    CELL_GRU,
+    CELL_LSTM,
+    CELL_RNN_TANH,
+    GATES_BY_CELL,
+    OFFSET_BIAS,
+    OFFSET_DENSE,
+    OFFSET_DENSE_BIAS,
+    OFFSET_KERNEL,
+    OFFSET_RECURRENT,
+)
+from unrolled.compiled.fit_kernel import _apply_update
+from unrolled.compiled.jit import kernel, parallel_kernel
+
+_NO, _YES = 78, 84  # Fortran's 'N' and 'T'
+
+
+@kernel
+def _gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, ints, floats):  # type: ignore[no-untyped-def]
+    """Row-major `c (m, n) = op(a) @ op(b) + beta * c`; `a`, `b`, `c` are addresses.
+
+    Column-major sgemm computes `c^T = op(b)^T @ op(a)^T`, which is the same memory.
+    `ints` (int32[8]) and `floats` (float32[2]) hold the arguments Fortran takes by reference.
+    """
+    ints[0], ints[1], ints[2] = n, m, k
+    ints[3], ints[4], ints[5] = ldb, lda, ldc
+    ints[6] = _YES if trans_b else _NO
+    ints[7] = _YES if trans_a else _NO
+    floats[0], floats[1] = np.float32(1.0), beta
+    i, f = ints.ctypes.data, floats.ctypes.data
+    GEMM(i + 24, i + 28, i, i + 4, i + 8, f, b, i + 12, a, i + 16, f + 4, c, i + 20)
+
+
+@kernel
+def _exp(x, bits):  # type: ignore[no-untyped-def]
+    """`x = exp(x)` in place, within 2 ulp (Cephes's `expf`); `bits` int32 scratch as long as x.
+
+    Written as two plain loops with no calls, so that LLVM vectorizes both.
+    """
+    scale = bits.view(np.float32)
+    for j in range(x.shape[0]):
+        v = min(max(x[j], np.float32(-87.3)), np.float32(88.3))
+        n = np.floor(v * np.float32(1.44269504088896341) + np.float32(0.5))
+        r = v - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)  # v - n ln 2
+        p = np.float32(1.9875691500e-4)
+        p = p * r + np.float32(1.3981999507e-3)
+        p = p * r + np.float32(8.3334519073e-3)
+        p = p * r + np.float32(4.1665795894e-2)
+        p = p * r + np.float32(1.6666665459e-1)
+        p = p * r + np.float32(5.0000001201e-1)
+        x[j] = p * r * r + r + np.float32(1.0)
+        bits[j] = (np.int32(n) + np.int32(127)) << np.int32(23)  # the float 2^n
+    for j in range(x.shape[0]):
+        x[j] *= scale[j]
+
+
+@kernel
+def _work_size(steps, rows, features, units, gu):  # type: ignore[no-untyped-def]
+    """Floats of one group's workspace (see `_train_rows` for the pieces)."""
+    per_step = rows * (features + 4 * gu + 3 * units)  # X; A, REC, DZ, DR; H, C, TC
+    # H's and C's extra step; dH, dC; the exp scratch
+    return steps * per_step + 2 * rows * units + 2 * rows * units + 2 * rows * gu
+
+
+@kernel
+def _lstm_step(a, c_prev, c_out, tanh_c, h_out, e, bits):  # type: ignore[no-untyped-def]
+    """Gates `a (n, 4U)`, pre-activations in, values out (i, f, g, o); the new c, tanh(c), h."""
+    n, gu = a.shape
+    units = gu // 4
+    one, two = np.float32(1.0), np.float32(2.0)
+    flat = e[: n * gu]
+    for b in range(n):
+        for j in range(gu):
+            flat[b * gu + j] = -a[b, j]
+        for j in range(2 * units, 3 * units):
+            flat[b * gu + j] = two * a[b, j]
+    _exp(flat, bits)
+    for b in range(n):
+        for j in range(gu):
+            a[b, j] = one / (one + flat[b * gu + j])
+        for j in range(2 * units, 3 * units):
+            a[b, j] = one - two * a[b, j]  # tanh(x) = 1 - 2 / (exp(2x) + 1)
+        for u in range(units):
+            c = a[b, units + u] * c_prev[b, u] + a[b, u] * a[b, 2 * units + u]
+            c_out[b, u] = c
+            flat[b * units + u] = two * c
+    _exp(flat[: n * units], bits)
+    for b in range(n):
+        for u in range(units):
+            t = one - two / (flat[b * units + u] + one)
+            tanh_c[b, u] = t
+            h_out[b, u] = a[b, 3 * units + u] * t
+
+
+@kernel
+def _gru_step(a, rec, h_prev, h_out, e, bits):  # type: ignore[no-untyped-def]
+    """GRU (`reset_after`): input projections `a (n, 3U)` become gate values z, r, h~;
+    `rec (n, 3U)` holds the recurrent projections (its h part is what r multiplies)."""
+    n, gu = a.shape
+    units = gu // 3
+    one, two = np.float32(1.0), np.float32(2.0)
+    for b in range(n):
+        for j in range(2 * units):
+            e[b * 2 * units + j] = -(a[b, j] + rec[b, j])
+    _exp(e[: n * 2 * units], bits)
+    for b in range(n):
+        for j in range(2 * units):
+            a[b, j] = one / (one + e[b * 2 * units + j])
+        for u in range(units):
+            e[b * units + u] = two * (a[b, 2 * units + u] + a[b, units + u] * rec[b, 2 * units + u])
+    _exp(e[: n * units], bits)
+    for b in range(n):
+        for u in range(units):
+            hh = one - two / (e[b * units + u] + one)
+            z = a[b, u]
+            a[b, 2 * units + u] = hh
+            h_out[b, u] = z * h_prev[b, u] + (one - z) * hh
+
+
+@kernel
+def _simple_step(cell, a, h_out, e, bits):  # type: ignore[no-untyped-def]
+    n, units = a.shape
+    one, two = np.float32(1.0), np.float32(2.0)
+    if cell == CELL_RNN_TANH:
+        for b in range(n):
+            for u in range(units):
+                e[b * units + u] = two * a[b, u]
+        _exp(e[: n * units], bits)
+        for b in range(n):
+            for u in range(units):
+                a[b, u] = one - two / (e[b * units + u] + one)
+    else:
+        for b in range(n):
+            for u in range(units):
+                if a[b, u] < 0:
+                    a[b, u] = np.float32(0.0)
+    for b in range(n):
+        for u in range(units):
+            h_out[b, u] = a[b, u]
+
+
+@kernel
+def _step_gradients(cell, a, rec, h_prev, c_prev, tanh_c, live, dh, dc, dz, dr):  # type: ignore[no-untyped-def]
+    """One step backwards for a group: fills `dz` (input pre-activations) and `dr`
+    (recurrent ones; the same values except GRU's h part) for live rows, zeros elsewhere.
+
+    `dh` keeps only the direct path into h_prev (GRU: dh * z; others: 0): the caller adds
+    `dr @ R^T`. Rows masked at this step keep their dh and dc: their states passed through.
+    """
+    n, gu = a.shape
+    units = dh.shape[1]
+    one = np.float32(1.0)
+    for b in range(n):
+        if not live[b]:
+            for j in range(gu):
+                dz[b, j] = np.float32(0.0)
+                dr[b, j] = np.float32(0.0)
+            continue
+        if cell == CELL_LSTM:
+            for u in range(units):
+                i, f = a[b, u], a[b, units + u]
+                g, o = a[b, 2 * units + u], a[b, 3 * units + u]
+                t = tanh_c[b, u]
+                d_c = dc[b, u] + dh[b, u] * o * (one - t * t)
+                dz[b, u] = d_c * g * i * (one - i)
+                dz[b, units + u] = d_c * c_prev[b, u] * f * (one - f)
+                dz[b, 2 * units + u] = d_c * i * (one - g * g)
+                dz[b, 3 * units + u] = dh[b, u] * t * o * (one - o)
+                dc[b, u] = d_c * f
+                dh[b, u] = np.float32(0.0)
+            for j in range(gu):
+                dr[b, j] = dz[b, j]
+        elif cell == CELL_GRU:
+            for u in range(units):
+                z, r, hh = a[b, u], a[b, units + u], a[b, 2 * units + u]
+                d_hh = dh[b, u] * (one - z) * (one - hh * hh)
+                dz[b, u] = dh[b, u] * (h_prev[b, u] - hh) * z * (one - z)
+                dz[b, units + u] = d_hh * rec[b, 2 * units + u] * r * (one - r)
+                dz[b, 2 * units + u] = d_hh
+                dr[b, u], dr[b, units + u] = dz[b, u], dz[b, units + u]
+                dr[b, 2 * units + u] = d_hh * r
+                dh[b, u] = dh[b, u] * z
+        else:
+            for u in range(units):
+                if cell == CELL_RNN_TANH:
+                    dz[b, u] = dh[b, u] * (one - a[b, u] * a[b, u])
+                else:
+                    dz[b, u] = dh[b, u] if a[b, u] > 0 else np.float32(0.0)
+                dr[b, u] = dz[b, u]
+                dh[b, u] = np.float32(0.0)
+
+
+@kernel
+def _train_rows(  # type: ignore[no-untyped-def]
+    cell,
+    units,
+    x,
+    y,
+    valid,
+    rows,
+    stateful,
+    h_state,
+    c_state,
+    theta,
+    offsets,
+    grad,
+    scale,
+    work,
+    bits,
+):
+    """Forward, loss and backward for one group of a batch (`rows`: its sample indices).
+
+    Adds the group's gradients to `grad` (zeroed by the caller), writes its final states to
+    `h_state`, `c_state` (this group's rows) when `stateful`, and returns the sum of its
+    rows' losses (each the mean over outputs).
+    """
+    n = rows.shape[0]
+    if n == 0:
+        return np.float32(0.0)
+    steps, features = x.shape[1], x.shape[2]
+    outputs = y.shape[1]
+    gu = GATES_BY_CELL[cell] * units
+    is_gru = cell == CELL_GRU
+    oK, oR, ob = offsets[OFFSET_KERNEL], offsets[OFFSET_RECURRENT], offsets[OFFSET_BIAS]
+    oD, obd = offsets[OFFSET_DENSE], offsets[OFFSET_DENSE_BIAS]
+    K_at, R_at = theta[oK:].ctypes.data, theta[oR:].ctypes.data
+    D = theta[oD : oD + units * outputs].reshape(units, outputs)
+    ints, floats = np.zeros(8, np.int32), np.zeros(2, np.float32)
+    one = np.float32(1.0)
+    # ---- the workspace, carved (sizes as in `_work_size`) ----------------------------------
+    at = 0
+    X = work[at : at + steps * n * features].reshape(steps, n, features)  # (T, n, F)
+    at += steps * n * features
+    A = work[at : at + steps * n * gu].reshape(steps, n, gu)  # pre-activations, then gates
+    at += steps * n * gu
+    REC = work[at : at + steps * n * gu].reshape(steps, n, gu)  # GRU: h @ R + recurrent bias
+    at += steps * n * gu
+    DZ = work[at : at + steps * n * gu].reshape(steps, n, gu)
+    at += steps * n * gu
+    DR = work[at : at + steps * n * gu].reshape(steps, n, gu) if is_gru else DZ
+    at += steps * n * gu
+    H = work[at : at + (steps + 1) * n * units].reshape(steps + 1, n, units)  # H[t + 1]: after t
+    at += (steps + 1) * n * units
+    C = work[at : at + (steps + 1) * n * units].reshape(steps + 1, n, units)
+    at += (steps + 1) * n * units
+    TC = work[at : at + steps * n * units].reshape(steps, n, units)  # tanh(c), LSTM
+    at += steps * n * units
+    dH = work[at : at + n * units].reshape(n, units)
+    at += n * units
+    dC = work[at : at + n * units].reshape(n, units)
+    at += n * units
+    E = work[at : at + 2 * n * gu]  # exp scratch
+    live = np.zeros((steps, n), np.bool_)
+    seen = np.zeros(n, np.bool_)
+    # ---- forward ---------------------------------------------------------------------------
+    for t in range(steps):
+        for b in range(n):
+            s = rows[b]
+            live[t, b] = valid[s, t] != 0
+            for f in range(features):
+                X[t, b, f] = x[s, t, f]
+    for b in range(n):
+        for u in range(units):
+            H[0, b, u] = h_state[b, u] if stateful else np.float32(0.0)
+            C[0, b, u] = c_state[b, u] if stateful else np.float32(0.0)
+    A2 = A.reshape(steps * n, gu)
+    for r in range(steps * n):
+        for j in range(gu):
+            A2[r, j] = theta[ob + j] if ob >= 0 else np.float32(0.0)
+    _gemm(False, False, steps * n, gu, features, X.ctypes.data, features, K_at, gu, one,
+          A.ctypes.data, gu, ints, floats)  # fmt: skip
+    for t in range(steps):
+        if is_gru:
+            for b in range(n):
+                for j in range(gu):
+                    REC[t, b, j] = theta[ob + gu + j] if ob >= 0 else np.float32(0.0)
+            target = REC[t]
+        else:
+            target = A[t]
+        _gemm(False, False, n, gu, units, H[t].ctypes.data, units, R_at, gu, one,
+              target.ctypes.data, gu, ints, floats)  # fmt: skip
+        if cell == CELL_LSTM:
+            _lstm_step(A[t], C[t], C[t + 1], TC[t], H[t + 1], E, bits)
+        elif is_gru:
+            _gru_step(A[t], REC[t], H[t], H[t + 1], E, bits)
+        else:
+            _simple_step(cell, A[t], H[t + 1], E, bits)
+        for b in range(n):
+            if live[t, b]:
+                seen[b] = True
+            else:  # a masked step leaves the states as they were
+                for u in range(units):
+                    H[t + 1, b, u] = H[t, b, u]
+                    C[t + 1, b, u] = C[t, b, u]
+    # ---- the Dense head and the loss (a row with no valid step outputs zeros, as Keras) -----
+    loss = np.float32(0.0)
+    for b in range(n):
+        s = rows[b]
+        row_loss = np.float32(0.0)
+        for u in range(units):
+            dH[b, u] = np.float32(0.0)
+            dC[b, u] = np.float32(0.0)
+        for k in range(outputs):
+            pred = np.float32(0.0)
+            if seen[b]:
+                for u in range(units):
+                    pred += H[steps, b, u] * D[u, k]
+            if obd >= 0:
+                pred += theta[obd + k]
+            err = pred - y[s, k]
+            row_loss += err * err
+            d_pred = scale * err
+            if obd >= 0:
+                grad[obd + k] += d_pred
+            if seen[b]:
+                for u in range(units):
+                    grad[oD + u * outputs + k] += H[steps, b, u] * d_pred
+                    dH[b, u] += d_pred * D[u, k]
+        loss += row_loss / np.float32(outputs)
+    # ---- backward through time (the initial states are constants: truncated BPTT) ----------
+    for t in range(steps - 1, -1, -1):
+        _step_gradients(cell, A[t], REC[t], H[t], C[t], TC[t], live[t], dH, dC, DZ[t], DR[t])
+        _gemm(
+            False,
+            True,
+            n,
+            units,
+            gu,
+            DR[t].ctypes.data,
+            gu,
+            R_at,
+            gu,
+            one,
+            dH.ctypes.data,
+            units,
+            ints,
+            floats,
+        )  # fmt: skip  dh_prev += dr @ R^T
+    # ---- weight gradients: one product each over every step ---------------------------------
+    _gemm(True, False, features, gu, steps * n, X.ctypes.data, features, DZ.ctypes.data, gu,
+          one, grad[oK:].ctypes.data, gu, ints, floats)  # fmt: skip
+    _gemm(True, False, units, gu, steps * n, H.ctypes.data, units, DR.ctypes.data, gu,
+          one, grad[oR:].ctypes.data, gu, ints, floats)  # fmt: skip
+    if ob >= 0:
+        DZ2, DR2 = DZ.reshape(steps * n, gu), DR.reshape(steps * n, gu)
+        for r in range(steps * n):
+            for j in range(gu):
+                grad[ob + j] += DZ2[r, j]
+        if is_gru:
+            for r in range(steps * n):
+                for j in range(gu):
+                    grad[ob + gu + j] += DR2[r, j]
+    if stateful:
+        for b in range(n):
+            for u in range(units):
+                h_state[b, u] = H[steps, b, u]
+                c_state[b, u] = C[steps, b, u]
+    return loss
+
+
+@parallel_kernel
+def fit_epoch_batched(  # type: ignore[no-untyped-def]
+    cell,
+    units,
+    x,
+    y,
+    valid,
+    order,
+    batch_size,
+    stateful,
+    h_state,
+    c_state,
+    theta,
+    offsets,
+    m,
+    v,
+    opt,
+    lr,
+    beta_1,
+    beta_2,
+    epsilon,
+    momentum,
+    first_step,
+    losses,
+    parts,
+):
+    """`fit_kernel.fit_epoch`, with each batch split into `parts` groups trained in parallel."""
+    n_samples, steps, features = x.shape
+    gu = GATES_BY_CELL[cell] * units
+    group = -(-min(batch_size, n_samples) // parts)
+    work = np.zeros((parts, _work_size(steps, group, features, units, gu)), np.float32)
+    bits = np.zeros((parts, 2 * group * gu), np.int32)
+    grads = np.zeros((parts, theta.shape[0]), np.float32)
+    group_loss = np.zeros(parts, np.float32)
+    grad = np.zeros(theta.shape[0], np.float32)
+    batch = 0
+    for start in range(0, n_samples, batch_size):
+        size = min(batch_size, n_samples - start)
+        scale = np.float32(2.0) / np.float32(size * y.shape[1])
+        for p in numba.prange(parts):
+            lo, hi = p * size // parts, (p + 1) * size // parts
+            grads[p, :] = np.float32(0.0)
+            before = SET_THREADS(1)  # the groups are the parallelism: MKL stays on one thread
+            group_loss[p] = _train_rows(
+                cell, units, x, y, valid, order[start + lo : start + hi], stateful,
+                h_state[lo:hi], c_state[lo:hi], theta, offsets, grads[p], scale, work[p], bits[p],
+            )  # fmt: skip
+            SET_THREADS(before)
+        grad[:] = np.float32(0.0)
+        for p in range(parts):
+            grad += grads[p]
+        losses[batch] = group_loss.sum() / np.float32(size)
+        _apply_update(
+            opt, theta, grad, m, v, lr, beta_1, beta_2, epsilon, momentum, first_step + batch
+        )
+        batch += 1
