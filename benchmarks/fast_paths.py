@@ -15,8 +15,11 @@ What is timed (float32, 2 threads; a training step is forward + backward + Adam)
   (each 10 epochs, scaled to 100);
 * the S training step (batch 1, 3 steps, 1 feature, 4 units): the airline fit's time per
   step, and masked (Masking, 1 of 3 steps masked in every window) against unmasked;
-* M (32, 50, 8, 64) and L (64, 100, 32, 256) training steps of `unrolled.LSTM` (fused
-  path) against `torch.nn.LSTM`, interleaved, and L's share of the measured matmul peak;
+* M (32, 50, 8, 64) training steps of LSTM, GRU and SimpleRNN, and L (64, 100, 32, 256) of
+  LSTM: `model.fit` of `kind(units) -> Dense(1)` on whichever path it takes (M: the batched
+  numba kernel at both sizes) against the same steps hand-written over torch.nn.LSTM/GRU/RNN,
+  interleaved, and each one's share of the measured matmul peak; and M LSTM masked
+  (`Masking`, each row pre-padded by 0-60% of its steps) against unmasked;
 * forecasting: 200 steps after 100 known ones, 32 units, 8 features, per generated step:
   `unrolled.forecast` (compiled) against its stepper path (torch cell operators) and a
   hand loop over torch.nn.LSTM.
@@ -145,31 +148,69 @@ def interleaved(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def train_steps(
-    batch: int, steps: int, features: int, units: int
-) -> dict[str, Callable[[], object]]:
-    """Training steps of our LSTM and torch.nn.LSTM (same weights): mean of the last output."""
+# The M and L rows time one `fit` of FIT_EPOCHS epochs of BATCHES batches per call: the
+# per-fit set-up is paid once per call, as in a real fit of many epochs, not once per step.
+BATCHES, FIT_EPOCHS = 8, 2
+TORCH_TWINS = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "SimpleRNN": torch.nn.RNN}
+
+
+def fit_contenders(
+    kind: str, batch: int, steps: int, features: int, units: int
+) -> tuple[dict[str, Callable[[], object]], unrolled.Sequential]:
+    """FIT_EPOCHS epochs of BATCHES training steps: our `fit` of `kind(units) -> Dense(1)` (the path
+    it picks) against the same steps hand-written over the torch twin and `torch.nn.Linear`,
+    from the same weights, on the same batches (MSE, Adam). Also returns our model."""
     torch.manual_seed(0)
-    theirs = torch.nn.LSTM(features, units, batch_first=True)
-    ours = unrolled.LSTM(units, input_shape=(steps, features))
-    ours.set_weights([w.numpy() for w in keras_weights_from_torch(theirs)])
-    x = torch.randn(batch, steps, features)
+    theirs = TORCH_TWINS[kind](features, units, batch_first=True)
+    head = torch.nn.Linear(units, 1)
+    unrolled.set_random_seed(0)
+    model = unrolled.Sequential(
+        [unrolled.Input((steps, features)), getattr(unrolled, kind)(units), unrolled.Dense(1)]
+    )
+    model.layers[0].set_weights([w.numpy() for w in keras_weights_from_torch(theirs)])
+    model.compile(optimizer="adam", loss="mse")
+    x = torch.randn(BATCHES * batch, steps, features)
+    y = torch.randn(BATCHES * batch, 1)
+    x_np, y_np = x.numpy(), y.numpy()
+    optimizer = torch.optim.Adam([*theirs.parameters(), *head.parameters()])
 
-    def step(module: torch.nn.Module, forward: Callable[[], torch.Tensor]) -> Callable[[], object]:
-        optimizer = torch.optim.Adam(module.parameters())
+    def hand_loop() -> None:
+        for _ in range(FIT_EPOCHS):
+            for start in range(0, len(x), batch):
+                optimizer.zero_grad(set_to_none=True)
+                out = head(theirs(x[start : start + batch])[0][:, -1])
+                torch.mean((out - y[start : start + batch]) ** 2).backward()
+                optimizer.step()
 
-        def run() -> object:
-            optimizer.zero_grad(set_to_none=True)
-            forward().mean().backward()
-            optimizer.step()
-            return None
+    def our_fit() -> None:
+        model.fit(x_np, y_np, batch_size=batch, epochs=FIT_EPOCHS, shuffle=False, verbose=0)
 
-        return run
+    twin = f"torch.nn.{TORCH_TWINS[kind].__name__} loop"
+    return {"unrolled fit": our_fit, twin: hand_loop}, model
 
-    return {
-        "unrolled.LSTM": step(ours, lambda: ours(x)),
-        "torch.nn.LSTM": step(theirs, lambda: theirs(x)[0][:, -1]),
-    }
+
+def masked_fit_contenders(batch: int, steps: int, features: int, units: int) -> dict:
+    """Our `fit` of LSTM -> Dense(1) with and without `Masking` in front, the masked data
+    pre-padded: each row's first 0-60% of steps are zeros (30% on average)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCHES * batch, steps, features)).astype(np.float32)
+    y = rng.normal(size=(BATCHES * batch, 1)).astype(np.float32)
+    padded = x.copy()
+    for row, pad in enumerate(rng.integers(0, int(0.6 * steps) + 1, len(x))):
+        padded[row, :pad] = 0.0
+    contenders = {}
+    for name, data, masking in (("masked", padded, True), ("unmasked", x, False)):
+        unrolled.set_random_seed(0)
+        layers = [unrolled.Input((steps, features))]
+        layers += [unrolled.layers.Masking(0.0)] if masking else []
+        model = unrolled.Sequential([*layers, unrolled.LSTM(units), unrolled.Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+
+        def fit(model: unrolled.Sequential = model, data: np.ndarray = data) -> None:
+            model.fit(data, y, batch_size=batch, epochs=FIT_EPOCHS, shuffle=False, verbose=0)
+
+        contenders[name] = fit
+    return contenders
 
 
 def matmul() -> Callable[[], object]:
@@ -187,9 +228,10 @@ def matmul() -> Callable[[], object]:
 MATMUL_FLOPS = 2 * PEAK_SIZE**3
 
 
-def lstm_train_flops(batch: int, steps: int, features: int, units: int) -> float:
-    """Matmul FLOPs of an LSTM training step: forward, and twice that backward."""
-    forward = 2 * batch * steps * 4 * units * (features + units)
+def train_flops(kind: str, batch: int, steps: int, features: int, units: int) -> float:
+    """Matmul FLOPs of a recurrent training step: forward, and twice that backward."""
+    gates = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}[kind]
+    forward = 2 * batch * steps * gates * units * (features + units)
     return 3 * forward
 
 
@@ -330,27 +372,43 @@ def main() -> None:
 
     # ---- M and L ----------------------------------------------------------------------------
     peaks: dict[str, float] = {}
-    for name, shape, rounds, inner in (
-        ("M", (32, 50, 8, 64), 15, 5),
-        ("L", (64, 100, 32, 256), 7, 1),
+    paths: dict[str, str] = {}
+    for name, kind, shape, rounds in (
+        ("M", "LSTM", (32, 50, 8, 64), 9),
+        ("M", "GRU", (32, 50, 8, 64), 9),
+        ("M", "SimpleRNN", (32, 50, 8, 64), 9),
+        ("L", "LSTM", (64, 100, 32, 256), 3),
     ):
         if args.quick:
             rounds = 2
-        times = interleaved({**train_steps(*shape), "matmul": matmul()}, rounds, inner)
-        ours, theirs = times["unrolled.LSTM"], times["torch.nn.LSTM"]
+        contenders, model = fit_contenders(kind, *shape)
+        twin = [key for key in contenders if key != "unrolled fit"][0]
+        times = interleaved({**contenders, "matmul": matmul()}, rounds, 1)
+        steps_per_call = BATCHES * FIT_EPOCHS
+        ours, theirs = times["unrolled fit"] / steps_per_call, times[twin] / steps_per_call
         peak = peaks[name] = MATMUL_FLOPS / times["matmul"]
-        share = lstm_train_flops(*shape) / ours / peak
+        share = train_flops(kind, *shape) / ours / peak
         if name == "M":
-            ok, target = theirs / ours >= 2.0, "2x faster than torch.nn.LSTM"
+            ok, target = theirs / ours >= 2.0, f"2x faster than {twin.removesuffix(' loop')}"
         else:
             ok, target = (
                 theirs / ours >= 1.0 and share >= 0.6,
                 ">= torch.nn.LSTM and >= 60% of peak",
             )
         rows.append(
-            f"| {name} training step {shape} | {ours * 1e3:.2f} ms ({share:.0%} of peak) | {theirs * 1e3:.2f} ms |"
-            f" | {theirs / ours:.2f}x | {ANCHORS[name] * 1e3:.1f} ms | {target} | {'PASS' if ok else 'FAIL'} |"
+            f"| {name} {kind} training step {shape} | {ours * 1e3:.2f} ms ({share:.0%} of peak) | {theirs * 1e3:.2f} ms |"
+            f" | {theirs / ours:.2f}x | {ANCHORS[name] * 1e3:.1f} ms (LSTM) | {target} | {'PASS' if ok else 'FAIL'} |"
         )
+        paths[f"{name} {kind}"] = "{}: {}".format(*model.last_fit_path)
+
+    times = interleaved(masked_fit_contenders(32, 50, 8, 64), 2 if args.quick else 7, 1)
+    ratio = times["masked"] / times["unmasked"]
+    steps_per_call = BATCHES * FIT_EPOCHS
+    rows.append(
+        f"| M LSTM masked (pre-padded 0-60%) vs unmasked | {times['masked'] / steps_per_call * 1e3:.2f} ms"
+        f" vs {times['unmasked'] / steps_per_call * 1e3:.2f} ms | | | {ratio:.2f}x of unmasked | |"
+        f" <= 1.25x | {'PASS' if ratio <= 1.25 else 'FAIL'} |"
+    )
 
     # ---- forecasting ------------------------------------------------------------------------
     for kind in KINDS:
@@ -385,8 +443,11 @@ def main() -> None:
         + ", ".join(f"{k} {airline[k]['cold'] * scale:.1f} s" for k in KINDS)
         + " (the LSTM run compiles the kernel; GRU and SimpleRNN reuse it: one kernel for all three). "
         f"Eager torch hand loop and the reference path: {slow_epochs} epochs timed, scaled to 100.",
-        "- M and L: `unrolled.LSTM` alone on its fused path (not compiled: the numba kernel declines "
-        "above 2^20 forward multiply-adds per batch), interleaved with torch.nn.LSTM, median per step.",
+        f"- M and L: {FIT_EPOCHS} epochs of {BATCHES} batches per timed call, `model.fit` of `kind(units) -> Dense(1)` (MSE, "
+        "Adam) against the same steps hand-written over the torch twin and torch.nn.Linear, "
+        "interleaved, median per step. Paths `fit` took: "
+        + "; ".join(f"{key}: {path}" for key, path in paths.items())
+        + ".",
         "- forecast: `unrolled.forecast(model, history, 200)` whole call (warm-up included) / 200. "
         f"First forecast in a fresh process: {forecast_cold:.1f} s on an empty numba cache (compiling "
         f"the rollout kernel), {forecast_fresh:.2f} s on a warm one (numba's import and cache load).",

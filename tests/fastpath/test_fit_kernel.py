@@ -237,20 +237,22 @@ def test_unsupported_options_decline_with_a_reason(change, reason):
     assert reason in _decline(**change)
 
 
-def test_many_units_decline_to_torch():
+def test_wide_layers_with_few_rows_per_thread_decline_to_torch(monkeypatch):
+    monkeypatch.setattr(fit_plan, "_threads_for", lambda rows: 2)
     model = unrolled.Sequential([LSTM(256, input_shape=(STEPS, FEATURES)), Dense(2)])
     reason = _decline(model=model, batch_size=32)
-    assert "256 units: above 128, torch's fused operator is faster" in reason
+    assert "256 units at 6 rows per thread: torch's fused operator is faster" in reason
 
 
-def test_large_batches_take_the_batched_kernel():
+@pytest.mark.parametrize("units", [128, 256])
+def test_large_batches_take_the_batched_kernel(units):
     if _batched_kernel_missing() is not None:
         pytest.skip(_batched_kernel_missing())
     x, y = _data(samples=64)
     unrolled.set_random_seed(0)
-    model = unrolled.Sequential([LSTM(128, input_shape=(STEPS, FEATURES)), Dense(2)])
+    model = unrolled.Sequential([LSTM(units, input_shape=(STEPS, FEATURES)), Dense(2)])
     model.compile(optimizer="adam", loss="mse")
-    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
     name, reason = model.last_fit_path
     assert name == "compiled-epoch" and "batched over" in reason
 

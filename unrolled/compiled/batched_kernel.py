@@ -1,8 +1,8 @@
 """`fit_kernel`'s epochs for batches too big for its row-by-row loops: matrix products and threads.
 
 Same model, loss, optimizers, masking and states as `fit_kernel.fit_epoch`, and the same
-arguments plus `parts`. Each batch is split into `parts` groups of rows, trained side by
-side on numba's threads (rows are independent until the weight gradients are summed).
+arguments plus per-thread workspaces. Each batch is split into groups of rows, one per
+workspace, trained side by side on numba's threads (rows are independent until the weight gradients are summed).
 Within a group:
 
 - the input projection of every step is one matrix product, `(T*n, F) @ (F, G*U)`;
@@ -78,11 +78,16 @@ def _exp(x, bits):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def _work_size(steps, rows, features, units, gu):  # type: ignore[no-untyped-def]
-    """Floats of one group's workspace (see `_train_rows` for the pieces)."""
-    per_step = rows * (features + 4 * gu + 3 * units)  # X; A, REC, DZ, DR; H, C, TC
+def work_size(cell, steps, rows, features, units):  # type: ignore[no-untyped-def]
+    """Floats of one group's workspace, for groups of up to `rows` rows (`_train_rows` carves it)."""
+    gu = GATES_BY_CELL[cell] * units
+    per_step = features + 2 * gu + 2 * units  # X; A, DZ; H, C
+    if cell == CELL_GRU:
+        per_step += 2 * gu  # REC, DR
+    if cell == CELL_LSTM:
+        per_step += units  # TC
     # H's and C's extra step; dH, dC; the exp scratch
-    return steps * per_step + 2 * rows * units + 2 * rows * units + 2 * rows * gu
+    return rows * (steps * per_step + 2 * units + 2 * units + 2 * gu)
 
 
 @kernel
@@ -250,24 +255,29 @@ def _train_rows(  # type: ignore[no-untyped-def]
     D = theta[oD : oD + units * outputs].reshape(units, outputs)
     ints, floats = np.zeros(8, np.int32), np.zeros(2, np.float32)
     one = np.float32(1.0)
-    # ---- the workspace, carved (sizes as in `_work_size`) ----------------------------------
+    # ---- the workspace, carved (sizes as in `work_size`) ----------------------------------
     at = 0
     X = work[at : at + steps * n * features].reshape(steps, n, features)  # (T, n, F)
     at += steps * n * features
     A = work[at : at + steps * n * gu].reshape(steps, n, gu)  # pre-activations, then gates
     at += steps * n * gu
-    REC = work[at : at + steps * n * gu].reshape(steps, n, gu)  # GRU: h @ R + recurrent bias
-    at += steps * n * gu
     DZ = work[at : at + steps * n * gu].reshape(steps, n, gu)
-    at += steps * n * gu
-    DR = work[at : at + steps * n * gu].reshape(steps, n, gu) if is_gru else DZ
     at += steps * n * gu
     H = work[at : at + (steps + 1) * n * units].reshape(steps + 1, n, units)  # H[t + 1]: after t
     at += (steps + 1) * n * units
     C = work[at : at + (steps + 1) * n * units].reshape(steps + 1, n, units)
     at += (steps + 1) * n * units
-    TC = work[at : at + steps * n * units].reshape(steps, n, units)  # tanh(c), LSTM
-    at += steps * n * units
+    # GRU only: h @ R + recurrent bias, and its gradient; other cells read A and DZ there
+    REC, DR = A, DZ
+    if is_gru:
+        REC = work[at : at + steps * n * gu].reshape(steps, n, gu)
+        at += steps * n * gu
+        DR = work[at : at + steps * n * gu].reshape(steps, n, gu)
+        at += steps * n * gu
+    TC = C  # tanh(c): LSTM only; other cells never read it
+    if cell == CELL_LSTM:
+        TC = work[at : at + steps * n * units].reshape(steps, n, units)
+        at += steps * n * units
     dH = work[at : at + n * units].reshape(n, units)
     at += n * units
     dC = work[at : at + n * units].reshape(n, units)
@@ -343,22 +353,9 @@ def _train_rows(  # type: ignore[no-untyped-def]
     # ---- backward through time (the initial states are constants: truncated BPTT) ----------
     for t in range(steps - 1, -1, -1):
         _step_gradients(cell, A[t], REC[t], H[t], C[t], TC[t], live[t], dH, dC, DZ[t], DR[t])
-        _gemm(
-            False,
-            True,
-            n,
-            units,
-            gu,
-            DR[t].ctypes.data,
-            gu,
-            R_at,
-            gu,
-            one,
-            dH.ctypes.data,
-            units,
-            ints,
-            floats,
-        )  # fmt: skip  dh_prev += dr @ R^T
+        # dh_prev += dr @ R^T
+        _gemm(False, True, n, units, gu, DR[t].ctypes.data, gu, R_at, gu, one,
+              dH.ctypes.data, units, ints, floats)  # fmt: skip
     # ---- weight gradients: one product each over every step ---------------------------------
     _gemm(True, False, features, gu, steps * n, X.ctypes.data, features, DZ.ctypes.data, gu,
           one, grad[oK:].ctypes.data, gu, ints, floats)  # fmt: skip
@@ -405,14 +402,14 @@ def fit_epoch_batched(  # type: ignore[no-untyped-def]
     momentum,
     first_step,
     losses,
-    parts,
+    work,
+    bits,
 ):
-    """`fit_kernel.fit_epoch`, with each batch split into `parts` groups trained in parallel."""
-    n_samples, steps, features = x.shape
-    gu = GATES_BY_CELL[cell] * units
-    group = -(-min(batch_size, n_samples) // parts)
-    work = np.zeros((parts, _work_size(steps, group, features, units, gu)), np.float32)
-    bits = np.zeros((parts, 2 * group * gu), np.int32)
+    """`fit_kernel.fit_epoch`, each batch split into `parts = work.shape[0]` groups trained in
+    parallel. `work (parts, work_size(...))` float32 and `bits (parts, 2 * rows * G * units)`
+    int32 are the groups' workspaces, kept by the caller between epochs (allocating them
+    anew costs page faults on every call)."""
+    parts, n_samples = work.shape[0], x.shape[0]
     grads = np.zeros((parts, theta.shape[0]), np.float32)
     group_loss = np.zeros(parts, np.float32)
     grad = np.zeros(theta.shape[0], np.float32)

@@ -38,12 +38,14 @@ PATH_NAME = "compiled-epoch"
 # fastest: its plain loops cost less than a BLAS call at these sizes. Above it, the batched
 # kernel (`batched_kernel`) takes over.
 MAX_WORK_PER_BATCH = 1 << 20
-# Above this many units, torch's fused operator (oneDNN) beats the batched kernel: measured
-# 1.13-1.17x faster than torch.nn.LSTM at 128 units, 0.73-0.98x at 256 (benchmarks/fast_paths.py).
-MAX_BATCHED_UNITS = 128
 # Each thread of the batched kernel takes at least this many rows of a batch: below it the
 # per-thread matrix products are too small to pay for the thread's start.
 MIN_ROWS_PER_THREAD = 8
+# Above WIDE_UNITS units, the batched kernel beats torch's fused operator (oneDNN) only with
+# enough rows per thread. Measured against torch.nn.LSTM, 2 threads: 256 units at 16 rows per
+# thread 0.73-0.88x; at 24-32 rows 1.13-1.40x; 128 units at 16 rows 1.13-1.22x.
+WIDE_UNITS = 128
+MIN_ROWS_PER_THREAD_WIDE = 24
 
 
 def _cell_code(cell: Any) -> int | None:
@@ -153,10 +155,10 @@ def plan_fit(
     work = rows * x.shape[1] * gates * cell.units * (cell.units + x.shape[-1])
     threads = 0  # the row-by-row kernel
     if work > MAX_WORK_PER_BATCH:
-        blocker = _batched_blocker(cell.units)
+        threads = _threads_for(rows)
+        blocker = _batched_blocker(cell.units, rows // threads)
         if blocker is not None:
             return None, f"{work} multiply-adds per batch, {blocker}"
-        threads = _threads_for(rows)
     mask_value = layers[0].mask_value if isinstance(layers[0], Masking) else None
     how = "" if not threads else f", batched over {threads} thread{'s' * (threads > 1)} (MKL sgemm)"
     return _EpochRunner(recurrent, dense, optimizer, x, y, mask_value, threads), (
@@ -165,10 +167,14 @@ def plan_fit(
     )
 
 
-def _batched_blocker(units: int) -> str | None:
+def _batched_blocker(units: int, rows_per_thread: int) -> str | None:
     """Why the batched kernel does not take a batch too big for the row-by-row one."""
-    if units > MAX_BATCHED_UNITS:
-        return f"{units} units: above {MAX_BATCHED_UNITS}, torch's fused operator is faster"
+    if units > WIDE_UNITS and rows_per_thread < MIN_ROWS_PER_THREAD_WIDE:
+        return (
+            f"{units} units at {rows_per_thread} rows per thread: torch's fused operator is "
+            f"faster (above {WIDE_UNITS} units the batched kernel needs "
+            f"{MIN_ROWS_PER_THREAD_WIDE} rows per thread)"
+        )
     from unrolled.compiled import blas
 
     missing = blas.missing()
@@ -200,6 +206,7 @@ class _EpochRunner:
     ) -> None:
         cell = recurrent._cell()
         self.threads = threads  # 0: the row-by-row kernel
+        self.workspace: tuple[np.ndarray, np.ndarray] | None = None  # the batched kernel's
         self.recurrent, self.optimizer = recurrent, optimizer
         self.cell_code = _cell_code(cell)
         self.units = cell.units
@@ -304,7 +311,7 @@ class _EpochRunner:
             f32(group.get("momentum", 0.0)),
             int(group["iterations"]) + 1,
             losses,
-            *((self.threads,) if self.threads else ()),
+            *(self._workspace(batch_size) if self.threads else ()),
         )
         group["iterations"] += batches
         with torch.no_grad():
@@ -315,6 +322,21 @@ class _EpochRunner:
             for name, value in zip(self.recurrent._state_names, states):
                 setattr(self.recurrent, name, torch.from_numpy(value))
         return torch.from_numpy(losses)
+
+    def _workspace(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The batched kernel's per-thread buffers, allocated once per batch size."""
+        from unrolled.compiled.batched_kernel import work_size
+
+        rows = -(-min(batch_size, self.x.shape[0]) // self.threads)
+        steps, features = self.x.shape[1:]
+        floats = work_size(self.cell_code, steps, rows, features, self.units)
+        gates = codes.GATES[self.cell_code] * self.units
+        if self.workspace is None or self.workspace[0].shape[1] != floats:
+            self.workspace = (
+                np.empty((self.threads, floats), np.float32),
+                np.empty((self.threads, 2 * rows * gates), np.int32),
+            )
+        return self.workspace
 
     def _kernel(self) -> Any:
         """The epoch kernel; numba compiles it, or loads it from its cache, on first use."""
