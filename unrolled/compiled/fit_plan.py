@@ -1,4 +1,7 @@
-"""Whether a model's `fit` can run on the compiled epoch kernel, and the runner that does.
+"""Whether a model's `fit` can run on a compiled epoch kernel, and the runner that does.
+
+Two kernels: `fit_kernel` (row by row, for small batches) and `batched_kernel` (matrix
+products on MKL's sgemm, the batch split over threads), chosen by the work per batch.
 
 Supported: `[Masking ->] LSTM | GRU | SimpleRNN -> Dense` (a `Sequential`), the recurrent
 layer on its fused configuration (default activations, GRU `reset_after=True`), returning
