@@ -20,7 +20,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from unrolled.compiled.blas import GEMM, SET_THREADS
+from unrolled.compiled.blas import GEMM, SET_THREADS, missing
 from unrolled.compiled.codes import (
     CELL_GRU,
     CELL_LSTM,
@@ -36,6 +36,8 @@ from unrolled.compiled.fit_kernel import _apply_update
 from unrolled.compiled.jit import kernel, parallel_kernel
 
 _NO, _YES = 78, 84  # Fortran's 'N' and 'T'
+if missing() is not None:  # the plan declines before importing this module
+    raise ImportError(missing())
 
 
 @kernel

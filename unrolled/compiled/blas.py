@@ -1,20 +1,18 @@
 """The matrix multiply the batched kernel calls: the MKL `sgemm` inside PyTorch's own library.
 
-PyTorch's x86 builds link Intel MKL into `libtorch_cpu` and export its Fortran `sgemm_`
-(and `MKL_Set_Num_Threads_Local`, the by-value C form; the lowercase one is Fortran's), the routine torch's own CPU matmuls use. We register
-their addresses with LLVM under our names, so numba kernels call them as external symbols:
-the kernels stay cacheable on disk (the cache holds the name, and each process registers
-the address again before loading). Builds without MKL (macOS, ARM) have no such symbols,
-and the batched kernel declines with that reason.
-
-Import `GEMM`, `SET_THREADS` only after `missing()` returned None.
+PyTorch's x86 builds link Intel MKL into `libtorch_cpu` and export its Fortran `sgemm_`, the
+routine torch's own CPU matmuls use, and `MKL_Set_Num_Threads_Local` (the by-value C form;
+the lowercase name is Fortran's, by reference). Importing this module registers their
+addresses with LLVM under our names, so numba kernels call them as external symbols: the
+kernels stay cacheable on disk (the cache holds the name; each process registers the
+address again before loading). Builds without MKL (macOS, ARM) have no such symbols, and
+the batched kernel declines with `missing()`'s reason.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-from functools import cache
 
 import torch
 
@@ -22,9 +20,8 @@ GEMM_SYMBOL = "unrolled_mkl_sgemm"
 THREADS_SYMBOL = "unrolled_mkl_set_num_threads_local"
 
 
-@cache
-def missing() -> str | None:
-    """Why no BLAS can be called from the kernels (None once its symbols are registered)."""
+def _register() -> str | None:
+    """Registers MKL's symbols with LLVM; why not, or None when done."""
     folder = os.path.join(os.path.dirname(torch.__file__), "lib")
     for name in ("libtorch_cpu.so", "torch_cpu.dll", "libtorch_cpu.dylib"):
         try:
@@ -54,3 +51,9 @@ def _declarations() -> tuple[object, object]:
 
 
 GEMM, SET_THREADS = _declarations()
+_MISSING = _register()
+
+
+def missing() -> str | None:
+    """Why the kernels cannot call MKL's sgemm, or None when they can."""
+    return _MISSING
