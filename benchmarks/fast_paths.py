@@ -229,10 +229,13 @@ MATMUL_FLOPS = 2 * PEAK_SIZE**3
 
 
 def train_flops(kind: str, batch: int, steps: int, features: int, units: int) -> float:
-    """Matmul FLOPs of a recurrent training step: forward, and twice that backward."""
+    """Matmul FLOPs of a recurrent training step: the forward products (x @ kernel, h @
+    recurrent kernel), and backward the two weight gradients and dh_prev (no dx: the input
+    needs no gradient, in our kernel as in the torch loop)."""
     gates = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}[kind]
-    forward = 2 * batch * steps * gates * units * (features + units)
-    return 3 * forward
+    per_row_step = 2 * gates * units * (features + units)  # forward
+    per_row_step += 2 * gates * units * (features + 2 * units)  # backward
+    return batch * steps * per_row_step
 
 
 def forecast_contenders(kind: str) -> dict[str, Callable[[], object]]:

@@ -38,7 +38,7 @@ def kernel(request, monkeypatch):
         if missing is not None:
             pytest.skip(missing)
         monkeypatch.setattr(fit_plan, "MAX_WORK_PER_BATCH", 0)
-        monkeypatch.setattr(fit_plan, "_threads_for", lambda rows: 2)
+        monkeypatch.setattr(fit_plan, "_threads_for", lambda rows, units: 2)
     return request.param
 
 
@@ -238,10 +238,23 @@ def test_unsupported_options_decline_with_a_reason(change, reason):
 
 
 def test_wide_layers_with_few_rows_per_thread_decline_to_torch(monkeypatch):
-    monkeypatch.setattr(fit_plan, "_threads_for", lambda rows: 2)
+    monkeypatch.setattr(fit_plan, "_threads_for", lambda rows, units: 2)
     model = unrolled.Sequential([LSTM(256, input_shape=(STEPS, FEATURES)), Dense(2)])
     reason = _decline(model=model, batch_size=32)
     assert "256 units at 6 rows per thread: torch's fused operator is faster" in reason
+
+
+def test_threads_follow_torch_setting_with_enough_rows_each(monkeypatch):
+    import numba
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 8)
+    assert fit_plan._threads_for(32, 64) == 4  # 8 rows each
+    assert fit_plan._threads_for(12, 64) == 1
+    assert fit_plan._threads_for(3, 64) == 1
+    assert fit_plan._threads_for(32, 256) == 4  # wide: all of them, or torch's operator
+    assert "8 rows per thread" in fit_plan._batched_blocker(256, 32, 4)
+    assert "rows per thread" not in (fit_plan._batched_blocker(256, 96, 4) or "")
 
 
 @pytest.mark.parametrize("units", [128, 256])

@@ -2,8 +2,8 @@
 
 Same model, loss, optimizers, masking and states as `fit_kernel.fit_epoch`, and the same
 arguments plus per-thread workspaces. Each batch is split into groups of rows, one per
-workspace, trained side by side on numba's threads (rows are independent until the weight gradients are summed).
-Within a group:
+workspace, trained side by side on numba's threads (rows are independent until the weight
+gradients are summed). Within a group:
 
 - the input projection of every step is one matrix product, `(T*n, F) @ (F, G*U)`;
 - each step's recurrent product `(n, U) @ (U, G*U)` and, backwards, `(n, G*U) @ (G*U, U)`

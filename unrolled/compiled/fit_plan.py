@@ -158,8 +158,8 @@ def plan_fit(
     work = rows * x.shape[1] * gates * cell.units * (cell.units + x.shape[-1])
     threads = 0  # the row-by-row kernel
     if work > MAX_WORK_PER_BATCH:
-        threads = _threads_for(rows)
-        blocker = _batched_blocker(cell.units, rows // threads)
+        threads = _threads_for(rows, cell.units)
+        blocker = _batched_blocker(cell.units, rows, threads)
         if blocker is not None:
             return None, f"{work} multiply-adds per batch, {blocker}"
     mask_value = layers[0].mask_value if isinstance(layers[0], Masking) else None
@@ -170,11 +170,11 @@ def plan_fit(
     )
 
 
-def _batched_blocker(units: int, rows_per_thread: int) -> str | None:
+def _batched_blocker(units: int, rows: int, threads: int) -> str | None:
     """Why the batched kernel does not take a batch too big for the row-by-row one."""
-    if units > WIDE_UNITS and rows_per_thread < MIN_ROWS_PER_THREAD_WIDE:
+    if units > WIDE_UNITS and rows // threads < MIN_ROWS_PER_THREAD_WIDE:
         return (
-            f"{units} units at {rows_per_thread} rows per thread: torch's fused operator is "
+            f"{units} units at {rows // threads} rows per thread: torch's fused operator is "
             f"faster (above {WIDE_UNITS} units the batched kernel needs "
             f"{MIN_ROWS_PER_THREAD_WIDE} rows per thread)"
         )
@@ -184,11 +184,15 @@ def _batched_blocker(units: int, rows_per_thread: int) -> str | None:
     return None if missing is None else f"too many for the row-by-row kernel, and {missing}"
 
 
-def _threads_for(rows: int) -> int:
-    """Threads for the batched kernel: torch's thread setting, as the user left it."""
+def _threads_for(rows: int, units: int) -> int:
+    """Threads for the batched kernel, up to torch's thread setting as the user left it: wide
+    layers get them all (on fewer, torch's operator, which uses all, wins), others as many as
+    have MIN_ROWS_PER_THREAD rows each."""
     import numba
 
     limit = min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)
+    if units > WIDE_UNITS:
+        return limit
     return max(1, min(limit, rows // MIN_ROWS_PER_THREAD))
 
 
