@@ -307,7 +307,7 @@ def test_plain_torch_module_has_no_kernel():
     assert "no compiled training kernel" in trainer.last_path.reason
 
 
-def test_diverging_loss_still_names_the_batch():
+def test_diverging_loss_still_names_the_batch(kernel):
     x, y = _data()
     model = _model("lstm", None, False)
     model.compile(optimizer=unrolled.optimizers.SGD(1e30), loss="mse")
@@ -325,7 +325,7 @@ def test_without_numba_both_paths_decline_and_name_the_extra(monkeypatch):
     assert runner is None and "numba is not installed" in reason
 
 
-def test_epoch_callbacks_and_validation_keep_the_compiled_path():
+def test_epoch_callbacks_and_validation_keep_the_compiled_path(kernel):
     x, y = _data(samples=16)
     runs = []
     for fast in ("auto", False):
@@ -340,7 +340,7 @@ def test_epoch_callbacks_and_validation_keep_the_compiled_path():
     np.testing.assert_allclose(fh.history["val_loss"], rh.history["val_loss"], rtol=1e-5)
 
 
-def test_a_resumed_fit_ends_where_an_uninterrupted_one_does(tmp_path):
+def test_a_resumed_fit_ends_where_an_uninterrupted_one_does(tmp_path, kernel):
     x, y = _data()
     whole = _model("lstm", 3, True)
     _train(whole, x, y, "auto", epochs=4, batch_size=3, shuffle=False)
