@@ -1,0 +1,93 @@
+"""The batched epoch kernel's own pieces: its `exp` against NumPy's, and whole epochs split
+into 1, 2 or 3 groups (more groups than rows in a short last batch included) against the
+row-by-row kernel, which `test_fit_kernel.py` checks against eager autograd."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from unrolled.compiled import codes
+
+pytest.importorskip("numba")
+blas = pytest.importorskip("unrolled.compiled.blas")
+if blas.missing() is not None:
+    pytest.skip(blas.missing(), allow_module_level=True)
+
+from unrolled.compiled.batched_kernel import _exp, fit_epoch_batched, work_size  # noqa: E402
+from unrolled.compiled.fit_kernel import fit_epoch  # noqa: E402
+
+STEPS, FEATURES, UNITS, OUTPUTS = 7, 3, 5, 2
+
+
+def test_exp_matches_numpy_within_two_ulp():
+    x = np.linspace(-87, 88, 100_001, dtype=np.float32)
+    ours = x.copy()
+    _exp(ours, np.empty(x.shape, np.int32))
+    exact = np.exp(x.astype(np.float64))
+    np.testing.assert_allclose(ours, exact, rtol=2.5e-7)
+
+
+def _problem(rng, cell, samples, bias, dense_bias):
+    gu = codes.GATES[cell] * UNITS
+    offsets = [0, FEATURES * gu, -1, 0, -1]
+    size = FEATURES * gu + UNITS * gu
+    if bias:
+        offsets[codes.OFFSET_BIAS] = size
+        size += (2 if cell == codes.CELL_GRU else 1) * gu  # GRU: input and recurrent rows
+    offsets[codes.OFFSET_DENSE] = size
+    size += UNITS * OUTPUTS
+    if dense_bias:
+        offsets[codes.OFFSET_DENSE_BIAS] = size
+        size += OUTPUTS
+    theta = (rng.standard_normal(size) * 0.3).astype(np.float32)
+    x = rng.standard_normal((samples, STEPS, FEATURES)).astype(np.float32)
+    y = rng.standard_normal((samples, OUTPUTS)).astype(np.float32)
+    return theta, np.array(offsets, np.int64), x, y
+
+
+def _batched(groups):
+    def run(cell, units, x, y, valid, order, batch_size, *rest):
+        rows = -(-min(batch_size, x.shape[0]) // groups)
+        # NaN-filled: a read of a workspace value the kernel did not write shows up
+        work = np.full((groups, work_size(cell, x.shape[1], rows, x.shape[2], units)), np.nan)
+        bits = np.zeros((groups, 2 * rows * codes.GATES[cell] * units), np.int32)
+        fit_epoch_batched(
+            cell, units, x, y, valid, order, batch_size, *rest, work.astype(np.float32), bits
+        )
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "cell, masked, stateful, optimizer",
+    list(itertools.product(range(4), (False, True), (False, True), range(4))),
+)
+def test_epochs_match_the_row_kernel(cell, masked, stateful, optimizer):
+    rng = np.random.default_rng(cell * 100 + optimizer)
+    samples, batch = (15, 5) if stateful else (13, 5)  # stateless: a short last batch of 3
+    theta, offsets, x, y = _problem(rng, cell, samples, optimizer % 2 == 0, optimizer < 2)
+    valid = np.ones((samples, STEPS), np.uint8)
+    if masked:
+        valid = (rng.random((samples, STEPS)) > 0.3).astype(np.uint8)
+        valid[0] = 0  # a row with no valid step
+    order = np.arange(samples) if stateful else rng.permutation(samples)
+    results = []
+    for kernel in (fit_epoch, _batched(1), _batched(2), _batched(3), _batched(4)):
+        weights, m, v = theta.copy(), np.zeros_like(theta), np.zeros_like(theta)
+        h, c = np.full((batch, UNITS), 0.1, np.float32), np.full((batch, UNITS), -0.1, np.float32)
+        losses = np.zeros(-(-samples // batch), np.float32)
+        for epoch in range(3):
+            kernel(
+                cell, UNITS, x, y, valid, order.astype(np.int64), batch, stateful, h, c,
+                weights, offsets, m, v, optimizer, np.float32(0.01), np.float32(0.9),
+                np.float32(0.999), np.float32(1e-7), np.float32(0.9),
+                1 + epoch * len(losses), losses,
+            )  # fmt: skip
+        states = (h, c) if cell == codes.CELL_LSTM else (h,)
+        results.append((weights, losses.copy(), m, v, *states))
+    for other in results[1:]:
+        for ours, reference in zip(other, results[0]):
+            np.testing.assert_allclose(ours, reference, atol=1e-5, rtol=1e-5)
