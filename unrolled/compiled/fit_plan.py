@@ -25,7 +25,7 @@ import torch
 
 from unrolled import activations
 from unrolled.compiled import codes
-from unrolled.compiled.jit import unavailable
+from unrolled.compiled.jit import unavailable, will_compile
 from unrolled.layers.base import _weight_rules
 from unrolled.layers.core import Dense
 from unrolled.layers.gru import GRUCell
@@ -344,6 +344,18 @@ class _EpochRunner:
                 np.empty((self.threads, 2 * rows * gates), np.int32),
             )
         return self.workspace
+
+    def compile_note(self) -> str | None:
+        """A line for the user when the kernel's first call compiles it (once per machine,
+        tens of seconds), None when it loads from numba's cache."""
+        kernel = self._kernel()
+        if not will_compile(kernel):
+            return None
+        which = "batched fit kernel" if self.threads else "fit kernel"
+        return (
+            f"Compiling the {which} (once per machine, up to a minute; later runs load it "
+            f"from numba's cache)..."
+        )
 
     def _kernel(self) -> Any:
         """The epoch kernel; numba compiles it, or loads it from its cache, on first use."""

@@ -41,3 +41,14 @@ def parallel_kernel(function: Callable[..., Any]) -> Callable[..., Any]:
     import numba
 
     return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(function)
+
+
+def will_compile(dispatcher: Any) -> bool:
+    """Whether numba compiles `dispatcher` on its next call: not yet loaded in this process,
+    and nothing cached on disk for its current source. False when the cache can't be read."""
+    if dispatcher.signatures:
+        return False
+    try:
+        return not dispatcher._cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 - numba's cache internals moved: say nothing, not a guess
+        return False

@@ -312,6 +312,7 @@ class Trainer(EvaluationMethods):
         runner, self.last_path = fast_path_module.choose(
             self, train, batch_size, cbs, steps_per_epoch, self.fast_path
         )
+        fast_path_module.announce(runner, verbose)
         self._reset_stop()
         was_training = self.module.training
         epoch_logs: dict[str, Any] = {}

@@ -7,7 +7,8 @@ kernel can train. It asks the module, through an optional hook:
 
 where `loss` is `"mse"` for Keras's mean squared error (else the loss's name or None)
 and `runner.run_epoch(order, batch_size)` trains one epoch in place and returns the
-per-batch losses. Before asking, the Trainer declines what only it can see: per-batch
+per-batch losses (and, optionally, `runner.compile_note()`: a line to print before a first
+call that compiles). Before asking, the Trainer declines what only it can see: per-batch
 callbacks, metrics, sample weights, distributed or mixed-precision training. The
 choice and its reason are kept in `trainer.last_path`.
 
@@ -18,6 +19,7 @@ Switches to force the reference path: `compile(..., fast_path=False)` (or
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, NamedTuple
 
 import torch
@@ -92,6 +94,15 @@ def choose(
     if runner is None:
         return reference(reason)
     return runner, FitPath(getattr(runner, "path_name", "compiled"), reason)
+
+
+def announce(runner: Any, verbose: int) -> None:
+    """Tells the user, before the first epoch, when the runner's kernel is about to compile:
+    a fit that seems to hang for tens of seconds is otherwise a mystery."""
+    note = getattr(runner, "compile_note", None)
+    text = note() if verbose and note is not None else None
+    if text:
+        print(text, file=sys.stdout, flush=True)
 
 
 def run_epoch(
