@@ -57,20 +57,14 @@ class EvaluationMethods:
         check_counts(batch_size=batch_size, steps=steps)
         place = data_module.placement(self.module)
         if data_module.is_loader(x):
-            batch_size = (
-                stateful.check(self.module, "evaluate", batch_size, None) or DEFAULT_BATCH_SIZE
-            )
-            source: Any = data_module.loader_for(x, batch_size, False, torch.Generator())
+            source, batch_size = self._loader_source(x, "evaluate", batch_size)
         else:
             if y is None:
                 raise ConfigError(
                     "evaluate() needs targets `y` (or a Dataset/DataLoader yielding (x, y))."
                 )
             source = ArrayData.build(x, y, sample_weight, *place)
-            batch_size = (
-                stateful.check(self.module, "evaluate", batch_size, source.num_samples)
-                or DEFAULT_BATCH_SIZE
-            )
+            batch_size = self._batch_size("evaluate", batch_size, source.num_samples)
         total = (
             source.num_batches(batch_size)
             if isinstance(source, ArrayData)
@@ -105,18 +99,12 @@ class EvaluationMethods:
         check_counts(batch_size=batch_size, steps=steps)
         place = data_module.placement(self.module)
         if data_module.is_loader(x):
-            batch_size = (
-                stateful.check(self.module, "predict", batch_size, None) or DEFAULT_BATCH_SIZE
-            )
-            source: Any = data_module.loader_for(x, batch_size, False, torch.Generator())
+            source, batch_size = self._loader_source(x, "predict", batch_size)
             batches: Iterator[Batch] = data_module.loader_batches(source, place, None)
             total = loader_length(source)
         else:
             source = ArrayData.build(x, None, None, *place, check=False)
-            batch_size = (
-                stateful.check(self.module, "predict", batch_size, source.num_samples)
-                or DEFAULT_BATCH_SIZE
-            )
+            batch_size = self._batch_size("predict", batch_size, source.num_samples)
             batches = source.batches(batch_size)
             total = source.num_batches(batch_size)
         cbs = CallbackList(
@@ -148,6 +136,16 @@ class EvaluationMethods:
         if not outputs:
             raise ConfigError("predict() received no samples: `x` gave no batch.")
         return data_module.concatenate(outputs)
+
+    def _batch_size(self, call: str, batch_size: int | None, samples: int | None) -> int:
+        """The batch size `call` runs with: a stateful module's own, else the given one or
+        Keras's default (`stateful.check` refuses a size that breaks a stateful module)."""
+        return stateful.check(self.module, call, batch_size, samples) or DEFAULT_BATCH_SIZE
+
+    def _loader_source(self, x: Any, call: str, batch_size: int | None) -> tuple[Any, int]:
+        """A DataLoader over Dataset or loader input `x` (in order), and its batch size."""
+        batch_size = self._batch_size(call, batch_size, None)
+        return data_module.loader_for(x, batch_size, False, torch.Generator()), batch_size
 
     def test_on_batch(
         self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
