@@ -184,25 +184,40 @@ def _simple_step(cell, a, h_out, e, bits):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def _lstm_gradients(ab, c_prev, tanh_c, dh, dc, dz):  # type: ignore[no-untyped-def]
-    """One row of one LSTM step backwards: `dz` (4U), and `dc` becomes dc_prev's direct part."""
-    units = dh.shape[0]
+def _lstm_gradients(a, c_prev, tanh_c, live, dh, dc, dz):  # type: ignore[no-untyped-def]
+    """One LSTM step backwards for a group: `dz (n, 4U)` for live rows (zeros elsewhere), `dc`
+    becomes dc_prev's direct part and `dh` zero (the caller adds `dz @ R^T`).
+
+    Indexes the 2D arrays directly instead of taking per-row views: at 64 units the views
+    cost as much as the arithmetic (2.8 against 1.4 us per 16-row step).
+    """
+    n, gu = a.shape
+    units = gu // 4
     one = np.float32(1.0)
-    i, f, g, o = ab[:units], ab[units : 2 * units], ab[2 * units : 3 * units], ab[3 * units :]
-    for u in range(units):
-        dc[u] = dc[u] + dh[u] * o[u] * (one - tanh_c[u] * tanh_c[u])
-    dz_i, dz_f = dz[:units], dz[units : 2 * units]
-    dz_g, dz_o = dz[2 * units : 3 * units], dz[3 * units :]
-    for u in range(units):
-        dz_i[u] = dc[u] * g[u] * i[u] * (one - i[u])
-    for u in range(units):
-        dz_f[u] = dc[u] * c_prev[u] * f[u] * (one - f[u])
-    for u in range(units):
-        dz_g[u] = dc[u] * i[u] * (one - g[u] * g[u])
-    for u in range(units):
-        dz_o[u] = dh[u] * tanh_c[u] * o[u] * (one - o[u])
-    for u in range(units):
-        dc[u] = dc[u] * f[u]
+    for b in range(n):
+        if not live[b]:  # a masked step: dh and dc pass through to the step before
+            for j in range(gu):
+                dz[b, j] = np.float32(0.0)
+            continue
+        for u in range(units):
+            t = tanh_c[b, u]
+            dc[b, u] = dc[b, u] + dh[b, u] * a[b, 3 * units + u] * (one - t * t)
+        for u in range(units):
+            i = a[b, u]
+            dz[b, u] = dc[b, u] * a[b, 2 * units + u] * i * (one - i)
+        for u in range(units):
+            f = a[b, units + u]
+            dz[b, units + u] = dc[b, u] * c_prev[b, u] * f * (one - f)
+        for u in range(units):
+            g = a[b, 2 * units + u]
+            dz[b, 2 * units + u] = dc[b, u] * a[b, u] * (one - g * g)
+        for u in range(units):
+            o = a[b, 3 * units + u]
+            dz[b, 3 * units + u] = dh[b, u] * tanh_c[b, u] * o * (one - o)
+        for u in range(units):
+            dc[b, u] = dc[b, u] * a[b, units + u]
+        for u in range(units):
+            dh[b, u] = np.float32(0.0)
 
 
 @kernel
@@ -233,6 +248,9 @@ def _step_gradients(cell, a, rec, h_prev, c_prev, tanh_c, live, dh, dc, dz, dr):
     `dh` keeps only the direct path into h_prev (GRU: dh * z; others: 0): the caller adds
     `dr @ R^T`. Rows masked at this step keep their dh and dc: their states passed through.
     """
+    if cell == CELL_LSTM:
+        _lstm_gradients(a, c_prev, tanh_c, live, dh, dc, dz)  # dr is dz
+        return
     n, gu = a.shape
     units = dh.shape[1]
     one = np.float32(1.0)
@@ -242,10 +260,7 @@ def _step_gradients(cell, a, rec, h_prev, c_prev, tanh_c, live, dh, dc, dz, dr):
             dzb[:] = np.float32(0.0)
             drb[:] = np.float32(0.0)
             continue
-        if cell == CELL_LSTM:
-            _lstm_gradients(a[b], c_prev[b], tanh_c[b], dhb, dc[b], dzb)  # dr is dz
-            dhb[:] = np.float32(0.0)
-        elif cell == CELL_GRU:
+        if cell == CELL_GRU:
             _gru_gradients(a[b], rec[b], h_prev[b], dhb, dzb, drb)
             z = a[b, :units]
             for u in range(units):
@@ -353,8 +368,9 @@ def _train_rows(  # type: ignore[no-untyped-def]
             target = REC[t]
         else:
             target = A[t]
-        _gemm(False, False, n, gu, units, H[t].ctypes.data, units, R_at, gu, one,
-              target.ctypes.data, gu, ints, floats)  # fmt: skip
+        if t > 0 or stateful:  # h @ R (zero at a stateless first step)
+            _gemm(False, False, n, gu, units, H[t].ctypes.data, units, R_at, gu, one,
+                  target.ctypes.data, gu, ints, floats)  # fmt: skip
         if cell == CELL_LSTM:
             _lstm_step(A[t], C[t], C[t + 1], TC[t], H[t + 1], E, bits)
         elif is_gru:
@@ -396,9 +412,9 @@ def _train_rows(  # type: ignore[no-untyped-def]
     # ---- backward through time (the initial states are constants: truncated BPTT) ----------
     for t in range(steps - 1, -1, -1):
         _step_gradients(cell, A[t], REC[t], H[t], C[t], TC[t], live[t], dH, dC, DZ[t], DR[t])
-        # dh_prev += dr @ R^T
-        _gemm(False, True, n, units, gu, DR[t].ctypes.data, gu, R_at, gu, one,
-              dH.ctypes.data, units, ints, floats)  # fmt: skip
+        if t > 0:  # dh_prev += dr @ R^T (nothing flows into the initial state)
+            _gemm(False, True, n, units, gu, DR[t].ctypes.data, gu, R_at, gu, one,
+                  dH.ctypes.data, units, ints, floats)  # fmt: skip
     # ---- weight gradients: one product each over every step ---------------------------------
     _gemm(True, False, features, gu, steps * n, X.ctypes.data, features, DZ.ctypes.data, gu,
           one, grad[oK:].ctypes.data, gu, ints, floats)  # fmt: skip
