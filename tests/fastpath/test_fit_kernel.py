@@ -24,24 +24,6 @@ from unrolled.layers import GRU, LSTM, Dense, Masking, SimpleRNN
 pytest.importorskip("numba")
 
 
-def _batched_kernel_missing() -> str | None:
-    from unrolled.compiled import blas
-
-    return blas.missing()
-
-
-@pytest.fixture(params=["rows", "batched"])
-def kernel(request, monkeypatch):
-    """Which epoch kernel `fit` gets: the row-by-row one, or the batched one on two threads."""
-    if request.param == "batched":
-        missing = _batched_kernel_missing()
-        if missing is not None:
-            pytest.skip(missing)
-        monkeypatch.setattr(fit_plan, "MAX_WORK_PER_BATCH", 0)
-        monkeypatch.setattr(fit_plan, "_threads_for", lambda rows, units: 2)
-    return request.param
-
-
 FEATURES, STEPS, UNITS = 2, 4, 3
 RECURRENT = {
     "lstm": lambda **kw: LSTM(UNITS, **kw),
@@ -259,8 +241,10 @@ def test_threads_follow_torch_setting_with_enough_rows_each(monkeypatch):
 
 @pytest.mark.parametrize("units", [128, 256])
 def test_large_batches_take_the_batched_kernel(units):
-    if _batched_kernel_missing() is not None:
-        pytest.skip(_batched_kernel_missing())
+    from unrolled.compiled import blas
+
+    if blas.missing() is not None:
+        pytest.skip(blas.missing())
     x, y = _data(samples=64)
     unrolled.set_random_seed(0)
     model = unrolled.Sequential([LSTM(units, input_shape=(STEPS, FEATURES)), Dense(2)])

@@ -468,7 +468,7 @@ def fit_epoch_batched(  # type: ignore[no-untyped-def]
     parallel. `work (parts, work_size(...))` float32 and `bits (parts, 2 * rows * G * units)`
     int32 are the groups' workspaces, kept by the caller between epochs (allocating them
     anew costs page faults on every call)."""
-    parts, n_samples = work.shape[0], x.shape[0]
+    parts, n_samples = work.shape[0], order.shape[0]
     grads = np.zeros((parts, theta.shape[0]), np.float32)
     group_loss = np.zeros(parts, np.float32)
     grad = np.zeros(theta.shape[0], np.float32)

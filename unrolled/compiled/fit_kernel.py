@@ -233,14 +233,15 @@ def fit_epoch(  # type: ignore[no-untyped-def]
     first_step,
     losses,
 ):
-    """Trains one epoch in place; returns nothing. `losses[i]` gets batch i's MSE.
+    """Trains the batches of `order` in place; returns nothing. `losses[i]` gets batch i's MSE.
 
     Args: `x (N, T, F)`, `y (N, n)`, `valid (N, T)` uint8 (1 where the step counts; Keras
-    masking), `order (N,)` sample indices, `h_state`, `c_state (B, U)` stateful states
-    (read and written when `stateful`), `theta` the flat weights, `m`, `v` the optimizer
-    slots, `first_step` Keras's `iterations + 1` at the first batch.
+    masking), `order` sample indices (an epoch's, or a run of whole batches of it),
+    `h_state`, `c_state (B, U)` stateful states (read and written when `stateful`), `theta`
+    the flat weights, `m`, `v` the optimizer slots, `first_step` Keras's `iterations + 1` at
+    the first batch.
     """
-    n_samples, steps, features = x.shape
+    n_samples, steps, features = order.shape[0], x.shape[1], x.shape[2]
     outputs = y.shape[1]
     gu = GATES_BY_CELL[cell] * units
     oK, oR, ob = offsets[OFFSET_KERNEL], offsets[OFFSET_RECURRENT], offsets[OFFSET_BIAS]

@@ -18,6 +18,8 @@ and `iterations` end exactly where the reference path leaves them (to float32 ro
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -49,6 +51,10 @@ MIN_ROWS_PER_THREAD = 8
 # thread 0.73-0.88x; at 24-32 rows 1.13-1.40x; 128 units at 16 rows 1.13-1.22x.
 WIDE_UNITS = 128
 MIN_ROWS_PER_THREAD_WIDE = 24
+# An epoch runs in kernel calls of about this long: the progress bar moves between them, and
+# Ctrl-C (which Python sees only between calls) stops training within this time.
+CALL_SECONDS = 0.25
+SLOWEST_MULTIPLY_ADDS_PER_SECOND = 1e9  # sizes the first call (a 2-core laptop does 20x)
 
 
 def _cell_code(cell: Any) -> int | None:
@@ -214,6 +220,7 @@ class _EpochRunner:
         cell = recurrent._cell()
         self.threads = threads  # 0: the row-by-row kernel
         self.workspace: tuple[np.ndarray, np.ndarray] | None = None  # the batched kernel's
+        self.seconds_per_batch: float | None = None  # timed on each kernel call
         self.recurrent, self.optimizer = recurrent, optimizer
         self.cell_code = _cell_code(cell)
         self.units = cell.units
@@ -268,8 +275,19 @@ class _EpochRunner:
             flats.append(np.zeros(1, np.float32))
         return names, flats[0], flats[1]
 
-    def run_epoch(self, order: torch.Tensor | None, batch_size: int) -> torch.Tensor:
-        """Trains one epoch over the samples in `order`; returns each batch's loss `(batches,)`."""
+    def run_epoch(
+        self,
+        order: torch.Tensor | None,
+        batch_size: int,
+        on_batches: Callable[[int], None] | None = None,
+    ) -> torch.Tensor:
+        """Trains one epoch over the samples in `order`; returns each batch's loss `(batches,)`.
+
+        The kernel runs in calls of about CALL_SECONDS each, `on_batches(count)` after each
+        (a progress bar moves), and Ctrl-C is seen between them. However the epoch ends, even
+        interrupted, the weights, slots, `iterations` and states written back are those after
+        the last batch trained, as on the reference path.
+        """
         n = self.x.shape[0]
         order_np = np.arange(n, dtype=np.int64) if order is None else order.numpy().astype(np.int64)
         batches = -(-n // batch_size)
@@ -295,40 +313,53 @@ class _EpochRunner:
         h_state = states[0]
         c_state = states[1] if len(states) > 1 else np.zeros_like(h_state)
         f32 = np.float32
-        self._kernel()(
-            self.cell_code,
-            self.units,
-            self.x,
-            self.y,
-            self.valid,
-            order_np,
-            batch_size,
-            stateful,
-            h_state,
-            c_state,
-            theta,
-            self.offsets,
-            m,
-            v,
+        hyper = (
             opt,
             f32(group["lr"]),
             f32(group.get("beta_1", 0.9)),
             f32(group.get("beta_2", 0.999)),
             f32(group.get("epsilon", 1e-7)),
             f32(group.get("momentum", 0.0)),
-            int(group["iterations"]) + 1,
-            losses,
-            *(self._workspace(batch_size) if self.threads else ()),
         )
-        group["iterations"] += batches
-        with torch.no_grad():
-            self._unflat(theta, self.weights)
-            for name, flat in zip(names, (m, v)):
-                self._unflat(flat, self.optimizer._slots(self.weights, name))
-        if stateful:
-            for name, value in zip(self.recurrent._state_names, states):
-                setattr(self.recurrent, name, torch.from_numpy(value))
+        workspace = self._workspace(batch_size) if self.threads else ()
+        kernel = self._kernel()
+        done = 0
+        try:
+            while done < batches:
+                count = self._batches_per_call(batches - done, batch_size)
+                started = perf_counter()
+                kernel(
+                    self.cell_code, self.units, self.x, self.y, self.valid,
+                    order_np[done * batch_size : (done + count) * batch_size], batch_size,
+                    stateful, h_state, c_state, theta, self.offsets, m, v, *hyper,
+                    int(group["iterations"]) + done + 1, losses[done : done + count], *workspace,
+                )  # fmt: skip
+                self.seconds_per_batch = (perf_counter() - started) / count
+                done += count
+                if on_batches is not None:
+                    on_batches(count)
+        finally:
+            group["iterations"] += done
+            with torch.no_grad():
+                self._unflat(theta, self.weights)
+                for name, flat in zip(names, (m, v)):
+                    self._unflat(flat, self.optimizer._slots(self.weights, name))
+            if stateful:
+                for name, value in zip(self.recurrent._state_names, states):
+                    setattr(self.recurrent, name, torch.from_numpy(value))
         return torch.from_numpy(losses)
+
+    def _batches_per_call(self, left: int, batch_size: int) -> int:
+        """How many batches the next kernel call trains: about CALL_SECONDS' worth, as timed
+        on the calls before, or before the first, estimated at a rate below any machine's."""
+        seconds = self.seconds_per_batch
+        if seconds is None:
+            steps, features = self.x.shape[1:]
+            gates = codes.GATES[self.cell_code]
+            # forward, and twice that backward
+            work = 3 * batch_size * steps * gates * self.units * (self.units + features)
+            seconds = work / SLOWEST_MULTIPLY_ADDS_PER_SECOND
+        return max(1, min(left, int(CALL_SECONDS / max(seconds, 1e-12))))
 
     def _workspace(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """The batched kernel's per-thread buffers, allocated once per batch size."""

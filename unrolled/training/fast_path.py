@@ -6,11 +6,13 @@ kernel can train. It asks the module, through an optional hook:
     module.fast_fit(optimizer, loss, x, y, batch_size) -> (runner or None, reason)
 
 where `loss` is `"mse"` for Keras's mean squared error (else the loss's name or None)
-and `runner.run_epoch(order, batch_size)` trains one epoch in place and returns the
-per-batch losses (and, optionally, `runner.compile_note()`: a line to print before a first
-call that compiles). Before asking, the Trainer declines what only it can see: per-batch
-callbacks, metrics, sample weights, distributed or mixed-precision training. The
-choice and its reason are kept in `trainer.last_path`.
+and `runner.run_epoch(order, batch_size, on_batches)` trains one epoch in place, calls
+`on_batches(count)` as batches finish, and returns the per-batch losses. Optionally,
+`runner.compile_note()` gives a line to print before a first call that compiles.
+
+Before asking, the Trainer declines what only it can see: per-batch callbacks, metrics,
+sample weights, distributed or mixed-precision training. The choice and its reason are kept
+in `trainer.last_path`.
 
 Switches to force the reference path: `compile(..., fast_path=False)` (or
 `Trainer(..., fast_path=False)`), or the environment variable `UNROLLED_FAST_PATH=0`.
@@ -109,7 +111,12 @@ def run_epoch(
     trainer: Any, runner: Any, train: ArrayData, order: Any, batch_size: int, progress: Any
 ) -> int:
     """One epoch on the runner; fills the loss tracker as the per-batch loop would."""
-    losses = runner.run_epoch(order, batch_size)  # (batches,)
+
+    def advance(count: int) -> None:
+        for _ in range(count):
+            progress.batch_end(None)
+
+    losses = runner.run_epoch(order, batch_size, advance)  # (batches,)
     batches, n = len(losses), train.num_samples
     if bool(torch.isfinite(losses).all()):
         # One size-weighted entry per epoch: the tracker's result is the same number.
@@ -119,7 +126,4 @@ def run_epoch(
     else:  # per batch, so that the error names the batch where the loss diverged
         for index, value in enumerate(losses.unbind()):
             trainer.loss_tracker.add(value, min(batch_size, n - index * batch_size))
-    if progress.verbose == 1:
-        for _ in range(batches):
-            progress.batch_end(None)
     return batches
