@@ -1,4 +1,4 @@
-"""A whole epoch of `fit` for `recurrent layer -> Dense` with MSE, in one numba call.
+"""Epochs of `fit` for `recurrent layer -> Dense` with MSE, many batches per numba call.
 
 Forward, backpropagation through time and the optimizer update (Keras's Adam or SGD,
 `training/update_rules.py` line for line) run batch after batch without returning to

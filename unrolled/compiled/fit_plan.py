@@ -11,8 +11,8 @@ without clipping or weight decay; float32 on the CPU; every weight trainable. An
 else declines, with the reason, and `fit` takes the reference path.
 
 `plan_fit(model, optimizer, loss, x, y)` returns `(runner, reason)`: `runner` None when
-declined. The runner's `run_epoch(order, batch_size)` trains one epoch and returns the
-per-batch losses; the model's parameters, its stateful states and the optimizer's slots
+declined. The runner's `run_epoch(order, batch_size, on_batches)` trains one epoch, in
+kernel calls of about CALL_SECONDS, and returns the per-batch losses; the model's parameters, its stateful states and the optimizer's slots
 and `iterations` end exactly where the reference path leaves them (to float32 rounding).
 """
 
