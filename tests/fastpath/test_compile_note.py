@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import unrolled
-from unrolled.compiled import fit_plan
+from unrolled.compiled import fit_plan, fit_runner
 from unrolled.layers import LSTM, Dense
 
 pytest.importorskip("numba")
@@ -81,7 +81,7 @@ def _fit(verbose: int) -> None:
 @pytest.mark.parametrize("compiles", [True, False])
 @pytest.mark.parametrize("verbose", [0, 1, 2])
 def test_fit_says_when_its_kernel_compiles(monkeypatch, capsys, compiles, verbose):
-    monkeypatch.setattr(fit_plan, "will_compile", lambda dispatcher: compiles)
+    monkeypatch.setattr(fit_runner, "will_compile", lambda dispatcher: compiles)
     _fit(verbose)
     printed = capsys.readouterr().out
     expected = compiles and verbose > 0
@@ -95,7 +95,7 @@ def test_the_note_names_the_batched_kernel(monkeypatch, capsys):
 
     if blas.missing() is not None:
         pytest.skip(blas.missing())
-    monkeypatch.setattr(fit_plan, "will_compile", lambda dispatcher: True)
+    monkeypatch.setattr(fit_runner, "will_compile", lambda dispatcher: True)
     monkeypatch.setattr(fit_plan, "MAX_WORK_PER_BATCH", 0)
     monkeypatch.setattr(fit_plan, "_threads_for", lambda rows, units: 2)
     _fit(2)

@@ -8,7 +8,7 @@ import pytest
 from test_fit_kernel import OPTIMIZERS, _assert_same, _data, _model, _train
 
 from unrolled.callbacks import ResetStates
-from unrolled.compiled import fit_plan
+from unrolled.compiled import fit_runner
 from unrolled.training.progress import Progress
 
 pytest.importorskip("numba")
@@ -18,7 +18,7 @@ pytest.importorskip("numba")
 def call_sizes(monkeypatch):
     """The number of samples each kernel call trains, recorded."""
     sizes: list[int] = []
-    chosen = fit_plan._EpochRunner._kernel
+    chosen = fit_runner.EpochRunner._kernel
 
     def recording(self):
         run = chosen(self)
@@ -29,7 +29,7 @@ def call_sizes(monkeypatch):
 
         return call
 
-    monkeypatch.setattr(fit_plan._EpochRunner, "_kernel", recording)
+    monkeypatch.setattr(fit_runner.EpochRunner, "_kernel", recording)
     return sizes
 
 
@@ -44,7 +44,7 @@ def call_sizes(monkeypatch):
 def test_one_batch_per_call_matches_reference_path(
     kind, stateful, mask, optimizer, kernel, call_sizes, monkeypatch
 ):
-    monkeypatch.setattr(fit_plan, "CALL_SECONDS", 0.0)
+    monkeypatch.setattr(fit_runner, "CALL_SECONDS", 0.0)
     x, y = _data(samples=12)
     if mask:
         x[0, :2] = 0.0
@@ -72,11 +72,11 @@ def test_small_epochs_stay_one_call(call_sizes):
 def test_calls_follow_the_measured_time(monkeypatch):
     """The first call is sized by an estimate (here: the whole epoch); later ones by the time
     per batch measured on the calls before: CALL_SECONDS of batches each."""
-    monkeypatch.setattr(fit_plan, "CALL_SECONDS", 0.25)
+    monkeypatch.setattr(fit_runner, "CALL_SECONDS", 0.25)
     clock = [0.0]
-    monkeypatch.setattr(fit_plan, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(fit_runner, "perf_counter", lambda: clock[0])
     sizes = []
-    chosen = fit_plan._EpochRunner._kernel
+    chosen = fit_runner.EpochRunner._kernel
 
     def timed(self):
         run = chosen(self)
@@ -89,7 +89,7 @@ def test_calls_follow_the_measured_time(monkeypatch):
 
         return call
 
-    monkeypatch.setattr(fit_plan._EpochRunner, "_kernel", timed)
+    monkeypatch.setattr(fit_runner.EpochRunner, "_kernel", timed)
     x, y = _data(samples=40)
     _train(_model("lstm", None, False), x, y, "auto", epochs=2, batch_size=4)
     assert sizes == [40] + [8] * 5  # then 2 batches (0.2 s) a call
@@ -98,7 +98,7 @@ def test_calls_follow_the_measured_time(monkeypatch):
 def test_interrupted_epoch_keeps_the_batches_it_trained(kernel, monkeypatch):
     """Ctrl-C between calls: the weights, slots and step count are those after the batches
     done, as the reference path leaves them when interrupted after the same batches."""
-    monkeypatch.setattr(fit_plan, "CALL_SECONDS", 0.0)
+    monkeypatch.setattr(fit_runner, "CALL_SECONDS", 0.0)
     x, y = _data(samples=12)
     batches_seen = []
 
@@ -130,7 +130,7 @@ def test_interrupted_epoch_keeps_the_batches_it_trained(kernel, monkeypatch):
 
 def test_progress_bar_moves_with_each_call(monkeypatch, capsys):
     """verbose=1: the bar reaches every batch of the epoch, call by call."""
-    monkeypatch.setattr(fit_plan, "CALL_SECONDS", 0.0)
+    monkeypatch.setattr(fit_runner, "CALL_SECONDS", 0.0)
     counts = []
     real = Progress.batch_end
 

@@ -1,0 +1,235 @@
+"""The runner of the fits `fit_plan` accepts: epochs of a compiled kernel on a model's weights.
+
+`run_epoch(order, batch_size, on_batches)` trains one epoch in kernel calls of about
+CALL_SECONDS and returns the per-batch losses. The weights, optimizer slots and stateful
+states are flattened into NumPy vectors for the kernel and written back after the epoch
+(also when it is interrupted): the model's parameters and states and the optimizer's slots
+and `iterations` end exactly where the reference path leaves them (to float32 rounding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+import torch
+
+from unrolled.compiled import codes
+from unrolled.compiled.jit import will_compile
+from unrolled.layers.core import Dense
+from unrolled.layers.recurrent import RNN
+from unrolled.training.update_rules import AdamRule
+
+PATH_NAME = "compiled-epoch"
+# An epoch runs in kernel calls of about this long: the progress bar moves between them, and
+# Ctrl-C (which Python sees only between calls) stops training within this time.
+CALL_SECONDS = 0.25
+SLOWEST_MULTIPLY_ADDS_PER_SECOND = 1e9  # sizes the first call (a 2-core laptop does 20x)
+
+
+class EpochRunner:
+    """Runs epochs of the kernel on a model's weights, in place."""
+
+    path_name = PATH_NAME
+
+    def __init__(
+        self,
+        recurrent: RNN,
+        dense: Dense,
+        optimizer: Any,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        mask_value: Any,
+        cell_code: int,
+        threads: int,
+    ) -> None:
+        cell = recurrent._cell()
+        self.threads = threads  # 0: the row-by-row kernel
+        self.workspace: tuple[np.ndarray, np.ndarray] | None = None  # the batched kernel's
+        self.seconds_per_batch: float | None = None  # timed on each kernel call
+        self.recurrent, self.optimizer = recurrent, optimizer
+        self.cell_code = cell_code  # codes.CELL_*
+        self.units = cell.units
+        self.weights = [cell.kernel, cell.recurrent_kernel]
+        offsets = [0, cell.kernel.numel(), -1, 0, -1]
+        size = offsets[1] + cell.recurrent_kernel.numel()
+        if cell.bias is not None:
+            offsets[codes.OFFSET_BIAS] = size
+            size += cell.bias.numel()
+            self.weights.append(cell.bias)
+        offsets[codes.OFFSET_DENSE] = size
+        size += dense.kernel.numel()
+        self.weights.append(dense.kernel)
+        if dense.bias is not None:
+            offsets[codes.OFFSET_DENSE_BIAS] = size
+            size += dense.bias.numel()
+            self.weights.append(dense.bias)
+        self.offsets = np.array(offsets, np.int64)
+        self.size = size
+        self.x = np.ascontiguousarray(x.detach().numpy())
+        self.y = np.ascontiguousarray(y.detach().numpy())
+        if mask_value is None:
+            self.valid = np.ones(self.x.shape[:2], np.uint8)
+        else:
+            self.valid = (self.x != np.float32(mask_value)).any(axis=-1).astype(np.uint8)
+
+    def _flat(self, tensors: list[torch.Tensor]) -> np.ndarray:
+        return np.concatenate([t.detach().reshape(-1).numpy() for t in tensors]).astype(
+            np.float32, copy=False
+        )
+
+    def _slots(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        group = self.optimizer.param_groups[0]
+        if type(self.optimizer) is AdamRule:
+            names = ["momentum", "velocity"]
+        elif group["momentum"]:
+            names = ["momentum"]
+        else:
+            names = []
+        flats = []
+        for name in names:
+            slots = [self.optimizer.state[p].get(name) for p in self.weights]
+            flats.append(
+                self._flat(
+                    [
+                        s if s is not None else torch.zeros_like(p)
+                        for s, p in zip(slots, self.weights)
+                    ]
+                )
+            )
+        while len(flats) < 2:
+            flats.append(np.zeros(1, np.float32))
+        return names, flats[0], flats[1]
+
+    def run_epoch(
+        self,
+        order: torch.Tensor | None,
+        batch_size: int,
+        on_batches: Callable[[int], None] | None = None,
+    ) -> torch.Tensor:
+        """Trains one epoch over the samples in `order`; returns each batch's loss `(batches,)`.
+
+        The kernel runs in calls of about CALL_SECONDS each, `on_batches(count)` after each
+        (a progress bar moves), and Ctrl-C is seen between them. However the epoch ends, even
+        interrupted, the weights, slots, `iterations` and states written back are those after
+        the last batch trained, as on the reference path.
+        """
+        n = self.x.shape[0]
+        order_np = np.arange(n, dtype=np.int64) if order is None else order.numpy().astype(np.int64)
+        batches = -(-n // batch_size)
+        losses = np.zeros(batches, np.float32)
+        theta = self._flat(self.weights)
+        names, m, v = self._slots()
+        group = self.optimizer.param_groups[0]
+        if type(self.optimizer) is AdamRule:
+            opt = codes.OPT_ADAM
+        elif not group["momentum"]:
+            opt = codes.OPT_SGD
+        else:
+            opt = codes.OPT_NESTEROV if group["nesterov"] else codes.OPT_MOMENTUM
+        stateful = self.recurrent.stateful
+        if stateful:
+            self.recurrent._check_stateful_batch(batch_size)
+            states = [
+                getattr(self.recurrent, name).detach().numpy().copy()
+                for name in self.recurrent._state_names
+            ]
+        else:
+            states = [np.zeros((1, self.units), np.float32)]
+        h_state = states[0]
+        c_state = states[1] if len(states) > 1 else np.zeros_like(h_state)
+        f32 = np.float32
+        hyper = (
+            opt,
+            f32(group["lr"]),
+            f32(group.get("beta_1", 0.9)),
+            f32(group.get("beta_2", 0.999)),
+            f32(group.get("epsilon", 1e-7)),
+            f32(group.get("momentum", 0.0)),
+        )
+        workspace = self._workspace(batch_size) if self.threads else ()
+        kernel = self._kernel()
+        done = 0
+        try:
+            while done < batches:
+                count = self._batches_per_call(batches - done, batch_size)
+                started = perf_counter()
+                kernel(
+                    self.cell_code, self.units, self.x, self.y, self.valid,
+                    order_np[done * batch_size : (done + count) * batch_size], batch_size,
+                    stateful, h_state, c_state, theta, self.offsets, m, v, *hyper,
+                    int(group["iterations"]) + done + 1, losses[done : done + count], *workspace,
+                )  # fmt: skip
+                self.seconds_per_batch = (perf_counter() - started) / count
+                done += count
+                if on_batches is not None:
+                    on_batches(count)
+        finally:
+            group["iterations"] += done
+            with torch.no_grad():
+                self._unflat(theta, self.weights)
+                for name, flat in zip(names, (m, v)):
+                    self._unflat(flat, self.optimizer._slots(self.weights, name))
+            if stateful:
+                for name, value in zip(self.recurrent._state_names, states):
+                    setattr(self.recurrent, name, torch.from_numpy(value))
+        return torch.from_numpy(losses)
+
+    def _batches_per_call(self, left: int, batch_size: int) -> int:
+        """How many batches the next kernel call trains: about CALL_SECONDS' worth, as timed
+        on the calls before, or before the first, estimated at a rate below any machine's."""
+        seconds = self.seconds_per_batch
+        if seconds is None:
+            steps, features = self.x.shape[1:]
+            gates = codes.GATES[self.cell_code]
+            # forward, and twice that backward
+            work = 3 * batch_size * steps * gates * self.units * (self.units + features)
+            seconds = work / SLOWEST_MULTIPLY_ADDS_PER_SECOND
+        return max(1, min(left, int(CALL_SECONDS / max(seconds, 1e-12))))
+
+    def _workspace(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The batched kernel's per-thread buffers, allocated once per batch size."""
+        from unrolled.compiled.batched_kernel import work_size
+
+        rows = -(-min(batch_size, self.x.shape[0]) // self.threads)
+        steps, features = self.x.shape[1:]
+        floats = work_size(self.cell_code, steps, rows, features, self.units)
+        gates = codes.GATES[self.cell_code] * self.units
+        if self.workspace is None or self.workspace[0].shape[1] != floats:
+            self.workspace = (
+                np.empty((self.threads, floats), np.float32),
+                np.empty((self.threads, 2 * rows * gates), np.int32),
+            )
+        return self.workspace
+
+    def compile_note(self) -> str | None:
+        """A line for the user when the kernel's first call compiles it (once per machine,
+        tens of seconds), None when it loads from numba's cache."""
+        kernel = self._kernel()
+        if not will_compile(kernel):
+            return None
+        which = "batched fit kernel" if self.threads else "fit kernel"
+        return (
+            f"Compiling the {which} (once per machine, up to a minute; later runs load it "
+            f"from numba's cache)..."
+        )
+
+    def _kernel(self) -> Any:
+        """The epoch kernel; numba compiles it, or loads it from its cache, on first use."""
+        if self.threads:
+            from unrolled.compiled.batched_kernel import fit_epoch_batched
+
+            return fit_epoch_batched
+        from unrolled.compiled.fit_kernel import fit_epoch
+
+        return fit_epoch
+
+    @staticmethod
+    def _unflat(flat: np.ndarray, tensors: list[torch.Tensor]) -> None:
+        start = 0
+        for t in tensors:
+            count = t.numel()
+            t.copy_(torch.from_numpy(flat[start : start + count]).view_as(t))
+            start += count
