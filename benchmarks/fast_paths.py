@@ -14,7 +14,8 @@ What is timed (float32, 2 threads; a training step is forward + backward + Adam)
   Against: the same `fit` on the reference path and a hand-written torch.nn.LSTM loop
   (each 10 epochs, scaled to 100);
 * the S training step (batch 1, 3 steps, 1 feature, 4 units): the airline fit's time per
-  step, and masked (Masking, 1 of 3 steps masked in every window) against unmasked;
+  step, and masked (Masking, 1 of 3 steps masked in every window) against unmasked (median
+  of interleaved fits);
 * M (32, 50, 8, 64) and L (64, 100, 32, 256) training steps of LSTM, GRU and SimpleRNN:
   `model.fit` of `kind(units) -> Dense(1)` on whichever path it takes (the batched
   numba kernel at both sizes) against the same steps hand-written over torch.nn.LSTM/GRU/RNN,
@@ -360,10 +361,16 @@ def main() -> None:
         airline_model("LSTM", "auto", masked=True),
         airline_model("LSTM", "auto"),
     )
-    fit_seconds(masked_model, masked_x, y, 1)
-    fit_seconds(plain_model, x, y, 1)
-    masked = min(fit_seconds(masked_model, masked_x, y, epochs) for _ in range(2))
-    unmasked = min(fit_seconds(plain_model, x, y, epochs) for _ in range(2))
+    # Each fit is under 0.1 s: interleaved rounds, so that the machine's drift hits both alike.
+    masked_times = interleaved(
+        {
+            "masked": lambda: fit_seconds(masked_model, masked_x, y, epochs),
+            "unmasked": lambda: fit_seconds(plain_model, x, y, epochs),
+        },
+        rounds=3 if args.quick else 11,
+        inner=1,
+    )
+    masked, unmasked = masked_times["masked"], masked_times["unmasked"]
 
     rows.append(
         "| workload | ours (compiled) | eager torch | reference path | ours vs eager | Keras/JAX anchor | target | result |"
