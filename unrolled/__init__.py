@@ -71,7 +71,16 @@ from unrolled.layers import (
     TimeDistributed,
 )
 from unrolled.layers.recurrent import Path
-from unrolled.models import Feedback, Model, Sequential, Stepper, Stream, forecast, load_model
+from unrolled.models import (
+    Feedback,
+    Model,
+    Sequential,
+    Stepper,
+    Stream,
+    compile_kernels,
+    forecast,
+    load_model,
+)
 from unrolled.training import NonFiniteLossError, Trainer
 from unrolled.utils import pad_sequences, set_random_seed, to_categorical
 
@@ -126,6 +135,7 @@ __all__ = [
     "UnrolledError",
     "WindowDataset",
     "callbacks",
+    "compile_kernels",
     "data",
     "datasets",
     "explain",

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from unrolled.cli.kernels import add_compile_kernels
 from unrolled.cli.train import add_demo, add_fit
 from unrolled.cli.use import add_evaluate, add_explain, add_forecast
 from unrolled.errors import UnrolledError
@@ -19,7 +20,7 @@ def parser() -> argparse.ArgumentParser:
         description="Recurrent sequence models with Keras semantics on PyTorch: fit, forecast, explain.",
     )
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (add_demo, add_fit, add_forecast, add_evaluate, add_explain):
+    for add in (add_demo, add_fit, add_forecast, add_evaluate, add_explain, add_compile_kernels):
         add(commands)
     for command in commands.choices.values():  # accepted after the command name
         command.add_argument("--debug", action="store_true", help="show the traceback of an error")

@@ -8,6 +8,7 @@ from unrolled.models.saving_methods import load_model
 from unrolled.models.sequential import Sequential
 from unrolled.models.stepping import Stepper
 from unrolled.models.streaming import Stream
+from unrolled.models.warm_up import compile_kernels
 
 __all__ = [
     "Feedback",
@@ -16,6 +17,7 @@ __all__ = [
     "Sequential",
     "Stepper",
     "Stream",
+    "compile_kernels",
     "forecast",
     "load_model",
 ]
