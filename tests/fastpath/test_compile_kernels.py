@@ -63,3 +63,22 @@ def test_unavailable_paths_say_why(monkeypatch):
     assert set(results) == {"fit, row by row", "fit, batched", "forecast"}
     for result in results.values():
         assert result.startswith("not available: numba is not installed"), result
+
+
+def test_user_seeds_are_not_shifted():
+    """Building the tiny models draws weights: the generators are put back as they were."""
+    import random
+
+    import numpy as np
+    import torch
+
+    import unrolled
+
+    def draws():
+        return torch.rand(3).tolist(), np.random.rand(3).tolist(), random.random()
+
+    unrolled.set_random_seed(5)
+    expected = draws()
+    unrolled.set_random_seed(5)
+    unrolled.compile_kernels()
+    assert draws() == expected

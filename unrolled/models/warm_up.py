@@ -8,11 +8,14 @@ through the public API, so the kernels are the ones real calls use.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from time import perf_counter
 from typing import Any
 
 import numpy as np
+import torch
 
 from unrolled.layers.core import Dense
 from unrolled.layers.input_layer import Input
@@ -44,6 +47,16 @@ def _forecast() -> Any:
     model = Sequential([Input((None, 2)), LSTM(4, return_sequences=True), Dense(2)])
     forecast(model, np.zeros((5, 2), np.float32), 3)
     return model.last_forecast_path
+
+
+@contextmanager
+def _random_state_kept() -> Iterator[None]:
+    """Python's, NumPy's and torch's CPU generators as they were before (`set_random_seed`'s)."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        yield
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
 
 
 def _dispatchers() -> dict[str, Callable[[], Any]]:
@@ -90,7 +103,8 @@ def compile_kernels() -> dict[str, str]:
             compiles = will_compile(dispatchers[name]())
         except ImportError:  # numba, or MKL for the batched kernel: the run says which
             compiles = False
-        path = run()
+        with _random_state_kept():  # the tiny models' weights must not shift the user's seeds
+            path = run()
         seconds = perf_counter() - started
         if not path.name.startswith("compiled") or (
             name == "fit, batched" and "batched" not in path.reason
