@@ -1,7 +1,7 @@
 """`compile_kernels()`: every compiled path's kernel built ahead of its first real use.
 
-numba compiles a kernel the first time a fit or forecast needs it (10-40 s each on a 2-core
-machine) and caches it on disk. Calling this once, say while building a Docker image or a CI
+numba compiles a kernel the first time a fit or forecast needs it (3 to 40 s each on a
+2-core machine) and caches it on disk. Calling this once, say while building a Docker image or a CI
 cache, moves that wait out of the first real run. It trains and forecasts tiny models
 through the public API, so the kernels are the ones real calls use.
 """
@@ -53,10 +53,12 @@ def _forecast() -> Any:
 def _random_state_kept() -> Iterator[None]:
     """Python's, NumPy's and torch's CPU generators as they were before (`set_random_seed`'s)."""
     python_state, numpy_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        yield
-    random.setstate(python_state)
-    np.random.set_state(numpy_state)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 def _dispatchers() -> dict[str, Callable[[], Any]]:
