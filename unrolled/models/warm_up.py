@@ -1,9 +1,9 @@
 """`compile_kernels()`: every compiled path's kernel built ahead of its first real use.
 
 numba compiles a kernel the first time a fit or forecast needs it (3 to 40 s each on a
-2-core machine) and caches it on disk. Calling this once, say while building a Docker image or a CI
-cache, moves that wait out of the first real run. It trains and forecasts tiny models
-through the public API, so the kernels are the ones real calls use.
+2-core machine) and caches it on disk. Calling this once, say while building a Docker image
+or a CI cache, moves that wait out of the first real run. It trains and forecasts tiny
+models through the public API, so the kernels are the ones real calls use.
 """
 
 from __future__ import annotations
