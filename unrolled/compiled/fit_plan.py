@@ -161,7 +161,9 @@ def plan_fit(
             return None, f"{work} multiply-adds per batch, {blocker}"
     mask_value = layers[0].mask_value if isinstance(layers[0], Masking) else None
     how = "" if not threads else f", batched over {threads} thread{'s' * (threads > 1)} (MKL sgemm)"
-    runner = EpochRunner(recurrent, dense, optimizer, x, y, mask_value, _cell_code(cell), threads)
+    runner = EpochRunner(
+        recurrent, dense, optimizer, x, y, mask_value, _cell_code(cell), threads, work
+    )
     return runner, (
         f"numba kernel: whole epochs of {type(recurrent).__name__} -> Dense, MSE, "
         f"{type(optimizer).__name__.removesuffix('Rule')}{how}"

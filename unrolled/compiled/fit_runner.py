@@ -44,11 +44,13 @@ class EpochRunner:
         mask_value: Any,
         cell_code: int,
         threads: int,
+        forward_work: int,
     ) -> None:
         cell = recurrent._cell()
         self.threads = threads  # 0: the row-by-row kernel
         self.workspace: tuple[np.ndarray, np.ndarray] | None = None  # the batched kernel's
         self.seconds_per_batch: float | None = None  # timed on each kernel call
+        self.forward_work = forward_work  # multiply-adds of a batch's forward pass (the plan's)
         self.recurrent, self.optimizer = recurrent, optimizer
         self.cell_code = cell_code  # codes.CELL_*
         self.units = cell.units
@@ -154,7 +156,7 @@ class EpochRunner:
         done = 0
         try:
             while done < batches:
-                count = self._batches_per_call(batches - done, batch_size)
+                count = self._batches_per_call(batches - done)
                 started = perf_counter()
                 kernel(
                     self.cell_code, self.units, self.x, self.y, self.valid,
@@ -177,16 +179,12 @@ class EpochRunner:
                     setattr(self.recurrent, name, torch.from_numpy(value))
         return torch.from_numpy(losses)
 
-    def _batches_per_call(self, left: int, batch_size: int) -> int:
+    def _batches_per_call(self, left: int) -> int:
         """How many batches the next kernel call trains: about CALL_SECONDS' worth, as timed
         on the calls before, or before the first, estimated at a rate below any machine's."""
         seconds = self.seconds_per_batch
-        if seconds is None:
-            steps, features = self.x.shape[1:]
-            gates = codes.GATES[self.cell_code]
-            # forward, and twice that backward
-            work = 3 * batch_size * steps * gates * self.units * (self.units + features)
-            seconds = work / SLOWEST_MULTIPLY_ADDS_PER_SECOND
+        if seconds is None:  # the forward pass, and twice that backward
+            seconds = 3 * self.forward_work / SLOWEST_MULTIPLY_ADDS_PER_SECOND
         return max(1, min(left, int(CALL_SECONDS / max(seconds, 1e-12))))
 
     def _workspace(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
