@@ -45,7 +45,7 @@ from unrolled.training import metrics as metrics_module
 from unrolled.training import optimizers, stateful
 from unrolled.training.callbacks import Callback, CallbackList, History, ResetStates, TerminateOnNaN
 from unrolled.training.checkpoint import FitCheckpoint
-from unrolled.training.compiled import BatchMean, CompiledLoss, CompiledMetrics
+from unrolled.training.compile_options import BatchMean, CompiledLoss, CompiledMetrics
 from unrolled.training.data import ArrayData, Batch, Placement
 from unrolled.training.evaluation import EvaluationMethods
 from unrolled.training.fit_options import (

@@ -17,7 +17,7 @@ from unrolled.training import data as data_module
 from unrolled.training import distributed as distributed_module
 from unrolled.training import stateful
 from unrolled.training.callbacks import Callback, CallbackList
-from unrolled.training.compiled import BatchMean, CompiledLoss, CompiledMetrics
+from unrolled.training.compile_options import BatchMean, CompiledLoss, CompiledMetrics
 from unrolled.training.data import ArrayData, Batch, Placement
 from unrolled.training.fit_options import DEFAULT_BATCH_SIZE, check_counts, loader_length
 from unrolled.training.precision import MixedPrecision

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from unrolled.compiled.jit import will_compile
 from unrolled.layers.core import Dense
 from unrolled.layers.input_layer import Input
 from unrolled.layers.lstm import LSTM
@@ -82,8 +83,6 @@ def compile_kernels() -> dict[str, str]:
         >>> unrolled.compile_kernels()  # doctest: +SKIP
         {'fit, row by row': 'compiled in 12.3 s', 'fit, batched': 'compiled in 31.0 s', ...}
     """
-    from unrolled.compiled.jit import will_compile
-
     results: dict[str, str] = {}
     for name, run, module, dispatcher in _KERNELS:
         started = perf_counter()
