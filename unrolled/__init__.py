@@ -83,8 +83,7 @@ from unrolled.models import (
 )
 from unrolled.training import NonFiniteLossError, Trainer
 from unrolled.utils import pad_sequences, set_random_seed, to_categorical
-
-__version__ = "0.1.0"
+from unrolled.version import __version__ as __version__
 
 __all__ = [
     "GRU",

@@ -30,6 +30,7 @@ from typing import Any, BinaryIO
 
 from unrolled import files
 from unrolled.errors import FileFormatError, InputTypeError, MissingFileError
+from unrolled.version import __version__
 
 FORMAT = "unrolled"
 FORMAT_VERSION = 1
@@ -66,8 +67,6 @@ def write(
     optimizer: tuple[bytes, dict[str, Any]] | None = None,
 ) -> None:
     """Writes a model file atomically: the old file stays intact if anything fails."""
-    from unrolled import __version__
-
     members: dict[str, bytes] = {CONFIG: _json_bytes(config), WEIGHTS: weights}
     if optimizer is not None:
         members[OPTIMIZER_TENSORS] = optimizer[0]
