@@ -18,8 +18,9 @@ from unrolled.explain.gates import gate_activations
 from unrolled.explain.parameters import GateParameters, LayerGates, gate_parameters, layer_gates
 from unrolled.explain.plots import plot_forecast, plot_gate_activations, plot_history
 from unrolled.explain.report import explain_text
+from unrolled.explain.shapes import shape_words
 from unrolled.explain.summary import summary_text
-from unrolled.explain.trace import ShapeTrace, TraceRow, shape_trace, shape_words, topology_of
+from unrolled.explain.trace import ShapeTrace, TraceRow, shape_trace, topology_of
 from unrolled.explain.unrolling import TOPOLOGIES
 
 __all__ = [

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from unrolled.errors import ConfigError
+from unrolled.explain.shapes import rank, shape_words
 from unrolled.explain.unrolling import Unroller, topology_from
 from unrolled.explain.walk import (
     Call,
@@ -31,27 +32,6 @@ from unrolled.layers.masking import Masking
 from unrolled.layers.recurrent import RNN, Path
 from unrolled.layers.reshaping import Flatten, RepeatVector, Reshape
 from unrolled.layers.time_distributed import TimeDistributed
-
-
-def shape_words(shape: Any, tokens: bool = False) -> str:
-    """A shape in the seeds' words: `(None, 10, 3)` -> `(samples, timesteps=10, features=3)`.
-
-    Unknown sizes show as `?`; `tokens=True` reads a 2-D shape as token ids per timestep.
-    """
-    if shape is None:
-        return "(unknown)"
-    if isinstance(shape, list):
-        return " + ".join(shape_words(s, tokens) for s in shape)
-    dims = ["?" if d is None else str(d) for d in shape]
-    if not dims:
-        return "()"
-    samples = "samples" if shape[0] is None else f"samples={dims[0]}"
-    if len(dims) == 1:
-        return f"({samples},)"
-    if len(dims) == 2:
-        return f"({samples}, timesteps={dims[1]})" if tokens else f"({samples}, features={dims[1]})"
-    middle = [f"timesteps={dims[1]}", *dims[2:-1]]
-    return f"({samples}, {', '.join(middle)}, features={dims[-1]})"
 
 
 @dataclass(frozen=True)
@@ -171,9 +151,7 @@ def topology_of(model: Any) -> str:
 def model_words(model: Any) -> tuple[str, str]:
     """The model's input and output shapes in words (token ids where an Embedding reads them)."""
     found = calls(model)
-    tokens = (
-        bool(found) and isinstance(found[0].layer, Embedding) and _rank(found[0].inputs[0]) == 2
-    )
+    tokens = bool(found) and isinstance(found[0].layer, Embedding) and rank(found[0].inputs[0]) == 2
     inputs = " + ".join(shape_words(s, tokens) for _, s in model_inputs(model))
     outputs = " + ".join(shape_words(s) for _, s in model_outputs(model))
     return inputs, outputs
@@ -256,7 +234,7 @@ def _note(call: Call) -> str:
         return f"token ids to vectors of {layer.output_dim}, at every timestep"
     if isinstance(layer, Masking):
         return f"marks steps whose features all equal {layer.mask_value} as padding"
-    if isinstance(layer, Reshape) and _rank(call.outputs[0] if call.outputs else None) == 3:
+    if isinstance(layer, Reshape) and rank(call.outputs[0] if call.outputs else None) == 3:
         if call.outputs[0][1] == 1:
             return "one vector as a sequence of 1 timestep"
         return "a vector read as a sequence"
@@ -275,7 +253,3 @@ def _steps(shape: Any) -> int | None:
     if shape is None or isinstance(shape, list) or len(shape) != 3:
         return None
     return shape[1]
-
-
-def _rank(shape: Any) -> int | None:
-    return None if shape is None or isinstance(shape, list) else len(shape)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unrolled.errors import ConfigError, positive_int
+from unrolled.explain.shapes import rank, shape_words
 from unrolled.explain.walk import Call, calls, is_feedback, is_model, model_inputs, model_outputs
 from unrolled.layers.bidirectional import Bidirectional
 from unrolled.layers.cells_protocol import state_sizes
@@ -257,7 +258,7 @@ class Unroller:
 
     def reshape(self, layer: Any, signal: Any, shape_in: Any, shape_out: Any) -> Any:
         """Layers that are not recurrent: most act on each step alone and change nothing here."""
-        rank_in, rank_out = _rank(shape_in), _rank(shape_out)
+        rank_in, rank_out = rank(shape_in), rank(shape_out)
         if isinstance(signal, _Pending):
             if isinstance(layer, Embedding) and rank_in == 2:
                 return self.place(signal, tokens=True)
@@ -309,7 +310,7 @@ class Unroller:
         if signal.placed:
             return signal.placed[0]
         shape = signal.shape
-        if _rank(shape) != 3 and not tokens:
+        if rank(shape) != 3 and not tokens:
             return signal
         steps = self.steps_of(signal)
         segment = self.segment(steps)
@@ -356,7 +357,7 @@ class Unroller:
         if self.need_steps:
             raise ConfigError(
                 "The model's input has no fixed number of timesteps (input shape "
-                f"{_words(signal.shape)}), so the picture needs one: pass timesteps=N, "
+                f"{shape_words(signal.shape)}), so the picture needs one: pass timesteps=N, "
                 "e.g. diagram(model, timesteps=10)."
             )
         self.facts.steps_known = False
@@ -476,7 +477,7 @@ def topology_from(facts: Facts, model: Any) -> str:
         return "many-to-many"
     if isinstance(final, _Vec):
         return "many-to-one"
-    return "many-to-many" if _rank(outputs[0] if outputs else None) == 3 else "many-to-one"
+    return "many-to-many" if rank(outputs[0] if outputs else None) == 3 else "many-to-one"
 
 
 def _cell_label(rnn: Any) -> str:
@@ -484,12 +485,6 @@ def _cell_label(rnn: Any) -> str:
     units = getattr(cell, "output_size", None) or state_sizes(cell)[0]
     label = f"{type(rnn).__name__} {units}"
     return f"{label} (backward)" if rnn.go_backwards else label
-
-
-def _rank(shape: Any) -> int | None:
-    if shape is None or isinstance(shape, list):
-        return None
-    return len(shape)
 
 
 def _last(shape: Any) -> Any:
@@ -500,12 +495,6 @@ def _last(shape: Any) -> Any:
 
 def _tail(shape: Any) -> Any:
     return None if shape is None or isinstance(shape, list) else tuple(shape[1:])
-
-
-def _words(shape: Any) -> str:
-    from unrolled.explain.trace import shape_words
-
-    return shape_words(shape)
 
 
 def _overlap(a: range, b: range) -> bool:
