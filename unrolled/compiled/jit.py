@@ -9,21 +9,20 @@ per machine, not once per model.
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable
 from typing import Any
+
+from unrolled.training.fast_path import switched_off
 
 # An optional dependency (`pip install "unrolled[fast]"`), imported only when a kernel is
 # first needed: `import unrolled` does not pay for it.
 NUMBA_FOUND = importlib.util.find_spec("numba") is not None
 
-SWITCH = "UNROLLED_FAST_PATH"
-
 
 def unavailable() -> str | None:
     """Why no compiled path can run, or None when one can."""
-    if os.environ.get(SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
-        return f"{SWITCH}={os.environ[SWITCH]} forces the reference path"
+    if (switch := switched_off()) is not None:
+        return switch
     if not NUMBA_FOUND:
         return 'numba is not installed (pip install "unrolled[fast]")'
     return None

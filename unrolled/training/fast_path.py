@@ -32,6 +32,14 @@ from unrolled.training.data import ArrayData
 SWITCH = "UNROLLED_FAST_PATH"
 
 
+def switched_off() -> str | None:
+    """Why `UNROLLED_FAST_PATH` (0, false, no, off) forces the reference path; None if it doesn't."""
+    value = os.environ.get(SWITCH, "1")
+    if value.strip().lower() in ("0", "false", "no", "off"):
+        return f"{SWITCH}={value} forces the reference path"
+    return None
+
+
 class FitPath(NamedTuple):
     """Which path `fit` trains on, and why."""
 
@@ -70,8 +78,8 @@ def choose(
 
     if enabled is False:
         return reference("fast_path=False asks for the reference path")
-    if os.environ.get(SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
-        return reference(f"{SWITCH}={os.environ[SWITCH]} forces the reference path")
+    if (switch := switched_off()) is not None:
+        return reference(switch)
     hook = getattr(trainer.module, "fast_fit", None)
     if hook is None:
         return reference(f"{type(trainer.module).__name__} has no compiled training kernel")
