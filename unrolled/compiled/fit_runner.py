@@ -20,6 +20,7 @@ from unrolled.compiled import codes
 from unrolled.compiled.jit import will_compile
 from unrolled.layers.core import Dense
 from unrolled.layers.recurrent import RNN
+from unrolled.training import optimizer_defaults as default
 from unrolled.training.update_rules import AdamRule
 
 PATH_NAME = "compiled-epoch"
@@ -146,10 +147,10 @@ class EpochRunner:
         hyper = (
             opt,
             f32(group["lr"]),
-            f32(group.get("beta_1", 0.9)),
-            f32(group.get("beta_2", 0.999)),
-            f32(group.get("epsilon", 1e-7)),
-            f32(group.get("momentum", 0.0)),
+            f32(group.get("beta_1", default.ADAM.beta_1)),
+            f32(group.get("beta_2", default.ADAM.beta_2)),
+            f32(group.get("epsilon", default.ADAM.epsilon)),
+            f32(group.get("momentum", default.SGD.momentum)),
         )
         workspace = self._workspace(batch_size) if self.threads else ()
         kernel = self._kernel()

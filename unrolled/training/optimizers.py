@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import torch
 
 from unrolled.errors import ConfigError, InputTypeError
+from unrolled.training import optimizer_defaults as default
 from unrolled.training import update_rules
 
 _COMMON = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm")
@@ -124,9 +125,9 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        learning_rate: float = 0.01,
-        momentum: float = 0.0,
-        nesterov: bool = False,
+        learning_rate: float = default.SGD.learning_rate,
+        momentum: float = default.SGD.momentum,
+        nesterov: bool = default.SGD.nesterov,
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, **kwargs)
@@ -142,11 +143,11 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        learning_rate: float = 0.001,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-7,
-        amsgrad: bool = False,
+        learning_rate: float = default.ADAM.learning_rate,
+        beta_1: float = default.ADAM.beta_1,
+        beta_2: float = default.ADAM.beta_2,
+        epsilon: float = default.ADAM.epsilon,
+        amsgrad: bool = default.ADAM.amsgrad,
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, **kwargs)
@@ -161,12 +162,12 @@ class AdamW(Adam):
 
     def __init__(
         self,
-        learning_rate: float = 0.001,
-        weight_decay: float = 0.004,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-7,
-        amsgrad: bool = False,
+        learning_rate: float = default.ADAMW.learning_rate,
+        weight_decay: float = default.ADAMW.weight_decay,
+        beta_1: float = default.ADAMW.beta_1,
+        beta_2: float = default.ADAMW.beta_2,
+        epsilon: float = default.ADAMW.epsilon,
+        amsgrad: bool = default.ADAMW.amsgrad,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -182,11 +183,11 @@ class RMSprop(Optimizer):
 
     def __init__(
         self,
-        learning_rate: float = 0.001,
-        rho: float = 0.9,
-        momentum: float = 0.0,
-        epsilon: float = 1e-7,
-        centered: bool = False,
+        learning_rate: float = default.RMSPROP.learning_rate,
+        rho: float = default.RMSPROP.rho,
+        momentum: float = default.RMSPROP.momentum,
+        epsilon: float = default.RMSPROP.epsilon,
+        centered: bool = default.RMSPROP.centered,
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, **kwargs)
@@ -204,9 +205,9 @@ class Adagrad(Optimizer):
 
     def __init__(
         self,
-        learning_rate: float = 0.001,
-        initial_accumulator_value: float = 0.1,
-        epsilon: float = 1e-7,
+        learning_rate: float = default.ADAGRAD.learning_rate,
+        initial_accumulator_value: float = default.ADAGRAD.initial_accumulator_value,
+        epsilon: float = default.ADAGRAD.epsilon,
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, **kwargs)
@@ -224,10 +225,10 @@ class Nadam(Optimizer):
 
     def __init__(
         self,
-        learning_rate: float = 0.001,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-7,
+        learning_rate: float = default.NADAM.learning_rate,
+        beta_1: float = default.NADAM.beta_1,
+        beta_2: float = default.NADAM.beta_2,
+        epsilon: float = default.NADAM.epsilon,
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, **kwargs)
@@ -313,10 +314,7 @@ def _from_keras(optimizer: Any) -> Optimizer:
 
 def _epsilon(value: Any) -> float:
     # Keras 2 documented `epsilon=None` as "the backend's epsilon", which is 1e-7.
-    return _KERAS_EPSILON if value is None else _number(value, "epsilon")
-
-
-_KERAS_EPSILON = 1e-7
+    return default.KERAS_EPSILON if value is None else _number(value, "epsilon")
 
 
 def _is_torch_class(identifier: Any) -> bool:

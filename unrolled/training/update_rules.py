@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from unrolled.training import optimizer_defaults as default
+
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
 
 
@@ -137,9 +139,9 @@ class SGDRule(KerasRule):
     def __init__(
         self,
         params: Params,
-        lr: float = 0.01,
-        momentum: float = 0.0,
-        nesterov: bool = False,
+        lr: float = default.SGD.learning_rate,
+        momentum: float = default.SGD.momentum,
+        nesterov: bool = default.SGD.nesterov,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -173,11 +175,11 @@ class AdamRule(KerasRule):
     def __init__(
         self,
         params: Params,
-        lr: float = 0.001,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-7,
-        amsgrad: bool = False,
+        lr: float = default.ADAM.learning_rate,
+        beta_1: float = default.ADAM.beta_1,
+        beta_2: float = default.ADAM.beta_2,
+        epsilon: float = default.ADAM.epsilon,
+        amsgrad: bool = default.ADAM.amsgrad,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -215,11 +217,11 @@ class RMSpropRule(KerasRule):
     def __init__(
         self,
         params: Params,
-        lr: float = 0.001,
-        rho: float = 0.9,
-        momentum: float = 0.0,
-        epsilon: float = 1e-7,
-        centered: bool = False,
+        lr: float = default.RMSPROP.learning_rate,
+        rho: float = default.RMSPROP.rho,
+        momentum: float = default.RMSPROP.momentum,
+        epsilon: float = default.RMSPROP.epsilon,
+        centered: bool = default.RMSPROP.centered,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -262,9 +264,9 @@ class AdagradRule(KerasRule):
     def __init__(
         self,
         params: Params,
-        lr: float = 0.001,
-        initial_accumulator_value: float = 0.1,
-        epsilon: float = 1e-7,
+        lr: float = default.ADAGRAD.learning_rate,
+        initial_accumulator_value: float = default.ADAGRAD.initial_accumulator_value,
+        epsilon: float = default.ADAGRAD.epsilon,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -292,10 +294,10 @@ class NadamRule(KerasRule):
     def __init__(
         self,
         params: Params,
-        lr: float = 0.001,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-7,
+        lr: float = default.NADAM.learning_rate,
+        beta_1: float = default.NADAM.beta_1,
+        beta_2: float = default.NADAM.beta_2,
+        epsilon: float = default.NADAM.epsilon,
         **options: Any,
     ) -> None:
         super().__init__(
