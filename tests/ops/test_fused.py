@@ -7,6 +7,9 @@ import pytest
 import torch
 
 from unrolled.ops import fused
+from unrolled.ops.cell_kinds import FUSED_OPERATORS
+
+OPERATORS = {operator.name: operator for operator in FUSED_OPERATORS}
 
 B, T, F, U = 4, 6, 3, 5
 MASK = torch.tensor(
@@ -38,7 +41,9 @@ def test_run_fused_equals_torch_module(kind):
     hidden = tuple(s.unsqueeze(0) for s in states) if kind == "lstm" else states[0].unsqueeze(0)
     want_out, want_hidden = module(x, hidden)
     with torch.no_grad():
-        out, final = fused.run_fused(kind, x, states, params, [U, U] if kind == "lstm" else U)
+        out, final = fused.run_fused(
+            OPERATORS[kind], x, states, params, [U, U] if kind == "lstm" else U
+        )
     want_final = [h.squeeze(0) for h in want_hidden] if kind == "lstm" else [want_hidden.squeeze(0)]
     torch.testing.assert_close(out, want_out, atol=1e-6, rtol=1e-6)
     for got, want in zip(final, want_final):
@@ -51,7 +56,7 @@ def test_run_fused_without_states_starts_from_zeros_like_torch(kind):
     x = torch.randn(B, T, F, generator=torch.Generator().manual_seed(7))
     want_out, _ = module(x)  # torch's default initial state is zeros
     with torch.no_grad():
-        out, _ = fused.run_fused(kind, x, None, params, [U, U] if kind == "lstm" else U)
+        out, _ = fused.run_fused(OPERATORS[kind], x, None, params, [U, U] if kind == "lstm" else U)
     torch.testing.assert_close(out, want_out, atol=1e-6, rtol=1e-6)
 
 
@@ -61,7 +66,7 @@ def test_run_fused_masked_equals_torch_on_each_rows_valid_steps(kind):
     x = torch.randn(B, T, F, generator=torch.Generator().manual_seed(6))
     states = initial_states(kind)
     with torch.no_grad():
-        out, final = fused.run_fused_masked(kind, x, states, params, MASK)
+        out, final = fused.run_fused_masked(OPERATORS[kind], x, states, params, MASK)
         for row in range(B):
             valid = MASK[row].nonzero().squeeze(-1)
             row_states = [s[row : row + 1] for s in states]
@@ -93,7 +98,11 @@ def test_run_fused_masked_with_every_row_masked_returns_zeros_and_initial_states
     _, params = module_and_params("lstm")
     states = [s[:rows] for s in initial_states("lstm")]
     out, final = fused.run_fused_masked(
-        "lstm", torch.randn(rows, T, F), states, params, torch.zeros(rows, T, dtype=torch.bool)
+        OPERATORS["lstm"],
+        torch.randn(rows, T, F),
+        states,
+        params,
+        torch.zeros(rows, T, dtype=torch.bool),
     )
     np.testing.assert_array_equal(out.numpy(), np.zeros((rows, T, U)))
     for got, init in zip(final, states):
@@ -116,7 +125,7 @@ def test_rows_padded_alike_equal_torch_on_the_valid_steps(kind, pattern, rows):
     hidden = tuple(s.unsqueeze(0) for s in states) if kind == "lstm" else states[0].unsqueeze(0)
     with torch.no_grad():
         want_out, want_hidden = module(x[:, valid], hidden)
-        out, final = fused.run_fused_masked(kind, x, states, params, mask)
+        out, final = fused.run_fused_masked(OPERATORS[kind], x, states, params, mask)
     last = np.zeros((rows, U), dtype=np.float32)  # Keras: zeros before the first valid step
     k = 0
     for t in range(steps):
@@ -135,7 +144,9 @@ def test_lstm_outputs_without_final_states_equal_torch_on_each_rows_valid_steps(
     x = torch.randn(B, T, F, generator=torch.Generator().manual_seed(9))
     states = initial_states("lstm")
     with torch.no_grad():
-        out, _ = fused.run_fused_masked("lstm", x, states, params, MASK, final_states=False)
+        out, _ = fused.run_fused_masked(
+            OPERATORS["lstm"], x, states, params, MASK, final_states=False
+        )
         for row in range(B):
             valid = MASK[row].nonzero().squeeze(-1)
             if len(valid) == 0:
@@ -193,10 +204,10 @@ def test_last_only_gives_the_last_step_output_of_the_full_run(
     with torch.no_grad():
         want_out, want_h = keras_outputs_row_by_row(module, x, mask, states)
         last, final = fused.run_fused_masked(
-            kind, x, states, params, mask, final_states=final_states, last_only=True
+            OPERATORS[kind], x, states, params, mask, final_states=final_states, last_only=True
         )
         full, full_final = fused.run_fused_masked(
-            kind, x, states, params, mask, final_states=final_states
+            OPERATORS[kind], x, states, params, mask, final_states=final_states
         )
     assert last.shape == (rows, U)
     np.testing.assert_allclose(last.numpy(), want_out[:, -1], atol=1e-6)
@@ -214,8 +225,8 @@ def test_zero_states_made_in_inference_mode_do_not_leak_into_training(kind):
     x = torch.randn(B, T, F, generator=torch.Generator().manual_seed(11))
     sizes = [U, U] if kind == "lstm" else U
     with torch.inference_mode():
-        fused.run_fused(kind, x, None, params, sizes)
-    out, _ = fused.run_fused(kind, x, None, weights, sizes)
+        fused.run_fused(OPERATORS[kind], x, None, params, sizes)
+    out, _ = fused.run_fused(OPERATORS[kind], x, None, weights, sizes)
     out.sum().backward()  # raises if an inference tensor was saved for backward
     want, _ = module(x)
     torch.testing.assert_close(out, want, atol=1e-6, rtol=1e-6)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from unrolled.ops import weights
+from unrolled.ops.cell_kinds import GRU, LSTM, SIMPLE_RNN
 
 F, U = 3, 5
 
@@ -61,8 +62,8 @@ def test_keras_weights_from_torch_refuses_multi_layer_or_bidirectional(options):
         weights.keras_weights_from_torch(torch.nn.LSTM(F, U, **options))
 
 
-def test_gru_gate_swap_exchanges_first_two_blocks_and_is_its_own_inverse():
-    swap = weights.gru_gate_swap(2, torch.device("cpu"))
+def test_gru_block_index_exchanges_first_two_blocks_and_is_its_own_inverse():
+    swap = weights.block_index(GRU.torch_order, 2, torch.device("cpu"))
     assert swap.tolist() == [2, 3, 0, 1, 4, 5]
     assert swap[swap].tolist() == list(range(6))
 
@@ -81,7 +82,7 @@ def _keras(gates: int, with_bias_rows: bool = False):
 
 def test_lstm_fused_params_are_torch_layout_with_zero_recurrent_bias():
     kernel, recurrent, bias = _keras(4)
-    w_ih, w_hh, b_ih, b_hh = weights.lstm_fused_params(kernel, recurrent, bias)
+    w_ih, w_hh, b_ih, b_hh = weights.fused_params(LSTM, kernel, recurrent, bias)
     np.testing.assert_array_equal(w_ih.numpy(), kernel.numpy().T)
     np.testing.assert_array_equal(w_hh.numpy(), recurrent.numpy().T)
     np.testing.assert_array_equal(b_ih.numpy(), bias.numpy())
@@ -90,14 +91,14 @@ def test_lstm_fused_params_are_torch_layout_with_zero_recurrent_bias():
 
 def test_fused_params_without_bias_are_two_tensors():
     kernel, recurrent, _ = _keras(1)
-    assert len(weights.simple_rnn_fused_params(kernel, recurrent, None)) == 2
+    assert len(weights.fused_params(SIMPLE_RNN, kernel, recurrent, None)) == 2
     kernel, recurrent, _ = _keras(3)
-    assert len(weights.gru_fused_params(kernel, recurrent, None)) == 2
+    assert len(weights.fused_params(GRU, kernel, recurrent, None)) == 2
 
 
 def test_gru_fused_params_are_torch_r_z_n_order():
     kernel, recurrent, bias = _keras(3, with_bias_rows=True)
-    w_ih, w_hh, b_ih, b_hh = weights.gru_fused_params(kernel, recurrent, bias)
+    w_ih, w_hh, b_ih, b_hh = weights.fused_params(GRU, kernel, recurrent, bias)
     np.testing.assert_array_equal(w_ih.numpy(), swap_rz(kernel.numpy(), 1).T)
     np.testing.assert_array_equal(w_hh.numpy(), swap_rz(recurrent.numpy(), 1).T)
     np.testing.assert_array_equal(b_ih.numpy(), swap_rz(bias.numpy()[0], 0))
@@ -106,7 +107,7 @@ def test_gru_fused_params_are_torch_r_z_n_order():
 
 def test_fused_params_carry_gradient_back_to_keras_weights():
     kernel, recurrent, bias = (w.requires_grad_() for w in _keras(3, with_bias_rows=True))
-    w_ih, w_hh, b_ih, b_hh = weights.gru_fused_params(kernel, recurrent, bias)
+    w_ih, w_hh, b_ih, b_hh = weights.fused_params(GRU, kernel, recurrent, bias)
     # d/dW of sum(W * C) is C: the grad on the Keras kernel is C mapped back to Keras layout.
     c = torch.arange(w_ih.numel(), dtype=torch.float32).reshape(w_ih.shape)
     (w_ih * c).sum().backward()

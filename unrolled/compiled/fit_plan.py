@@ -49,13 +49,10 @@ MIN_ROWS_PER_THREAD_WIDE = 24
 
 
 def _cell_code(cell: Any) -> int | None:
-    if isinstance(cell, LSTMCell):
-        return codes.CELL_LSTM
-    if isinstance(cell, GRUCell):
-        return codes.CELL_GRU
-    if isinstance(cell, SimpleRNNCell):
-        return codes.CELL_RNN_TANH if cell.fused_kind == "rnn_tanh" else codes.CELL_RNN_RELU
-    return None
+    if not isinstance(cell, (LSTMCell, GRUCell, SimpleRNNCell)):
+        return None
+    operator = cell.fused_operator()
+    return None if isinstance(operator, str) else operator.kernel_code
 
 
 def _model_blocker(model: Any) -> tuple[str | None, list[Any]]:
@@ -75,7 +72,7 @@ def _model_blocker(model: Any) -> tuple[str | None, list[Any]]:
         )
     recurrent, dense = body
     cell = recurrent._cell()
-    if _cell_code(cell) is None:
+    if not isinstance(cell, (LSTMCell, GRUCell, SimpleRNNCell)):
         return f"{recurrent.name}: {type(cell).__name__} is not an LSTM, GRU or SimpleRNN cell", []
     blocker = cell.fused_blocker()
     if blocker is not None:

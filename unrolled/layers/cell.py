@@ -16,18 +16,19 @@ from torch import nn
 from unrolled import activations, constraints, initializers, regularizers
 from unrolled.errors import ConfigError, positive_int, rate
 from unrolled.layers.base import Layer
+from unrolled.ops.cell_kinds import CellKind, FusedOperator
+from unrolled.ops.weights import fused_params
 
 
 class Cell(Layer):
     """Base class for recurrent cells.
 
     Subclasses set `state_size` (an int or a list of ints) and implement `build` and
-    `call`. `fused_kind` names the torch operator that can run the whole sequence at
-    once, and `fused_blocker()` says why this configuration cannot use it.
+    `call`. `fused_operator()` gives the torch operator that can run the whole sequence
+    at once, or says why this configuration cannot use one.
     """
 
     state_size: int | list[int]
-    fused_kind: str | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -64,11 +65,18 @@ class Cell(Layer):
         )
         return [torch.zeros(batch_size, size, **options) for size in sizes]
 
+    def fused_operator(self) -> FusedOperator | str:
+        """The torch operator that runs this configuration's whole sequence, or why none can."""
+        return "a user-defined cell has no fused torch operator"
+
     def fused_blocker(self) -> str | None:
         """Why this cell's configuration cannot use a fused operator, or None if it can."""
-        return (
-            "a user-defined cell has no fused torch operator" if self.fused_kind is None else None
-        )
+        found = self.fused_operator()
+        return found if isinstance(found, str) else None
+
+    def path_options(self) -> tuple[Any, ...]:
+        """Every attribute `fused_operator()` reads: a layer's choice of path is kept per value."""
+        return ()
 
     def fused_params(self) -> list[torch.Tensor]:
         raise NotImplementedError
@@ -131,10 +139,14 @@ class Cell(Layer):
             self._recurrent_masks = None
 
 
-class GatedCell(Cell):
-    """The options LSTM, GRU and SimpleRNN cells share, declared once."""
+class KernelCell(Cell):
+    """A cell of one `CellKind` with Keras's `kernel`, `recurrent_kernel` and `bias`.
 
-    gates: int = 1
+    The options LSTM, GRU and SimpleRNN cells share, declared once; subclasses set `kind`
+    and implement `step` (the kind's pure step function, `ops.steps`).
+    """
+
+    kind: CellKind
 
     def __init__(
         self,
@@ -198,35 +210,75 @@ class GatedCell(Cell):
             raise ConfigError(
                 f"{self.name}: the features axis of the input must be known to build."
             )
-        gates_units = self.gates * self.units
+        gates_units = self.kind.gate_count * self.units
         self.add_weight("kernel", (features, gates_units), self.kernel_initializer)
         self.add_weight("recurrent_kernel", (self.units, gates_units), self.recurrent_initializer)
         if self.use_bias:
-            self.add_weight("bias", self._bias_shape(), self._bias_initial_value())
+            self.add_weight("bias", self.kind.bias_shape(self.units), self._bias_initial_value())
         self.built = True
 
-    def _bias_shape(self) -> tuple[int, ...]:
-        return (self.gates * self.units,)
+    def step(
+        self,
+        inputs: torch.Tensor,
+        states: list[torch.Tensor],
+        training: bool = False,
+        weights: Sequence[torch.Tensor | None] | None = None,
+    ) -> Any:
+        """One step with every gate: the kind's step record (`ops.steps`), e.g. `LSTMStep`.
+
+        `weights`: `(kernel, recurrent_kernel, bias)` to use instead of the cell's own (the
+        explain module passes float64 copies).
+        """
+        raise NotImplementedError
+
+    def call(
+        self, inputs: torch.Tensor, states: list[torch.Tensor], training: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        values = self.step(inputs, states, training)
+        return values.h, [getattr(values, name) for name in self.kind.states]
+
+    def _dropped_out(
+        self, inputs: torch.Tensor, h_prev: torch.Tensor, training: bool
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """`(xs, hs)` for a step function: one input and one `h_prev` per dropout mask.
+
+        Keras uses one input mask unless recurrent dropout asks for one per gate.
+        """
+        gates = self.kind.gate_count
+        per_gate = self.recurrent_dropout > 0
+        x_masks = self.input_dropout_masks(inputs, gates if per_gate else 1, training)
+        h_masks = self.recurrent_dropout_masks(h_prev, gates, training)
+        xs = [inputs] if x_masks is None else [inputs * m for m in x_masks]
+        hs = [h_prev] if h_masks is None else [h_prev * m for m in h_masks]
+        return xs, hs
+
+    def _weights(
+        self, weights: Sequence[torch.Tensor | None] | None
+    ) -> Sequence[torch.Tensor | None]:
+        return (self.kernel, self.recurrent_kernel, self.bias) if weights is None else weights
 
     def _bias_initial_value(self) -> Any:
         return self.bias_initializer
 
-    def _transposed_params(self, make: Any) -> list[torch.Tensor]:
-        """`make(kernel, recurrent_kernel, bias, zero_bias)`: the fused operator's views.
+    def _transposed_params(self) -> list[torch.Tensor]:
+        """`weights.fused_params` of the kind: the fused operator's views or copies.
 
-        Without autograd (inference) the views are kept between calls. Views share their
-        weight's storage, so in-place updates show through them; a weight that gets new
-        storage or a new shape (`.to()`, `.data = ...`, a rebuild) changes the stamp, and
-        the views are made again.
+        Without autograd (inference) they are kept between calls, stamped with each
+        weight's storage, shape and version: a weight that gets new storage or a new shape
+        (`.to()`, `.data = ...`) or changes in place (`set_weights`, an optimizer step; a
+        gathered GRU copy would not show it) makes them again.
         """
         weights = self._parameters  # read directly: attribute lookups cost on every call
         kernel, recurrent, bias = weights["kernel"], weights["recurrent_kernel"], weights["bias"]
+        kind = self.kind
         if torch.is_grad_enabled():  # fresh views, so gradients reach the weights
-            return make(kernel, recurrent, bias, self._zero_bias(bias))
-        stamp = [(w.data_ptr(), w.shape) for w in (kernel, recurrent, bias) if w is not None]
+            return fused_params(kind, kernel, recurrent, bias, self._zero_bias(bias))
+        stamp = [kind] + [
+            (w.data_ptr(), w.shape, w._version) for w in (kernel, recurrent, bias) if w is not None
+        ]
         kept = self.__dict__.get("_kept_views")
         if kept is None or kept[0] != stamp:
-            kept = (stamp, make(kernel, recurrent, bias, self._zero_bias(bias)))
+            kept = (stamp, fused_params(kind, kernel, recurrent, bias, self._zero_bias(bias)))
             self.__dict__["_kept_views"] = kept
         return kept[1]
 
@@ -247,15 +299,18 @@ class GatedCell(Cell):
             )
         return zeros
 
-    def fused_blocker(self) -> str | None:
-        if activations.name_of(self.activation) != "tanh":
-            return f"activation={activations.serialize(self.activation)!r}; the fused operator computes tanh"
-        if activations.name_of(self.recurrent_activation) != "sigmoid":
-            return (
-                f"recurrent_activation={activations.serialize(self.recurrent_activation)!r}; "
-                "the fused operator computes sigmoid"
-            )
-        return None
+    def fused_operator(self) -> FusedOperator | str:
+        return self.kind.fused_operator(
+            activations.serialize(self.activation),
+            activations.serialize(self.recurrent_activation),
+        )
+
+    def path_options(self) -> tuple[Any, ...]:
+        return (self.kind, self.activation, self.recurrent_activation)
+
+    def fused_params(self) -> list[torch.Tensor]:
+        """The fused operator's `[w_ih, w_hh(, b_ih, b_hh)]`, views of the Keras weights."""
+        return self._transposed_params()
 
     def get_config(self) -> dict[str, Any]:
         return {

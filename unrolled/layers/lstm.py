@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from unrolled import initializers
-from unrolled.layers.cell import GatedCell
+from unrolled.layers.cell import KernelCell
 from unrolled.layers.recurrent import RNN, split_layer_kwargs
-from unrolled.ops.weights import lstm_fused_params
+from unrolled.ops import cell_kinds
+from unrolled.ops.steps import LSTMStep, lstm_step
 
 
-class LSTMCell(GatedCell):
+class LSTMCell(KernelCell):
     """One LSTM step with Keras's weights and gate order.
 
     Weights: `kernel (features, 4 * units)`, `recurrent_kernel (units, 4 * units)`,
@@ -23,8 +25,7 @@ class LSTMCell(GatedCell):
         inputs `(samples, features)`; states `[h (samples, units), c (samples, units)]`.
     """
 
-    gates = 4
-    fused_kind = "lstm"
+    kind = cell_kinds.LSTM
 
     def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs: Any) -> None:
         super().__init__(units, **kwargs)
@@ -43,49 +44,26 @@ class LSTMCell(GatedCell):
 
         return forget_gate_ones
 
-    def call(
-        self, inputs: torch.Tensor, states: list[torch.Tensor], training: bool = False
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        h_prev, c_prev = states
-        # Keras uses one input mask unless recurrent dropout asks for one per gate.
-        per_gate = self.recurrent_dropout > 0
-        x_masks = self.input_dropout_masks(inputs, 4 if per_gate else 1, training)
-        h_masks = self.recurrent_dropout_masks(h_prev, 4, training)
-        if h_masks is None and (x_masks is None or len(x_masks) == 1):
-            # One mask (or none) for every gate: one matmul per side, as Keras's implementation 2.
-            x = inputs if x_masks is None else inputs * x_masks[0]
-            z_all = x @ self.kernel + h_prev @ self.recurrent_kernel  # (B, 4U)
-            z = (z_all if self.bias is None else z_all + self.bias).chunk(4, dim=1)
-        else:
-            z = self._per_gate_preactivations(inputs, h_prev, x_masks, h_masks)
-        i = self.recurrent_activation(z[0])
-        f = self.recurrent_activation(z[1])
-        c = f * c_prev + i * self.activation(z[2])
-        o = self.recurrent_activation(z[3])
-        h = o * self.activation(c)
-        return h, [h, c]
-
-    def _per_gate_preactivations(
+    def step(
         self,
         inputs: torch.Tensor,
-        h_prev: torch.Tensor,
-        x_masks: list[torch.Tensor] | None,
-        h_masks: list[torch.Tensor] | None,
-    ) -> list[torch.Tensor]:
-        # Recurrent dropout draws a mask per gate (Keras's implementation 1).
-        kernels = self.kernel.chunk(4, dim=1)  # 4 x (F, U)
-        recurrent_kernels = self.recurrent_kernel.chunk(4, dim=1)  # 4 x (U, U)
-        biases = self.bias.chunk(4) if self.bias is not None else [None] * 4
-        z = []
-        for gate in range(4):
-            x = inputs if x_masks is None else inputs * x_masks[gate % len(x_masks)]
-            h = h_prev if h_masks is None else h_prev * h_masks[gate]
-            z_gate = x @ kernels[gate] + h @ recurrent_kernels[gate]  # (B, U)
-            z.append(z_gate if biases[gate] is None else z_gate + biases[gate])
-        return z
-
-    def fused_params(self) -> list[torch.Tensor]:
-        return self._transposed_params(lstm_fused_params)
+        states: list[torch.Tensor],
+        training: bool = False,
+        weights: Sequence[torch.Tensor | None] | None = None,
+    ) -> LSTMStep:
+        h_prev, c_prev = states
+        xs, hs = self._dropped_out(inputs, h_prev, training)
+        kernel, recurrent_kernel, bias = self._weights(weights)
+        return lstm_step(
+            xs,
+            hs,
+            c_prev,
+            kernel,
+            recurrent_kernel,
+            bias,
+            self.activation,
+            self.recurrent_activation,
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}

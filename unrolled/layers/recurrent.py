@@ -27,6 +27,7 @@ from unrolled.layers.cells_protocol import (
     state_sizes,
 )
 from unrolled.layers.stacked import StackedRNNCells
+from unrolled.ops.cell_kinds import FusedOperator
 from unrolled.ops.convert import as_real_tensor
 from unrolled.ops.fused import every_step_valid, host_mask, run_fused, run_fused_masked
 from unrolled.ops.loop import run_loop
@@ -194,7 +195,7 @@ class RNN(Layer):
         training = self.training if training is None else bool(training)
         states = self._initial_states(x, initial_state)  # None: zeros, made where they are used
 
-        path = self.choose_path(masked=mask is not None, training=training)
+        path, operator = self._choose(mask is not None, training)
         # Masked on the fused path, only the last output wanted: the run returns it alone `(B, U)`.
         last_only = (
             mask is not None
@@ -211,11 +212,11 @@ class RNN(Layer):
                 keep_states = self.return_state or self.stateful
                 if mask is None:
                     outputs, final = run_fused(
-                        cell.fused_kind, x_run, states, params, cell.state_size, keep_states
+                        operator, x_run, states, params, cell.state_size, keep_states
                     )
                 else:
                     outputs, final = run_fused_masked(
-                        cell.fused_kind, x_run, states, params, mask, keep_states, last_only, host
+                        operator, x_run, states, params, mask, keep_states, last_only, host
                     )
         finally:
             if isinstance(cell, Cell):
@@ -252,40 +253,43 @@ class RNN(Layer):
         return output_mask
 
     def choose_path(self, masked: bool = False, training: bool = False) -> Path:
-        """The compute path a call with these properties takes, and the reason.
+        """The compute path a call with these properties takes, and the reason."""
+        return self._choose(masked, training)[0]
 
-        The answer depends only on the layer's options, so it is worked out once per case.
-        """
+    def _choose(self, masked: bool, training: bool) -> tuple[Path, FusedOperator | None]:
+        # The answer depends only on the layer's and cell's options, so it is worked out
+        # once per value of everything it reads (an activation set after a call included).
         cell = self._cell()
         recurrent_dropout = bool(training and 0.0 < getattr(cell, "recurrent_dropout", 0.0) < 1.0)
-        key = (masked, recurrent_dropout, self.use_cudnn)
+        options = cell.path_options() if isinstance(cell, Cell) else ()
+        key = (masked, recurrent_dropout, self.use_cudnn, options)
         cache = self.__dict__.setdefault("_path_cache", {})
         if key not in cache:
             cache[key] = self._work_out_path(cell, masked, recurrent_dropout)
         return cache[key]
 
-    def _work_out_path(self, cell: Any, masked: bool, recurrent_dropout: bool) -> Path:
+    def _work_out_path(
+        self, cell: Any, masked: bool, recurrent_dropout: bool
+    ) -> tuple[Path, FusedOperator | None]:
         if self.use_cudnn is False:
-            return Path("loop", "use_cudnn=False asks for the step loop")
+            return Path("loop", "use_cudnn=False asks for the step loop"), None
         if isinstance(cell, Cell):
-            blocker = cell.fused_blocker()
+            operator = cell.fused_operator()
         else:
-            blocker = "a user-defined cell has no fused torch operator"
-        if blocker is None and recurrent_dropout:
-            blocker = "recurrent_dropout in training needs a fresh mask on h at every step"
-        if blocker is not None:
+            operator = "a user-defined cell has no fused torch operator"
+        if not isinstance(operator, str) and recurrent_dropout:
+            operator = "recurrent_dropout in training needs a fresh mask on h at every step"
+        if isinstance(operator, str):
             if self.use_cudnn is True:
                 raise ConfigError(
-                    f"{self.name}: use_cudnn=True, but the fused operator cannot run: {blocker}."
+                    f"{self.name}: use_cudnn=True, but the fused operator cannot run: {operator}."
                 )
-            return Path("loop", blocker)
-        operator = f"torch.{cell.fused_kind}"
+            return Path("loop", operator), None
+        name = f"torch.{operator.name}"
         if masked:
-            return Path(
-                "fused-packed",
-                f"{operator} on each row's valid steps (packed or moved to the front)",
-            )
-        return Path("fused", operator)
+            reason = f"{name} on each row's valid steps (packed or moved to the front)"
+            return Path("fused-packed", reason), operator
+        return Path("fused", name), operator
 
     @staticmethod
     def _apply_input_dropout(cell: Any, x: torch.Tensor) -> torch.Tensor:

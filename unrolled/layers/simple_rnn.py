@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from unrolled import activations
 from unrolled.errors import ConfigError
-from unrolled.layers.cell import GatedCell
+from unrolled.layers.cell import KernelCell
 from unrolled.layers.recurrent import RNN, split_layer_kwargs
-from unrolled.ops.weights import simple_rnn_fused_params
+from unrolled.ops import cell_kinds
+from unrolled.ops.steps import SimpleRNNStep, simple_rnn_step
 
-_FUSED_BY_ACTIVATION = {"tanh": "rnn_tanh", "relu": "rnn_relu"}
 
-
-class SimpleRNNCell(GatedCell):
+class SimpleRNNCell(KernelCell):
     """One fully connected recurrent step with Keras's weights.
 
     Shapes:
         inputs `(samples, features)`; states `[h (samples, units)]`.
     """
+
+    kind = cell_kinds.SIMPLE_RNN
 
     def __init__(self, units: int, activation: Any = "tanh", **kwargs: Any) -> None:
         if "recurrent_activation" in kwargs:
@@ -31,34 +32,17 @@ class SimpleRNNCell(GatedCell):
         super().__init__(units, activation=activation, **kwargs)
         self.state_size = self.units
 
-    @property
-    def fused_kind(self) -> str | None:  # type: ignore[override]
-        return _FUSED_BY_ACTIVATION.get(activations.name_of(self.activation) or "")
-
-    def call(
-        self, inputs: torch.Tensor, states: list[torch.Tensor], training: bool = False
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def step(
+        self,
+        inputs: torch.Tensor,
+        states: list[torch.Tensor],
+        training: bool = False,
+        weights: Sequence[torch.Tensor | None] | None = None,
+    ) -> SimpleRNNStep:
         (h_prev,) = states
-        x_masks = self.input_dropout_masks(inputs, 1, training)
-        h_masks = self.recurrent_dropout_masks(h_prev, 1, training)
-        x = inputs if x_masks is None else inputs * x_masks[0]
-        h = h_prev if h_masks is None else h_prev * h_masks[0]
-        z = x @ self.kernel  # (B, U)
-        if self.bias is not None:
-            z = z + self.bias
-        output = self.activation(z + h @ self.recurrent_kernel)
-        return output, [output]
-
-    def fused_blocker(self) -> str | None:
-        if self.fused_kind is None:
-            return (
-                f"activation={activations.serialize(self.activation)!r}; "
-                "the fused operators compute tanh or relu"
-            )
-        return None
-
-    def fused_params(self) -> list[torch.Tensor]:
-        return self._transposed_params(simple_rnn_fused_params)
+        xs, hs = self._dropped_out(inputs, h_prev, training)
+        kernel, recurrent_kernel, bias = self._weights(weights)
+        return simple_rnn_step(xs, hs, kernel, recurrent_kernel, bias, self.activation)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

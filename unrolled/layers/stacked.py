@@ -61,7 +61,7 @@ class StackedRNNCells(Cell):
             start += count
         return groups
 
-    def fused_blocker(self) -> str | None:
+    def fused_operator(self) -> str:
         return "stacked cells run together step by step"
 
     def reset_dropout_masks(self) -> None:

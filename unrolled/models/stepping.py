@@ -31,6 +31,7 @@ from unrolled.layers.input_layer import InputLayer
 from unrolled.layers.masking import Masking
 from unrolled.layers.recurrent import RNN
 from unrolled.layers.time_distributed import TimeDistributed
+from unrolled.ops.cell_kinds import FusedOperator
 from unrolled.ops.fused import run_fused
 from unrolled.ops.fused_step import run_fused_step
 from unrolled.ops.loop import run_loop
@@ -143,9 +144,10 @@ def _run_recurrent(
     dropout_active = layer.training and (
         getattr(cell, "dropout", 0.0) or getattr(cell, "recurrent_dropout", 0.0)
     )
-    if isinstance(cell, Cell) and cell.fused_blocker() is None and not dropout_active:
+    operator = cell.fused_operator() if isinstance(cell, Cell) else None
+    if isinstance(operator, FusedOperator) and not dropout_active:
         return run_fused(
-            cell.fused_kind, x, states, cell.fused_params(), cell.state_size, final_states=True
+            operator, x, states, cell.fused_params(), cell.state_size, final_states=True
         )
     if states is None:
         states = [x.new_zeros(x.shape[0], size) for size in state_sizes(cell)]
@@ -161,11 +163,12 @@ def _frozen_stage(layer: Any, model: str) -> tuple[bool, Callable[..., Any]]:
     """`(is_recurrent, function)` for one layer, its weights read now."""
     if isinstance(layer, RNN):
         cell = layer._cell()
-        if not (isinstance(cell, Cell) and cell.fused_blocker() is None):
+        kind = cell.fused_operator() if isinstance(cell, Cell) else None
+        if not isinstance(kind, FusedOperator):
             return True, lambda x, states: _last_if(layer, *_run_recurrent(layer, x, states))
         # Contiguous copies, made once: the operator runs slower on transposed views.
         params = [p.detach().contiguous() for p in cell.fused_params()]
-        kind, size = cell.fused_kind, cell.state_size
+        size = cell.state_size
 
         sizes = [size] if isinstance(size, int) else list(size)
 

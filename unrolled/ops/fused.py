@@ -8,7 +8,7 @@ fused path.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -16,13 +16,7 @@ import numpy as np
 import torch
 
 from unrolled.ops import packing as packing_ops
-
-FUSED_OPERATORS: dict[str, Callable[..., tuple[torch.Tensor, ...]]] = {
-    "lstm": torch.lstm,
-    "gru": torch.gru,
-    "rnn_tanh": torch.rnn_tanh,
-    "rnn_relu": torch.rnn_relu,
-}
+from unrolled.ops.cell_kinds import FusedOperator
 
 
 @contextmanager
@@ -64,10 +58,12 @@ def _float32_under_cpu_autocast(
     return torch.autocast("cpu", enabled=False), x.to(dtype), hidden
 
 
-def _hidden(kind: str, states: list[torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor, ...]:
+def _hidden(
+    kind: FusedOperator, states: list[torch.Tensor]
+) -> torch.Tensor | tuple[torch.Tensor, ...]:
     # torch wants (layers, B, U) states: a pair for LSTM, one tensor otherwise.
     stacked = tuple(s.unsqueeze(0) for s in states)
-    return stacked if kind == "lstm" else stacked[0]
+    return stacked if kind.paired_states else stacked[0]
 
 
 # Zero initial states in torch's `(1, B, U)` layout, reused across calls: the operator
@@ -76,14 +72,14 @@ _ZERO_HIDDEN: dict[tuple[Any, ...], Any] = {}
 _ZERO_HIDDEN_LIMIT = 32
 
 
-def _zero_hidden(kind: str, x: torch.Tensor, state_size: int | list[int]) -> Any:
+def _zero_hidden(kind: FusedOperator, x: torch.Tensor, state_size: int | list[int]) -> Any:
     sizes = (state_size,) if isinstance(state_size, int) else tuple(state_size)
     # Inference-mode tensors cannot be saved for backward, so they are kept apart.
     key = (kind, x.shape[0], sizes, x.dtype, x.device, torch.is_inference_mode_enabled())
     hidden = _ZERO_HIDDEN.get(key)
     if hidden is None:
         zeros = [x.new_zeros(1, x.shape[0], size) for size in sizes]
-        hidden = tuple(zeros) if kind == "lstm" else zeros[0]
+        hidden = tuple(zeros) if kind.paired_states else zeros[0]
         if len(_ZERO_HIDDEN) >= _ZERO_HIDDEN_LIMIT:
             _ZERO_HIDDEN.clear()
         _ZERO_HIDDEN[key] = hidden
@@ -91,7 +87,7 @@ def _zero_hidden(kind: str, x: torch.Tensor, state_size: int | list[int]) -> Any
 
 
 def run_fused(
-    kind: str,
+    kind: FusedOperator,
     x: torch.Tensor,
     states: list[torch.Tensor] | None,
     params: list[torch.Tensor],
@@ -108,13 +104,15 @@ def run_fused(
     if x.is_cuda or _cpu_autocast():
         precision, x, hidden = _float32_under_cpu_autocast(x, hidden, params)
         with _on_cuda(x), precision:
-            outputs, *final = FUSED_OPERATORS[kind](x, hidden, params, *arguments)
+            outputs, *final = kind.sequence(x, hidden, params, *arguments)
     else:  # the plain CPU call, without entering two context managers
-        outputs, *final = FUSED_OPERATORS[kind](x, hidden, params, *arguments)
+        outputs, *final = kind.sequence(x, hidden, params, *arguments)
     return outputs, [s.squeeze(0) for s in final] if final_states else []
 
 
-def _zero_states(kind: str, x: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
+def _zero_states(
+    kind: FusedOperator, x: torch.Tensor, params: list[torch.Tensor]
+) -> list[torch.Tensor]:
     # `(B, U)` zeros for each state.
     return [x.new_zeros(x.shape[0], size) for size in _state_sizes(kind, params)]
 
@@ -137,7 +135,7 @@ def every_step_valid(host: list[bool] | np.ndarray) -> bool:
 
 
 def run_fused_masked(
-    kind: str,
+    kind: FusedOperator,
     x: torch.Tensor,
     states: list[torch.Tensor] | None,
     params: list[torch.Tensor],
@@ -170,7 +168,7 @@ def run_fused_masked(
     if (valid == valid[:1]).all():  # every row padded alike: no packing needed
         row = valid[0].tolist()
         return _run_shared_steps(kind, x, states, params, row, final_states, last_only)
-    if kind != "lstm" or not final_states:
+    if not kind.paired_states or not final_states:
         # The dense operator (much faster than the packed one on CPU) over each row's valid
         # steps moved to the front; the steps run after a row's end are never read. Exact for
         # every output and for h; only LSTM's c at a row's end would be lost, hence packing.
@@ -178,8 +176,8 @@ def run_fused_masked(
     return _run_packed(kind, x, states, params, mask, last_only)
 
 
-def _state_sizes(kind: str, params: list[torch.Tensor]) -> list[int]:
-    return [params[1].shape[1]] * (2 if kind == "lstm" else 1)  # w_hh is (G * U, U)
+def _state_sizes(kind: FusedOperator, params: list[torch.Tensor]) -> list[int]:
+    return [params[1].shape[1]] * kind.state_count  # w_hh is (G * U, U)
 
 
 def _index(values: Any, device: torch.device) -> torch.Tensor:
@@ -188,7 +186,7 @@ def _index(values: Any, device: torch.device) -> torch.Tensor:
 
 
 def _nothing_runs(
-    kind: str,
+    kind: FusedOperator,
     x: torch.Tensor,
     states: list[torch.Tensor] | None,
     params: list[torch.Tensor],
@@ -203,7 +201,7 @@ def _nothing_runs(
 
 
 def _run_shared_steps(
-    kind: str,
+    kind: FusedOperator,
     x: torch.Tensor,
     states: list[torch.Tensor] | None,
     params: list[torch.Tensor],
@@ -239,7 +237,7 @@ def _run_shared_steps(
 
 
 def _run_left_aligned(
-    kind: str,
+    kind: FusedOperator,
     x: torch.Tensor,
     states: list[torch.Tensor] | None,
     params: list[torch.Tensor],
@@ -291,7 +289,7 @@ def _run_left_aligned(
 
 
 def _run_packed(
-    kind: str,
+    kind: FusedOperator,
     x: torch.Tensor,
     states: list[torch.Tensor] | None,
     params: list[torch.Tensor],
@@ -308,7 +306,7 @@ def _run_packed(
         packing_ops.pack(x, packing), hidden, params
     )
     with _on_cuda(x), precision:
-        out_data, *final = FUSED_OPERATORS[kind](
+        out_data, *final = kind.sequence(
             packed,
             packing.batch_sizes,
             hidden,
