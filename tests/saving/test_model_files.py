@@ -192,9 +192,9 @@ def test_load_weights_skip_mismatch_loads_what_fits(tmp_path: Path) -> None:
 def test_keras_suffixes_write_our_format_with_a_warning(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from unrolled.models import saving_methods
+    from unrolled.models import model_files
 
-    monkeypatch.setattr(saving_methods, "_WARNED", set())  # warned once per process
+    monkeypatch.setattr(model_files, "_WARNED", set())  # warned once per process
     model = _model()
     with pytest.warns(UserWarning, match="Keras cannot read it"):
         model.save(tmp_path / name)

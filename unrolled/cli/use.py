@@ -98,7 +98,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_explain(args: argparse.Namespace) -> int:
     from unrolled import explain
     from unrolled.models import topologies
-    from unrolled.models.saving_methods import load_model
+    from unrolled.models.model_files import load_model
 
     if args.topology:
         builders = {

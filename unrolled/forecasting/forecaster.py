@@ -26,8 +26,8 @@ from unrolled.errors import ConfigError, ShapeError, positive_int
 from unrolled.files import write_bytes
 from unrolled.forecasting.transforms import SeriesTransform
 from unrolled.models import topologies
+from unrolled.models.model_files import load_model
 from unrolled.models.rollout import forecast
-from unrolled.models.saving_methods import load_model
 from unrolled.training.optimizers import Adam
 from unrolled.utils import set_random_seed
 

@@ -4,8 +4,8 @@ from unrolled.layers.input_layer import Input
 from unrolled.models.feedback import Feedback
 from unrolled.models.functional import Model
 from unrolled.models.kernel_builds import compile_kernels
+from unrolled.models.model_files import load_model
 from unrolled.models.rollout import forecast
-from unrolled.models.saving_methods import load_model
 from unrolled.models.sequential import Sequential
 from unrolled.models.stepping import Stepper
 from unrolled.models.streaming import Stream

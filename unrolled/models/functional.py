@@ -1,8 +1,4 @@
-"""`Model(inputs, outputs)`: a graph of layer calls recorded from symbolic tensors.
-
-Also the base of `Sequential`: the Keras model methods (weights, states, compile, fit,
-predict, summary) live here once.
-"""
+"""`Model(inputs, outputs)`: a graph of layer calls recorded from symbolic tensors."""
 
 from __future__ import annotations
 
@@ -10,22 +6,21 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from unrolled.errors import ConfigError, InputTypeError, ShapeError, shape_str
+from unrolled.errors import ConfigError, ShapeError, shape_str
 from unrolled.layers.base import Layer, accepts
 from unrolled.layers.input_layer import InputLayer
 from unrolled.layers.symbolic import Node, SymbolicTensor, flatten, map_structure
+from unrolled.models.base import ModelBase
 from unrolled.models.graph_config import functional_config, functional_from_config
-from unrolled.models.saving_methods import SavingMethods
-from unrolled.models.training_methods import TrainingMethods
+from unrolled.models.inputs import as_model_input, check_input_shape
 from unrolled.saving import serialization
 from unrolled.saving.registry import register_builtin
 
 
-class Model(SavingMethods, TrainingMethods, Layer):
+class Model(ModelBase):
     """A model from symbolic inputs to outputs: `Model(inputs, outputs)`.
 
     Several inputs and outputs are lists; a model is itself a layer, so it can be called on
@@ -62,21 +57,6 @@ class Model(SavingMethods, TrainingMethods, Layer):
         """The layers in call order, input layers first (as in Keras)."""
         inputs = [t.node.layer for t in self._inputs]
         return [*inputs, *self._layers]
-
-    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
-        """A layer by name or by index in `layers`."""
-        if index is not None:
-            try:
-                return self.layers[index]
-            except IndexError:
-                raise ConfigError(
-                    f"{self.name} has {len(self.layers)} layers; received index={index}."
-                ) from None
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        names = ", ".join(layer.name for layer in self.layers)
-        raise ConfigError(f"No layer named {name!r} in {self.name}. Layers: {names}.")
 
     @property
     def input_shape(self) -> Any:
@@ -116,7 +96,8 @@ class Model(SavingMethods, TrainingMethods, Layer):
         values: dict[int, Any] = {}
         masks = flatten(mask) if mask is not None else [None] * len(given)
         for symbol, value, value_mask in zip(self._inputs, given, masks):
-            tensor = as_model_input(value, symbol, self.name)
+            tensor = as_model_input(value, self.name)
+            check_input_shape(self.name, symbol.shape, tuple(tensor.shape), samples=True)
             if value_mask is not None:
                 tensor._keras_mask = torch.as_tensor(value_mask, device=tensor.device)
             values[id(symbol)] = tensor
@@ -185,61 +166,6 @@ def _legacy_io(inputs: Any, outputs: Any, kwargs: dict[str, Any]) -> tuple[Any, 
             else:
                 outputs = value if outputs is None else outputs
     return inputs, outputs
-
-
-def as_model_input(value: Any, symbol: SymbolicTensor | None, model: str) -> torch.Tensor:
-    """Data for a model input as a tensor: floats as float32 (Keras), integers kept for Embedding."""
-    if isinstance(value, torch.Tensor):
-        tensor = value
-    else:
-        array = np.asarray(value)
-        if array.dtype.kind not in "biuf":
-            raise InputTypeError(
-                f"{model}: inputs must be numeric; received an array of dtype {array.dtype}."
-            )
-        tensor = torch.from_numpy(array)
-    if tensor.is_floating_point() and tensor.dtype != torch.get_default_dtype():
-        tensor = tensor.to(torch.get_default_dtype())
-    if symbol is not None:
-        expected = symbol.shape
-        if tensor.dim() != len(expected) or any(
-            e is not None and e != g for e, g in zip(expected, tensor.shape)
-        ):
-            raise ShapeError(input_shape_message(model, expected, tuple(tensor.shape)))
-    return tensor
-
-
-def input_shape_message(
-    model: str, expected: tuple[int | None, ...], received: tuple[int, ...]
-) -> str:
-    """The error for inputs of the wrong shape, with the one fix that fits the mismatch."""
-    legend = " (samples, timesteps, features)" if len(expected) == 3 else ""
-    message = (
-        f"{model} expects inputs `x` of shape {shape_str(expected)}{legend}, None for any size; "
-        f"received {shape_str(received)}."
-    )
-    if len(received) + 1 == len(expected) == 3:
-        samples, steps = received[0], received[-1]
-        if expected[1] in (None, steps) and expected[2] == 1:
-            return f"{message} Add the features axis: x.reshape({samples}, {steps}, 1)."
-        if expected[1] in (None, 1) and expected[2] == steps:
-            return f"{message} Add the timesteps axis: x.reshape({samples}, 1, {steps})."
-    if len(received) == len(expected) == 3:
-        if expected[2] is not None and received[2] != expected[2]:
-            built, given = (
-                f"{n} feature{'' if n == 1 else 's'}" for n in (expected[2], received[2])
-            )
-            return (
-                f"{message} The model was built for {built} per timestep and x has {given}; "
-                f"pass the columns it was trained on (a model for {given} is a new model)."
-            )
-        if expected[1] is not None and received[1] != expected[1]:
-            return (
-                f"{message} The model takes windows of {expected[1]} timesteps: cut x with "
-                f"windows(series, look_back={expected[1]}), or use Input((None, features)) for "
-                "any length."
-            )
-    return message
 
 
 def _symbolic_leaves(structure: Any, argument: str) -> list[SymbolicTensor]:

@@ -8,18 +8,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from unrolled.errors import ConfigError, ShapeError
+from unrolled.errors import ConfigError
 from unrolled.layers.base import Layer, accepts
 from unrolled.layers.input_layer import InputLayer
 from unrolled.layers.symbolic import SymbolicTensor
-from unrolled.models.functional import as_model_input, input_shape_message
-from unrolled.models.saving_methods import SavingMethods
-from unrolled.models.training_methods import TrainingMethods
+from unrolled.models.base import ModelBase
+from unrolled.models.inputs import as_model_input, check_input_shape, shape_from_data
 from unrolled.saving import serialization
 from unrolled.saving.registry import register_builtin
 
 
-class Sequential(SavingMethods, TrainingMethods, Layer):
+class Sequential(ModelBase):
     """A stack of layers, each feeding the next.
 
     The input shape comes from an `Input(...)` first, from `input_shape=`/`input_dim=` or
@@ -83,12 +82,6 @@ class Sequential(SavingMethods, TrainingMethods, Layer):
     def layers(self) -> list[Any]:
         """The layers in order (an Input given first is not one of them, as in Keras 3)."""
         return list(self._layers)
-
-    def get_layer(self, name: str | None = None, index: int | None = None) -> Any:
-        """A layer by name or by index in `layers`."""
-        from unrolled.models.functional import Model
-
-        return Model.get_layer(self, name=name, index=index)  # type: ignore[arg-type]
 
     @property
     def input_shape(self) -> Any:
@@ -165,11 +158,11 @@ class Sequential(SavingMethods, TrainingMethods, Layer):
     def forward(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
         if not self._layers:
             raise ConfigError(f"{self.name} has no layers yet; add some with .add(layer).")
-        x = as_model_input(inputs, None, self.name)
+        x = as_model_input(inputs, self.name)
         if self._input_shape is not None:
-            _check_input(x, self._input_shape, self.name)
+            check_input_shape(self.name, self._input_shape, tuple(x.shape))
         elif not self.built:
-            self.build(_shape_from_data(tuple(x.shape)))
+            self.build(shape_from_data(tuple(x.shape)))
             self.to(x.device)
         if mask is not None:
             x._keras_mask = torch.as_tensor(mask, device=x.device)
@@ -182,26 +175,12 @@ class Sequential(SavingMethods, TrainingMethods, Layer):
         return x
 
 
-def _shape_from_data(shape: tuple[int, ...]) -> tuple[int | None, ...]:
-    # Built from a first batch: only the features axis is fixed, as if Input((None, ..., F)).
-    return (
-        (None, *([None] * (len(shape) - 2)), shape[-1]) if len(shape) >= 3 else (None, *shape[1:])
-    )
-
-
 def _build_and_shape(layer: Any, shape: Any) -> Any:
     if not getattr(layer, "built", True):
         layer.build(shape)
     if hasattr(layer, "compute_output_shape"):
         return layer.compute_output_shape(shape)
     return None
-
-
-def _check_input(x: torch.Tensor, expected: tuple[int | None, ...], model: str) -> None:
-    if x.dim() != len(expected) or any(
-        e is not None and e != g for e, g in zip(expected[1:], x.shape[1:])
-    ):
-        raise ShapeError(input_shape_message(model, expected, tuple(x.shape)))
 
 
 register_builtin("unrolled.models", Sequential)

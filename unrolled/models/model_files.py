@@ -1,4 +1,4 @@
-"""Saving and loading models: `model.save`, `unrolled.load_model`, `save_weights`, `load_weights`.
+"""Model files: `load_model`, and the path checks of `model.save` and `save_weights`.
 
 One file holds everything a model is (see `unrolled.saving.archive` for the layout):
 the architecture as JSON, weights and stateful layers' states as safetensors, and when
@@ -29,106 +29,6 @@ from unrolled.training import checkpoint
 
 _KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 _WARNED: set[tuple[str, str]] = set()
-
-
-class SavingMethods:
-    """Mixed into `Model` and `Sequential`, which provide `get_config` and the trainer."""
-
-    _trainer: Any = None
-    _compile_args: dict[str, Any] | None = None
-
-    def save(
-        self,
-        filepath: str | os.PathLike[str],
-        overwrite: bool = True,
-        include_optimizer: bool = True,
-    ) -> None:
-        """Saves the whole model to one file (write it as `name.unrolled`), atomically.
-
-        Args:
-            filepath: the file to write. Its directory must exist.
-            overwrite: False refuses to replace an existing file.
-            include_optimizer: also save the optimizer's state (moments, step counts), so
-                that training resumes where it stopped. The compile arguments are saved either way.
-
-        Raises:
-            ConfigError: the model holds something a file cannot keep without code (a
-                `Lambda` with an unregistered function, a torch module without
-                `get_config`); nothing is written then.
-
-        Example:
-            >>> model.save("forecaster.unrolled")
-            >>> same = unrolled.load_model("forecaster.unrolled")
-        """
-        path = _checked_path(filepath, overwrite, "save")
-        config = {
-            "model": serialization.serialize_object(self, f"model {self.name!r}"),  # type: ignore[attr-defined]
-            "compile_config": self._compile_config_or_none(),
-        }
-        tensors = files.tensors_to_bytes(self.state_dict())  # type: ignore[attr-defined]
-        optimizer = None
-        torch_optimizer = getattr(self._trainer, "_optimizer", None)
-        if (
-            include_optimizer
-            and config["compile_config"] is not None
-            and torch_optimizer is not None
-        ):
-            slots, info = checkpoint.optimizer_state(torch_optimizer, self)  # type: ignore[arg-type]
-            optimizer = (files.tensors_to_bytes(slots), info)
-        archive.write(path, config, tensors, optimizer)
-
-    def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
-        """Saves the weights (and stateful layers' states) alone, as safetensors, atomically.
-
-        Name the file `name.safetensors`. Keras's `name.weights.h5` works too (with a
-        warning): the file is safetensors whatever its name, not HDF5.
-        """
-        path = _checked_path(filepath, overwrite, "save_weights")
-        weights.save_weights(self, path)  # type: ignore[arg-type]
-
-    def load_weights(self, filepath: str | os.PathLike[str], skip_mismatch: bool = False) -> None:
-        """Loads weights from `save_weights`'s file, or from a model file saved by `save`.
-
-        Args:
-            skip_mismatch: load the tensors that fit and warn about the others, instead of
-                refusing the file.
-
-        Raises:
-            FileFormatError: a weight is missing, extra or of another shape, or the file is
-                damaged; no weight has changed then.
-        """
-        path = os.fspath(filepath)
-        tensors = weights.read_weights(path)
-        weights.load_state(self, tensors, f"Weights file {path!r}", skip_mismatch)  # type: ignore[arg-type]
-
-    def get_compile_config(self) -> dict[str, Any] | None:
-        """The arguments given to `compile()` as JSON-ready data, or None if not compiled.
-
-        Raises:
-            ConfigError: an argument cannot be saved (a torch optimizer object, an
-                unregistered loss function).
-        """
-        if self._compile_args is None:
-            return None
-        return serialization.serialize(self._compile_args, "compile()")
-
-    def compile_from_config(
-        self, config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
-    ) -> None:
-        """Compiles with the arguments `get_compile_config()` gave."""
-        arguments = serialization.deserialize(dict(config), custom_objects, "compile_config")
-        self.compile(**arguments)  # type: ignore[attr-defined]
-
-    def _compile_config_or_none(self) -> dict[str, Any] | None:
-        try:
-            return self.get_compile_config()
-        except ConfigError as error:
-            warnings.warn(
-                f"{self.name}: the compile() arguments cannot be saved ({error}). The file holds "  # type: ignore[attr-defined]
-                "the model uncompiled; compile it again after loading.",
-                stacklevel=3,
-            )
-            return None
 
 
 def load_model(
@@ -194,7 +94,8 @@ def load_model(
     return model
 
 
-def _checked_path(filepath: Any, overwrite: bool, method: str) -> str:
+def checked_path(filepath: Any, overwrite: bool, method: str) -> str:
+    """`filepath` as a str once it can be written, warning (once) that Keras suffixes hold our format."""
     if not isinstance(filepath, (str, os.PathLike)):
         raise ConfigError(
             f"{method}() needs `filepath`: a file path (str or pathlib.Path). Received: "

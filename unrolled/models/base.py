@@ -1,0 +1,306 @@
+"""`ModelBase`: the Keras model methods that `Sequential` and the functional `Model` share.
+
+Layers by name, states, compile, fit, predict, summary and saving live here once. Training
+itself lives in `unrolled.training`, which drives any `torch.nn.Module`; these methods hand
+it the model and keep Keras's signatures. Subclasses provide `layers`, `input_shape`,
+`build`, `forward` and `get_config`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from unrolled import files
+from unrolled.compiled.fit_plan import plan_fit
+from unrolled.errors import ConfigError
+from unrolled.explain.summary import summary_text
+from unrolled.layers.base import Layer
+from unrolled.models.inputs import check_input_shape, shape_from_data
+from unrolled.models.model_files import checked_path
+from unrolled.saving import archive, serialization, weights
+from unrolled.training import checkpoint
+from unrolled.training.engine import Trainer
+
+
+class ModelBase(Layer):
+    """A layer that is a whole model: trained, saved and explained by the methods below."""
+
+    _trainer: Trainer | None = None
+    history: Any = None
+    _compile_args: dict[str, Any] | None = None
+
+    # -- structure ------------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Any]:
+        raise NotImplementedError
+
+    @property
+    def input_shape(self) -> Any:
+        raise NotImplementedError
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Any:
+        """A layer by name or by index in `layers`."""
+        if index is not None:
+            try:
+                return self.layers[index]
+            except IndexError:
+                raise ConfigError(
+                    f"{self.name} has {len(self.layers)} layers; received index={index}."
+                ) from None
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        names = ", ".join(layer.name for layer in self.layers)
+        raise ConfigError(f"No layer named {name!r} in {self.name}. Layers: {names}.")
+
+    # -- states ---------------------------------------------------------------------------------
+    def _stateful_layers(self) -> list[Any]:
+        return [
+            m
+            for m in self.modules()
+            if m is not self and getattr(m, "stateful", False) and hasattr(m, "reset_states")
+        ]
+
+    def reset_state(self, batch_size: int | None = None) -> None:
+        """Zeros every stateful layer's states; with `batch_size`, starts them over at that size.
+
+        `reset_state(batch_size=1)` is the explicit way to run a model trained statefully at
+        batch size 32 on one sequence at a time (Keras needs a second model for that).
+        """
+        for layer in self._stateful_layers():
+            layer.reset_states(batch_size) if batch_size is not None else layer.reset_states()
+
+    def reset_states(self, batch_size: int | None = None) -> None:
+        """Keras 2's name for `reset_state()` (Keras 3 models have no such method)."""
+        warnings.warn(
+            "model.reset_states() is Keras 2; Keras 3 models have none (Keras 3 code calls "
+            "layer.reset_state() on each stateful layer). unrolled's model.reset_state() does that in one call.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.reset_state(batch_size)
+
+    def get_states(self) -> dict[str, list[np.ndarray]]:
+        """Each stateful layer's states by layer name."""
+        return {layer.name: layer.get_states() for layer in self._stateful_layers()}
+
+    def set_states(self, states: dict[str, Any]) -> None:
+        """Sets stateful layers' states from `get_states()`'s dictionary."""
+        by_name = {layer.name: layer for layer in self._stateful_layers()}
+        unknown = set(states) - set(by_name)
+        if unknown:
+            raise ConfigError(
+                f"No stateful layer named {sorted(unknown)}; stateful layers: {sorted(by_name)}."
+            )
+        for name, values in states.items():
+            by_name[name].set_states(values)
+
+    @property
+    def stateful_batch_size(self) -> int | None:
+        """The batch size the stateful layers are fixed at, or None when there are none."""
+        for layer in self._stateful_layers():
+            names = getattr(layer, "_state_names", [])
+            if names:
+                return int(getattr(layer, names[0]).shape[0])
+            batch_shape = getattr(layer, "batch_shape", None)
+            if batch_shape and batch_shape[0] is not None:
+                return int(batch_shape[0])
+        return None
+
+    # -- compile and train ------------------------------------------------------------------------
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        metrics: Any = None,
+        loss_weights: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Sets the optimizer, loss and metrics by Keras name or object (Keras's default optimizer: rmsprop)."""
+        self._compile_args = {
+            "optimizer": optimizer,
+            "loss": loss,
+            "metrics": metrics,
+            "loss_weights": loss_weights,
+            **kwargs,
+        }
+        self._trainer = None
+        if getattr(self, "built", False):
+            self._make_trainer()
+
+    def _make_trainer(self) -> Trainer:
+        if self._compile_args is None:
+            raise ConfigError(
+                f"{self.name} is not compiled: call model.compile(optimizer='adam', loss='mse') before fit/evaluate."
+            )
+        self._trainer = Trainer(self, **self._compile_args)
+        return self._trainer
+
+    def _trainer_for(self, x: Any) -> Trainer:
+        if not getattr(self, "built", False):
+            self._build_from_data(x)
+        trainer = self._trainer or self._make_trainer()
+        self._check_x(x)
+        return trainer
+
+    def _check_x(self, x: Any) -> None:
+        """Refuses an array `x` of the wrong shape before batching, so the message shows x's
+        own shape (100, 3), not a batch's (32, 3)."""
+        expected = self.input_shape
+        shape = getattr(x, "shape", None)
+        if not isinstance(expected, tuple) or shape is None or not expected:
+            return  # several inputs, a DataLoader, or a nested list: checked per batch
+        if all(d is None or isinstance(d, int) for d in expected):
+            check_input_shape(self.name, expected, tuple(shape))
+
+    def _build_from_data(self, x: Any) -> None:
+        # Only a Sequential without an input shape gets here: it builds from the first array.
+        self.build(shape_from_data(tuple(getattr(x, "shape", None) or np.shape(x))))
+
+    def fit(self, x: Any = None, y: Any = None, **kwargs: Any) -> Any:
+        """Trains the model; Keras's arguments (`batch_size`, `epochs`, `callbacks`, ...). Returns a `History`."""
+        self.history = self._trainer_for(x).fit(x, y, **kwargs)
+        return self.history
+
+    @property
+    def last_fit_path(self) -> Any:
+        """How the last `fit` trained (`"compiled-epoch"` or `"reference"`) and why; None before."""
+        return None if self._trainer is None else self._trainer.last_path
+
+    def fast_fit(
+        self, optimizer: Any, loss: str | None, x: Any, y: Any, batch_size: int
+    ) -> tuple[Any, str]:
+        """The Trainer's hook for compiled training (`training/fast_path.py`): a runner of
+        whole epochs, or None and the reason the model stays on the reference path."""
+        return plan_fit(self, optimizer, loss, x, y, batch_size)
+
+    def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any) -> Any:
+        """The loss (and metrics) on `x`, `y`, Keras's return convention."""
+        return self._trainer_for(x).evaluate(x, y, **kwargs)
+
+    def predict(self, x: Any, **kwargs: Any) -> Any:
+        """Outputs for `x` as NumPy arrays, in batches (no compile needed)."""
+        return self._predictor(x).predict(x, **kwargs)
+
+    def train_on_batch(self, x: Any, y: Any = None, **kwargs: Any) -> Any:
+        return self._trainer_for(x).train_on_batch(x, y, **kwargs)
+
+    def test_on_batch(self, x: Any, y: Any = None, **kwargs: Any) -> Any:
+        return self._trainer_for(x).test_on_batch(x, y, **kwargs)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        return self._predictor(x).predict_on_batch(x)
+
+    def _predictor(self, x: Any) -> Trainer:
+        if not getattr(self, "built", False):
+            self._build_from_data(x)
+        self._check_x(x)
+        if self._trainer is not None:
+            return self._trainer
+        return Trainer(self, loss=None)  # predicting needs no optimizer or loss
+
+    # -- explaining ------------------------------------------------------------------------------
+    def summary(self, print_fn: Any = None, line_length: int | None = None) -> str:
+        """Prints (and returns) a Keras-style table, with each recurrent layer's gates and compute path."""
+        text = summary_text(self)
+        (print_fn or print)(text)
+        return text
+
+    # -- saving (file layout and loading: `model_files.py`) ----------------------------------------
+    def save(
+        self,
+        filepath: str | os.PathLike[str],
+        overwrite: bool = True,
+        include_optimizer: bool = True,
+    ) -> None:
+        """Saves the whole model to one file (write it as `name.unrolled`), atomically.
+
+        Args:
+            filepath: the file to write. Its directory must exist.
+            overwrite: False refuses to replace an existing file.
+            include_optimizer: also save the optimizer's state (moments, step counts), so
+                that training resumes where it stopped. The compile arguments are saved either way.
+
+        Raises:
+            ConfigError: the model holds something a file cannot keep without code (a
+                `Lambda` with an unregistered function, a torch module without
+                `get_config`); nothing is written then.
+
+        Example:
+            >>> model.save("forecaster.unrolled")
+            >>> same = unrolled.load_model("forecaster.unrolled")
+        """
+        path = checked_path(filepath, overwrite, "save")
+        config = {
+            "model": serialization.serialize_object(self, f"model {self.name!r}"),
+            "compile_config": self._compile_config_or_none(),
+        }
+        tensors = files.tensors_to_bytes(self.state_dict())
+        optimizer = None
+        torch_optimizer = getattr(self._trainer, "_optimizer", None)
+        if (
+            include_optimizer
+            and config["compile_config"] is not None
+            and torch_optimizer is not None
+        ):
+            slots, info = checkpoint.optimizer_state(torch_optimizer, self)
+            optimizer = (files.tensors_to_bytes(slots), info)
+        archive.write(path, config, tensors, optimizer)
+
+    def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
+        """Saves the weights (and stateful layers' states) alone, as safetensors, atomically.
+
+        Name the file `name.safetensors`. Keras's `name.weights.h5` works too (with a
+        warning): the file is safetensors whatever its name, not HDF5.
+        """
+        path = checked_path(filepath, overwrite, "save_weights")
+        weights.save_weights(self, path)
+
+    def load_weights(self, filepath: str | os.PathLike[str], skip_mismatch: bool = False) -> None:
+        """Loads weights from `save_weights`'s file, or from a model file saved by `save`.
+
+        Args:
+            skip_mismatch: load the tensors that fit and warn about the others, instead of
+                refusing the file.
+
+        Raises:
+            FileFormatError: a weight is missing, extra or of another shape, or the file is
+                damaged; no weight has changed then.
+        """
+        path = os.fspath(filepath)
+        tensors = weights.read_weights(path)
+        weights.load_state(self, tensors, f"Weights file {path!r}", skip_mismatch)
+
+    def get_compile_config(self) -> dict[str, Any] | None:
+        """The arguments given to `compile()` as JSON-ready data, or None if not compiled.
+
+        Raises:
+            ConfigError: an argument cannot be saved (a torch optimizer object, an
+                unregistered loss function).
+        """
+        if self._compile_args is None:
+            return None
+        return serialization.serialize(self._compile_args, "compile()")
+
+    def compile_from_config(
+        self, config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
+    ) -> None:
+        """Compiles with the arguments `get_compile_config()` gave."""
+        arguments = serialization.deserialize(dict(config), custom_objects, "compile_config")
+        self.compile(**arguments)
+
+    def _compile_config_or_none(self) -> dict[str, Any] | None:
+        try:
+            return self.get_compile_config()
+        except ConfigError as error:
+            warnings.warn(
+                f"{self.name}: the compile() arguments cannot be saved ({error}). The file holds "
+                "the model uncompiled; compile it again after loading.",
+                stacklevel=3,
+            )
+            return None
