@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
+import numpy_rnn
 import pytest
 import torch
 
@@ -155,3 +159,74 @@ def test_choose_path_reports_without_calling():
     assert isinstance(path, unrolled.Path)
     assert path.name == "loop" and "reset_after" in path.reason
     assert unrolled.LSTM(4).choose_path(masked=True).name == "fused-packed"
+
+
+# (layer, attribute set after the first call, its new value, the path the next call takes)
+ACTIVATION_CHANGES = [
+    ("LSTM", "activation", "relu", "loop"),
+    ("LSTM", "recurrent_activation", "hard_sigmoid", "loop"),
+    ("GRU", "activation", "relu", "loop"),
+    ("SimpleRNN", "activation", "relu", "torch.rnn_relu"),
+    ("SimpleRNN", "activation", "sigmoid", "loop"),
+]
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+@pytest.mark.parametrize("kind, attribute, new, path", ACTIVATION_CHANGES)
+def test_activation_set_after_a_call_takes_effect(kind, attribute, new, path, masked):
+    """An activation assigned to `layer.cell` after a fused call changes the next call's numbers."""
+    layer = getattr(unrolled.layers, kind)(4)
+    mask = HOLE_MASK if masked else None
+    with torch.no_grad():
+        layer(X, mask=mask)  # the first call settles on the fused path
+        assert layer.last_path.name != "loop"
+        setattr(layer.cell, attribute, unrolled.activations.get(new))
+        got = layer(X, mask=mask).numpy()
+    if path == "loop":
+        assert layer.last_path.name == "loop" and new in layer.last_path.reason
+    else:
+        assert path in layer.last_path.reason
+    names = {"activation": "tanh", "recurrent_activation": "sigmoid", attribute: new}
+    weights = [w.detach().double().numpy() for w in layer.cell.weights]
+    if kind == "LSTM":
+        step = functools.partial(numpy_rnn.lstm_step, weights=weights, **names)
+    elif kind == "GRU":
+        step = functools.partial(numpy_rnn.gru_step, weights=weights, **names)
+    else:
+        step = functools.partial(
+            numpy_rnn.simple_rnn_step, weights=weights, activation=names["activation"]
+        )
+    zeros = [np.zeros((2, 4))] * (2 if kind == "LSTM" else 1)
+    want, _ = numpy_rnn.run(step, X.double().numpy(), zeros, mask=mask)
+    np.testing.assert_allclose(got, want[:, -1], atol=1e-5)
+
+
+def test_setting_the_activation_back_returns_to_the_fused_path():
+    layer = unrolled.layers.LSTM(4)
+    layer(X)
+    layer.cell.activation = unrolled.activations.get("relu")
+    layer(X)
+    assert layer.last_path.name == "loop"
+    layer.cell.activation = unrolled.activations.get("tanh")
+    layer(X)
+    assert layer.last_path == ("fused", "torch.lstm")
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
+def test_weights_changed_in_place_after_an_inference_call_take_effect(kind):
+    """The fused operator's weights kept between inference calls follow in-place updates."""
+    layer = getattr(unrolled.layers, kind)(4)
+    with torch.no_grad():
+        layer(X)
+        for weight in layer.cell.weights:
+            weight.mul_(-0.5)  # in place, as set_weights and optimizer steps write
+        got = layer(X).numpy()
+    weights = [w.detach().double().numpy() for w in layer.cell.weights]
+    step = {
+        "LSTM": numpy_rnn.lstm_step,
+        "GRU": numpy_rnn.gru_step,
+        "SimpleRNN": numpy_rnn.simple_rnn_step,
+    }[kind]
+    zeros = [np.zeros((2, 4))] * (2 if kind == "LSTM" else 1)
+    want, _ = numpy_rnn.run(functools.partial(step, weights=weights), X.double().numpy(), zeros)
+    np.testing.assert_allclose(got, want[:, -1], atol=1e-5)
