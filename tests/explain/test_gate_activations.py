@@ -18,7 +18,7 @@ def _sample(steps, features, seed=0):
     return np.random.default_rng(seed).normal(size=(steps, features)).astype(np.float32)
 
 
-def _numpy_lstm_gates(x, kernel, recurrent_kernel, bias):
+def _numpy_lstm_gates(x, kernel, recurrent_kernel, bias, activation=np.tanh):
     """Keras's LSTM written out in float64, keeping every gate."""
     u = recurrent_kernel.shape[0]
     h, c = np.zeros(u), np.zeros(u)
@@ -27,10 +27,10 @@ def _numpy_lstm_gates(x, kernel, recurrent_kernel, bias):
         z = x_t @ kernel + h @ recurrent_kernel + bias
         i = numpy_rnn.sigmoid(z[:u])
         f = numpy_rnn.sigmoid(z[u : 2 * u])
-        g = np.tanh(z[2 * u : 3 * u])
+        g = activation(z[2 * u : 3 * u])
         o = numpy_rnn.sigmoid(z[3 * u :])
         c = f * c + i * g
-        h = o * np.tanh(c)
+        h = o * activation(c)
         for key, value in zip("ifgoch", (i, f, g, o, c, h)):
             found[key].append(value)
     return {key: np.stack(rows) for key, rows in found.items()}
@@ -101,6 +101,23 @@ def test_gru_gates_end_in_the_layers_output(reset_after):
     np.testing.assert_allclose(found["h"][-1], own, atol=1e-5)
 
 
+def test_gates_follow_an_activation_assigned_to_the_cell():
+    model = topologies.many_to_one(timesteps=8, features=2, units=4)
+    x = _sample(8, 2, seed=6)
+    lstm = model.layers[0]
+    model.predict(x[None], verbose=0)  # a first call, then the cell's math changes
+    lstm.cell.activation = U.activations.get("relu")
+    found = gate_activations(model, x)
+    weights = [w.astype(np.float64) for w in lstm.get_weights()]
+    want = _numpy_lstm_gates(x, *weights, activation=numpy_rnn.relu)
+    for key in "ifgoch":
+        np.testing.assert_allclose(found[key], want[key], atol=1e-6, err_msg=key)
+    assert not np.allclose(found["h"], _numpy_lstm_gates(x, *weights)["h"], atol=1e-3)
+    with torch.no_grad():
+        own = lstm(torch.from_numpy(x[None])).numpy()[0]
+    np.testing.assert_allclose(found["h"][-1], own, atol=1e-5)
+
+
 def test_backward_half_of_a_bidirectional_runs_in_processing_order():
     model = topologies.many_to_one(
         timesteps=6, features=2, units=3, bidirectional=True, cell="simplernn"
@@ -152,3 +169,8 @@ def test_errors_name_the_problem():
         gate_activations(feedback, np.zeros(1))
     with pytest.raises(U.ConfigError, match="no recurrent layer"):
         gate_activations(U.Sequential([U.Dense(1, input_shape=(2,))]), np.zeros(2))
+    stacked = U.Sequential([U.Input((5, 1)), U.RNN([U.LSTMCell(3), U.GRUCell(2)])])
+    with pytest.raises(
+        U.ConfigError, match="computes LSTM, GRU and SimpleRNN cells; .*StackedRNNCells"
+    ):
+        gate_activations(stacked, np.zeros((5, 1)))

@@ -1,13 +1,10 @@
 """Gate activations of one sample, step by step, from a recurrent layer's own weights.
 
 The layer's input is what it receives inside the model: the model runs on the sample (in
-eval mode, without gradients) until the layer is called, and stops there. Then the cell
-math runs in float64 on the layer's Keras-layout weights (`kernel`, `recurrent_kernel`,
-`bias`, gates side by side), keeping every gate:
-
-    LSTM       i, f, g (candidate), o, then c = f * c_prev + i * g and h = o * tanh(c)
-    GRU        z (update), r (reset), g (candidate), then h = z * h_prev + (1 - z) * g
-    SimpleRNN  h
+eval mode, without gradients) until the layer is called, and stops there. Then the cell's
+own step (`cell.step`, the kind's function in `ops.steps`) runs in float64 on copies of its
+weights, keeping every gate of the step record: `LSTMStep(i, f, g, o, c, h)`,
+`GRUStep(z, r, g, h)`, `SimpleRNNStep(h)`.
 
 Example:
     >>> model = many_to_one(timesteps=12, features=1, units=8)
@@ -25,13 +22,9 @@ import torch
 
 from unrolled.errors import ConfigError, ShapeError, shape_str
 from unrolled.explain.walk import find_recurrent, model_inputs
+from unrolled.layers.cell import KernelCell
 from unrolled.layers.symbolic import flatten
 
-GATE_KEYS = {
-    "LSTMCell": ("i", "f", "g", "o", "c", "h"),
-    "GRUCell": ("z", "r", "g", "h"),
-    "SimpleRNNCell": ("h",),
-}
 GATE_TITLES = {
     "i": "input gate i",
     "f": "forget gate f",
@@ -72,88 +65,38 @@ def gate_activations(model: Any, x_one_sample: Any, layer: Any = None) -> dict[s
     """
     name, rnn = find_recurrent(model, layer)
     cell = rnn.cell
-    kind = type(cell).__name__
-    if kind not in GATE_KEYS:
+    if not isinstance(cell, KernelCell):
         raise ConfigError(
-            f"gate_activations computes LSTM, GRU and SimpleRNN cells; {name} runs a {kind}."
+            "gate_activations computes LSTM, GRU and SimpleRNN cells; "
+            f"{name} runs a {type(cell).__name__}."
         )
     x = _one_sample(model, x_one_sample)
     inputs, states, mask = _inputs_of(model, rnn, name, x)
-    weights = [w.detach().to("cpu", torch.float64) for w in (cell.kernel, cell.recurrent_kernel)]
-    bias = None if cell.bias is None else cell.bias.detach().to("cpu", torch.float64)
+    weights = [
+        None if w is None else w.detach().to("cpu", torch.float64)
+        for w in (cell.kernel, cell.recurrent_kernel, cell.bias)
+    ]
     x_seq = inputs.detach().to("cpu", torch.float64)[0]  # (T, F)
     valid = torch.ones(x_seq.shape[0], dtype=torch.bool) if mask is None else mask[0].cpu()
     if rnn.go_backwards:
         x_seq, valid = x_seq.flip(0), valid.flip(0)
-    sizes = [cell.units] * (2 if kind == "LSTMCell" else 1)
+    state_names = cell.kind.states
     if states is None:
-        states = [torch.zeros(1, size, dtype=torch.float64) for size in sizes]
+        states = [torch.zeros(1, cell.units, dtype=torch.float64) for _ in state_names]
     states = [s.detach().to("cpu", torch.float64)[:1] for s in states]  # [(1, U), ...]
-    step = {"LSTMCell": _lstm_step, "GRUCell": _gru_step, "SimpleRNNCell": _simple_step}[kind]
-    found: dict[str, list[np.ndarray]] = {key: [] for key in GATE_KEYS[kind]}
+    found: dict[str, list[np.ndarray]] = {}
     with torch.no_grad():
         for t in range(x_seq.shape[0]):
-            values, new_states = step(cell, x_seq[t : t + 1], states, weights, bias)  # (1, U) each
-            if not bool(valid[t]):  # a masked step keeps the states and repeats the output
-                new_states = states
+            step = cell.step(x_seq[t : t + 1], states, weights=weights)  # (1, U) each
+            values = step._asdict()
+            if bool(valid[t]):
+                states = [values[state] for state in state_names]
+            else:  # a masked step keeps the states and repeats the output
                 values = {k: torch.full_like(v, float("nan")) for k, v in values.items()}
-                values.update(_state_values(kind, states))
-            states = new_states
-            for key in found:
-                found[key].append(values[key][0].numpy())
+                values.update(zip(state_names, states))
+            for key, value in values.items():
+                found.setdefault(key, []).append(value[0].numpy())
     return {key: np.stack(rows) for key, rows in found.items()}  # (T, U) each
-
-
-def _lstm_step(cell: Any, x: Any, states: list[Any], weights: list[Any], bias: Any) -> Any:
-    kernel, recurrent_kernel = weights
-    h_prev, c_prev = states
-    z = x @ kernel + h_prev @ recurrent_kernel  # (1, 4U)
-    if bias is not None:
-        z = z + bias
-    z_i, z_f, z_g, z_o = z.chunk(4, dim=1)
-    i = cell.recurrent_activation(z_i)
-    f = cell.recurrent_activation(z_f)
-    g = cell.activation(z_g)
-    o = cell.recurrent_activation(z_o)
-    c = f * c_prev + i * g
-    h = o * cell.activation(c)
-    return {"i": i, "f": f, "g": g, "o": o, "c": c, "h": h}, [h, c]
-
-
-def _gru_step(cell: Any, x: Any, states: list[Any], weights: list[Any], bias: Any) -> Any:
-    kernel, recurrent_kernel = weights
-    (h_prev,) = states
-    u = cell.units
-    if bias is None:
-        input_bias = recurrent_bias = torch.zeros(3 * u, dtype=torch.float64)
-    elif bias.dim() == 2:  # reset_after: input bias and recurrent bias
-        input_bias, recurrent_bias = bias[0], bias[1]
-    else:
-        input_bias, recurrent_bias = bias, torch.zeros(3 * u, dtype=torch.float64)
-    x_proj = x @ kernel + input_bias  # (1, 3U)
-    h_proj = h_prev @ recurrent_kernel[:, : 2 * u] + recurrent_bias[: 2 * u]  # (1, 2U)
-    z = cell.recurrent_activation(x_proj[:, :u] + h_proj[:, :u])
-    r = cell.recurrent_activation(x_proj[:, u : 2 * u] + h_proj[:, u:])
-    if cell.reset_after:  # the reset gate multiplies the recurrent candidate after its matmul
-        recurrent_g = r * (h_prev @ recurrent_kernel[:, 2 * u :] + recurrent_bias[2 * u :])
-    else:
-        recurrent_g = (r * h_prev) @ recurrent_kernel[:, 2 * u :]
-    g = cell.activation(x_proj[:, 2 * u :] + recurrent_g)
-    h = z * h_prev + (1 - z) * g
-    return {"z": z, "r": r, "g": g, "h": h}, [h]
-
-
-def _simple_step(cell: Any, x: Any, states: list[Any], weights: list[Any], bias: Any) -> Any:
-    kernel, recurrent_kernel = weights
-    z = x @ kernel + states[0] @ recurrent_kernel
-    h = cell.activation(z if bias is None else z + bias)
-    return {"h": h}, [h]
-
-
-def _state_values(kind: str, states: list[Any]) -> dict[str, Any]:
-    if kind == "LSTMCell":
-        return {"h": states[0], "c": states[1]}
-    return {"h": states[0]}
 
 
 def _one_sample(model: Any, value: Any) -> list[torch.Tensor]:

@@ -21,14 +21,8 @@ from typing import Any, NamedTuple
 
 from unrolled.explain.walk import is_model, recurrent_layers
 from unrolled.layers.bidirectional import Bidirectional
+from unrolled.layers.cell import KernelCell
 from unrolled.layers.stacked import StackedRNNCells
-
-GATE_NAMES = {
-    "LSTMCell": ["input", "forget", "cell", "output"],
-    "GRUCell": ["update", "reset", "candidate"],
-    "SimpleRNNCell": ["hidden"],
-}
-_KINDS = {"LSTMCell": "LSTM", "GRUCell": "GRU", "SimpleRNNCell": "SimpleRNN"}
 
 
 class GateParameters(NamedTuple):
@@ -135,7 +129,7 @@ def gate_parameters(model_or_layer: Any) -> list[GateParameters]:
 
 def layer_gates(model_or_layer: Any) -> list[LayerGates]:
     """The gates of each recurrent layer in a model (or of one layer or cell), grouped by layer."""
-    if type(model_or_layer).__name__ in GATE_NAMES:  # a cell
+    if isinstance(model_or_layer, KernelCell):
         found = _cell_gates(model_or_layer, getattr(model_or_layer, "name", ""))
         return [found] if found else []
     if isinstance(model_or_layer, Bidirectional) or is_model(model_or_layer):
@@ -164,11 +158,10 @@ def formula(cell: Any) -> str:
 
 
 def _cell_gates(cell: Any, name: str) -> LayerGates | None:
-    names = GATE_NAMES.get(type(cell).__name__)
-    if names is None or not getattr(cell, "built", False):
+    if not isinstance(cell, KernelCell) or not cell.built:
         return None
     units, features = int(cell.units), int(cell.kernel.shape[0])
-    bias_rows = 0 if cell.bias is None else (int(cell.bias.shape[0]) if cell.bias.dim() == 2 else 1)
+    bias_rows = 0 if cell.bias is None else cell.kind.bias_rows
     gates = tuple(
         GateParameters(
             gate,
@@ -178,6 +171,6 @@ def _cell_gates(cell: Any, name: str) -> LayerGates | None:
             (index * units, (index + 1) * units),
             name,
         )
-        for index, gate in enumerate(names)
+        for index, gate in enumerate(cell.kind.gate_names)
     )
-    return LayerGates(name, _KINDS[type(cell).__name__], units, features, bias_rows, gates)
+    return LayerGates(name, cell.kind.name, units, features, bias_rows, gates)
