@@ -24,6 +24,7 @@ from unrolled.layers.base import layer_from_spec
 from unrolled.layers.input_layer import _torch_dtype
 from unrolled.layers.recurrent import RNN
 from unrolled.models import Model, Sequential
+from unrolled.ops.cell_kinds import kind_of_layer
 from unrolled.saving.registry import register_builtin
 
 _FUNCTIONAL = ("Functional", "Model")
@@ -424,7 +425,8 @@ def _upgrade_weights(
     """Keras 1's per-gate arrays joined into Keras 2's `kernel, recurrent_kernel, bias`.
 
     The rule is Keras 2's own (`preprocess_weights_for_loading` in tf.keras's hdf5_format.py):
-    LSTM arrays come per gate in the order i, c, f, o and GRU arrays in z, r, h.
+    a gated layer's file holds `W, U, b` per gate, gates in the kind's `keras1_order` (LSTM
+    i, c, f, o; GRU z, r, h).
     """
     class_name = entry.get("class_name")
     config = entry.get("config") or {}
@@ -439,11 +441,9 @@ def _upgrade_weights(
         return _upgrade_weights(config["layer"], values, version)
     if version >= 2:
         return values
-    if class_name == "LSTM" and len(values) == 12:
-        order = (0, 2, 1, 3)  # i, c, f, o -> i, f, c, o
-        return [np.concatenate([values[3 * g + part] for g in order], axis=-1) for part in range(3)]
-    if class_name == "GRU" and len(values) == 9:
-        return [
-            np.concatenate([values[3 * g + part] for g in range(3)], axis=-1) for part in range(3)
-        ]
-    return values
+    kind = kind_of_layer(class_name or "")
+    if kind is None or not kind.gated or len(values) != 3 * kind.gate_count:
+        return values
+    # the file's gate position of each Keras block, for kernel, recurrent kernel and bias
+    positions = [kind.keras1_order.index(block) for block in range(kind.gate_count)]
+    return [np.concatenate([values[3 * p + part] for p in positions], axis=-1) for part in range(3)]

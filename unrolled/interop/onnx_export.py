@@ -1,11 +1,9 @@
 """`to_onnx(model, path)`: an `unrolled` model as an ONNX graph of standard operators.
 
 Recurrent layers become ONNX's own `LSTM`, `GRU` and `RNN` operators (onnxruntime runs
-them as fused kernels), with Keras's gate order and activations mapped onto ONNX's:
-
-    LSTM   Keras i, f, c, o   ONNX i, o, f, c; activations (recurrent, activation, activation)
-    GRU    Keras z, r, h      ONNX z, r, h;    reset_after is `linear_before_reset`
-    RNN    one block          one block
+them as fused kernels), with Keras's gate order and activations mapped onto ONNX's by the
+cell's kind (`ops.cell_kinds`: `onnx_operator`, `onnx_order`, `onnx_activations`); a GRU's
+`reset_after` is ONNX's `linear_before_reset`.
 
 The graph is written from the layers' weights and options (not traced), so the samples and
 timesteps axes stay dynamic and nothing depends on the example data. With `step=True`
@@ -40,20 +38,19 @@ from unrolled.layers import (
     Dropout,
     Embedding,
     Flatten,
-    GRUCell,
     InputLayer,
     Lambda,
-    LSTMCell,
     Masking,
     Multiply,
     RepeatVector,
     Reshape,
-    SimpleRNNCell,
     Subtract,
     TimeDistributed,
 )
+from unrolled.layers.cell import KernelCell
 from unrolled.layers.symbolic import SymbolicTensor, flatten
 from unrolled.models import Model, Sequential
+from unrolled.ops.weights import reorder_blocks
 
 DEFAULT_OPSET = 17
 _INT64_MIN = np.iinfo(np.int64).min
@@ -242,7 +239,7 @@ class _Exporter:
     # -- recurrent layers -------------------------------------------------------------------
     def recurrent(self, layer: RNN, x: Value, initial_state: Any) -> list[Value]:
         cell = layer.cell
-        if type(cell) not in _RECURRENT_OPS:
+        if not isinstance(cell, KernelCell):
             raise self.refuse(
                 layer,
                 f"its cell {type(cell).__name__} is not an LSTMCell, GRUCell or SimpleRNNCell "
@@ -261,13 +258,13 @@ class _Exporter:
                 layer, "with step=True the states are graph inputs, so initial_state cannot be"
             )
         g, units, name = self.g, cell.units, layer.name
-        op_type, n_states = _RECURRENT_OPS[type(cell)]
+        op_type, n_states = cell.kind.onnx_operator, cell.kind.state_count
         xt = g.op("Transpose", [x.name], f"{name}/time_major", perm=[1, 0, 2])  # (T, B, F)
         if layer.go_backwards:
             xt = self.reverse(xt, 0, f"{name}/reversed")
         weights, attrs = _recurrent_weights(layer, cell)
         w, r, b = (g.const(a, f"{name}/{n}") for n, a in zip("WRB", weights))
-        states = self.initial_states(layer, n_states, initial_state)
+        states = self.initial_states(layer, initial_state)
         op_inputs = [xt, w, r, b, "", *[s or "" for s in states]]
         while op_inputs and op_inputs[-1] == "":
             op_inputs.pop()
@@ -278,7 +275,7 @@ class _Exporter:
             for f in finals
         ]
         if self.step:
-            for spec, value in zip(self._state_specs(layer, n_states), final_values):
+            for spec, value in zip(self._state_specs(layer), final_values):
                 self.states.append((spec, value))
         if layer.return_sequences:
             seq = g.op("Squeeze", [y, g.axes(1)], f"{name}/sequences")  # (T, B, U)
@@ -288,10 +285,10 @@ class _Exporter:
             output = final_values[0]  # the last output is the last h
         return [output, *final_values] if layer.return_state else [output]
 
-    def initial_states(self, layer: RNN, count: int, given: Any) -> list[str | None]:
-        g = self.g
+    def initial_states(self, layer: RNN, given: Any) -> list[str | None]:
+        g, count = self.g, layer.cell.kind.state_count
         if self.step:
-            specs = self._state_specs(layer, count)
+            specs = self._state_specs(layer)
             values = [g.add_input(s.input, ("batch", s.size)) for s in specs]
         elif given is not None:
             values = list(flatten(given))
@@ -301,11 +298,10 @@ class _Exporter:
             return [None] * count
         return [g.op("Unsqueeze", [v.name, g.axes(0)], f"{layer.name}/initial") for v in values]
 
-    def _state_specs(self, layer: RNN, count: int) -> list[StateSpec]:
-        names = ["h", "c"][:count]
+    def _state_specs(self, layer: RNN) -> list[StateSpec]:
         return [
             StateSpec(layer.name, f"{layer.name}_{n}", f"{layer.name}_{n}_next", layer.cell.units)
-            for n in names
+            for n in layer.cell.kind.states
         ]
 
     def bidirectional(self, layer: Bidirectional, x: Value, initial_state: Any) -> list[Value]:
@@ -508,13 +504,6 @@ _ACTIVATION_OPS: dict[str, tuple[str, dict[str, Any]]] = {
     "leaky_relu": ("LeakyRelu", {"alpha": 0.2}),
 }
 
-# ONNX operator and number of states for each cell.
-_RECURRENT_OPS: dict[type, tuple[str, int]] = {
-    LSTMCell: ("LSTM", 2),
-    GRUCell: ("GRU", 1),
-    SimpleRNNCell: ("RNN", 1),
-}
-
 # Keras activations the ONNX recurrent operators compute: ONNX name, alpha, beta.
 _RECURRENT_ACTIVATIONS: dict[str, tuple[str, float | None, float | None]] = {
     "tanh": ("Tanh", None, None),
@@ -542,44 +531,19 @@ def _recurrent_activation(layer: RNN, function: Any) -> tuple[str, float | None,
     return _RECURRENT_ACTIVATIONS[known]
 
 
-def _recurrent_weights(layer: RNN, cell: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
+def _recurrent_weights(layer: RNN, cell: KernelCell) -> tuple[list[np.ndarray], dict[str, Any]]:
     """ONNX `W (1, G*U, F)`, `R (1, G*U, U)`, `B (1, 2*G*U)` and the operator's attributes."""
-    u = cell.units
-    kernel = _array(cell.kernel)  # (F, G*U), Keras gate blocks side by side
-    recurrent = _array(cell.recurrent_kernel)  # (U, G*U)
-    gates = kernel.shape[1] // u
-    if isinstance(cell, LSTMCell):
-        order = [0, 3, 1, 2]  # Keras i, f, c, o -> ONNX i, o, f, c
-        functions = [cell.recurrent_activation, cell.activation, cell.activation]
-    elif isinstance(cell, GRUCell):
-        order = [0, 1, 2]  # z, r, h in both
-        functions = [cell.recurrent_activation, cell.activation]
-    else:
-        order = [0]
-        functions = [cell.activation]
-
-    def blocks(matrix: np.ndarray) -> np.ndarray:  # (rows, G*U) -> (G*U, rows), ONNX gate order
-        return np.concatenate([matrix[:, k * u : (k + 1) * u] for k in order], axis=1).T
-
-    zeros = np.zeros(gates * u, np.float32)
-    if cell.bias is None:
-        input_bias, recurrent_bias = zeros, zeros
-    else:
-        bias = _array(cell.bias)
-        if bias.ndim == 2:  # GRU reset_after: (input bias, recurrent bias)
-            input_bias, recurrent_bias = bias[0], bias[1]
-        else:
-            input_bias, recurrent_bias = bias, zeros
-    ordered = [
-        np.concatenate([v[k * u : (k + 1) * u] for k in order])
-        for v in (input_bias, recurrent_bias)
-    ]
-    weights = [
-        blocks(kernel)[None],  # (1, G*U, F)
-        blocks(recurrent)[None],  # (1, G*U, U)
-        np.concatenate(ordered)[None],  # (1, 2*G*U)
-    ]
-    mapped = [_recurrent_activation(layer, f) for f in functions]
+    kind, u = cell.kind, cell.units
+    width = kind.gate_count * u
+    bias = torch.zeros(kind.bias_shape(u)) if cell.bias is None else cell.bias.detach()
+    if kind.bias_rows == 1:  # Keras's one bias is ONNX's input bias; the recurrent bias is zero
+        bias = torch.stack([bias, torch.zeros_like(bias)])  # (2, G*U)
+    kernel, recurrent, bias = (
+        _array(reorder_blocks(w.detach(), kind.onnx_order, u))  # ONNX gate order
+        for w in (cell.kernel, cell.recurrent_kernel, bias)
+    )  # (F, G*U), (U, G*U), (2, G*U): (input bias, recurrent bias)
+    weights = [kernel.T[None], recurrent.T[None], bias.reshape(1, 2 * width)]
+    mapped = [_recurrent_activation(layer, getattr(cell, a)) for a in kind.onnx_activations]
     attrs: dict[str, Any] = {"hidden_size": u, "activations": [m[0] for m in mapped]}
     # onnxruntime reads alpha and beta values in order, one per activation that takes them.
     alphas = [m[1] for m in mapped if m[1] is not None]
@@ -588,8 +552,8 @@ def _recurrent_weights(layer: RNN, cell: Any) -> tuple[list[np.ndarray], dict[st
         attrs["activation_alpha"] = alphas
     if betas:
         attrs["activation_beta"] = betas
-    if isinstance(cell, GRUCell):
-        attrs["linear_before_reset"] = int(cell.reset_after)
+    if kind.onnx_operator == "GRU":  # the reset gate after the recurrent matmul, as ONNX names it
+        attrs["linear_before_reset"] = int(kind.bias_rows == 2)
     return weights, attrs
 
 
