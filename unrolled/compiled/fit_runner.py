@@ -147,9 +147,9 @@ class EpochRunner:
         hyper = (
             opt,
             f32(group["lr"]),
-            f32(group.get("beta_1", default.ADAM.beta_1)),
-            f32(group.get("beta_2", default.ADAM.beta_2)),
-            f32(group.get("epsilon", default.ADAM.epsilon)),
+            f32(group.get("beta_1", default.Adam.beta_1)),
+            f32(group.get("beta_2", default.Adam.beta_2)),
+            f32(group.get("epsilon", default.Adam.epsilon)),
             f32(group.get("momentum", default.SGD.momentum)),
         )
         workspace = self._workspace(batch_size) if self.threads else ()

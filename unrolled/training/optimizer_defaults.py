@@ -1,7 +1,7 @@
-"""Keras 3's optimizer defaults, declared once.
+"""Keras 3's optimizer defaults, declared once, one record per optimizer.
 
-The settings objects (`optimizers.Adam()`), the torch update rules (`update_rules.AdamRule`)
-and the compiled fit kernel read them here, so the three cannot drift apart.
+The settings objects (`optimizers.Adam()`), the update rules (`update_rules.AdamRule`,
+whose options are its record's fields) and the compiled fit kernel all read them here.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ KERAS_EPSILON = 1e-7  # keras.backend.epsilon(), also what Keras 2's `epsilon=No
 
 
 @dataclass(frozen=True)
-class SGDDefaults:
+class SGD:
     learning_rate: float = 0.01
     momentum: float = 0.0
     nesterov: bool = False
 
 
 @dataclass(frozen=True)
-class AdamDefaults:
+class Adam:
     learning_rate: float = 0.001
     beta_1: float = 0.9
     beta_2: float = 0.999
@@ -28,12 +28,12 @@ class AdamDefaults:
 
 
 @dataclass(frozen=True)
-class AdamWDefaults(AdamDefaults):
+class AdamW(Adam):
     weight_decay: float = 0.004
 
 
 @dataclass(frozen=True)
-class RMSpropDefaults:
+class RMSprop:
     learning_rate: float = 0.001
     rho: float = 0.9
     momentum: float = 0.0
@@ -42,23 +42,15 @@ class RMSpropDefaults:
 
 
 @dataclass(frozen=True)
-class AdagradDefaults:
+class Adagrad:
     learning_rate: float = 0.001
     initial_accumulator_value: float = 0.1
     epsilon: float = KERAS_EPSILON
 
 
 @dataclass(frozen=True)
-class NadamDefaults:
+class Nadam:
     learning_rate: float = 0.001
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = KERAS_EPSILON
-
-
-SGD = SGDDefaults()
-ADAM = AdamDefaults()
-ADAMW = AdamWDefaults()
-RMSPROP = RMSpropDefaults()
-ADAGRAD = AdagradDefaults()
-NADAM = NadamDefaults()

@@ -143,11 +143,11 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        learning_rate: float = default.ADAM.learning_rate,
-        beta_1: float = default.ADAM.beta_1,
-        beta_2: float = default.ADAM.beta_2,
-        epsilon: float = default.ADAM.epsilon,
-        amsgrad: bool = default.ADAM.amsgrad,
+        learning_rate: float = default.Adam.learning_rate,
+        beta_1: float = default.Adam.beta_1,
+        beta_2: float = default.Adam.beta_2,
+        epsilon: float = default.Adam.epsilon,
+        amsgrad: bool = default.Adam.amsgrad,
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, **kwargs)
@@ -162,12 +162,12 @@ class AdamW(Adam):
 
     def __init__(
         self,
-        learning_rate: float = default.ADAMW.learning_rate,
-        weight_decay: float = default.ADAMW.weight_decay,
-        beta_1: float = default.ADAMW.beta_1,
-        beta_2: float = default.ADAMW.beta_2,
-        epsilon: float = default.ADAMW.epsilon,
-        amsgrad: bool = default.ADAMW.amsgrad,
+        learning_rate: float = default.AdamW.learning_rate,
+        weight_decay: float = default.AdamW.weight_decay,
+        beta_1: float = default.AdamW.beta_1,
+        beta_2: float = default.AdamW.beta_2,
+        epsilon: float = default.AdamW.epsilon,
+        amsgrad: bool = default.AdamW.amsgrad,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -183,11 +183,11 @@ class RMSprop(Optimizer):
 
     def __init__(
         self,
-        learning_rate: float = default.RMSPROP.learning_rate,
-        rho: float = default.RMSPROP.rho,
-        momentum: float = default.RMSPROP.momentum,
-        epsilon: float = default.RMSPROP.epsilon,
-        centered: bool = default.RMSPROP.centered,
+        learning_rate: float = default.RMSprop.learning_rate,
+        rho: float = default.RMSprop.rho,
+        momentum: float = default.RMSprop.momentum,
+        epsilon: float = default.RMSprop.epsilon,
+        centered: bool = default.RMSprop.centered,
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, **kwargs)
@@ -205,9 +205,9 @@ class Adagrad(Optimizer):
 
     def __init__(
         self,
-        learning_rate: float = default.ADAGRAD.learning_rate,
-        initial_accumulator_value: float = default.ADAGRAD.initial_accumulator_value,
-        epsilon: float = default.ADAGRAD.epsilon,
+        learning_rate: float = default.Adagrad.learning_rate,
+        initial_accumulator_value: float = default.Adagrad.initial_accumulator_value,
+        epsilon: float = default.Adagrad.epsilon,
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, **kwargs)
@@ -225,10 +225,10 @@ class Nadam(Optimizer):
 
     def __init__(
         self,
-        learning_rate: float = default.NADAM.learning_rate,
-        beta_1: float = default.NADAM.beta_1,
-        beta_2: float = default.NADAM.beta_2,
-        epsilon: float = default.NADAM.epsilon,
+        learning_rate: float = default.Nadam.learning_rate,
+        beta_1: float = default.Nadam.beta_1,
+        beta_2: float = default.Nadam.beta_2,
+        epsilon: float = default.Nadam.epsilon,
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, **kwargs)

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from dataclasses import fields
+from typing import Any, ClassVar
 
 import torch
 
@@ -29,25 +30,37 @@ Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
 class KerasRule(torch.optim.Optimizer):
     """Base class: clipping, weight decay, Keras 2 `decay`, and the step counter.
 
-    Each param group keeps `iterations` (Keras's `optimizer.iterations`), so it is saved
-    with `state_dict()`. Subclasses implement `_update(group, params, grads, lr, step)`
-    with `step` counted from 1.
+    A rule's options are the fields of its `settings` record in `optimizer_defaults`, with
+    that record's defaults: `AdamRule(params, lr=0.01, beta_1=0.8)`. They, `weight_decay`
+    and `decay` are param-group values; clipping (`clipnorm`, `clipvalue`,
+    `global_clipnorm`) is the optimizer's. Each param group keeps `iterations` (Keras's
+    `optimizer.iterations`), so it is saved with `state_dict()`. Subclasses implement
+    `_update(group, params, grads, lr, step)` with `step` counted from 1.
     """
 
-    def __init__(
-        self,
-        params: Params,
-        defaults: dict[str, Any],
-        *,
-        clipnorm: float | None = None,
-        clipvalue: float | None = None,
-        global_clipnorm: float | None = None,
-    ) -> None:
-        defaults = {"weight_decay": 0.0, "decay": 0.0, "iterations": 0, **defaults}
-        super().__init__(params, defaults)
-        self.clipnorm = clipnorm
-        self.clipvalue = clipvalue
-        self.global_clipnorm = global_clipnorm
+    settings: ClassVar[Any]
+    group_state: ClassVar[dict[str, Any]] = {}  # what a rule carries from step to step
+
+    def __init__(self, params: Params, lr: float | None = None, **options: Any) -> None:
+        hyper = {
+            f.name: options.pop(f.name, getattr(self.settings, f.name))
+            for f in fields(self.settings)
+            if f.name != "learning_rate"
+        }
+        lr = self.settings.learning_rate if lr is None else lr
+        shared = {"weight_decay": 0.0, "decay": 0.0, "iterations": 0, "lr": lr}
+        super().__init__(params, {**shared, **hyper, **self.group_state})
+        self.clipnorm, self.clipvalue, self.global_clipnorm = (
+            options.pop(key, None) for key in ("clipnorm", "clipvalue", "global_clipnorm")
+        )
+        for key in ("weight_decay", "decay"):  # one value for every group, as in Keras
+            value = options.pop(key, None)
+            if value is not None:
+                for group in self.param_groups:
+                    group[key] = float(value)
+                self.defaults[key] = float(value)
+        if options:
+            raise TypeError(f"Unexpected optimizer option(s): {sorted(options)}")
 
     @property
     def learning_rate(self) -> float:
@@ -136,18 +149,7 @@ class SGDRule(KerasRule):
     rate change affects only new gradients (torch rescales the whole buffer).
     """
 
-    def __init__(
-        self,
-        params: Params,
-        lr: float = default.SGD.learning_rate,
-        momentum: float = default.SGD.momentum,
-        nesterov: bool = default.SGD.nesterov,
-        **options: Any,
-    ) -> None:
-        super().__init__(
-            params, {"lr": lr, "momentum": momentum, "nesterov": nesterov}, **_clip_options(options)
-        )
-        _set_group_options(self, options)
+    settings = default.SGD
 
     def _update(self, group, params, grads, lr, step):  # type: ignore[no-untyped-def]
         momentum = group["momentum"]
@@ -172,22 +174,7 @@ class AdamRule(KerasRule):
     With `weight_decay` this is Keras's AdamW.
     """
 
-    def __init__(
-        self,
-        params: Params,
-        lr: float = default.ADAM.learning_rate,
-        beta_1: float = default.ADAM.beta_1,
-        beta_2: float = default.ADAM.beta_2,
-        epsilon: float = default.ADAM.epsilon,
-        amsgrad: bool = default.ADAM.amsgrad,
-        **options: Any,
-    ) -> None:
-        super().__init__(
-            params,
-            {"lr": lr, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon, "amsgrad": amsgrad},
-            **_clip_options(options),
-        )
-        _set_group_options(self, options)
+    settings = default.Adam
 
     def _update(self, group, params, grads, lr, step):  # type: ignore[no-untyped-def]
         beta_1, beta_2 = group["beta_1"], group["beta_2"]
@@ -214,22 +201,7 @@ class RMSpropRule(KerasRule):
     `g / ...`. `centered=True` subtracts the squared mean gradient inside the root.
     """
 
-    def __init__(
-        self,
-        params: Params,
-        lr: float = default.RMSPROP.learning_rate,
-        rho: float = default.RMSPROP.rho,
-        momentum: float = default.RMSPROP.momentum,
-        epsilon: float = default.RMSPROP.epsilon,
-        centered: bool = default.RMSPROP.centered,
-        **options: Any,
-    ) -> None:
-        super().__init__(
-            params,
-            {"lr": lr, "rho": rho, "momentum": momentum, "epsilon": epsilon, "centered": centered},
-            **_clip_options(options),
-        )
-        _set_group_options(self, options)
+    settings = default.RMSprop
 
     def _update(self, group, params, grads, lr, step):  # type: ignore[no-untyped-def]
         rho = group["rho"]
@@ -261,20 +233,7 @@ class AdagradRule(KerasRule):
     Keras differences from torch.optim.Adagrad: epsilon inside the square root.
     """
 
-    def __init__(
-        self,
-        params: Params,
-        lr: float = default.ADAGRAD.learning_rate,
-        initial_accumulator_value: float = default.ADAGRAD.initial_accumulator_value,
-        epsilon: float = default.ADAGRAD.epsilon,
-        **options: Any,
-    ) -> None:
-        super().__init__(
-            params,
-            {"lr": lr, "initial_accumulator_value": initial_accumulator_value, "epsilon": epsilon},
-            **_clip_options(options),
-        )
-        _set_group_options(self, options)
+    settings = default.Adagrad
 
     def _update(self, group, params, grads, lr, step):  # type: ignore[no-untyped-def]
         accumulator = self._slots(params, "accumulator", group["initial_accumulator_value"])
@@ -291,21 +250,8 @@ class NadamRule(KerasRule):
     stretches the same schedule 250 times); epsilon goes after the bias correction in both.
     """
 
-    def __init__(
-        self,
-        params: Params,
-        lr: float = default.NADAM.learning_rate,
-        beta_1: float = default.NADAM.beta_1,
-        beta_2: float = default.NADAM.beta_2,
-        epsilon: float = default.NADAM.epsilon,
-        **options: Any,
-    ) -> None:
-        super().__init__(
-            params,
-            {"lr": lr, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon, "u_product": 1.0},
-            **_clip_options(options),
-        )
-        _set_group_options(self, options)
+    settings = default.Nadam
+    group_state = {"u_product": 1.0}
 
     def _update(self, group, params, grads, lr, step):  # type: ignore[no-untyped-def]
         beta_1, beta_2 = group["beta_1"], group["beta_2"]
@@ -324,19 +270,3 @@ class NadamRule(KerasRule):
         torch._foreach_sqrt_(denominator)
         torch._foreach_add_(denominator, group["epsilon"])
         torch._foreach_addcdiv_(params, m_hat, denominator, value=-lr)
-
-
-def _clip_options(options: dict[str, Any]) -> dict[str, Any]:
-    return {k: options.pop(k, None) for k in ("clipnorm", "clipvalue", "global_clipnorm")}
-
-
-def _set_group_options(optimizer: KerasRule, options: dict[str, Any]) -> None:
-    # weight_decay and decay are group options shared by every rule.
-    for key in ("weight_decay", "decay"):
-        value = options.pop(key, None)
-        if value is not None:
-            for group in optimizer.param_groups:
-                group[key] = float(value)
-            optimizer.defaults[key] = float(value)
-    if options:
-        raise TypeError(f"Unexpected optimizer option(s): {sorted(options)}")
