@@ -72,9 +72,7 @@ class Sequential(ModelBase):
             raise ConfigError(f"{self.name} has no layers to pop.")
         layer = self._layers[-1]
         del self._layers[-1]
-        self._output_shape = self._input_shape
-        for each in self._layers:
-            self._output_shape = each.compute_output_shape(self._output_shape)
+        self._output_shape = self.compute_output_shape(self._input_shape)
         return layer
 
     # -- structure ----------------------------------------------------------------------------
