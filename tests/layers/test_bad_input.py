@@ -78,13 +78,14 @@ def test_feature_size_changed_after_build_names_both_sizes():
     assert "3 features" in message and "7" in message
 
 
-def test_input_shape_hint_gives_way_to_data_then_features_are_fixed():
-    # Keras 3 ignores `input_shape=` outside a model's first layer: data decides.
+def test_a_layer_built_from_its_input_shape_keeps_it_and_refuses_other_features():
+    # A built layer is never rebuilt (an optimizer or set_weights may hold its weights).
     layer = unrolled.SimpleRNN(U, input_shape=(T, F))
+    kernel = layer.cell.kernel
     assert layer.get_weights()[0].shape == (F, U)  # built eagerly from the hint
-    layer(torch.zeros(B, T, 6))
-    assert layer.get_weights()[0].shape == (6, U)
-    raises(unrolled.ShapeError, lambda: layer(torch.zeros(B, T, F)), "6", "3")
+    raises(unrolled.ShapeError, lambda: layer(torch.zeros(B, T, 6)), f"(None, {T}, {F})", "6")
+    assert layer.cell.kernel is kernel and layer.get_weights()[0].shape == (F, U)
+    assert layer(torch.zeros(B, T, F)).shape == (B, U)
 
 
 # -- input types -------------------------------------------------------------------------------

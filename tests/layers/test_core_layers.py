@@ -112,11 +112,15 @@ def test_dense_stores_regularizers_and_constraints_for_the_training_loop():
     assert len(layer.regularization_losses()) == 2
 
 
-def test_dense_rebuilds_from_an_input_shape_hint_like_keras():
+def test_dense_built_from_an_input_shape_refuses_other_features_without_rebuilding():
+    # Keras would build for the data; a built layer of ours keeps its weights (Differences
+    # from Keras in the README): a contradicting call is an error naming both shapes.
     layer = L.Dense(2, input_shape=(3,))
+    kernel = layer.kernel
     assert layer.get_weights()[0].shape == (3, 2)
-    assert layer(torch.zeros(4, 5)).shape == (4, 2)  # a hint is provisional, as in Keras
-    assert layer.get_weights()[0].shape == (5, 2)
+    with pytest.raises(ShapeError, match=r"\(None, 3\).*\(4, 5\)"):
+        layer(torch.zeros(4, 5))
+    assert layer.kernel is kernel and layer(torch.zeros(4, 3)).shape == (4, 2)
 
 
 # ----------------------------------------------------------------------------- Activation, Lambda

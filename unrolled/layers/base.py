@@ -115,6 +115,10 @@ class Layer(nn.Module):
     def _symbolic_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         first = args[0] if args else kwargs.get("inputs")
         input_shape = symbolic.map_structure(lambda t: t.shape, first)
+        if self._built_from_hint and self._contradicts_input_shape(input_shape):
+            # Keras builds a layer in a graph for the tensor it is called on, whatever shape
+            # it was given; its provisional weights go before anything can refer to them.
+            self.ignore_input_shape(f"called on an input of shape {shape_str(input_shape)}")
         if self._built_from_hint:
             self.adopt_input_shape(input_shape)
         if not self.built:
@@ -167,27 +171,52 @@ class Layer(nn.Module):
             self._built_from_hint = True
 
     def adopt_input_shape(self, input_shape: Any) -> None:
-        """Confirms the construction-time shape, or rebuilds for the real one.
+        """Confirms the construction-time shape on the first input; refuses another one.
 
-        Keras ignores `input_shape=` on every layer but a model's first, so a layer built
-        from that hint and then fed other feature sizes is rebuilt for them, silently.
+        A built layer keeps its weights: an optimizer, `set_weights` or a saved file may
+        already refer to them, so a call with other feature sizes is an error, never a rebuild.
         """
         if not self._built_from_hint:
             return
-        self._built_from_hint = False
         hint = self.batch_shape
-        if symbolic.is_shape(input_shape) and (
+        if self._contradicts_input_shape(input_shape):
+            raise ShapeError(
+                f"{self.name} was built for inputs of shape {shape_str(hint)} (its input shape "
+                f"argument) and received {shape_str(tuple(input_shape))}. A built layer keeps its "
+                "weights; give it the input shape it receives, or leave the argument out to build "
+                "it from its first input."
+            )
+        self._built_from_hint = False
+
+    def _contradicts_input_shape(self, input_shape: Any) -> bool:
+        hint = self.batch_shape
+        return symbolic.is_shape(input_shape) and (
             len(hint) != len(input_shape) or hint[-1] != input_shape[-1]
-        ):
+        )
+
+    def ignore_input_shape(self, position: str) -> None:
+        """Drops an input shape given to a layer that is not a model's first, as Keras 2 did.
+
+        Its provisional weights (built from that shape at construction, never confirmed by
+        data or `set_weights`) are dropped too, so the model builds the layer for its real
+        input before anything can refer to them.
+        """
+        warnings.warn(
+            f"{self.name}: the input shape {shape_str(self.batch_shape)} given to a layer that is "
+            f"{position} is ignored, as Keras 2 ignored it; the layer is built for the input it "
+            "receives. Give the shape to the first layer or to an Input only.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        if self._built_from_hint:
             for module in self.modules():
                 if isinstance(module, Layer):
                     module.built = False
-            self.batch_shape = (
-                (input_shape[0], *([None] * (len(input_shape) - 2)), input_shape[-1])
-                if len(input_shape) > 1
-                else tuple(input_shape)
-            )
-            self.build(input_shape)
+            for name, _ in list(self.named_parameters()):
+                owner, _, attribute = name.rpartition(".")
+                self.get_submodule(owner).register_parameter(attribute, None)
+        self.batch_shape = None
+        self._built_from_hint = False
 
     # -- building ---------------------------------------------------------------------------
     def build(self, input_shape: Sequence[int | None]) -> None:

@@ -55,12 +55,11 @@ class Sequential(ModelBase):
             return
         if not isinstance(layer, nn.Module):
             raise ConfigError(f"Sequential.add expects a layer; received {type(layer).__name__}.")
-        if (
-            not self._layers
-            and self._input_shape is None
-            and getattr(layer, "batch_shape", None) is not None
-        ):
-            self._input_shape = self._output_shape = tuple(layer.batch_shape)
+        if getattr(layer, "batch_shape", None) is not None:
+            if not self._layers and self._input_shape is None:
+                self._input_shape = self._output_shape = tuple(layer.batch_shape)
+            elif isinstance(layer, Layer):
+                layer.ignore_input_shape(f"not the first of {self.name}")
         self._layers.append(layer)
         if self._output_shape is not None:
             self._output_shape = _build_and_shape(layer, self._output_shape)
@@ -144,7 +143,8 @@ class Sequential(ModelBase):
             for index, layer in enumerate(config.get("layers", []))
         ]
         model = cls(name=config.get("name"), dtype=config.get("dtype"))
-        if config.get("build_input_shape") is not None:
+        first_has_shape = bool(layers) and getattr(layers[0], "batch_shape", None) is not None
+        if config.get("build_input_shape") is not None and not first_has_shape:
             model.add(InputLayer(tuple(config["build_input_shape"])))
         for layer in layers:
             model.add(layer)
