@@ -70,6 +70,14 @@ class Layer(nn.Module):
         self._built_from_hint = False
         self._trainable = trainable
 
+    def __prepare_scriptable__(self) -> Any:
+        # torch.jit.script calls this first: refuse with the way out, not a compiler error.
+        raise ConfigError(
+            f"torch.jit.script cannot compile {type(self).__name__}: unrolled's layers are "
+            "Python (masks, Keras arguments, the choice of path), beyond TorchScript. Use "
+            "torch.jit.trace(model, example) or torch.export.export(model, (example,)) instead."
+        )
+
     # -- calling ------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not _plain(args, kwargs) and symbolic.has_symbolic((args, kwargs)):

@@ -16,6 +16,7 @@ from torch import nn
 from unrolled import activations, constraints, initializers, regularizers
 from unrolled.errors import ConfigError, positive_int, rate
 from unrolled.layers.base import Layer
+from unrolled.ops import tracing
 from unrolled.ops.cell_kinds import CellKind, FusedOperator
 from unrolled.ops.weights import fused_params
 
@@ -264,17 +265,20 @@ class KernelCell(Cell):
         """`weights.fused_params` of the kind: the fused operator's views or copies.
 
         Without autograd (inference) they are kept between calls, stamped with each
-        weight's storage, shape and version: a weight that gets new storage or a new shape
-        (`.to()`, `.data = ...`) or changes in place (`set_weights`, an optimizer step; a
-        gathered GRU copy would not show it) makes them again.
+        weight's storage, device, shape and version: a weight that gets new storage or a new
+        shape (`.to()`, `.data = ...`) or changes in place (`set_weights`, an optimizer step;
+        a gathered GRU copy would not show it) makes them again.
         """
         weights = self._parameters  # read directly: attribute lookups cost on every call
         kernel, recurrent, bias = weights["kernel"], weights["recurrent_kernel"], weights["bias"]
         kind = self.kind
-        if torch.is_grad_enabled():  # fresh views, so gradients reach the weights
+        if torch.is_grad_enabled() or not tracing.may_keep(kernel):
+            # fresh views: gradients reach the weights, and nothing traced is kept
             return fused_params(kind, kernel, recurrent, bias, self._zero_bias(bias))
         stamp = [kind] + [
-            (w.data_ptr(), w.shape, w._version) for w in (kernel, recurrent, bias) if w is not None
+            (w.data_ptr(), w.device, w.shape, w._version)
+            for w in (kernel, recurrent, bias)
+            if w is not None
         ]
         kept = self.__dict__.get("_kept_views")
         if kept is None or kept[0] != stamp:
@@ -283,21 +287,18 @@ class KernelCell(Cell):
         return kept[1]
 
     def _zero_bias(self, bias: torch.Tensor | None) -> torch.Tensor | None:
-        """Zeros shaped like `bias`, kept for torch's second bias (Keras has one)."""
-        if bias is None:
+        """Zeros shaped like `bias`, for torch's second bias (Keras has one); kept when allowed."""
+        if bias is None or self.kind.bias_rows == 2:  # two rows: no zeros needed
             return None
-        zeros = self.__dict__.get("_zero_bias_cache")
-        if (
-            zeros is None
-            or zeros.shape != bias.shape
-            or zeros.device != bias.device
-            or zeros.dtype != bias.dtype
-        ):
-            zeros = torch.zeros_like(bias, requires_grad=False)
-            self.__dict__["_zero_bias_cache"] = (
-                zeros  # not a buffer: never saved, rebuilt on demand
-            )
-        return zeros
+        if not tracing.may_keep(bias):
+            return torch.zeros_like(bias)
+        # Inference-mode zeros cannot be saved for backward, so the mode is part of the key.
+        key = (bias.shape, bias.device, bias.dtype, torch.is_inference_mode_enabled())
+        kept = self.__dict__.get("_kept_zero_bias")
+        if kept is None or kept[0] != key:
+            kept = (key, torch.zeros_like(bias))  # not a buffer: never saved
+            self.__dict__["_kept_zero_bias"] = kept
+        return kept[1]
 
     def fused_operator(self) -> FusedOperator | str:
         return self.kind.fused_operator(

@@ -27,6 +27,7 @@ from unrolled.layers.cells_protocol import (
     state_sizes,
 )
 from unrolled.layers.stacked import StackedRNNCells
+from unrolled.ops import tracing
 from unrolled.ops.cell_kinds import FusedOperator
 from unrolled.ops.convert import as_real_tensor
 from unrolled.ops.fused import every_step_valid, host_mask, run_fused, run_fused_masked
@@ -189,13 +190,14 @@ class RNN(Layer):
         if self.go_backwards:
             x = x.flip(1)
             mask = None if mask is None else mask.flip(1)
-        host = None if mask is None else host_mask(mask)  # read once, on the host
+        traced = tracing.is_traced(x)  # a trace cannot read the mask on the host
+        host = None if mask is None or traced else host_mask(mask)  # read once, on the host
         if host is not None and every_step_valid(host):
             mask = None  # every step valid: the unmasked computation is the same
         training = self.training if training is None else bool(training)
         states = self._initial_states(x, initial_state)  # None: zeros, made where they are used
 
-        path, operator = self._choose(mask is not None, training)
+        path, operator = self._choose(mask is not None, training, traced)
         # Masked on the fused path, only the last output wanted: the run returns it alone `(B, U)`.
         last_only = (
             mask is not None
@@ -211,13 +213,15 @@ class RNN(Layer):
                 params = cell.fused_params()
                 keep_states = self.return_state or self.stateful
                 if mask is None:
-                    outputs, final = run_fused(
-                        operator, x_run, states, params, cell.state_size, keep_states
+                    run, arguments = run_fused, (cell.state_size, keep_states)
+                else:
+                    run, arguments = run_fused_masked, (mask, keep_states, last_only, host)
+                if tracing.under_torch_compile():
+                    outputs, final = tracing.run_outside_the_graph(
+                        run, operator, x_run, states, params, *arguments
                     )
                 else:
-                    outputs, final = run_fused_masked(
-                        operator, x_run, states, params, mask, keep_states, last_only, host
-                    )
+                    outputs, final = run(operator, x_run, states, params, *arguments)
         finally:
             if isinstance(cell, Cell):
                 cell.reset_dropout_masks()
@@ -252,27 +256,36 @@ class RNN(Layer):
             return [output_mask] + [None] * len(state_sizes(self.cell))
         return output_mask
 
-    def choose_path(self, masked: bool = False, training: bool = False) -> Path:
+    def choose_path(
+        self, masked: bool = False, training: bool = False, traced: bool = False
+    ) -> Path:
         """The compute path a call with these properties takes, and the reason."""
-        return self._choose(masked, training)[0]
+        return self._choose(masked, training, traced)[0]
 
-    def _choose(self, masked: bool, training: bool) -> tuple[Path, FusedOperator | None]:
+    def _choose(
+        self, masked: bool, training: bool, traced: bool = False
+    ) -> tuple[Path, FusedOperator | None]:
         # The answer depends only on the layer's and cell's options, so it is worked out
         # once per value of everything it reads (an activation set after a call included).
         cell = self._cell()
         recurrent_dropout = bool(training and 0.0 < getattr(cell, "recurrent_dropout", 0.0) < 1.0)
         options = cell.path_options() if isinstance(cell, Cell) else ()
-        key = (masked, recurrent_dropout, self.use_cudnn, options)
+        # torch.compile runs the masked fused call outside its graph; an export or a
+        # jit.trace must record every operation, and the fused path reads the mask on the host.
+        masked_trace = masked and traced and not tracing.under_torch_compile()
+        key = (masked, recurrent_dropout, self.use_cudnn, masked_trace, options)
         cache = self.__dict__.setdefault("_path_cache", {})
         if key not in cache:
-            cache[key] = self._work_out_path(cell, masked, recurrent_dropout)
+            cache[key] = self._work_out_path(cell, masked, recurrent_dropout, masked_trace)
         return cache[key]
 
     def _work_out_path(
-        self, cell: Any, masked: bool, recurrent_dropout: bool
+        self, cell: Any, masked: bool, recurrent_dropout: bool, masked_trace: bool
     ) -> tuple[Path, FusedOperator | None]:
         if self.use_cudnn is False:
             return Path("loop", "use_cudnn=False asks for the step loop"), None
+        if masked_trace:
+            return Path("loop", "a masked call traced by torch.export or torch.jit.trace"), None
         if isinstance(cell, Cell):
             operator = cell.fused_operator()
         else:

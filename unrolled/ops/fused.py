@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from unrolled.ops import packing as packing_ops
+from unrolled.ops import tracing
 from unrolled.ops.cell_kinds import FusedOperator
 
 
@@ -74,6 +75,9 @@ _ZERO_HIDDEN_LIMIT = 32
 
 def _zero_hidden(kind: FusedOperator, x: torch.Tensor, state_size: int | list[int]) -> Any:
     sizes = (state_size,) if isinstance(state_size, int) else tuple(state_size)
+    if not tracing.may_keep(x):
+        zeros = [x.new_zeros(1, x.shape[0], size) for size in sizes]
+        return tuple(zeros) if kind.paired_states else zeros[0]
     # Inference-mode tensors cannot be saved for backward, so they are kept apart.
     key = (kind, x.shape[0], sizes, x.dtype, x.device, torch.is_inference_mode_enabled())
     hidden = _ZERO_HIDDEN.get(key)
@@ -84,6 +88,12 @@ def _zero_hidden(kind: FusedOperator, x: torch.Tensor, state_size: int | list[in
             _ZERO_HIDDEN.clear()
         _ZERO_HIDDEN[key] = hidden
     return hidden
+
+
+def _keeps_workspace() -> bool:
+    # The operator's `train` flag: keep what backward needs when gradients are on. A trace
+    # is made for inference, and must not depend on the grad mode it was traced under.
+    return torch.is_grad_enabled() and not torch.jit.is_tracing()
 
 
 def run_fused(
@@ -100,7 +110,7 @@ def run_fused(
     states are not returned (an empty list).
     """
     hidden = _zero_hidden(kind, x, state_size) if states is None else _hidden(kind, states)
-    arguments = (len(params) == 4, 1, 0.0, torch.is_grad_enabled(), False, True)
+    arguments = (len(params) == 4, 1, 0.0, _keeps_workspace(), False, True)
     if x.is_cuda or _cpu_autocast():
         precision, x, hidden = _float32_under_cpu_autocast(x, hidden, params)
         with _on_cuda(x), precision:
@@ -314,7 +324,7 @@ def _run_packed(
             len(params) == 4,
             1,
             0.0,
-            torch.is_grad_enabled(),
+            _keeps_workspace(),
             False,
         )
     outputs = packing_ops.unpack(out_data, packing, batch, steps)  # (B, T, U)
