@@ -1,19 +1,28 @@
 """The numbers the compiled kernels and their plans share (no numba import here).
 
-Cells (`CELL_*`), optimizer rules (`OPT_*`), where each weight starts in the fit
-kernel's flat vector (`OFFSET_*`), and the rollout kernel's stage table (`STAGE_*`,
-`ACT_*`, `COL_*`).
+Cells (`CELL_*`, each fused operator's `kernel_code` in `ops.cell_kinds`), optimizer rules
+(`OPT_*`), which weight each slot of the fit kernel's `offsets` holds (`OFFSET_*`, filled
+by `layout.py`), and the rollout kernel's stage table (`STAGE_*`, `ACT_*`, `COL_*`).
+Module-level ints and arrays: numba compiles them into the kernels as constants.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-CELL_LSTM, CELL_GRU, CELL_RNN_TANH, CELL_RNN_RELU = 0, 1, 2, 3
-GATES = {CELL_LSTM: 4, CELL_GRU: 3, CELL_RNN_TANH: 1, CELL_RNN_RELU: 1}
-GATES_BY_CELL = np.array([GATES[k] for k in range(4)], np.int64)
+from unrolled.ops.cell_kinds import CELL_KINDS, GRU, LSTM, SIMPLE_RNN
+
+CELL_LSTM = LSTM.fused["tanh"].kernel_code
+CELL_GRU = GRU.fused["tanh"].kernel_code
+CELL_RNN_TANH = SIMPLE_RNN.fused["tanh"].kernel_code
+CELL_RNN_RELU = SIMPLE_RNN.fused["relu"].kernel_code
+_KIND_OF_CELL = {op.kernel_code: kind for kind in CELL_KINDS for op in kind.fused.values()}
+GATES = {code: kind.gate_count for code, kind in _KIND_OF_CELL.items()}
+# Indexed by cell code: gate blocks, and rows of the bias (GRU: input and recurrent).
+GATES_BY_CELL = np.array([GATES[code] for code in range(len(GATES))], np.int64)
+BIAS_ROWS_BY_CELL = np.array([_KIND_OF_CELL[c].bias_rows for c in range(len(GATES))], np.int64)
 OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAM = 0, 1, 2, 3
-# Where each weight starts in the fit kernel's flat vector; -1 for an absent bias.
+# The fit kernel's `offsets`: where each weight starts in its flat vector; -1 for an absent bias.
 OFFSET_KERNEL, OFFSET_RECURRENT, OFFSET_BIAS, OFFSET_DENSE, OFFSET_DENSE_BIAS = range(5)
 
 STAGE_DENSE, STAGE_ACTIVATION = 10, 11
