@@ -8,16 +8,17 @@ lists, not on arithmetic.
 
 Layouts are Keras's (`kernel (features, G * units)`, gates side by side); every weight
 and optimizer slot lives in one flat float32 vector, addressed by `offsets`
-(`codes.OFFSET_*`). Cells (`codes.CELL_*`): LSTM gates i, f, c, o; GRU z, r, h with the reset gate
-applied after the recurrent matmul (`reset_after=True`, bias rows input/recurrent);
-SimpleRNN tanh or relu. All arithmetic is float32, as torch's.
+(`codes.OFFSET_*`, laid out by `layout.py`). The forward step is `cell_steps.forward_step`,
+the rollout kernel's too. All arithmetic is float32, as torch's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from unrolled.compiled.cell_steps import forward_step
 from unrolled.compiled.codes import (
+    BIAS_ROWS_BY_CELL,
     CELL_GRU,
     CELL_LSTM,
     CELL_RNN_TANH,
@@ -32,66 +33,6 @@ from unrolled.compiled.codes import (
     OPT_SGD,
 )
 from unrolled.compiled.jit import kernel
-
-
-@kernel
-def _sigmoid(v):  # type: ignore[no-untyped-def]
-    return np.float32(1.0) / (np.float32(1.0) + np.exp(-v))
-
-
-@kernel
-def _forward_step(
-    cell, x_t, h_prev, c_prev, K, R, theta, ob, units, acts, rec_h, h_out, c_out, z, r
-):  # type: ignore[no-untyped-def]
-    """One step for one row: fills `acts` (G*U gate values), `rec_h` (GRU), `h_out`, `c_out`.
-
-    `z`, `r` (G*U) are scratch: the input and the recurrent projections.
-    """
-    gu = acts.shape[0]
-    one = np.float32(1.0)
-    z[:] = np.float32(0.0)
-    for f in range(x_t.shape[0]):
-        xv = x_t[f]
-        for j in range(gu):
-            z[j] += xv * K[f, j]
-    if ob >= 0:
-        for j in range(gu):
-            z[j] += theta[ob + j]
-    r[:] = np.float32(0.0)
-    for k in range(units):
-        hv = h_prev[k]
-        for j in range(gu):
-            r[j] += hv * R[k, j]
-    if cell == CELL_LSTM:
-        for u in range(units):
-            i = _sigmoid(z[u] + r[u])
-            fg = _sigmoid(z[units + u] + r[units + u])
-            g = np.tanh(z[2 * units + u] + r[2 * units + u])
-            o = _sigmoid(z[3 * units + u] + r[3 * units + u])
-            c = fg * c_prev[u] + i * g
-            acts[u], acts[units + u], acts[2 * units + u], acts[3 * units + u] = i, fg, g, o
-            c_out[u] = c
-            h_out[u] = o * np.tanh(c)
-    elif cell == CELL_GRU:
-        if ob >= 0:
-            for j in range(gu):
-                r[j] += theta[ob + gu + j]
-        for u in range(units):
-            zg = _sigmoid(z[u] + r[u])
-            rg = _sigmoid(z[units + u] + r[units + u])
-            hh = np.tanh(z[2 * units + u] + rg * r[2 * units + u])
-            acts[u], acts[units + u], acts[2 * units + u] = zg, rg, hh
-            rec_h[u] = r[2 * units + u]
-            h_out[u] = zg * h_prev[u] + (one - zg) * hh
-    else:
-        for u in range(units):
-            v = z[u] + r[u]
-            if cell == CELL_RNN_TANH:
-                v = np.tanh(v)
-            elif v < 0:
-                v = np.float32(0.0)
-            acts[u] = v
-            h_out[u] = v
 
 
 @kernel
@@ -248,6 +189,7 @@ def fit_epoch(  # type: ignore[no-untyped-def]
     oD, obd = offsets[OFFSET_DENSE], offsets[OFFSET_DENSE_BIAS]
     K = theta[oK : oK + features * gu].reshape(features, gu)
     R = theta[oR : oR + units * gu].reshape(units, gu)
+    B = theta[ob : ob + BIAS_ROWS_BY_CELL[cell] * gu] if ob >= 0 else theta[:0]
     D = theta[oD : oD + units * outputs].reshape(units, outputs)
     grad = np.zeros(theta.shape[0], np.float32)
     rows = min(batch_size, n_samples)
@@ -279,8 +221,8 @@ def fit_epoch(  # type: ignore[no-untyped-def]
                 s = order[start + b]
                 if valid[s, t]:
                     seen[b] = True
-                    _forward_step(
-                        cell, x[s, t], H[t, b], C[t, b], K, R, theta, ob, units,
+                    forward_step(
+                        cell, x[s, t], H[t, b], C[t, b], K, R, B,
                         A[t, b], RH[t, b], H[t + 1, b], C[t + 1, b], z, r,
                     )  # fmt: skip
                 else:  # a masked step leaves the states as they were

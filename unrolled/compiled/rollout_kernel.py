@@ -5,21 +5,20 @@ dispatch for microseconds of arithmetic. Here the whole rollout is one loop.
 
 The model is a table of stages (`spec`, one row per layer, columns `codes.COL_*`) over one
 flat float32 weight vector `theta` in Keras layouts, and one flat state vector per
-series. Recurrent stages follow `fit_kernel`'s cells; pointwise stages are Dense or an
-activation.
+series. Recurrent stages run `cell_steps.forward_step`, the fit kernel's step, on 2-D
+views of `theta`; pointwise stages are Dense or an activation.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from unrolled.compiled.cell_steps import forward_step, sigmoid
 from unrolled.compiled.codes import (
     ACT_RELU,
     ACT_SIGMOID,
     ACT_TANH,
-    CELL_GRU,
-    CELL_LSTM,
-    CELL_RNN_TANH,
+    BIAS_ROWS_BY_CELL,
     COL_ACT,
     COL_BIAS,
     COL_IN,
@@ -28,6 +27,7 @@ from unrolled.compiled.codes import (
     COL_OUT,
     COL_RECURRENT,
     COL_STATE,
+    GATES_BY_CELL,
     STAGE_ACTIVATION,
     STAGE_DENSE,
 )
@@ -41,18 +41,20 @@ def _activate(act, v):  # type: ignore[no-untyped-def]
     if act == ACT_TANH:
         return np.tanh(v)
     if act == ACT_SIGMOID:
-        return np.float32(1.0) / (np.float32(1.0) + np.exp(-v))
+        return sigmoid(v)
     return v
 
 
 @kernel
-def _run_stages(spec, theta, state, x, work_a, work_b, z, r):  # type: ignore[no-untyped-def]
-    """One timestep through every stage; returns the buffer holding the last output."""
+def _run_stages(spec, theta, state, x, work_a, work_b, scratch):  # type: ignore[no-untyped-def]
+    """One timestep through every stage; returns the buffer holding the last output.
+
+    `scratch (4, width)`: the step's input and recurrent projections, gate values, GRU's h part.
+    """
     src, dst = work_a, work_b
     size = x.shape[0]
     for j in range(size):
         src[j] = x[j]
-    one = np.float32(1.0)
     for stage in range(spec.shape[0]):
         kind, n_in, n_out = spec[stage, COL_KIND], spec[stage, COL_IN], spec[stage, COL_OUT]
         oK, oR, ob = spec[stage, COL_KERNEL], spec[stage, COL_RECURRENT], spec[stage, COL_BIAS]
@@ -73,46 +75,16 @@ def _run_stages(spec, theta, state, x, work_a, work_b, z, r):  # type: ignore[no
             src, dst = dst, src
             continue
         units = n_out
-        gates = 4 if kind == CELL_LSTM else (3 if kind == CELL_GRU else 1)
-        gu = gates * units
+        gu = GATES_BY_CELL[kind] * units
+        K = theta[oK : oK + n_in * gu].reshape(n_in, gu)
+        R = theta[oR : oR + units * gu].reshape(units, gu)
+        B = theta[ob : ob + BIAS_ROWS_BY_CELL[kind] * gu] if ob >= 0 else theta[:0]
         so = spec[stage, COL_STATE]
-        for j in range(gu):
-            z[j] = theta[ob + j] if ob >= 0 else np.float32(0.0)
-            r[j] = np.float32(0.0)
-        for f in range(n_in):
-            xv = src[f]
-            base = oK + f * gu
-            for j in range(gu):
-                z[j] += xv * theta[base + j]
-        for k in range(units):
-            hv = state[so + k]
-            base = oR + k * gu
-            for j in range(gu):
-                r[j] += hv * theta[base + j]
-        if kind == CELL_LSTM:
-            for u in range(units):
-                i = one / (one + np.exp(-(z[u] + r[u])))
-                fg = one / (one + np.exp(-(z[units + u] + r[units + u])))
-                g = np.tanh(z[2 * units + u] + r[2 * units + u])
-                o = one / (one + np.exp(-(z[3 * units + u] + r[3 * units + u])))
-                c = fg * state[so + units + u] + i * g
-                state[so + units + u] = c
-                dst[u] = o * np.tanh(c)
-        elif kind == CELL_GRU:
-            if ob >= 0:
-                for j in range(gu):
-                    r[j] += theta[ob + gu + j]
-            for u in range(units):
-                zg = one / (one + np.exp(-(z[u] + r[u])))
-                rg = one / (one + np.exp(-(z[units + u] + r[units + u])))
-                hh = np.tanh(z[2 * units + u] + rg * r[2 * units + u])
-                dst[u] = zg * state[so + u] + (one - zg) * hh
-        else:
-            for u in range(units):
-                v = z[u] + r[u]
-                dst[u] = np.tanh(v) if kind == CELL_RNN_TANH else (v if v > 0 else np.float32(0.0))
-        for u in range(units):
-            state[so + u] = dst[u]
+        h = state[so : so + units]
+        c = state[so + units : so + 2 * units]  # an LSTM's c, updated in place
+        z, r, acts, rec_h = scratch[0, :gu], scratch[1, :gu], scratch[2, :gu], scratch[3, :units]
+        forward_step(kind, src[:n_in], h, c, K, R, B, acts, rec_h, dst[:units], c, z, r)
+        h[:] = dst[:units]
         src, dst = dst, src
     return src
 
@@ -131,13 +103,12 @@ def rollout(
     k_out = out.shape[2]
     work_a = np.zeros(width, np.float32)
     work_b = np.zeros(width, np.float32)
-    z = np.zeros(width, np.float32)
-    r = np.zeros(width, np.float32)
+    scratch = np.zeros((4, width), np.float32)
     row = np.zeros(features, np.float32)
     for s in range(series):
         state = states[s]
         for t in range(known):
-            last = _run_stages(spec, theta, state, history[s, t], work_a, work_b, z, r)
+            last = _run_stages(spec, theta, state, history[s, t], work_a, work_b, scratch)
         for k in range(k_out):
             out[s, 0, k] = last[k]
         for i in range(1, steps):
@@ -145,6 +116,6 @@ def rollout(
                 row[targets[k]] = out[s, i - 1, k]
             for c in range(covariate_columns.shape[0]):
                 row[covariate_columns[c]] = covariates[s, i - 1, c]
-            last = _run_stages(spec, theta, state, row, work_a, work_b, z, r)
+            last = _run_stages(spec, theta, state, row, work_a, work_b, scratch)
             for k in range(k_out):
                 out[s, i, k] = last[k]
