@@ -18,8 +18,10 @@ import torch
 
 from unrolled.compiled import codes
 from unrolled.compiled.jit import will_compile
+from unrolled.compiled.layout import FlatWeights, dense_shapes, flatten
 from unrolled.layers.core import Dense
 from unrolled.layers.recurrent import RNN
+from unrolled.ops.weights import keras_weight_shapes
 from unrolled.training import optimizer_defaults as default
 from unrolled.training.update_rules import AdamRule
 
@@ -55,33 +57,23 @@ class EpochRunner:
         self.recurrent, self.optimizer = recurrent, optimizer
         self.cell_code = cell_code  # codes.CELL_*
         self.units = cell.units
-        self.weights = [cell.kernel, cell.recurrent_kernel]
-        offsets = [0, cell.kernel.numel(), -1, 0, -1]
-        size = offsets[1] + cell.recurrent_kernel.numel()
-        if cell.bias is not None:
-            offsets[codes.OFFSET_BIAS] = size
-            size += cell.bias.numel()
-            self.weights.append(cell.bias)
-        offsets[codes.OFFSET_DENSE] = size
-        size += dense.kernel.numel()
-        self.weights.append(dense.kernel)
-        if dense.bias is not None:
-            offsets[codes.OFFSET_DENSE_BIAS] = size
-            size += dense.bias.numel()
-            self.weights.append(dense.bias)
-        self.offsets = np.array(offsets, np.int64)
-        self.size = size
+        self.gates = cell.kind.gate_count
+        flat = FlatWeights()  # the cell's Keras weights, then the Dense layer's
+        features = recurrent.input_features
+        at = flat.add(cell, keras_weight_shapes(cell.kind, features, cell.units, cell.use_bias))
+        dense_at = flat.add(dense, dense_shapes(cell.units, dense.units, dense.use_bias))
+        self.weights, self.size = flat.tensors, flat.size
+        self.offsets = np.array(  # in codes.OFFSET_* order
+            [at["kernel"], at["recurrent_kernel"], at.get("bias", -1)]
+            + [dense_at["kernel"], dense_at.get("bias", -1)],
+            np.int64,
+        )
         self.x = np.ascontiguousarray(x.detach().numpy())
         self.y = np.ascontiguousarray(y.detach().numpy())
         if mask_value is None:
             self.valid = np.ones(self.x.shape[:2], np.uint8)
         else:
             self.valid = (self.x != np.float32(mask_value)).any(axis=-1).astype(np.uint8)
-
-    def _flat(self, tensors: list[torch.Tensor]) -> np.ndarray:
-        return np.concatenate([t.detach().reshape(-1).numpy() for t in tensors]).astype(
-            np.float32, copy=False
-        )
 
     def _slots(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         group = self.optimizer.param_groups[0]
@@ -95,11 +87,8 @@ class EpochRunner:
         for name in names:
             slots = [self.optimizer.state[p].get(name) for p in self.weights]
             flats.append(
-                self._flat(
-                    [
-                        s if s is not None else torch.zeros_like(p)
-                        for s, p in zip(slots, self.weights)
-                    ]
+                flatten(
+                    [torch.zeros_like(p) if s is None else s for s, p in zip(slots, self.weights)]
                 )
             )
         while len(flats) < 2:
@@ -123,7 +112,7 @@ class EpochRunner:
         order_np = np.arange(n, dtype=np.int64) if order is None else order.numpy().astype(np.int64)
         batches = -(-n // batch_size)
         losses = np.zeros(batches, np.float32)
-        theta = self._flat(self.weights)
+        theta = flatten(self.weights)
         names, m, v = self._slots()
         group = self.optimizer.param_groups[0]
         if type(self.optimizer) is AdamRule:
@@ -195,7 +184,7 @@ class EpochRunner:
         rows = -(-min(batch_size, self.x.shape[0]) // self.threads)
         steps, features = self.x.shape[1:]
         floats = work_size(self.cell_code, steps, rows, features, self.units)
-        gates = codes.GATES[self.cell_code] * self.units
+        gates = self.gates * self.units
         if self.workspace is None or self.workspace[0].shape[1] != floats:
             self.workspace = (
                 np.empty((self.threads, floats), np.float32),

@@ -17,6 +17,20 @@ import torch
 from unrolled.ops.cell_kinds import GRU, LSTM, SIMPLE_RNN, CellKind
 
 
+def keras_weight_shapes(
+    kind: CellKind, features: int, units: int, use_bias: bool = True
+) -> list[tuple[str, tuple[int, ...]]]:
+    """Keras's `[(name, shape)]` for a cell of `kind`, in Keras's order.
+
+    Example:
+        >>> keras_weight_shapes(GRU, features=2, units=3)
+        [('kernel', (2, 9)), ('recurrent_kernel', (3, 9)), ('bias', (2, 9))]
+    """
+    width = kind.gate_count * units
+    shapes = [("kernel", (features, width)), ("recurrent_kernel", (units, width))]
+    return shapes + ([("bias", kind.bias_shape(units))] if use_bias else [])
+
+
 def block_index(order: tuple[int, ...], units: int, device: torch.device) -> torch.Tensor:
     """Column index that lays Keras's gate blocks out in `order` (the Keras block per position)."""
     return torch.cat([torch.arange(units, device=device) + k * units for k in order])
