@@ -195,3 +195,139 @@ def test_bad_arguments_and_values_are_named():
         MinMaxScaler().fit(np.float64(3.0))
     with pytest.raises(unrolled.InputTypeError, match="must hold numbers"):
         StandardScaler().fit(np.array(["a", "b"]))
+
+
+# -- scikit-learn's estimator protocol, against scikit-learn itself -------------------------------
+SKLEARN_OPTIONS = [
+    ("MinMaxScaler", {}),
+    ("MinMaxScaler", {"feature_range": (-1, 1)}),
+    ("MinMaxScaler", {"feature_range": (2.0, 5.0), "clip": True}),
+    ("StandardScaler", {}),
+    ("StandardScaler", {"with_mean": False}),
+    ("StandardScaler", {"with_std": False}),
+]
+FITTED = {
+    "MinMaxScaler": ["data_min_", "data_max_", "data_range_", "scale_", "min_"],
+    "StandardScaler": ["mean_", "var_", "scale_"],
+}
+
+
+def _pair(name, options):
+    """Our scaler and sklearn's, with the same options."""
+    preprocessing = pytest.importorskip("sklearn.preprocessing")
+    return getattr(unrolled, name)(**options), getattr(preprocessing, name)(**options)
+
+
+@pytest.mark.parametrize(("name", "options"), SKLEARN_OPTIONS)
+def test_numbers_equal_sklearns_scaler(name, options):
+    ours, theirs = _pair(name, options)
+    x, new = DATA_3D[0], DATA_3D[1] * 3.0  # new data beyond the fitted range, for `clip`
+    np.testing.assert_allclose(ours.fit_transform(x), theirs.fit_transform(x), rtol=1e-12)
+    np.testing.assert_allclose(ours.transform(new), theirs.transform(new), rtol=1e-12)
+    np.testing.assert_allclose(
+        ours.inverse_transform(new), theirs.inverse_transform(new), rtol=1e-12
+    )
+    for attribute in FITTED[name]:
+        if getattr(theirs, attribute) is not None:  # sklearn's None for a step switched off
+            np.testing.assert_allclose(getattr(ours, attribute), getattr(theirs, attribute))
+    assert ours.n_features_in_ == theirs.n_features_in_
+    assert ours.n_samples_seen_ == theirs.n_samples_seen_
+
+
+@pytest.mark.parametrize(("name", "options"), SKLEARN_OPTIONS)
+def test_windows_scale_as_sklearn_scales_their_flattened_steps(name, options):
+    ours, theirs = _pair(name, options)
+    flat = DATA_3D.reshape(-1, 3)  # (samples * timesteps, features)
+    expected = theirs.fit_transform(flat).reshape(DATA_3D.shape)
+    np.testing.assert_allclose(ours.fit_transform(DATA_3D), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("name", "options"), SKLEARN_OPTIONS)
+def test_get_params_are_the_constructor_arguments_as_sklearns(name, options):
+    ours, theirs = _pair(name, options)
+    expected = {k: v for k, v in theirs.get_params(deep=False).items() if k != "copy"}
+    assert ours.get_params() == expected  # ours always copies: sklearn's default copy=True
+    for key, value in options.items():
+        assert ours.get_params(deep=True)[key] is value  # kept as given, as clone requires
+
+
+@pytest.mark.parametrize(("name", "options"), SKLEARN_OPTIONS)
+def test_clone_gives_an_unfitted_copy_with_the_same_params(name, options):
+    base = pytest.importorskip("sklearn.base")
+    validation = pytest.importorskip("sklearn.utils.validation")
+    fitted = getattr(unrolled, name)(**options).fit(DATA_3D)
+    copy = base.clone(fitted)
+    assert type(copy) is type(fitted) and copy is not fitted
+    assert copy.get_params() == fitted.get_params()
+    assert copy.n_features_in_ is None
+    with pytest.raises(validation.NotFittedError):
+        validation.check_is_fitted(copy)
+    validation.check_is_fitted(fitted)
+    np.testing.assert_array_equal(copy.fit(DATA_3D).transform(DATA_3D), fitted.transform(DATA_3D))
+
+
+def test_set_params_returns_the_scaler_and_refuses_unknown_names_as_sklearn():
+    scaler = StandardScaler()
+    assert scaler.set_params(with_mean=False) is scaler and scaler.with_mean is False
+    assert scaler.set_params() is scaler
+    with pytest.raises(ValueError, match=r"Invalid parameter 'feature_range'.*\['with_mean', "):
+        scaler.set_params(feature_range=(0, 1))
+    minmax = MinMaxScaler()
+    with pytest.raises(unrolled.ConfigError, match=r"feature_range=\(3, 1\)"):
+        minmax.set_params(clip=True, feature_range=(3, 1))
+    assert minmax.get_params() == {"clip": False, "feature_range": (0.0, 1.0)}  # nothing changed
+
+
+def test_set_params_on_a_fitted_scaler_equals_fitting_with_those_params():
+    x = DATA_3D[0]
+    changed = MinMaxScaler().fit(x).set_params(feature_range=(-1, 1))
+    refitted = MinMaxScaler(feature_range=(-1, 1)).fit(x)
+    np.testing.assert_array_equal(changed.transform(x), refitted.transform(x))
+    rebuilt = MinMaxScaler.from_state(json.loads(json.dumps(changed.get_state())))
+    np.testing.assert_array_equal(rebuilt.transform(x), changed.transform(x))
+
+
+@pytest.mark.parametrize("cls", [MinMaxScaler, StandardScaler])
+def test_fit_accepts_and_ignores_y(cls):
+    y = np.arange(len(DATA_3D[0]))
+    with_y = cls().fit(DATA_3D[0], y).transform(DATA_3D[0])
+    np.testing.assert_array_equal(with_y, cls().fit(DATA_3D[0]).transform(DATA_3D[0]))
+    np.testing.assert_array_equal(cls().fit_transform(DATA_3D[0], y), with_y)
+
+
+@pytest.mark.parametrize(("name", "options"), SKLEARN_OPTIONS)
+def test_pipeline_with_linear_regression_predicts_as_with_sklearns_scaler(name, options):
+    pipeline = pytest.importorskip("sklearn.pipeline")
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    ours, theirs = _pair(name, options)
+    rng = np.random.default_rng(3)
+    x, x_new = rng.normal(2.0, 3.0, size=(40, 3)), rng.normal(2.0, 3.0, size=(10, 3))
+    y = x @ np.array([1.5, -2.0, 0.5]) + rng.normal(0.0, 0.1, size=40)
+    predictions = [
+        pipeline.Pipeline([("scale", scaler), ("model", linear_model.LinearRegression())])
+        .fit(x, y)
+        .predict(x_new)
+        for scaler in (ours, theirs)
+    ]
+    np.testing.assert_allclose(predictions[0], predictions[1], rtol=1e-10, atol=1e-10)
+
+
+def test_grid_search_sets_params_through_a_pipeline():
+    pipeline = pytest.importorskip("sklearn.pipeline")
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(30, 2))
+    y = x @ np.array([1.0, -1.0])
+    steps = [("scale", MinMaxScaler()), ("model", linear_model.Ridge())]
+    search = model_selection.GridSearchCV(
+        pipeline.Pipeline(steps), {"scale__feature_range": [(0, 1), (-1, 1)]}, cv=3
+    ).fit(x, y)
+    assert search.best_estimator_.named_steps["scale"].feature_range in [(0, 1), (-1, 1)]
+    assert steps[0][1].n_features_in_ is None  # the search fitted clones, not our scaler
+
+
+def test_repr_shows_the_arguments_that_differ_from_defaults_as_sklearn():
+    assert repr(MinMaxScaler()) == "MinMaxScaler()"
+    assert repr(MinMaxScaler(feature_range=(-1, 1))) == "MinMaxScaler(feature_range=(-1, 1))"
+    assert repr(StandardScaler(with_std=False)) == "StandardScaler(with_std=False)"

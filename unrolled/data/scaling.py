@@ -7,10 +7,15 @@ constant feature (its scale is 1, so nothing is divided by zero).
 
 A scaler's state is a dict of plain lists and numbers (`get_state()`), so it can be written
 as JSON and rebuilt with `from_state()` (or `scaler_from_state()` for either class).
+
+Both follow scikit-learn's estimator protocol (`get_params`, `set_params`, `fit(x, y=None)`,
+`fit_transform`, fitted attributes ending in `_`), so they go in a `sklearn.pipeline.Pipeline`
+and through `sklearn.base.clone`; scikit-learn itself is never imported here.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -23,7 +28,12 @@ Features = int | Sequence[int] | None
 
 
 class Scaler:
-    """What both scalers share: feature-axis handling, checks, and the state dict."""
+    """What both scalers share: feature-axis handling, checks, the state dict, and
+    scikit-learn's estimator protocol.
+
+    The constructor's arguments are kept as given (sklearn's `clone` checks that they are the
+    very objects it passed) and are this scaler's `get_params()`.
+    """
 
     # The fitted statistics that `get_state` saves; the rest is recomputed from them.
     _saved: ClassVar[tuple[str, ...]] = ()
@@ -36,8 +46,12 @@ class Scaler:
         self.n_samples_seen_ = None
 
     # -- the public methods -------------------------------------------------------------------
-    def fit(self, x: Any) -> Scaler:
+    def fit(self, x: Any, y: Any = None) -> Scaler:
         """Computes the per-feature statistics of `x`; returns the scaler.
+
+        Args:
+            x: `(..., features)`, or 1-D for one feature.
+            y: ignored; accepted so that a sklearn `Pipeline` can pass its targets along.
 
         Raises:
             ShapeError: `x` is 0-D or has no values.
@@ -74,9 +88,84 @@ class Scaler:
         array, columns = self._prepare(x, features, "inverse_transform")
         return self._backward(array, columns)
 
-    def fit_transform(self, x: Any) -> np.ndarray:
-        """`fit(x)` then `transform(x)`."""
+    def fit_transform(self, x: Any, y: Any = None) -> np.ndarray:
+        """`fit(x)` then `transform(x)`; `y` is ignored, as in `fit`."""
         return self.fit(x).transform(x)
+
+    # -- scikit-learn's estimator protocol -----------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments by name, as given (`deep` is sklearn's; nothing is nested).
+
+        Example:
+            >>> MinMaxScaler(feature_range=(-1, 1)).get_params()
+            {'clip': False, 'feature_range': (-1, 1)}
+        """
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Scaler:
+        """Sets constructor arguments by name; returns the scaler.
+
+        The constructor's checks run first, so a bad value changes nothing. A fitted scaler
+        keeps its fitted statistics and recomputes what follows from the options (a
+        `MinMaxScaler`'s `scale_` for a new `feature_range`), so `get_state()` still describes it.
+
+        Raises:
+            ConfigError (a ValueError, as sklearn raises): a name that is not a constructor
+                argument, or a value the constructor refuses.
+
+        Example:
+            >>> MinMaxScaler().set_params(clip=True).clip
+            True
+        """
+        valid = self._param_names()
+        for name in params:
+            if name not in valid:
+                raise ConfigError(
+                    f"Invalid parameter {name!r} for estimator {self!r}. Valid parameters are: "
+                    f"{valid!r}."
+                )
+        type(self)(**{**self.get_params(), **params})  # the constructor's checks, nothing kept
+        for name, value in params.items():
+            setattr(self, name, value)
+        if self.n_features_in_ is not None:
+            saved = {name: getattr(self, name) for name in self._saved}
+            self._set_statistics(saved, self.n_samples_seen_ or 0)
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # `n_features_in_` exists (as None) before fit, so sklearn's attribute scan would say yes.
+        return self.n_features_in_ is not None
+
+    def __sklearn_tags__(self) -> Any:
+        # Only scikit-learn calls this, so it is importable here.
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(
+            estimator_type=None,
+            target_tags=TargetTags(required=False),
+            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
+            input_tags=InputTags(one_d_array=True, three_d_array=True, allow_nan=False),
+        )
+
+    def __repr__(self) -> str:
+        """sklearn's style: the class and the arguments that differ from their defaults."""
+        defaults = self._param_defaults()
+        changed = [
+            f"{name}={value!r}"
+            for name, value in self.get_params().items()
+            if not _is_default(value, defaults[name])
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return sorted(cls._param_defaults())
+
+    @classmethod
+    def _param_defaults(cls) -> dict[str, Any]:
+        """The constructor's arguments and defaults, read from its signature (as sklearn does)."""
+        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]  # no self
+        return {p.name: p.default for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD}
 
     def get_state(self) -> dict[str, Any]:
         """The scaler as plain Python values (JSON-ready): class name, options, statistics.
@@ -169,8 +258,12 @@ class MinMaxScaler(Scaler):
             NaN or infinite values in `fit`.
         ShapeError: `transform` with another feature count than `fit`.
 
+    A scikit-learn estimator: `get_params`/`set_params`, `fit(x, y=None)`, `fit_transform`;
+    it works in `sklearn.pipeline.Pipeline` and `sklearn.base.clone`.
+
     Keras differences (from sklearn): 1-D and 3-D arrays are accepted, the last axis being the
-    features; `fit` refuses NaN instead of ignoring it.
+    features; `fit` refuses NaN instead of ignoring it; `set_params(feature_range=...)` on a
+    fitted scaler recomputes `scale_` and `min_` (sklearn waits for the next `fit`).
 
     Example:
         >>> scaler = MinMaxScaler()
@@ -186,20 +279,12 @@ class MinMaxScaler(Scaler):
 
     def __init__(self, feature_range: Sequence[float] = (0.0, 1.0), clip: bool = False) -> None:
         super().__init__()
-        try:
-            low, high = (float(v) for v in feature_range)
-        except (TypeError, ValueError):
-            low = high = float("nan")
-        if not low < high:  # also refuses NaN
-            raise ConfigError(
-                "`feature_range` must be (low, high) numbers with low < high. Received: "
-                f"feature_range={feature_range!r}"
-            )
-        self.feature_range = (low, high)
-        self.clip = bool(clip)
+        _bounds(feature_range)  # refused now, not at the first fit
+        self.feature_range = feature_range  # as given: see `Scaler`
+        self.clip = clip
 
     def _config(self) -> dict[str, Any]:
-        return {"feature_range": list(self.feature_range), "clip": self.clip}
+        return {"feature_range": list(_bounds(self.feature_range)), "clip": bool(self.clip)}
 
     def _fit_statistics(self, array: np.ndarray, axes: tuple[int, ...]) -> None:
         values = {"data_min_": array.min(axis=axes), "data_max_": array.max(axis=axes)}
@@ -209,7 +294,7 @@ class MinMaxScaler(Scaler):
         self.data_min_ = values["data_min_"]  # (F,)
         self.data_max_ = values["data_max_"]  # (F,)
         self.data_range_ = self.data_max_ - self.data_min_
-        low, high = self.feature_range
+        low, high = _bounds(self.feature_range)
         self.scale_ = (high - low) / _nonzero_range(self.data_range_)
         self.min_ = low - self.data_min_ * self.scale_
         self.n_features_in_ = len(self.data_min_)
@@ -220,7 +305,7 @@ class MinMaxScaler(Scaler):
         array *= scale.astype(array.dtype)
         array += shift.astype(array.dtype)
         if self.clip:
-            np.clip(array, *self.feature_range, out=array)
+            np.clip(array, *_bounds(self.feature_range), out=array)
         return array
 
     def _backward(self, array: np.ndarray, columns: Any) -> np.ndarray:
@@ -250,6 +335,9 @@ class StandardScaler(Scaler):
         ConfigError: `transform` before `fit`; NaN or infinite values in `fit`.
         ShapeError: `transform` with another feature count than `fit`.
 
+    A scikit-learn estimator: `get_params`/`set_params`, `fit(x, y=None)`, `fit_transform`;
+    it works in `sklearn.pipeline.Pipeline` and `sklearn.base.clone`.
+
     Keras differences (from sklearn): 1-D and 3-D arrays are accepted, the last axis being the
     features; `fit` refuses NaN instead of ignoring it; `mean_`, `var_` and `scale_` are
     always set (sklearn sets them to None when `with_mean`/`with_std` is False).
@@ -264,11 +352,11 @@ class StandardScaler(Scaler):
 
     def __init__(self, with_mean: bool = True, with_std: bool = True) -> None:
         super().__init__()
-        self.with_mean = bool(with_mean)
-        self.with_std = bool(with_std)
+        self.with_mean = with_mean  # as given: see `Scaler`
+        self.with_std = with_std
 
     def _config(self) -> dict[str, Any]:
-        return {"with_mean": self.with_mean, "with_std": self.with_std}
+        return {"with_mean": bool(self.with_mean), "with_std": bool(self.with_std)}
 
     def _fit_statistics(self, array: np.ndarray, axes: tuple[int, ...]) -> None:
         samples = int(array.size // array.shape[-1])
@@ -317,6 +405,25 @@ def scaler_from_state(state: dict[str, Any]) -> Scaler:
             f"Received: class {name!r}"
         )
     return classes[name].from_state(state)
+
+
+def _bounds(feature_range: Any) -> tuple[float, float]:
+    """`(low, high)` as floats, or ConfigError."""
+    try:
+        low, high = (float(v) for v in feature_range)
+    except (TypeError, ValueError):
+        low = high = float("nan")
+    if not low < high:  # also refuses NaN
+        raise ConfigError(
+            "`feature_range` must be (low, high) numbers with low < high. Received: "
+            f"feature_range={feature_range!r}"
+        )
+    return low, high
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    # Same type first: an array argument must not be compared element by element.
+    return value is default or (type(value) is type(default) and value == default)
 
 
 def _features_last(array: np.ndarray, name: str) -> np.ndarray:
