@@ -37,6 +37,7 @@ from unrolled.errors import (
     InputTypeError,
     MissingFileError,
     ShapeError,
+    UnbuiltWeightsWarning,
     UnrolledError,
 )
 from unrolled.layers import (
@@ -131,6 +132,7 @@ __all__ = [
     "Subtract",
     "TimeDistributed",
     "Trainer",
+    "UnbuiltWeightsWarning",
     "UnrolledError",
     "WindowDataset",
     "callbacks",

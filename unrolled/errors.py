@@ -37,6 +37,10 @@ class MissingFileError(UnrolledError, FileNotFoundError, ValueError):
     `load_model` raises for a missing file."""
 
 
+class UnbuiltWeightsWarning(UserWarning):
+    """`parameters()` was asked for before a layer made its weights (they come at its build)."""
+
+
 def shape_str(shape: Sequence[int | None]) -> str:
     """`(32, 10, 3)` for a shape, `None` shown for unknown sizes."""
     dims = ", ".join("None" if d is None else str(int(d)) for d in shape)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,8 +15,8 @@ import torch
 from torch import nn
 
 from unrolled import compat
-from unrolled.errors import ConfigError, ShapeError, shape_str
-from unrolled.layers import symbolic
+from unrolled.errors import ConfigError, ShapeError, UnbuiltWeightsWarning, shape_str
+from unrolled.layers import dtype_policy, layer_repr, symbolic
 
 _NAME_COUNTS: Counter[str] = Counter()
 
@@ -58,9 +59,8 @@ class Layer(nn.Module):
         super().__init__()
         self.name = name or _auto_name(type(self))
         self.batch_shape = compat.pop_batch_shape(kwargs, type(self).__name__)
-        # Weights are float32 unless the module is cast with .to()/.double(); `dtype` is kept
-        # for the config only.
-        self.dtype_name = "float32" if dtype is None else str(dtype)
+        # The weights' type: `dtype=` (None: float32, torch's default) until `.to()` casts them.
+        self.variable_dtype = dtype_policy.weight_dtype(dtype, type(self).__name__)
         self.activity_regularizer = activity_regularizer  # stored for the training loop
         if kwargs:
             raise ConfigError(
@@ -69,6 +69,12 @@ class Layer(nn.Module):
         self.built = False
         self._built_from_hint = False
         self._trainable = trainable
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Per-call caches (attributes named `_kept_*`) stay behind: `copy.deepcopy` and
+        # `pickle` give a layer that makes them again on its first call. They are keyed on
+        # weights' addresses and versions, which mean nothing in another copy or process.
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_kept_")}
 
     def __prepare_scriptable__(self) -> Any:
         # torch.jit.script calls this first: refuse with the way out, not a compiler error.
@@ -249,6 +255,25 @@ class Layer(nn.Module):
         self._apply_trainable()
 
     # -- weights ------------------------------------------------------------------------------
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """torch's `parameters()`; warns when asked from outside before the weights exist.
+
+        Weights are made when the input shape is known (an `Input`, `input_shape=`, `build`
+        or the first call): an optimizer made over an unbuilt model would never train them.
+        """
+        if not self.built and not sys._getframe(1).f_globals.get("__name__", "").startswith(
+            "unrolled."
+        ):
+            warnings.warn(
+                f"{self.name} is not built yet, so parameters() misses the weights it makes at "
+                "its first call: an optimizer made now would never train them. Build it first: "
+                "model.build((None, timesteps, features)), or start the model with "
+                "Input((timesteps, features)), or call it on data once.",
+                UnbuiltWeightsWarning,
+                stacklevel=2,
+            )
+        return super().parameters(recurse)
+
     @property
     def weights(self) -> list[nn.Parameter]:
         """The parameters in Keras's `get_weights()` order."""
@@ -301,6 +326,21 @@ class Layer(nn.Module):
         if not self.built:
             raise ConfigError(f"{self.name} is not built yet, so it has no parameters to count.")
         return sum(w.numel() for w in self.weights)
+
+    @property
+    def dtype_name(self) -> str:
+        """Keras's name of the weights' type (`"float32"`, ...), as `get_config` gives it."""
+        weight = next(self.parameters(), None)
+        dtype = self.variable_dtype if weight is None else weight.dtype
+        return dtype_policy.NAMES.get(dtype or torch.get_default_dtype(), "float32")
+
+    def extra_repr(self) -> str:
+        """What `print(layer)` shows inside the parentheses: `LSTM(4, return_sequences=True)`.
+
+        The main sizes, then the options whose config differs from the default (see
+        `layer_repr`); wrapped layers and cells follow as children, as in any torch module.
+        """
+        return layer_repr.describe(self)
 
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {

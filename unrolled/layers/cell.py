@@ -92,7 +92,9 @@ class Cell(Layer):
         """Creates, registers and returns a parameter, like Keras's `add_weight`."""
         init = initializers.get(initializer, f"{name} initializer")
         reference = getattr(self, "_build_device", None)
-        value = initializers.initial_value(init, shape, f"{name} initializer").to(device=reference)
+        value = initializers.initial_value(init, shape, f"{name} initializer").to(
+            device=reference, dtype=self.variable_dtype
+        )
         parameter = nn.Parameter(value, requires_grad=trainable and self.trainable)
         self.register_parameter(name, parameter)
         return parameter

@@ -32,6 +32,8 @@ def add_weight(
     reference = old if old is not None else next(layer.parameters(), None)
     if reference is not None:
         value = value.to(device=reference.device, dtype=reference.dtype)
+    elif layer.variable_dtype is not None:
+        value = value.to(layer.variable_dtype)
     parameter = nn.Parameter(value, requires_grad=layer.trainable)
     layer.register_parameter(name, parameter)
     return parameter

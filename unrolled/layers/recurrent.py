@@ -115,6 +115,9 @@ class RNN(Layer):
                 f"Argument `use_cudnn` must be 'auto', True or False. Received: {use_cudnn!r}"
             )
         self.cell = cell
+        for module in cell.modules() if isinstance(cell, torch.nn.Module) else ():
+            if isinstance(module, Layer) and module.variable_dtype is None:
+                module.variable_dtype = self.variable_dtype  # the layer's dtype= is its cell's
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -273,19 +276,38 @@ class RNN(Layer):
         # torch.compile runs the masked fused call outside its graph; an export or a
         # jit.trace must record every operation, and the fused path reads the mask on the host.
         masked_trace = masked and traced and not tracing.under_torch_compile()
-        key = (masked, recurrent_dropout, self.use_cudnn, masked_trace, options)
-        cache = self.__dict__.setdefault("_path_cache", {})
+        half_on_cpu = self._half_on_cpu()
+        key = (masked, recurrent_dropout, self.use_cudnn, masked_trace, half_on_cpu, options)
+        cache = self.__dict__.setdefault("_kept_paths", {})
         if key not in cache:
-            cache[key] = self._work_out_path(cell, masked, recurrent_dropout, masked_trace)
+            cache[key] = self._work_out_path(
+                cell, masked, recurrent_dropout, masked_trace, half_on_cpu
+            )
         return cache[key]
 
+    def _half_on_cpu(self) -> bool:
+        weight = self._reference_weight()
+        return (
+            weight is not None
+            and weight.dtype in (torch.float16, torch.bfloat16)
+            and weight.device.type == "cpu"
+        )
+
     def _work_out_path(
-        self, cell: Any, masked: bool, recurrent_dropout: bool, masked_trace: bool
+        self,
+        cell: Any,
+        masked: bool,
+        recurrent_dropout: bool,
+        masked_trace: bool,
+        half_on_cpu: bool,
     ) -> tuple[Path, FusedOperator | None]:
         if self.use_cudnn is False:
             return Path("loop", "use_cudnn=False asks for the step loop"), None
         if masked_trace:
             return Path("loop", "a masked call traced by torch.export or torch.jit.trace"), None
+        if half_on_cpu:
+            # oneDNN's 16-bit RNN kernels need CPU features (AVX-512 BF16, AMX) many lack.
+            return Path("loop", "16-bit weights on the CPU: no portable fused kernel"), None
         if isinstance(cell, Cell):
             operator = cell.fused_operator()
         else:
@@ -321,8 +343,8 @@ class RNN(Layer):
                 f"of shape {shape_str(x.shape)} (samples, timesteps, features)."
             )
         reference = self._reference_weight()
-        if reference is None:
-            return x.to(torch.get_default_dtype())  # float64 and ints become float32, as in Keras
+        if reference is None:  # float64 and ints become the layer's dtype (float32), as in Keras
+            return x.to(self.variable_dtype or torch.get_default_dtype())
         same_device = x.device == reference.device
         if same_device and x.dtype is reference.dtype:
             return x
@@ -546,14 +568,21 @@ def _flatten(value: Any) -> list[Any]:
     return [value]
 
 
-def split_layer_kwargs(
-    cell_class: type, kwargs: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Splits a layer's keyword arguments into the cell's options and the rest."""
+def cell_and_options(cell_class: type, arguments: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A recurrent layer's arguments, split: its cell, made from the cell's options, and the
+    options left for `RNN` (`return_sequences`, ..., `name`, `dtype`, input shapes).
+
+    `arguments` is the layer constructor's `locals()`, taken first thing: its parameters,
+    and in `kwargs` the ones it does not name. The layer's signature lists every option
+    for readers and type checkers; the cell's signature decides which ones are the cell's,
+    so no option is passed on by hand.
+    """
+    given = {k: v for k, v in arguments.items() if k not in ("self", "__class__", "kwargs")}
+    given.update(arguments.get("kwargs", {}))
     cell_names: set[str] = set()
     for klass in cell_class.__mro__:
         if klass in (Cell, Layer) or not issubclass(klass, Cell):
             continue
         cell_names |= set(inspect.signature(klass.__init__).parameters) - {"self", "kwargs"}
-    cell_kwargs = {k: v for k, v in kwargs.items() if k in cell_names}
-    return cell_kwargs, {k: v for k, v in kwargs.items() if k not in cell_names}
+    cell = cell_class(**{k: v for k, v in given.items() if k in cell_names})
+    return cell, {k: v for k, v in given.items() if k not in cell_names}
