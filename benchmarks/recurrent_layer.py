@@ -50,6 +50,7 @@ import torch  # noqa: E402
 from report import RESULTS, header_lines, load_average, write_section  # noqa: E402
 
 import unrolled  # noqa: E402
+from unrolled.ops import tracing  # noqa: E402
 
 SECTION = "recurrent_layer"
 COMMAND = "python benchmarks/recurrent_layer.py"
@@ -256,6 +257,19 @@ def measure(
     return timings, rounds
 
 
+def without_caches(call: Callable[[], Any]) -> Callable[[], Any]:
+    """`call` with the kept tensors switched off (`unrolled.ops.tracing`): what they save."""
+
+    def uncached() -> Any:
+        tracing.caches_enabled = False
+        try:
+            return call()
+        finally:
+            tracing.caches_enabled = True
+
+    return uncached
+
+
 # --------------------------------------------------------------------------------------------
 # Sanity
 # --------------------------------------------------------------------------------------------
@@ -365,8 +379,12 @@ def judge(config: Config, masked: bool, ours: Timing, torch_time: Timing) -> tup
     return f"torch/ours >= {goal:g}", torch_time.median / ours.median >= goal, low < goal <= high
 
 
+# (config, operation, ours, ours without kept tensors, IQR of the per-round ratio)
+CacheRow = tuple[str, str, float, float, tuple[float, float]]
+
+
 def run_config(
-    config: Config, quick: bool, rng: random.Random
+    config: Config, quick: bool, rng: random.Random, cache_rows: list[CacheRow]
 ) -> tuple[list[Row], dict[str, float]]:
     torch.manual_seed(SEED)
     x = torch.randn(config.batch, config.steps, config.features)
@@ -420,12 +438,14 @@ def run_config(
         ]
         if ragged is not None:
             plan.append(("ours_ragged", "ours", ragged[0], ragged[1]))
+        plan.append(("ours_uncached", "ours", x_padded, None))
         for name, kind, data, m in plan:
             layer, params = fresh(kind)
             if operation == "forward":
                 contenders[name] = forward_fn(kind, layer, data, m)
             else:
                 contenders[name] = train_fn(kind, layer, params, data, m)
+        contenders["ours_uncached"] = without_caches(contenders["ours_uncached"])
         timings, rounds = measure(contenders, config, quick, rng)
         torch_t = timings["torch"]
         variants = [
@@ -455,6 +475,11 @@ def run_config(
                     statistics.median(paired_overhead_us(ours_t, torch_t)),
                 )
             )
+        uncached = timings["ours_uncached"]
+        saved = [u / o for u, o in zip(uncached.samples, timings["ours"].samples)]
+        cache_rows.append(
+            (config.name, operation, timings["ours"].median, uncached.median, quartiles(saved))
+        )
         print(f"  {config.name} {operation}: {rounds} rounds", flush=True)
     return rows, diffs
 
@@ -489,6 +514,23 @@ def table(rows: list[Row]) -> str:
             f"| {r.overhead_us:+.1f} us | {r.target} | {verdict(r)} |"
         )
     return header + "\n".join(lines) + "\n"
+
+
+def cache_table(cache_rows: list[CacheRow]) -> str:
+    """What the kept tensors save (zero states, torch's second bias, weight views), same rounds."""
+    lines = [
+        "What the kept tensors save (`unrolled/ops/tracing.py`): the same unmasked calls with",
+        "them switched off, timed in the same interleaved rounds.",
+        "",
+        "| config | operation | ours | ours without kept tensors | without / with | (IQR) |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for name, operation, kept, uncached, (low, high) in cache_rows:
+        lines.append(
+            f"| {name} | {operation} | {fmt_time(kept)} | {fmt_time(uncached)} "
+            f"| {uncached / kept:.2f}x | {low:.2f}-{high:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def busy(load: tuple[str, str]) -> bool:
@@ -582,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(header_lines(COMMAND, 0)[1:3]), flush=True)  # machine, versions
 
     rows: list[Row] = []
+    cache_rows: list[CacheRow] = []
     diffs: dict[str, dict[str, float]] = {}
     for config in CONFIGS:
         if config.name not in wanted:
@@ -591,13 +634,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{config.units} units",
             flush=True,
         )
-        config_rows, diffs[config.name] = run_config(config, args.quick, rng)
+        config_rows, diffs[config.name] = run_config(config, args.quick, rng, cache_rows)
         rows += config_rows
     elapsed = time.perf_counter() - started
     load = (load_before, load_average())
 
     print()
     print(table(rows))
+    print(cache_table(cache_rows))
     failed = [r for r in rows if not r.passed]
     print(
         f"{len(rows) - len(failed)} of {len(rows)} rows pass; {elapsed:.0f} s; load average {load[0]} -> {load[1]}"
@@ -611,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     elif wanted != {c.name for c in CONFIGS} or args.threads != THREADS:
         print("not the full default run: RESULTS.md not written")
     else:
-        write_section(SECTION, section(rows, diffs, elapsed, load))
+        write_section(SECTION, section(rows, diffs, elapsed, load) + "\n" + cache_table(cache_rows))
         print(f"wrote {RESULTS}")
     return 0
 
