@@ -123,3 +123,63 @@ def test_no_import_cycle_among_modules() -> None:
 
     for name in sorted(graph):
         visit(name, [name])
+
+
+# One home per cell kind: unrolled/ops/cell_kinds.py. Elsewhere a torch or ONNX recurrent
+# operator, or a gate order, is read from its CellKind record, never written again.
+CELL_KIND_HOME = PACKAGE / "ops" / "cell_kinds.py"
+TORCH_OPERATORS = {"lstm", "gru", "rnn_tanh", "rnn_relu"}
+OPERATOR_NAMES = TORCH_OPERATORS | {f"{name}_cell" for name in TORCH_OPERATORS}
+GATE_ORDERS = {"ifco", "ifgo", "iofc", "icfo", "zrh", "rzn", "zrn"}
+ONNX_RECURRENT = {"LSTM", "GRU", "RNN"}
+# Keras's LSTM gate permutations as literals: to ONNX, from Keras 1 files. (GRU's (1, 0, 2)
+# to torch reads like an axis transpose, so it is not searched for.)
+PERMUTATIONS = {(0, 3, 1, 2), (0, 2, 1, 3)}
+
+
+def _kind_tables(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and node.attr in OPERATOR_NAMES:
+            base = node.value
+            if isinstance(base, ast.Name) and base.id in {"torch", "_VF"}:
+                found.append(f"line {node.lineno}: torch.{node.attr}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if node.value in GATE_ORDERS or node.value in {"rnn_tanh", "rnn_relu"}:
+                found.append(f"line {node.lineno}: {node.value!r}")
+        elif isinstance(node, (ast.Tuple, ast.List)) and all(
+            isinstance(e, ast.Constant) and type(e.value) is int for e in node.elts
+        ):
+            if tuple(e.value for e in node.elts) in PERMUTATIONS:
+                found.append(f"line {node.lineno}: gate permutation {ast.unparse(node)}")
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "make_node":
+            first = node.args[0] if node.args else None
+            if isinstance(first, ast.Constant) and first.value in ONNX_RECURRENT:
+                found.append(f"line {node.lineno}: ONNX operator {first.value!r}")
+        elif isinstance(node, ast.Compare) and any(
+            isinstance(c, ast.Constant) and c.value in TORCH_OPERATORS for c in node.comparators
+        ):
+            found.append(f"line {node.lineno}: compares with an operator name")
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in sorted(PACKAGE.rglob("*.py")) if p != CELL_KIND_HOME],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_only_the_cell_kind_home_names_operators_and_gate_orders(path: Path) -> None:
+    found = _kind_tables(path)
+    assert not found, f"{path.relative_to(PACKAGE)} restates a cell kind: {found}"
+
+
+def test_the_cell_kind_check_finds_a_restated_table(tmp_path: Path) -> None:
+    restated = tmp_path / "restated.py"
+    restated.write_text(
+        "import torch\n"
+        "OPS = {'lstm': torch.lstm}\n"
+        "order = [0, 3, 1, 2]\n"
+        "if kind == 'gru':\n    pass\n"
+        "node = helper.make_node('LSTM', inputs, outputs)\n"
+    )
+    assert len(_kind_tables(restated)) == 4
