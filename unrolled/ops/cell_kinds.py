@@ -16,7 +16,7 @@ G * units)`. Orders elsewhere are given as the Keras block that goes in each pos
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -147,17 +147,10 @@ GRU = CellKind(
     fused=MappingProxyType({"tanh": _GRU_OP}),
 )
 # The original GRU: the reset gate multiplies h before the matmul; one bias row.
-GRU_RESET_BEFORE = CellKind(
-    name="GRU",
-    gates=GRU.gates,
-    gate_names=GRU.gate_names,
-    states=GRU.states,
+GRU_RESET_BEFORE = replace(
+    GRU,
     bias_rows=1,
-    torch_order=GRU.torch_order,
-    onnx_operator="GRU",
-    onnx_order=GRU.onnx_order,
-    onnx_activations=GRU.onnx_activations,
-    keras1_order=GRU.keras1_order,
+    fused=MappingProxyType({}),
     unfused="reset_after=False applies the reset gate before the recurrent matmul; "
     "torch.gru applies it after",
 )
