@@ -97,11 +97,11 @@ def test_targets_in_another_order(monkeypatch):
         ),
         (
             [LSTM(4, activation="relu", return_sequences=True), Dense(FEATURES)],
-            "fused configuration",
+            "activation='relu' (only tanh); the fused operator computes tanh",
         ),
         (
             [GRU(4, reset_after=False, return_sequences=True), Dense(FEATURES)],
-            "fused configuration",
+            "reset_after=False (only True)",
         ),
         ([Masking(99.0), LSTM(4, return_sequences=True), Dense(FEATURES)], "Masking"),
     ],

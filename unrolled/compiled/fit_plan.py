@@ -3,12 +3,12 @@
 Two kernels: `fit_kernel` (row by row, for small batches) and `batched_kernel` (matrix
 products on MKL's sgemm, the batch split over threads), chosen by the work per batch.
 
-Supported: `[Masking ->] LSTM | GRU | SimpleRNN -> Dense` (a `Sequential`), the recurrent
-layer on its fused configuration (default activations, GRU `reset_after=True`), returning
-its last output, stateful or not, without dropout, regularizers or constraints; a linear
-`Dense`; loss MSE; Keras's Adam (not AMSGrad) or SGD (with or without momentum/Nesterov),
-without clipping or weight decay; float32 on the CPU; every weight trainable. Anything
-else declines, with the reason, and `fit` takes the reference path.
+Supported: `[Masking ->] LSTM | GRU | SimpleRNN -> Dense` (a `Sequential`) with loss MSE
+and Keras's Adam or SGD, each layer's options and the optimizer's settings within their
+tables in `allow_lists` (the recurrent layer on its fused configuration, returning its last
+output, stateful or not, without dropout, regularizers or constraints; a linear `Dense`; no
+AMSGrad, clipping or weight decay), float32 on the CPU, every weight trainable. Anything
+else declines, with the reason naming the option, and `fit` takes the reference path.
 
 `plan_fit(model, optimizer, loss, x, y, batch_size)` returns `(runner, reason)`: a
 `fit_runner.EpochRunner`, or None when declined.
@@ -20,19 +20,23 @@ from typing import Any
 
 import torch
 
-from unrolled import activations
-from unrolled.compiled import codes
+from unrolled.compiled.allow_lists import (
+    FIT_STRUCTURE,
+    KERNEL_CELLS,
+    MASKING_OPTIONS,
+    OPTIMIZER_OPTIONS,
+    RECURRENT_LAYERS,
+    config_of,
+    declined,
+    dense_options,
+    recurrent_options,
+    settings_of,
+)
 from unrolled.compiled.fit_runner import EpochRunner
 from unrolled.compiled.jit import unavailable
-from unrolled.layers.base import _weight_rules
 from unrolled.layers.core import Dense
-from unrolled.layers.gru import GRUCell
 from unrolled.layers.input_layer import InputLayer
-from unrolled.layers.lstm import LSTMCell
 from unrolled.layers.masking import Masking
-from unrolled.layers.recurrent import RNN
-from unrolled.layers.simple_rnn import SimpleRNNCell
-from unrolled.training.update_rules import AdamRule, SGDRule
 
 # Up to this many forward multiply-adds per batch, the row-by-row kernel (`fit_kernel`) is
 # fastest: its plain loops cost less than a BLAS call at these sizes. Above it, the batched
@@ -48,53 +52,34 @@ WIDE_UNITS = 128
 MIN_ROWS_PER_THREAD_WIDE = 24
 
 
-def _cell_code(cell: Any) -> int | None:
-    if not isinstance(cell, (LSTMCell, GRUCell, SimpleRNNCell)):
-        return None
-    operator = cell.fused_operator()
-    return None if isinstance(operator, str) else operator.kernel_code
+def model_blocker(model: Any) -> tuple[str | None, list[Any]]:
+    """Why the model's layers do not fit the kernel (None if they do), and the layers.
 
-
-def _model_blocker(model: Any) -> tuple[str | None, list[Any]]:
-    """Why the model's layers do not fit the kernel (None if they do), and the layers."""
+    Each layer's options are checked against its table in `allow_lists`."""
     if getattr(model, "_nodes", None) is not None or not hasattr(model, "layers"):
         return "only a Sequential model is compiled", []
     layers = [layer for layer in model.layers if not isinstance(layer, InputLayer)]
-    if layers and isinstance(layers[0], Masking):
-        body = layers[1:]
-    else:
-        body = layers
-    if len(body) != 2 or not isinstance(body[0], RNN) or not isinstance(body[1], Dense):
+    masked = bool(layers) and type(layers[0]) is Masking
+    body = layers[1:] if masked else layers
+    if len(body) != 2 or type(body[0]) not in RECURRENT_LAYERS or type(body[1]) is not Dense:
         kinds = " -> ".join(type(layer).__name__ for layer in layers)
-        return (
-            f"the kernel trains [Masking ->] LSTM|GRU|SimpleRNN -> Dense; this model is {kinds}",
-            [],
-        )
+        return f"the kernel trains {FIT_STRUCTURE}; this model is {kinds}", []
     recurrent, dense = body
     cell = recurrent._cell()
-    if not isinstance(cell, (LSTMCell, GRUCell, SimpleRNNCell)):
+    if type(cell) not in KERNEL_CELLS:
         return f"{recurrent.name}: {type(cell).__name__} is not an LSTM, GRU or SimpleRNN cell", []
-    blocker = cell.fused_blocker()
-    if blocker is not None:
-        return f"{recurrent.name}: {blocker}", []
-    if recurrent.use_cudnn is False:
-        return f"{recurrent.name}: use_cudnn=False asks for the step loop", []
-    for option in ("return_sequences", "return_state", "go_backwards"):
-        if getattr(recurrent, option):
-            return f"{recurrent.name}: {option}=True", []
-    if recurrent.zero_output_for_mask and layers[0] is not recurrent:
-        return f"{recurrent.name}: zero_output_for_mask=True", []
-    if cell.dropout or cell.recurrent_dropout:
-        return f"{recurrent.name}: dropout draws random masks each call", []
-    if activations.name_of(dense.activation) != "linear":
-        return (
-            f"{dense.name}: activation={activations.serialize(dense.activation)!r} (only linear)",
-            [],
-        )
-    if _weight_rules(model, "regularizer") or _weight_rules(model, "constraint"):
-        return "regularizers and constraints run on the reference path", []
-    if any(getattr(layer, "activity_regularizer", None) is not None for layer in layers):
-        return "activity regularizers run on the reference path", []
+    checks = [(layers[0], MASKING_OPTIONS)] if masked else []
+    checks += [
+        (recurrent, recurrent_options(type(cell), True, masked)),
+        (dense, dense_options(True)),
+    ]
+    for layer, table in checks:
+        reason = declined(layer.name, config_of(layer), table)
+        if reason is not None:
+            return reason, []
+    operator = cell.fused_operator()  # the tables took every option it reads
+    if isinstance(operator, str):
+        return f"{recurrent.name}: {operator}", []
     parameters = list(model.parameters())
     if not parameters:
         return "the model is not built yet", []
@@ -106,20 +91,15 @@ def _model_blocker(model: Any) -> tuple[str | None, list[Any]]:
 
 
 def _optimizer_blocker(optimizer: Any, parameters: list[torch.Tensor]) -> str | None:
-    if type(optimizer) not in (AdamRule, SGDRule):
+    table = OPTIMIZER_OPTIONS.get(type(optimizer))
+    if table is None:
         return f"optimizer {type(optimizer).__name__}: the kernel implements Keras's Adam and SGD"
-    if optimizer.clipnorm or optimizer.clipvalue or optimizer.global_clipnorm:
-        return "gradient clipping runs on the reference path"
     if len(optimizer.param_groups) != 1:
         return "several parameter groups"
-    group = optimizer.param_groups[0]
-    if {id(p) for p in group["params"]} != {id(p) for p in parameters}:
+    if {id(p) for p in optimizer.param_groups[0]["params"]} != {id(p) for p in parameters}:
         return "the optimizer does not hold exactly the model's weights"
-    if group["weight_decay"] or group["decay"]:
-        return "weight decay / learning-rate decay runs on the reference path"
-    if type(optimizer) is AdamRule and group["amsgrad"]:
-        return "amsgrad runs on the reference path"
-    return None
+    name = type(optimizer).__name__.removesuffix("Rule")
+    return declined(f"optimizer {name}", settings_of(optimizer), table)
 
 
 def plan_fit(
@@ -130,7 +110,7 @@ def plan_fit(
     reason = unavailable()
     if reason is not None:
         return None, reason
-    blocker, layers = _model_blocker(model)
+    blocker, layers = model_blocker(model)
     if blocker is not None:
         return None, blocker
     if loss != "mse":
@@ -147,9 +127,8 @@ def plan_fit(
     if x.shape[-1] != recurrent.input_features or x.device.type != "cpu":
         return None, "x does not match the model's features (or is not on the CPU)"
     cell = recurrent._cell()
-    gates = codes.GATES[_cell_code(cell)]
     rows = min(batch_size, x.shape[0])
-    work = rows * x.shape[1] * gates * cell.units * (cell.units + x.shape[-1])
+    work = rows * x.shape[1] * cell.kind.gate_count * cell.units * (cell.units + x.shape[-1])
     threads = 0  # the row-by-row kernel
     if work > MAX_WORK_PER_BATCH:
         threads = _threads_for(rows, cell.units)
@@ -158,9 +137,8 @@ def plan_fit(
             return None, f"{work} multiply-adds per batch, {blocker}"
     mask_value = layers[0].mask_value if isinstance(layers[0], Masking) else None
     how = "" if not threads else f", batched over {threads} thread{'s' * (threads > 1)} (MKL sgemm)"
-    runner = EpochRunner(
-        recurrent, dense, optimizer, x, y, mask_value, _cell_code(cell), threads, work
-    )
+    code = cell.fused_operator().kernel_code
+    runner = EpochRunner(recurrent, dense, optimizer, x, y, mask_value, code, threads, work)
     return runner, (
         f"numba kernel: whole epochs of {type(recurrent).__name__} -> Dense, MSE, "
         f"{type(optimizer).__name__.removesuffix('Rule')}{how}"

@@ -1,10 +1,10 @@
 """Whether a chain of layers can generate forecast steps on the compiled kernel.
 
-Supported chains: recurrent layers (LSTM, GRU `reset_after=True`, SimpleRNN, on their
-fused configurations, as the `Stepper` already requires), `Dense` (or
-`TimeDistributed(Dense)`) and `Activation` with a linear, relu, tanh or sigmoid
-activation, and `Dropout` (inactive in a rollout). Anything else declines with the
-reason and the rollout steps on torch's cell operators.
+Supported chains: recurrent layers (LSTM, GRU, SimpleRNN on their fused configurations, as
+the `Stepper` already requires), `Dense` (or `TimeDistributed(Dense)`) and `Activation`
+with a linear, relu, tanh or sigmoid activation, and `Dropout` (inactive in a rollout),
+each layer's options within its table in `allow_lists`. Anything else declines with the
+reason, naming the option, and the rollout steps on torch's cell operators.
 
 `plan_rollout(layers)` returns `(runner, reason)`; `runner(history, steps, outputs,
 targets, covariate_columns, covariates)` warms up on the history and returns the
@@ -20,25 +20,44 @@ import torch
 
 from unrolled import activations
 from unrolled.compiled import codes
-from unrolled.compiled.fit_plan import _cell_code
+from unrolled.compiled.allow_lists import (
+    KERNEL_CELLS,
+    RECURRENT_LAYERS,
+    ROLLOUT_ACTIVATIONS,
+    ROLLOUT_STAGES,
+    config_of,
+    declined,
+    recurrent_options,
+)
 from unrolled.compiled.jit import unavailable
+from unrolled.compiled.layout import FlatWeights, dense_shapes, flatten
 from unrolled.layers.core import Activation, Dense
 from unrolled.layers.dropout import Dropout
 from unrolled.layers.input_layer import InputLayer
-from unrolled.layers.recurrent import RNN
 from unrolled.layers.time_distributed import TimeDistributed
+from unrolled.ops.weights import keras_weight_shapes
 
 PATH_NAME = "compiled-rollout"
-_ACTIVATIONS = {
-    "linear": codes.ACT_LINEAR,
-    "relu": codes.ACT_RELU,
-    "tanh": codes.ACT_TANH,
-    "sigmoid": codes.ACT_SIGMOID,
-}
 
 
-def _activation_code(function: Any) -> int | None:
-    return _ACTIVATIONS.get(activations.name_of(function) or "")
+def _blocker(layer: Any) -> str | None:
+    """Why the kernel cannot run `layer` as a stage (its class, an option, its weights)."""
+    name, kind = getattr(layer, "name", type(layer).__name__), type(layer)
+    if kind in RECURRENT_LAYERS:
+        cell = layer._cell()
+        if type(cell) not in KERNEL_CELLS:
+            return f"{name}: {type(cell).__name__} is not an LSTM, GRU or SimpleRNN cell"
+        table = recurrent_options(type(cell), training=False)
+    elif kind in ROLLOUT_STAGES and (kind is not TimeDistributed or type(layer.layer) is Dense):
+        table = ROLLOUT_STAGES[kind]
+    else:
+        return f"{name} ({kind.__name__}) is not compiled"
+    reason = declined(name, config_of(layer), table)
+    if reason is None and any(
+        p.dtype != torch.float32 or p.device.type != "cpu" for p in layer.parameters()
+    ):
+        return f"{name}: the kernel runs float32 weights on the CPU"
+    return reason
 
 
 def plan_rollout(layers: list[Any]) -> tuple[Any, str]:
@@ -46,73 +65,48 @@ def plan_rollout(layers: list[Any]) -> tuple[Any, str]:
     reason = unavailable()
     if reason is not None:
         return None, reason
-    rows: list[list[int]] = []
-    weights: list[torch.Tensor] = []
-    size, state_size, width = 0, 0, 1
+    rows: list[list[int]] = []  # one per stage, columns codes.COL_*
+    flat = FlatWeights()
+    state_size, width = 0, 1
     current = 0  # the size of the values flowing out of the last stage
-
-    def place(tensor: torch.Tensor | None) -> int:
-        nonlocal size
-        if tensor is None:
-            return -1
-        weights.append(tensor.detach())
-        start, size = size, size + tensor.numel()
-        return start
-
     for layer in layers:
-        if isinstance(layer, (InputLayer, Dropout)):
+        if isinstance(layer, InputLayer):
             continue
-        if isinstance(layer, RNN):
+        reason = _blocker(layer)
+        if reason is not None:
+            return None, reason
+        if type(layer) in RECURRENT_LAYERS:
             cell = layer._cell()
-            code = _cell_code(cell)
-            if code is None or cell.fused_blocker() is not None:
-                return (
-                    None,
-                    f"{layer.name}: the kernel runs LSTM, GRU and SimpleRNN cells on their fused configuration",
-                )
-            if any(p.dtype != torch.float32 or p.device.type != "cpu" for p in cell.parameters()):
-                return None, f"{layer.name}: the kernel runs float32 weights on the CPU"
-            units, gates = cell.units, cell.kernel.shape[1] // cell.units
-            row = [code, cell.kernel.shape[0], units, place(cell.kernel)]
-            row += [place(cell.recurrent_kernel), place(cell.bias), 0, state_size]
-            rows.append(row)
-            state_size += units * (2 if code == codes.CELL_LSTM else 1)
-            width = max(width, gates * units, cell.kernel.shape[0])
-            current = units
-            continue
-        dense = layer.layer if isinstance(layer, TimeDistributed) else layer
-        if isinstance(dense, Dense):
-            act = _activation_code(dense.activation)
-            if act is None:
-                return (
-                    None,
-                    f"{layer.name}: activation {activations.serialize(dense.activation)!r} is not compiled",
-                )
-            if dense.kernel.dtype != torch.float32 or dense.kernel.device.type != "cpu":
-                return None, f"{layer.name}: the kernel runs float32 weights on the CPU"
+            operator = cell.fused_operator()  # the table took every option it reads
+            if isinstance(operator, str):
+                return None, f"{layer.name}: {operator}"
+            kind, features, units = cell.kind, cell.kernel.shape[0], cell.units
+            at = flat.add(cell, keras_weight_shapes(kind, features, units, cell.use_bias))
             rows.append(
-                [codes.STAGE_DENSE, dense.input_features, dense.units, place(dense.kernel), -1]
-                + [place(dense.bias), act, 0]
+                [operator.kernel_code, features, units, at["kernel"], at["recurrent_kernel"]]
+                + [at.get("bias", -1), 0, state_size]
             )
-            width = max(width, dense.units, dense.input_features)
-            current = dense.units
-            continue
-        if isinstance(layer, Activation):
-            act = _activation_code(layer.activation)
-            if act is None or not current:
-                return (
-                    None,
-                    f"{layer.name}: activation {activations.serialize(layer.activation)!r} is not compiled here",
-                )
+            state_size += kind.state_count * units
+            width = max(width, kind.gate_count * units, features)
+            current = units
+        elif isinstance(layer, Activation):
+            if not current:
+                return None, f"{layer.name}: an activation before any stage is not compiled here"
+            act = ROLLOUT_ACTIVATIONS[activations.serialize(layer.activation)]
             rows.append([codes.STAGE_ACTIVATION, current, current, -1, -1, -1, act, 0])
-            continue
-        return (
-            None,
-            f"{getattr(layer, 'name', type(layer).__name__)} ({type(layer).__name__}) is not compiled",
-        )
+        elif not isinstance(layer, Dropout):  # Dense, or TimeDistributed(Dense)
+            dense = layer.layer if isinstance(layer, TimeDistributed) else layer
+            features, units = dense.input_features, dense.units
+            at = flat.add(dense, dense_shapes(features, units, dense.use_bias))
+            act = ROLLOUT_ACTIVATIONS[activations.serialize(dense.activation)]
+            rows.append(
+                [codes.STAGE_DENSE, features, units, at["kernel"], -1, at.get("bias", -1), act, 0]
+            )
+            width = max(width, units, features)
+            current = units
     spec = np.array(rows, np.int64).reshape(-1, codes.COLUMNS)
-    theta = np.concatenate([w.reshape(-1).numpy() for w in weights]).astype(np.float32)
-    return _Runner(spec, theta, width, state_size), "numba kernel: every generated step in one call"
+    runner = _Runner(spec, flatten(flat.tensors), width, state_size)
+    return runner, "numba kernel: every generated step in one call"
 
 
 class _Runner:

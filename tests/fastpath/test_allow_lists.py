@@ -1,0 +1,90 @@
+"""The compiled paths accept by allow-list: an option the tables do not name, or a value they
+do not list, declines with the option's name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import unrolled
+from unrolled.compiled import allow_lists
+from unrolled.layers import GRU, LSTM, RNN, Dense, Input, LSTMCell, Masking, TimeDistributed
+
+pytest.importorskip("numba")
+
+STEPS, FEATURES = 4, 2
+
+
+def _fit_reason(model, optimizer="adam", epochs=1):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, STEPS, FEATURES)).astype(np.float32)
+    y = rng.normal(size=(6, 2)).astype(np.float32)
+    model.compile(optimizer=optimizer, loss="mse")
+    model.fit(x, y, epochs=epochs, batch_size=3, verbose=0)
+    return model.last_fit_path
+
+
+def _with_option(monkeypatch, layer, key="peepholes", value=True):
+    """`layer.get_config()` with an option no table names, as a later version might add."""
+    config = layer.get_config()
+    monkeypatch.setattr(layer, "get_config", lambda: {**config, key: value})
+
+
+@pytest.mark.parametrize("which", ["recurrent", "cell", "dense", "masking"])
+def test_an_option_no_table_names_declines_fit_with_its_name(monkeypatch, which):
+    unrolled.set_random_seed(0)
+    cell = LSTMCell(3, name="cell")
+    model = unrolled.Sequential(
+        [
+            Masking(0.0, input_shape=(STEPS, FEATURES), name="masking"),
+            RNN(cell, name="recurrent"),
+            Dense(2, name="dense"),
+        ]
+    )
+    assert _fit_reason(model).name == "compiled-epoch"
+    layer = cell if which == "cell" else model.get_layer(which)
+    _with_option(monkeypatch, layer)
+    owner = "recurrent" if which == "cell" else which
+    expected = f"{owner}: peepholes=True is not an option the compiled path knows"
+    assert _fit_reason(model) == ("reference", expected)
+
+
+def test_an_optimizer_setting_no_table_names_declines_with_its_name():
+    model = unrolled.Sequential([LSTM(3, input_shape=(STEPS, FEATURES)), Dense(2)])
+    assert _fit_reason(model).name == "compiled-epoch"
+    optimizer = model._trainer.optimizer
+    optimizer.param_groups[0]["lookahead"] = 5
+    model.fit(np.zeros((6, STEPS, FEATURES), np.float32), np.zeros((6, 2)), epochs=1, verbose=0)
+    expected = "optimizer Adam: lookahead=5 is not an option the compiled path knows"
+    assert model.last_fit_path == ("reference", expected)
+
+
+@pytest.mark.parametrize("which", ["recurrent", "dense"])
+def test_an_option_no_table_names_declines_the_rollout_with_its_name(monkeypatch, which):
+    unrolled.set_random_seed(0)
+    model = unrolled.Sequential(
+        [
+            Input((None, FEATURES)),
+            GRU(4, return_sequences=True, name="recurrent"),
+            TimeDistributed(Dense(FEATURES), name="dense"),
+        ]
+    )
+    history = np.random.default_rng(1).normal(size=(10, FEATURES)).astype(np.float32)
+    unrolled.forecast(model, history, 3)
+    assert model.last_forecast_path.name == "compiled-rollout"
+    _with_option(monkeypatch, model.get_layer(which), "new_option", 0.5)
+    reference = unrolled.forecast(model, history, 3)
+    assert model.last_forecast_path == (
+        "stepper",
+        f"{which}: new_option=0.5 is not an option the compiled path knows",
+    )
+    assert reference.shape == (3, FEATURES)
+
+
+def test_default_layers_and_optimizers_are_in_the_tables():
+    for table in allow_lists.fit_tables().values():
+        assert all(isinstance(accepts, allow_lists.Accepts) for accepts in table.values())
+    layer = LSTM(3)
+    assert set(allow_lists.config_of(layer)) <= set(allow_lists.fit_tables()["LSTM"])
+    options = allow_lists.recurrent_options(LSTMCell, training=True)
+    assert allow_lists.declined("lstm", allow_lists.config_of(layer), options) is None
