@@ -1,5 +1,6 @@
 """The compiled paths accept by allow-list: an option the tables do not name, or a value they
-do not list, declines with the option's name."""
+do not list, declines with the option's name; `explain_text` prints the fit kernel's tables
+for a model it declines."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 import unrolled
 from unrolled.compiled import allow_lists
+from unrolled.explain import explain_text
 from unrolled.layers import GRU, LSTM, RNN, Dense, Input, LSTMCell, Masking, TimeDistributed
 
 pytest.importorskip("numba")
@@ -88,3 +90,41 @@ def test_default_layers_and_optimizers_are_in_the_tables():
     assert set(allow_lists.config_of(layer)) <= set(allow_lists.fit_tables()["LSTM"])
     options = allow_lists.recurrent_options(LSTMCell, training=True)
     assert allow_lists.declined("lstm", allow_lists.config_of(layer), options) is None
+
+
+def test_explain_prints_why_the_fit_kernel_declines_and_what_it_takes():
+    model = unrolled.Sequential(
+        [LSTM(3, activation="relu", input_shape=(STEPS, FEATURES), name="encoder"), Dense(2)]
+    )
+    text = explain_text(model)
+    assert (
+        "Compiled fit: declined, encoder: activation='relu' (only tanh); the fused operator "
+        "computes tanh." in text
+    )
+    flat = " ".join(text.split())
+    assert (
+        "trains [Masking ->] LSTM|GRU|SimpleRNN -> Dense with loss MSE, on these options:" in flat
+    )
+    lstm = flat[flat.index(" LSTM: ") : flat.index(" Dense: ")]
+    for option in (
+        "activation=tanh",
+        "recurrent_activation=sigmoid",
+        "dropout=0.0",
+        "return_sequences=False",
+        "stateful=True or False",
+        "use_cudnn=auto or True",
+        "kernel_regularizer=None",
+    ):
+        assert option in lstm, option
+    assert "any value: name, batch_shape, units, kernel_initializer" in lstm
+    assert " GRU: " not in flat  # only the model's own recurrent kind
+    assert (
+        "Dense: trainable=True, dtype=float32, activity_regularizer=None, activation=linear" in flat
+    )
+    assert "Adam: weight_decay=0.0, decay=0.0, clipnorm=None or 0" in flat
+    assert "SGD: " in flat and "nesterov=True or False" in flat
+
+
+def test_explain_says_nothing_of_the_fit_kernel_for_a_model_it_takes():
+    model = unrolled.Sequential([LSTM(3, input_shape=(STEPS, FEATURES)), Dense(2)])
+    assert "Compiled fit" not in explain_text(model)

@@ -29,6 +29,8 @@ from unrolled.compiled.allow_lists import (
     config_of,
     declined,
     dense_options,
+    describe,
+    fit_tables,
     recurrent_options,
     settings_of,
 )
@@ -88,6 +90,23 @@ def model_blocker(model: Any) -> tuple[str | None, list[Any]]:
     if any(p.dtype != torch.float32 or p.device.type != "cpu" for p in parameters):
         return "the kernel runs float32 on the CPU", []
     return None, layers
+
+
+def explain_lines(model: Any, width: int = 100) -> list[str]:
+    """What `unrolled explain` says of the fit kernel: nothing when it takes the model's layers,
+    else why not and the tables of what it takes (for the model's recurrent kinds, or all)."""
+    reason, _ = model_blocker(model)
+    if reason is None:
+        return []
+    layers = list(getattr(model, "layers", []))
+    cells = [type(layer._cell()) for layer in layers if type(layer) in RECURRENT_LAYERS]
+    taken = tuple(dict.fromkeys(cell for cell in cells if cell in KERNEL_CELLS)) or KERNEL_CELLS
+    masked = any(type(layer) is Masking for layer in layers)
+    return [
+        f"Compiled fit: declined, {reason}.",
+        f"The fit kernel trains {FIT_STRUCTURE} with loss MSE, on these options:",
+        *describe(fit_tables(taken, masked), width),
+    ]
 
 
 def _optimizer_blocker(optimizer: Any, parameters: list[torch.Tensor]) -> str | None:

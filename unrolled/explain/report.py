@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+from unrolled.compiled.fit_plan import explain_lines
 from unrolled.explain.parameters import layer_gates
 from unrolled.explain.trace import ShapeTrace, shape_trace
 
@@ -13,6 +14,7 @@ def explain_text(model: Any, width: int = 100) -> str:
     """What the model does to `(samples, timesteps, features)`, layer by layer, and what its
     recurrent layers are made of: per gate, the kernel, recurrent kernel and bias slices
     with their counts, the closed-form count, and "one block of `units` cells" in words.
+    Where the compiled fit kernel declines the model, why, and the options it takes.
 
     Example:
         >>> print(explain_text(many_to_one(timesteps=30, features=1, units=16)))  # doctest: +ELLIPSIS
@@ -38,6 +40,9 @@ def explain_text(model: Any, width: int = 100) -> str:
             lines.append(f"   {gate.gate + ' gate':<15} {gate.slices(group.bias_rows)}")
         sentence = group.sentence(steps.get(group.layer.split("/")[0]))
         lines += textwrap.wrap(sentence, width, initial_indent="   ", subsequent_indent="   ")
+    fit_path = explain_lines(model, width)
+    if fit_path:
+        lines += ["", *fit_path]
     return "\n".join(lines)
 
 
