@@ -25,7 +25,8 @@ def as_model_input(value: Any, model: str) -> torch.Tensor:
             raise InputTypeError(
                 f"{model}: inputs must be numeric; received an array of dtype {array.dtype}."
             )
-        tensor = torch.from_numpy(array)
+        # A read-only array is copied: torch warns on it and could write through it.
+        tensor = torch.from_numpy(array if array.flags.writeable else array.copy())
     if tensor.is_floating_point() and tensor.dtype != torch.get_default_dtype():
         tensor = tensor.to(torch.get_default_dtype())
     return tensor

@@ -38,4 +38,5 @@ def as_real_tensor(value: Any, argument: str) -> torch.Tensor:
         raise InputTypeError(
             f"`{argument}` must be numeric; received an array of dtype {array.dtype}."
         )
-    return torch.from_numpy(array)
+    # A read-only array is copied: torch warns on it and could write through it.
+    return torch.from_numpy(array if array.flags.writeable else array.copy())

@@ -106,7 +106,9 @@ def to_tensor(
                 f"`{name}` must be numeric. Received an array of dtype {array.dtype} "
                 f"(shape {array.shape}); convert it with np.asarray(..., dtype='float32')."
             )
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        # A read-only array (a sliding-window view, a memory map) is copied: torch warns on it.
+        array = np.ascontiguousarray(array)
+        tensor = torch.from_numpy(array if array.flags.writeable else array.copy())
     if tensor.is_complex():
         raise InputTypeError(
             f"`{name}` must be real-valued. Received {tensor.dtype} data (shape "
