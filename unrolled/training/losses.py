@@ -489,17 +489,26 @@ def get(identifier: Any) -> Loss:
     if isinstance(identifier, str):
         return _from_name(identifier)
     if isinstance(identifier, torch.nn.modules.loss._Loss):
-        module = identifier
-        return LossFunctionWrapper(
-            lambda y_true, y_pred: module(y_pred, y_true.to(y_pred.dtype)),
-            name=_snake(type(module).__name__),
-        )
+        return LossFunctionWrapper(_TorchLoss(identifier), name=_snake(type(identifier).__name__))
     if callable(identifier):
         return LossFunctionWrapper(identifier, name=getattr(identifier, "__name__", "loss"))
     raise InputTypeError(
         "Could not interpret loss identifier. Expected a name such as 'mse', a Loss object or "
         f"a function f(y_true, y_pred). Received: loss={identifier!r}"
     )
+
+
+class _TorchLoss:
+    """A `torch.nn` loss module called in Keras's argument order, `(y_true, y_pred)`.
+
+    A class rather than a closure so that a model compiled with it can be pickled.
+    """
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.module = module
+
+    def __call__(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
+        return self.module(y_pred, y_true.to(y_pred.dtype))  # torch's order
 
 
 def _from_name(name: str) -> Loss:

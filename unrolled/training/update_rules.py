@@ -40,6 +40,7 @@ class KerasRule(torch.optim.Optimizer):
 
     settings: ClassVar[Any]
     group_state: ClassVar[dict[str, Any]] = {}  # what a rule carries from step to step
+    _CLIPPING: ClassVar[tuple[str, ...]] = ("clipnorm", "clipvalue", "global_clipnorm")
 
     def __init__(self, params: Params, lr: float | None = None, **options: Any) -> None:
         hyper = {
@@ -51,7 +52,7 @@ class KerasRule(torch.optim.Optimizer):
         shared = {"weight_decay": 0.0, "decay": 0.0, "iterations": 0, "lr": lr}
         super().__init__(params, {**shared, **hyper, **self.group_state})
         self.clipnorm, self.clipvalue, self.global_clipnorm = (
-            options.pop(key, None) for key in ("clipnorm", "clipvalue", "global_clipnorm")
+            options.pop(key, None) for key in self._CLIPPING
         )
         for key in ("weight_decay", "decay"):  # one value for every group, as in Keras
             value = options.pop(key, None)
@@ -61,6 +62,31 @@ class KerasRule(torch.optim.Optimizer):
                 self.defaults[key] = float(value)
         if options:
             raise TypeError(f"Unexpected optimizer option(s): {sorted(options)}")
+
+    # torch.optim.Optimizer pickles and deep-copies only `defaults`, `state` and
+    # `param_groups`; the clipping options are the rule's own and travel with them.
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.update({key: getattr(self, key) for key in self._CLIPPING})
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for key in self._CLIPPING:
+            self.__dict__.setdefault(key, None)  # a rule pickled before they travelled
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # torch keeps the loaded slot tensors themselves (`.to()` of a tensor already on the
+        # right device and dtype is that tensor), so an optimizer loaded from another's
+        # `state_dict()` would update the other's moments in place. Each rule owns its slots.
+        slots = {
+            index: {
+                name: value.clone() if isinstance(value, torch.Tensor) else value
+                for name, value in values.items()
+            }
+            for index, values in state_dict["state"].items()
+        }
+        super().load_state_dict({**state_dict, "state": slots})
 
     @property
     def learning_rate(self) -> float:
