@@ -6,12 +6,21 @@ makes the `torch.optim.Optimizer` that runs Keras's update rule (see
 such as `"adam"`, one of these objects, a Keras config dict, a Keras optimizer object,
 or a `torch.optim.Optimizer` already made, which is used as it is.
 
+Given parameters first, as torch's optimizers are, the same classes build at once:
+`Adam(model.parameters(), learning_rate=1e-3)` is `Adam(learning_rate=1e-3).build(
+model.parameters())`, a `torch.optim.Optimizer` for any training loop (Lightning's
+`configure_optimizers` included). `lr=` is accepted there as torch's name for
+`learning_rate`.
+
 Example:
     >>> import torch
     >>> model = torch.nn.Linear(3, 1)
     >>> opt = get(Adam(learning_rate=0.01, clipnorm=1.0), model.parameters())
     >>> opt.param_groups[0]["lr"]
     0.01
+    >>> opt = Adam(model.parameters(), lr=0.01)  # torch's form
+    >>> isinstance(opt, torch.optim.Optimizer), opt.param_groups[0]["beta_1"]
+    (True, 0.9)
 """
 
 from __future__ import annotations
@@ -33,8 +42,12 @@ _COMMON = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm")
 class Optimizer:
     """Keras-style optimizer settings; `build(parameters)` makes the torch optimizer.
 
+    Called with parameters first (`Adam(model.parameters(), learning_rate=1e-3)`, or
+    `params=`), a class returns the torch optimizer itself, built from these settings.
+
     Args:
-        learning_rate: float. Legacy `lr=` is accepted with a DeprecationWarning.
+        learning_rate: float. Legacy `lr=` is accepted with a DeprecationWarning, and
+            without one in the torch form, where it is torch's name.
         weight_decay: decoupled weight decay, `w -= w * weight_decay * lr` before each update.
         clipnorm: clip each gradient tensor to this L2 norm.
         clipvalue: clip each gradient element to `[-clipvalue, clipvalue]`.
@@ -45,10 +58,21 @@ class Optimizer:
     Keras differences: Keras 3 ignores `decay` and refuses `lr`; we honour both with a
     warning, as Keras 2 code expects. Learning-rate schedule objects are not accepted;
     use the `LearningRateScheduler` or `ReduceLROnPlateau` callbacks.
+
+    torch differences (the torch form): the arguments and the update math are Keras's
+    (`beta_1`, `beta_2`, `epsilon`, not `betas`, `eps`); `weight_decay` is decoupled, as in
+    `torch.optim.AdamW`, not added to the gradient as in `torch.optim.Adam`.
     """
 
     rule: ClassVar[type[update_rules.KerasRule]]
     hyper: ClassVar[tuple[str, ...]] = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        params, args, kwargs = _torch_form(cls, args, kwargs)
+        if params is None:
+            return super().__new__(cls)  # the settings object; __init__ runs next
+        # Not an instance of cls, so Python does not run __init__ on what is returned.
+        return cls(*args, **kwargs).build(params)
 
     def __init__(self, learning_rate: float, **kwargs: Any) -> None:
         legacy_lr = kwargs.pop("lr", None)
@@ -310,6 +334,38 @@ def _from_keras(optimizer: Any) -> Optimizer:
             f"LearningRateScheduler callback. Received: learning_rate={learning_rate!r}"
         )
     return cls(**{k: v for k, v in config.items() if k in keep})
+
+
+def _torch_form(
+    cls: type[Optimizer], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    """`(params or None, args, kwargs)`: the parameters when called as torch's optimizers
+    are, `cls(params, lr, ...)`, with `lr` renamed `learning_rate`; else the arguments as given."""
+    if "params" in kwargs:  # kwargs is __new__'s own dict
+        params = kwargs.pop("params")
+    elif args and _is_parameters(args[0]):
+        params, args = args[0], args[1:]
+    else:
+        return None, args, kwargs
+    if "lr" in kwargs:
+        if "learning_rate" in kwargs or args:
+            raise ConfigError(
+                f"{cls.__name__}: give the learning rate once, as `learning_rate` or its torch "
+                f"name `lr`. Received: lr={kwargs['lr']!r} and "
+                f"learning_rate={kwargs.get('learning_rate', args[0] if args else None)!r}"
+            )
+        kwargs["learning_rate"] = kwargs.pop("lr")
+    return params, args, kwargs
+
+
+def _is_parameters(value: Any) -> bool:
+    # Parameters are an iterable of tensors or param-group dicts; a learning rate is a
+    # number, which has `__float__` (as 0-d tensors and arrays do).
+    return (
+        isinstance(value, Iterable)
+        and not isinstance(value, (str, bytes))
+        and not hasattr(value, "__float__")
+    )
 
 
 def _epsilon(value: Any) -> float:
