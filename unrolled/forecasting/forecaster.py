@@ -2,6 +2,7 @@
 
 The main job of the command line, usable from Python too:
 
+    >>> from unrolled.datasets import airline_passengers
     >>> forecaster = Forecaster(look_back=24, horizon=12, epochs=5)
     >>> history = forecaster.fit(airline_passengers().values)
     >>> forecaster.forecast(24).shape

@@ -232,6 +232,7 @@ class ModelBase(Layer):
                 `get_config`); nothing is written then.
 
         Example:
+            >>> model = Sequential([Input((24, 1)), LSTM(8), Dense(1)])
             >>> model.save("forecaster.unrolled")
             >>> same = unrolled.load_model("forecaster.unrolled")
         """

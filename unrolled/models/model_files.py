@@ -60,6 +60,7 @@ def load_model(
             the wrong shape. No half-loaded model is ever returned.
 
     Example:
+        >>> model = Sequential([Input((24, 1)), LSTM(8), Dense(1)])
         >>> model.save("forecaster.unrolled")
         >>> restored = load_model("forecaster.unrolled")
     """

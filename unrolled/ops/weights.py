@@ -23,6 +23,7 @@ def keras_weight_shapes(
     """Keras's `[(name, shape)]` for a cell of `kind`, in Keras's order.
 
     Example:
+        >>> from unrolled.ops.cell_kinds import GRU  # the kind, not the layer
         >>> keras_weight_shapes(GRU, features=2, units=3)
         [('kernel', (2, 9)), ('recurrent_kernel', (3, 9)), ('bias', (2, 9))]
     """
