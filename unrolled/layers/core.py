@@ -58,8 +58,9 @@ class Dense(Layer):
         kernel_initializer, bias_initializer: Keras initializer names or callables.
         kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint: stored
             for the training loop, which applies them.
-        Keras 1 names (`output_dim`, `init`, `W_regularizer`, `b_regularizer`,
-        `W_constraint`, `b_constraint`, `bias`) are accepted with a DeprecationWarning.
+        **kwargs: passed to `Layer`. Keras 1 names (`output_dim`, `init`, `W_regularizer`,
+            `b_regularizer`, `W_constraint`, `b_constraint`, `bias`) are accepted with a
+            DeprecationWarning.
 
     Weights:
         `kernel (features, units)`, then `bias (units,)`: Keras's names, layout and order.
