@@ -10,6 +10,7 @@ from unrolled.cli.kernels import add_compile_kernels
 from unrolled.cli.train import add_demo, add_fit
 from unrolled.cli.use import add_evaluate, add_explain, add_forecast
 from unrolled.errors import UnrolledError
+from unrolled.version import __version__
 
 EXIT_ERROR = 1
 
@@ -19,6 +20,7 @@ def parser() -> argparse.ArgumentParser:
         prog="unrolled",
         description="Recurrent sequence models with Keras semantics on PyTorch: fit, forecast, explain.",
     )
+    top.add_argument("--version", action="version", version=f"unrolled {__version__}")
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in (add_demo, add_fit, add_forecast, add_evaluate, add_explain, add_compile_kernels):
         add(commands)

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import torch
 
+from unrolled.cli.data_options import add_data_options, csv_options_from
 from unrolled.cli.options import add_training_options, settings_from
 from unrolled.cli.progress import EpochBar
 from unrolled.datasets import airline_passengers
+from unrolled.forecasting.dates import DateIndex
 from unrolled.forecasting.job import run_job
 from unrolled.forecasting.report import summary_table, write_report
 from unrolled.forecasting.table import Table, read_table
+from unrolled.forecasting.validation import EpochSnapshots, validation_curve
 
 
 def add_demo(commands: argparse._SubParsersAction) -> None:
@@ -36,21 +39,26 @@ def add_fit(commands: argparse._SubParsersAction) -> None:
         "--features", default="", help="other numeric columns to use, comma separated"
     )
     parser.add_argument(
-        "--date", default=None, help="the date column (kept for the report and forecast)"
+        "--date",
+        default=None,
+        help="the date column: its frequency is detected and the forecast's dates continue it",
     )
+    add_data_options(parser)
     add_training_options(parser, look_back=12, horizon=1)
     parser.set_defaults(run=run_fit, out_default="unrolled-report")
 
 
 def run_demo(args: argparse.Namespace) -> int:
     series = airline_passengers()
-    table = Table(["passengers"], series.values.reshape(-1, 1), list(series.dates))
+    dates = list(series.dates)
+    table = Table(["passengers"], series.values.reshape(-1, 1), dates, DateIndex.parse(dates))
     return _run(table, args)
 
 
 def run_fit(args: argparse.Namespace) -> int:
     features = [f.strip() for f in args.features.split(",") if f.strip()]
-    return _run(read_table(args.data, args.target, features, args.date), args)
+    table = read_table(args.data, args.target, features, args.date, csv_options_from(args))
+    return _run(table, args)
 
 
 def _run(table: Table, args: argparse.Namespace) -> int:
@@ -58,6 +66,7 @@ def _run(table: Table, args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     settings = settings_from(args)
     show = not args.quiet and sys.stderr.isatty() or args.progress
+    snapshots = EpochSnapshots()  # the held-out fit's weights per epoch: the validation curve
     result = run_job(
         table,
         settings,
@@ -65,10 +74,14 @@ def _run(table: Table, args: argparse.Namespace) -> int:
         future_steps=args.steps,
         season=args.season or None,
         refit=not args.no_refit,
-        callbacks=lambda stage: [EpochBar(settings.epochs, stage, enabled=show)],
+        callbacks=lambda stage: [
+            EpochBar(settings.epochs, stage, enabled=show),
+            *([snapshots] if stage == "backtest" else []),
+        ],
     )
     out = Path(args.out or args.out_default)
-    files = write_report(result, out)
+    curve = validation_curve(snapshots, table.values, result.settings, result.test_steps)
+    files = write_report(result, out, history=curve)
     if not args.quiet:
         print(summary_table(result))
         dates = result.future_dates

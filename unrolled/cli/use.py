@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from unrolled.cli.data_options import add_data_options, csv_options_from
+from unrolled.errors import ConfigError
 from unrolled.forecasting.baselines import errors, naive, seasonal_naive
-from unrolled.forecasting.forecaster import MODEL_FILE, Forecaster
-from unrolled.forecasting.job import future_dates
+from unrolled.forecasting.fit_record import FitRecord, read_fit_record
+from unrolled.forecasting.forecaster import FORMAT_VERSION, MODEL_FILE, SETTINGS_FILE, Forecaster
 from unrolled.forecasting.report import errors_table
-from unrolled.forecasting.table import check_length, read_table
+from unrolled.forecasting.table import Table, check_length, read_table
 
 
 def add_forecast(commands: argparse._SubParsersAction) -> None:
@@ -22,7 +25,10 @@ def add_forecast(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data", default=None, help="CSV to forecast from (default: where training ended)"
     )
-    parser.add_argument("--date", default=None, help="the date column of --data")
+    parser.add_argument(
+        "--date", default=None, help="the date column of --data (the forecast's dates continue it)"
+    )
+    add_data_options(parser)
     parser.set_defaults(run=run_forecast)
 
 
@@ -33,8 +39,17 @@ def add_evaluate(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("model")
     parser.add_argument("data")
     parser.add_argument("--test", type=int, default=24, help="last steps to forecast and score")
-    parser.add_argument("--season", type=int, default=12)
+    parser.add_argument(
+        "--season",
+        type=int,
+        default=None,
+        help="season of the seasonal-naive forecast (default: the one saved at fit time; 0: none)",
+    )
+    parser.add_argument(
+        "--date", default=None, help="the date column (tells the fitted rows by date)"
+    )
     parser.add_argument("--json", action="store_true", help="print the errors as JSON")
+    add_data_options(parser)
     parser.set_defaults(run=run_evaluate)
 
 
@@ -56,16 +71,20 @@ def add_explain(commands: argparse._SubParsersAction) -> None:
 
 
 def run_forecast(args: argparse.Namespace) -> int:
-    forecaster = Forecaster.load(_folder(args.model))
-    history, dates = None, None
+    folder = _folder(args.model)
+    forecaster = _load(folder)
+    record = read_fit_record(folder)
+    history, upcoming = None, None
     if args.data:
-        table = read_table(args.data, forecaster.columns[0], forecaster.columns[1:], args.date)
+        table = _read(args, forecaster, args.date)
         check_length(
             table, forecaster.settings.look_back + 1, f"look_back={forecaster.settings.look_back}"
         )
-        history, dates = table.values, table.dates
+        history, upcoming = table.values, table.future_dates(args.steps)
+    elif record is not None and (index := record.index()) is not None:
+        upcoming = index.future(args.steps)  # after the last fitted date
     predicted = forecaster.forecast(args.steps, history)[:, 0]
-    upcoming = future_dates(dates, args.steps) or [""] * args.steps
+    upcoming = upcoming or [""] * args.steps
     print(f"step,date,{forecaster.columns[0]}")
     for step, (date, value) in enumerate(zip(upcoming, predicted), start=1):
         print(f"{step},{date},{value:.6g}")
@@ -73,26 +92,96 @@ def run_forecast(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    forecaster = Forecaster.load(_folder(args.model))
-    table = read_table(args.data, forecaster.columns[0], forecaster.columns[1:])
+    folder = _folder(args.model)
+    forecaster = _load(folder)
+    record = read_fit_record(folder)
+    table = _read(args, forecaster, args.date)
     check_length(
         table,
         forecaster.settings.look_back + 1 + args.test,
         f"look_back={forecaster.settings.look_back} and --test {args.test}",
     )
+    season = args.season if args.season is not None else _saved_season(record)
     values = table.values.astype(np.float64)
     history, actual = values[: -args.test], values[-args.test :, 0]
     scores = {"model": errors(actual, forecaster.forecast(args.test, history)[:, 0])}
     scores["naive"] = errors(actual, naive(history[:, 0], args.test))
-    if args.season and len(history) >= args.season:
-        scores["seasonal naive"] = errors(
-            actual, seasonal_naive(history[:, 0], args.test, args.season)
+    if season and len(history) >= season:
+        scores["seasonal naive"] = errors(actual, seasonal_naive(history[:, 0], args.test, season))
+    seen = _rows_seen_in_fit(table, args.test, record, forecaster)
+    if seen and not args.quiet:
+        first = len(values) - args.test
+        where = f" (from {table.dates[first]})" if table.dates else ""
+        print(
+            f"unrolled evaluate: warning: {seen} of the {args.test} evaluated rows{where} were "
+            "part of the data the model was fitted on, so these errors are optimistic; "
+            "evaluate on rows after the fitted ones, or fit with --no-refit and the same --test.",
+            file=sys.stderr,
         )
     if args.json:
         print(json.dumps(scores, indent=2))
         return 0
-    print(errors_table(scores, f"Last {args.test} steps of {forecaster.columns[0]!r}:"))
+    label = f"Last {args.test} steps of {forecaster.columns[0]!r}"
+    print(
+        errors_table(
+            scores, f"{label} (seasonal naive: season {season}):" if season else f"{label}:"
+        )
+    )
     return 0
+
+
+def _read(args: argparse.Namespace, forecaster: Forecaster, date: str | None) -> Table:
+    data = args.data
+    return read_table(
+        data, forecaster.columns[0], forecaster.columns[1:], date, csv_options_from(args)
+    )
+
+
+def _saved_season(record: FitRecord | None) -> int | None:
+    # Folders written before the record was kept: the former default.
+    return record.season if record is not None else 12
+
+
+def _rows_seen_in_fit(
+    table: Table, test: int, record: FitRecord | None, forecaster: Forecaster
+) -> int:
+    """How many of the last `test` rows the model was fitted on: by date, else by value."""
+    first = len(table.values) - test
+    saved = record.index() if record is not None else None
+    if saved is not None and table.index is not None:
+        last = saved.dates[-1]
+        return sum(1 for d in table.index.dates[first:] if d <= last)
+    # The fitted target's last values (or, in folders without a record, the levels the
+    # model forecasts from) located in the evaluated file: the rows up to there were fitted.
+    reference = (
+        np.asarray(record.target, dtype=np.float64)
+        if record is not None
+        else np.asarray(forecaster.tail, dtype=np.float64)[:, 0]
+    )
+    end = _end_of(table.values[:, 0].astype(np.float64), reference[-8:])
+    return max(0, end - first)
+
+
+def _end_of(series: np.ndarray, tail: np.ndarray) -> int:
+    """The row after the last place `series` holds `tail`, or 0 where it never does."""
+    for end in range(len(series), len(tail) - 1, -1):
+        if np.array_equal(series[end - len(tail) : end], tail):
+            return end
+    return 0
+
+
+def _load(folder: Path) -> Forecaster:
+    # A newer folder gets one sentence, before the loader reads anything else of it.
+    try:
+        version = json.loads((folder / SETTINGS_FILE).read_text()).get("format_version", 0)
+    except (OSError, ValueError, AttributeError):
+        version = 0
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise ConfigError(
+            f"{folder} was saved by a newer unrolled (folder format {version}; this one reads up "
+            f"to {FORMAT_VERSION}): upgrade unrolled to use it."
+        )
+    return Forecaster.load(folder)
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -133,7 +222,7 @@ def run_explain(args: argparse.Namespace) -> int:
         model = builders[args.topology]()
     elif args.model:
         path = Path(args.model)
-        model = Forecaster.load(_folder(path)).model if path.is_dir() else load_model(path)
+        model = _load(_folder(path)).model if path.is_dir() else load_model(path)
     else:
         raise ValueError("explain needs a model folder or file, or --topology NAME.")
     print(explain.explain_text(model))

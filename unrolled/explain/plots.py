@@ -143,10 +143,18 @@ def plot_gate_activations(
     units, steps = values["h"].shape[1], values["h"].shape[0]
     height = max(2.2, min(6.0, 0.18 * units + 1.2))
     # Spacing by hand: constrained layout costs seconds with a colorbar per panel.
-    total = height * rows + 1.0  # inches, with room for the title and the last axis labels
+    # Inches: 1.0 above the panels (the figure title, then each panel's title), 0.8 between
+    # rows (x labels, then the next row's titles), 0.6 below; none of the texts overlap.
+    top, gap, bottom = 1.0, 0.8, 0.6
+    total = height * rows + gap * (rows - 1) + top + bottom
     figure, grid = _figure(rows, columns, 4.4 * columns, total, layout=None)
     figure.subplots_adjust(
-        left=0.06, right=0.96, bottom=0.55 / total, top=1 - 0.55 / total, wspace=0.4, hspace=0.6
+        left=0.06,
+        right=0.96,
+        bottom=bottom / total,
+        top=1 - top / total,
+        wspace=0.4,
+        hspace=gap / height,
     )
     for axes, key in zip(grid, keys):
         data = values[key].T  # (units, timesteps)
@@ -163,7 +171,11 @@ def plot_gate_activations(
         figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
     for axes in grid[len(keys) :]:
         axes.set_axis_off()
-    figure.suptitle(f"{name}: gate activations of one sample ({steps} timesteps, {units} units)")
+    figure.suptitle(
+        f"{name}: gate activations of one sample ({steps} timesteps, {units} units)",
+        y=1 - 0.3 / total,
+        va="top",
+    )
     return _save(figure, path)
 
 

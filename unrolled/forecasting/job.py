@@ -14,6 +14,7 @@ import numpy as np
 
 from unrolled.errors import ShapeError, positive_int
 from unrolled.forecasting.baselines import errors, naive, seasonal_naive
+from unrolled.forecasting.dates import continue_labels
 from unrolled.forecasting.forecaster import Forecaster, ForecastSettings
 from unrolled.forecasting.table import Table
 
@@ -86,26 +87,12 @@ def run_job(
         baselines,
         metrics,
         future,
-        future_dates(table.dates, future_steps),
+        table.future_dates(future_steps),
         final,
         evaluator.losses,
     )
 
 
 def future_dates(dates: list[str] | None, steps: int) -> list[str] | None:
-    """The next `steps` dates after monthly ('YYYY-MM') or daily ('YYYY-MM-DD') dates, else None."""
-    if not dates or len(dates) < 2:
-        return None
-    try:
-        if len(dates[-1]) == 7:  # YYYY-MM
-            year, month = map(int, dates[-1].split("-"))
-            out = []
-            for _ in range(steps):
-                year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-                out.append(f"{year:04d}-{month:02d}")
-            return out
-        stamps = np.array(dates[-2:], dtype="datetime64[D]")
-        step = stamps[1] - stamps[0]
-        return [str(stamps[1] + step * (i + 1)) for i in range(steps)]
-    except ValueError:
-        return None
+    """The next `steps` dates after regular dates (daily to yearly, see `dates`), else None."""
+    return continue_labels(dates, steps)

@@ -3,34 +3,45 @@
 from __future__ import annotations
 
 import csv
-import html
 import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from unrolled.forecasting.fit_record import write_fit_record
 from unrolled.forecasting.job import JobResult
+from unrolled.forecasting.report_folder import atomic_folder, pause_for_tests
+from unrolled.forecasting.report_page import page, write_plots
 
 MODEL_FOLDER = "model"
 
 
-def write_report(result: JobResult, folder: str | Path) -> dict[str, Path]:
-    """Writes every file of the report into `folder`; returns them by name."""
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {
-        "metrics": out / "metrics.json",
-        "forecast": out / "forecast.csv",
-        "model": out / MODEL_FOLDER,
-    }
-    files["metrics"].write_text(json.dumps(metrics_document(result), indent=2))
-    _write_forecast_csv(result, files["forecast"])
-    result.forecaster.save(files["model"])
-    files |= _write_plots(result, out)
-    files["html"] = out / "index.html"
-    files["html"].write_text(_html(result, files))
-    return files
+def write_report(
+    result: JobResult, folder: str | Path, history: dict[str, list[float]] | None = None
+) -> dict[str, Path]:
+    """Writes every file of the report into `folder`, atomically; returns them by name.
+
+    Args:
+        history: `{"loss": [...], "val_loss": [...]}` of the held-out fit (the validation
+            curve); default: the saved forecaster's training loss.
+    """
+    final = Path(folder)
+    with atomic_folder(final) as out:
+        files = {
+            "metrics": out / "metrics.json",
+            "forecast": out / "forecast.csv",
+            "model": out / MODEL_FOLDER,
+        }
+        files["metrics"].write_text(json.dumps(metrics_document(result), indent=2))
+        _write_forecast_csv(result, files["forecast"])
+        pause_for_tests()
+        result.forecaster.save(files["model"])
+        write_fit_record(result, files["model"])
+        pause_for_tests()
+        files |= write_plots(result, out, history)
+        files["html"] = out / "index.html"
+        files["html"].write_text(page(result, files, MODEL_FOLDER, bool(history)))
+        pause_for_tests()
+    return {name: final / path.relative_to(out) for name, path in files.items()}
 
 
 def metrics_document(result: JobResult) -> dict[str, Any]:
@@ -74,69 +85,3 @@ def _write_forecast_csv(result: JobResult, path: Path) -> None:
         dates = result.future_dates or [""] * len(result.future)
         for step, (date, value) in enumerate(zip(dates, result.future), start=1):
             writer.writerow([step, date, f"{value:.6g}"])
-
-
-def _write_plots(result: JobResult, out: Path) -> dict[str, Path]:
-    from unrolled.explain import diagram, plots
-
-    target = result.table.values[:, 0]
-    split = len(target) - result.test_steps
-    files = {
-        "forecast_plot": out / "forecast.png",
-        "training_plot": out / "training.png",
-        "diagram_png": out / "diagram.png",
-        "diagram_svg": out / "diagram.svg",
-        "gates_plot": out / "gates.png",
-    }
-    plots.plot_forecast(
-        files["forecast_plot"],
-        actual=target,
-        predicted=np.concatenate([np.full(split, np.nan), result.backtest]),
-        split_index=split,
-        dates=result.table.dates,
-        forecast=result.future,
-    )
-    plots.plot_history({"loss": result.forecaster.losses}, files["training_plot"])
-    model = result.forecaster.model
-    picture = diagram(model, timesteps=result.settings.look_back)
-    picture.save(files["diagram_png"])
-    picture.save(files["diagram_svg"])
-    forecaster = result.forecaster
-    window = forecaster.transform.forward(forecaster.tail)[-result.settings.look_back :]
-    plots.plot_gate_activations(_encoder_of(model), window.astype(np.float32), files["gates_plot"])
-    return files
-
-
-def _encoder_of(model: Any) -> Any:
-    # An encoder-decoder's gates are drawn for its encoder, which reads the window.
-    return getattr(model, "_encoder", model)
-
-
-def _html(result: JobResult, files: dict[str, Path]) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{e['rmse']:.2f}</td><td>{e['mae']:.2f}</td><td>{e['mape']:.2f}</td></tr>"
-        for name, e in result.metrics.items()
-    )
-    s = result.settings
-    images = "".join(
-        f'<figure><img src="{files[key].name}" alt="{alt}"><figcaption>{alt}</figcaption></figure>'
-        for key, alt in [
-            ("forecast_plot", "Forecast against actual; the line marks the held-out steps"),
-            ("training_plot", "Training loss per epoch"),
-            ("diagram_svg", "The model unrolled over its window"),
-            ("gates_plot", "Gate activations over the last window"),
-        ]
-    )
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>unrolled: {html.escape(result.table.target)}</title>
-<style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}img{{max-width:100%}}</style></head>
-<body><h1>Forecast of {html.escape(result.table.target)}</h1>
-<p>{html.escape(s.cell.upper())} {html.escape(s.topology)} with units {s.units}, look_back {s.look_back}, horizon {s.horizon},
-{s.epochs} epochs; trained on changes ({html.escape(", ".join(result.forecaster.transform.kinds))}).</p>
-<h2>Errors on the last {result.test_steps} steps</h2>
-<table><tr><th>forecast</th><th>RMSE</th><th>MAE</th><th>MAPE %</th></tr>{rows}</table>
-<p>Files: <a href="metrics.json">metrics.json</a>, <a href="forecast.csv">forecast.csv</a>, <a href="{MODEL_FOLDER}/">model/</a></p>
-{images}
-</body></html>
-"""
