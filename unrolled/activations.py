@@ -15,6 +15,8 @@ from unrolled.errors import ConfigError
 from unrolled.naming import by_name
 
 Activation = Callable[[torch.Tensor], torch.Tensor]
+# What an `activation=` argument takes: a Keras name, a function, or None (linear).
+ActivationArg = str | Activation | None
 
 
 def _linear(x: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,10 @@ from unrolled.naming import name_or_callable
 
 _EPSILON = 1e-7  # Keras's backend.epsilon()
 
+# What a `*_constraint=` argument takes: a Keras name, a `Constraint` or a function of the
+# weight, or None.
+ConstraintArg = str | Callable[[torch.Tensor], torch.Tensor] | None
+
 
 class Constraint:
     """A projection `f(weight) -> weight` applied after each optimizer step."""

@@ -17,6 +17,8 @@ from unrolled.errors import ConfigError
 from unrolled.naming import by_name
 
 Initializer = Callable[[Sequence[int]], torch.Tensor]
+# What an `*_initializer=` argument takes: a Keras name or a function of the shape.
+InitializerArg = str | Initializer
 
 # Keras truncates normals at two standard deviations; this restores the variance.
 _TRUNCATED_STDDEV_CORRECTION = 0.87962566103423978

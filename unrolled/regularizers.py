@@ -9,6 +9,10 @@ import torch
 
 from unrolled.naming import name_or_callable
 
+# What a `*_regularizer=` argument takes: a Keras name, a `Regularizer` or a function of the
+# weight, or None.
+RegularizerArg = str | Callable[[torch.Tensor], torch.Tensor] | None
+
 
 class Regularizer:
     """A penalty `f(weight) -> scalar` added to the training loss."""

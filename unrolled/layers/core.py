@@ -7,9 +7,11 @@ Masking; they live in their own modules and are re-exported here so that
 
 from __future__ import annotations
 
+import functools
+import inspect
 import warnings
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -37,6 +39,8 @@ __all__ = [
 ]
 
 # Keras 1 argument names of Dense and their Keras 3 spelling (Keras 3 refuses the old ones).
+_Init = TypeVar("_Init", bound=Callable[..., None])
+
 _DENSE_LEGACY = {
     "output_dim": "units",
     "init": "kernel_initializer",
@@ -46,6 +50,34 @@ _DENSE_LEGACY = {
     "b_constraint": "bias_constraint",
     "bias": "use_bias",
 }
+
+
+def _keras1_names(table: dict[str, str]) -> Callable[[_Init], _Init]:
+    """Renames Keras 1 arguments (`output_dim=`) to Keras 3's (`units=`) before `__init__`
+    sees them, as Keras 2's `legacy_dense_support` did, so the signature stays Keras 3's."""
+
+    def decorate(init: _Init) -> _Init:
+        names = list(inspect.signature(init).parameters)[1:]  # without self
+
+        @functools.wraps(init)
+        def renamed(self: Any, *args: Any, **kwargs: Any) -> None:
+            for old, new in table.items():
+                if old not in kwargs:
+                    continue
+                layer = type(self).__name__
+                warnings.warn(
+                    f"{layer}: `{old}` is the Keras 1 name of `{new}`; Keras 3 accepts only `{new}=`.",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                if new in kwargs or names.index(new) < len(args):
+                    raise ConfigError(f"{layer}: give `{new}` or the Keras 1 `{old}`, not both.")
+                kwargs[new] = kwargs.pop(old)
+            init(self, *args, **kwargs)
+
+        return renamed  # type: ignore[return-value]
+
+    return decorate
 
 
 class Dense(Layer):
@@ -78,33 +110,22 @@ class Dense(Layer):
 
     supports_masking = True
 
+    @_keras1_names(_DENSE_LEGACY)
     def __init__(
         self,
-        units: int | None = None,
-        activation: Any = None,
+        units: int,
+        activation: activations.ActivationArg = None,
         use_bias: bool = True,
-        kernel_initializer: Any = "glorot_uniform",
-        bias_initializer: Any = "zeros",
-        kernel_regularizer: Any = None,
-        bias_regularizer: Any = None,
-        activity_regularizer: Any = None,
-        kernel_constraint: Any = None,
-        bias_constraint: Any = None,
+        kernel_initializer: initializers.InitializerArg = "glorot_uniform",
+        bias_initializer: initializers.InitializerArg = "zeros",
+        kernel_regularizer: regularizers.RegularizerArg = None,
+        bias_regularizer: regularizers.RegularizerArg = None,
+        activity_regularizer: regularizers.RegularizerArg = None,
+        kernel_constraint: constraints.ConstraintArg = None,
+        bias_constraint: constraints.ConstraintArg = None,
         **kwargs: Any,
     ) -> None:
-        legacy = _pop_legacy(kwargs, _DENSE_LEGACY, "Dense")
-        if "units" in legacy and units is not None:
-            raise ConfigError("Dense: give `units` or the Keras 1 `output_dim`, not both.")
-        units = legacy.get("units", units)
-        use_bias = legacy.get("use_bias", use_bias)
-        kernel_initializer = legacy.get("kernel_initializer", kernel_initializer)
-        kernel_regularizer = legacy.get("kernel_regularizer", kernel_regularizer)
-        bias_regularizer = legacy.get("bias_regularizer", bias_regularizer)
-        kernel_constraint = legacy.get("kernel_constraint", kernel_constraint)
-        bias_constraint = legacy.get("bias_constraint", bias_constraint)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        if units is None:
-            raise ConfigError("Dense needs `units`, the size of the output's last axis.")
         self.units = positive_int(units, "units")
         self.activation = activations.get(activation, "activation")
         self.use_bias = bool(use_bias)
@@ -228,17 +249,3 @@ class Activation(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
-
-
-def _pop_legacy(kwargs: dict[str, Any], table: dict[str, str], layer: str) -> dict[str, Any]:
-    """Removes Keras 1 argument names from `kwargs`; returns them under their Keras 3 names."""
-    found = {}
-    for old, new in table.items():
-        if old in kwargs:
-            warnings.warn(
-                f"{layer}: `{old}` is the Keras 1 name of `{new}`; Keras 3 accepts only `{new}=`.",
-                DeprecationWarning,
-                stacklevel=3,
-            )
-            found[new] = kwargs.pop(old)
-    return found

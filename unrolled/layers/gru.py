@@ -7,8 +7,9 @@ from typing import Any
 
 import torch
 
+from unrolled import activations, constraints, initializers, regularizers
 from unrolled.layers.cell import KernelCell
-from unrolled.layers.recurrent import RNN, split_layer_kwargs
+from unrolled.layers.recurrent import RNN, cell_and_options
 from unrolled.ops import cell_kinds
 from unrolled.ops.cell_kinds import CellKind
 from unrolled.ops.steps import GRUStep, gru_step
@@ -68,7 +69,7 @@ class GRU(RNN):
         units: size of the output and of the state.
         reset_after: Keras 3's default True matches torch and cuDNN; False is the
             original formula (step loop only).
-        other arguments: as `LSTM`.
+        other arguments: as `LSTM` (a GRU has no `unit_forget_bias`).
 
     Shapes:
         inputs `(samples, timesteps, features)`; output `(samples, units)` or
@@ -79,6 +80,34 @@ class GRU(RNN):
         torch.Size([2, 8])
     """
 
-    def __init__(self, units: int, **kwargs: Any) -> None:
-        cell_kwargs, layer_kwargs = split_layer_kwargs(GRUCell, kwargs)
-        super().__init__(GRUCell(units, **cell_kwargs), **layer_kwargs)
+    def __init__(
+        self,
+        units: int,
+        activation: activations.ActivationArg = "tanh",
+        recurrent_activation: activations.ActivationArg = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: initializers.InitializerArg = "glorot_uniform",
+        recurrent_initializer: initializers.InitializerArg = "orthogonal",
+        bias_initializer: initializers.InitializerArg = "zeros",
+        kernel_regularizer: regularizers.RegularizerArg = None,
+        recurrent_regularizer: regularizers.RegularizerArg = None,
+        bias_regularizer: regularizers.RegularizerArg = None,
+        activity_regularizer: regularizers.RegularizerArg = None,
+        kernel_constraint: constraints.ConstraintArg = None,
+        recurrent_constraint: constraints.ConstraintArg = None,
+        bias_constraint: constraints.ConstraintArg = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        reset_after: bool = True,
+        use_cudnn: bool | str = "auto",
+        zero_output_for_mask: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        cell, options = cell_and_options(GRUCell, locals())
+        super().__init__(cell, **options)

@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
-from unrolled import initializers
+from unrolled import activations, constraints, initializers, regularizers
 from unrolled.layers.cell import KernelCell
-from unrolled.layers.recurrent import RNN, split_layer_kwargs
+from unrolled.layers.recurrent import RNN, cell_and_options
 from unrolled.ops import cell_kinds
 from unrolled.ops.steps import LSTMStep, lstm_step
 
@@ -74,10 +74,20 @@ class LSTM(RNN):
 
     Args:
         units: size of the output and of each state (the number of "cells" in one block).
-        activation, recurrent_activation, use_bias, *_initializer, unit_forget_bias,
-        *_regularizer, *_constraint, dropout, recurrent_dropout, seed: as `LSTMCell`.
-        return_sequences, return_state, go_backwards, stateful, unroll,
-        zero_output_for_mask, use_cudnn: as `RNN`.
+        activation: applied to the candidate `g` and to `c` on output; Keras's default tanh.
+        recurrent_activation: the gates' activation; Keras's default sigmoid.
+        use_bias, kernel_initializer, recurrent_initializer, bias_initializer: the weights
+            `kernel`, `recurrent_kernel`, `bias` and how they start (see `LSTMCell`).
+        unit_forget_bias: start the forget gate's bias at one.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer, activity_regularizer:
+            applied by `fit`.
+        kernel_constraint, recurrent_constraint, bias_constraint: applied by `fit`.
+        dropout, recurrent_dropout: fractions of the inputs and of `h` dropped in training,
+            with one mask per sequence; `seed` seeds them.
+        return_sequences, return_state, go_backwards, stateful: as `RNN`.
+        unroll, use_cudnn, zero_output_for_mask: as `RNN`.
+        **kwargs: `name`, `trainable`, `dtype`, and Keras 1/2's `input_shape`, `input_dim`,
+            `input_length`, `batch_input_shape`, `batch_size`.
 
     Shapes:
         inputs `(samples, timesteps, features)`; output `(samples, units)`, or
@@ -88,8 +98,41 @@ class LSTM(RNN):
         >>> layer = LSTM(4, return_sequences=True)
         >>> layer(torch.zeros(2, 3, 1)).shape
         torch.Size([2, 3, 4])
+        >>> layer
+        LSTM(
+          4, return_sequences=True
+          (cell): LSTMCell(4)
+        )
     """
 
-    def __init__(self, units: int, **kwargs: Any) -> None:
-        cell_kwargs, layer_kwargs = split_layer_kwargs(LSTMCell, kwargs)
-        super().__init__(LSTMCell(units, **cell_kwargs), **layer_kwargs)
+    def __init__(
+        self,
+        units: int,
+        activation: activations.ActivationArg = "tanh",
+        recurrent_activation: activations.ActivationArg = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: initializers.InitializerArg = "glorot_uniform",
+        recurrent_initializer: initializers.InitializerArg = "orthogonal",
+        bias_initializer: initializers.InitializerArg = "zeros",
+        unit_forget_bias: bool = True,
+        kernel_regularizer: regularizers.RegularizerArg = None,
+        recurrent_regularizer: regularizers.RegularizerArg = None,
+        bias_regularizer: regularizers.RegularizerArg = None,
+        activity_regularizer: regularizers.RegularizerArg = None,
+        kernel_constraint: constraints.ConstraintArg = None,
+        recurrent_constraint: constraints.ConstraintArg = None,
+        bias_constraint: constraints.ConstraintArg = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        use_cudnn: bool | str = "auto",
+        zero_output_for_mask: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        cell, options = cell_and_options(LSTMCell, locals())
+        super().__init__(cell, **options)

@@ -7,9 +7,10 @@ from typing import Any
 
 import torch
 
+from unrolled import activations, constraints, initializers, regularizers
 from unrolled.errors import ConfigError
 from unrolled.layers.cell import KernelCell
-from unrolled.layers.recurrent import RNN, split_layer_kwargs
+from unrolled.layers.recurrent import RNN, cell_and_options
 from unrolled.ops import cell_kinds
 from unrolled.ops.steps import SimpleRNNStep, simple_rnn_step
 
@@ -53,6 +54,12 @@ class SimpleRNNCell(KernelCell):
 class SimpleRNN(RNN):
     """Fully connected recurrent layer, Keras 3 arguments and numbers, on `torch.rnn_tanh`/`rnn_relu`.
 
+    Args:
+        units: size of the output and of the state.
+        activation: Keras's default tanh; "relu" also runs on torch's fused operator.
+        other arguments: as `LSTM` (a SimpleRNN has no gates: no `recurrent_activation`,
+            no `unit_forget_bias`).
+
     Shapes:
         inputs `(samples, timesteps, features)`; output `(samples, units)` or
         `(samples, timesteps, units)`; with `return_state=True` the tuple `(output, h)`.
@@ -62,6 +69,32 @@ class SimpleRNN(RNN):
         torch.Size([2, 3, 4])
     """
 
-    def __init__(self, units: int, **kwargs: Any) -> None:
-        cell_kwargs, layer_kwargs = split_layer_kwargs(SimpleRNNCell, kwargs)
-        super().__init__(SimpleRNNCell(units, **cell_kwargs), **layer_kwargs)
+    def __init__(
+        self,
+        units: int,
+        activation: activations.ActivationArg = "tanh",
+        use_bias: bool = True,
+        kernel_initializer: initializers.InitializerArg = "glorot_uniform",
+        recurrent_initializer: initializers.InitializerArg = "orthogonal",
+        bias_initializer: initializers.InitializerArg = "zeros",
+        kernel_regularizer: regularizers.RegularizerArg = None,
+        recurrent_regularizer: regularizers.RegularizerArg = None,
+        bias_regularizer: regularizers.RegularizerArg = None,
+        activity_regularizer: regularizers.RegularizerArg = None,
+        kernel_constraint: constraints.ConstraintArg = None,
+        recurrent_constraint: constraints.ConstraintArg = None,
+        bias_constraint: constraints.ConstraintArg = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        seed: int | None = None,
+        use_cudnn: bool | str = "auto",
+        zero_output_for_mask: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        cell, options = cell_and_options(SimpleRNNCell, locals())
+        super().__init__(cell, **options)
