@@ -35,6 +35,10 @@ class ModelBase(Layer):
     _compile_args: dict[str, Any] | None = None
 
     # -- structure ------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """Nothing beside the layers: `print(model)` is the tree of layers, as in torch."""
+        return ""
+
     @property
     def layers(self) -> list[Any]:
         raise NotImplementedError
