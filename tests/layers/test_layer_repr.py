@@ -7,6 +7,7 @@ import warnings
 
 import torch
 
+import unrolled
 from unrolled import layers
 from unrolled.layers.base import Layer
 
@@ -88,6 +89,26 @@ def test_wrappers_show_what_they_wrap():
         "    )\n"
         "  )\n"
         ")"
+    )
+
+
+def test_models_print_their_layers_as_a_numbered_tree():
+    model = unrolled.Sequential(
+        [unrolled.Input((5, 3)), layers.LSTM(4, return_sequences=True), layers.Dense(1)]
+    )
+    assert repr(model) == (
+        "Sequential(\n"
+        "  (0): LSTM(\n"
+        "    4, return_sequences=True\n"
+        "    (cell): LSTMCell(4)\n"
+        "  )\n"
+        "  (1): Dense(1)\n"
+        ")"
+    )
+    inputs = unrolled.Input((5, 3))
+    functional = unrolled.Model(inputs, layers.Dense(1)(layers.GRU(2)(inputs)))
+    assert repr(functional) == (
+        "Model(\n  (0): GRU(\n    2\n    (cell): GRUCell(2)\n  )\n  (1): Dense(1)\n)"
     )
 
 

@@ -170,7 +170,7 @@ def test_load_weights_of_another_architecture_changes_nothing(tmp_path: Path) ->
     before = model.get_weights()
     with pytest.raises(
         FileFormatError,
-        match=r"'_layers.1.kernel' \(layer 'dense.*', kernel\) has shape \(4, 2\); the model expects \(4, 1\)",
+        match=r"'1.kernel' \(layer 'dense.*', kernel\) has shape \(4, 2\); the model expects \(4, 1\)",
     ):
         model.load_weights(tmp_path / "w.safetensors")
     for a, b in zip(before, model.get_weights()):
@@ -346,11 +346,11 @@ def test_a_missing_tensor_is_named(tmp_path: Path) -> None:
 
     with zipfile.ZipFile(path) as source:
         tensors = load(source.read(archive.WEIGHTS))
-    del tensors["_layers.0.cell.recurrent_kernel"]
+    del tensors["0.cell.recurrent_kernel"]
     _rewrite(path, {archive.WEIGHTS: save(tensors)})
     with pytest.raises(
         FileFormatError,
-        match=r"missing 1 tensor.*'_layers.0.cell.recurrent_kernel' \(layer 'lstm.*', cell.recurrent_kernel\)",
+        match=r"missing 1 tensor.*'0.cell.recurrent_kernel' \(layer 'lstm.*', cell.recurrent_kernel\)",
     ):
         unrolled.load_model(path)
 
@@ -361,11 +361,11 @@ def test_a_tensor_of_the_wrong_shape_is_named(tmp_path: Path) -> None:
 
     with zipfile.ZipFile(path) as source:
         tensors = load(source.read(archive.WEIGHTS))
-    tensors["_layers.1.kernel"] = torch.zeros(5, 1)
+    tensors["1.kernel"] = torch.zeros(5, 1)
     _rewrite(path, {archive.WEIGHTS: save(tensors)})
     with pytest.raises(
         FileFormatError,
-        match=r"'_layers.1.kernel' \(layer 'dense.*', kernel\) has shape \(5, 1\); the model expects \(4, 1\)",
+        match=r"'1.kernel' \(layer 'dense.*', kernel\) has shape \(5, 1\); the model expects \(4, 1\)",
     ):
         unrolled.load_model(path)
 

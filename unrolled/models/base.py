@@ -33,11 +33,26 @@ class ModelBase(Layer):
     _trainer: Trainer | None = None
     history: Any = None
     _compile_args: dict[str, Any] | None = None
+    # The layers were a ModuleList `_layers` up to 0.1.0: files and state dicts of that time
+    # name them `_layers.0.cell.kernel`, loaded as `0.cell.kernel` (see `state_names`).
+    legacy_state_prefix = "_layers."
 
     # -- structure ------------------------------------------------------------------------------
     def extra_repr(self) -> str:
         """Nothing beside the layers: `print(model)` is the tree of layers, as in torch."""
         return ""
+
+    def _load_from_state_dict(  # type: ignore[no-untyped-def]
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        # `load_state_dict` of an old state dict: its `_layers.` names become today's before
+        # this model and its layers (loaded after it, from the same dictionary) read them.
+        old = prefix + self.legacy_state_prefix
+        for name in [name for name in state_dict if name.startswith(old)]:
+            state_dict[prefix + name[len(old) :]] = state_dict.pop(name)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     @property
     def layers(self) -> list[Any]:

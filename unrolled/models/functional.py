@@ -47,8 +47,10 @@ class Model(ModelBase):
         self._inputs = _symbolic_leaves(inputs, "inputs")
         self._outputs = _symbolic_leaves(outputs, "outputs")
         self._nodes = _nodes_between(self._inputs, self._outputs)
-        # Registered once each, in call order, so parameters() and state_dict() see them.
-        self._layers = nn.ModuleList(_unique([node.layer for node in self._nodes]))
+        # Registered once each, in call order, numbered as torch.nn.Sequential numbers its
+        # modules, so parameters() and state_dict() see them (`0.cell.kernel`).
+        for index, layer in enumerate(_unique([node.layer for node in self._nodes])):
+            self.add_module(str(index), layer)
         self.built = True
 
     # -- structure ----------------------------------------------------------------------------
@@ -56,7 +58,7 @@ class Model(ModelBase):
     def layers(self) -> list[Layer]:
         """The layers in call order, input layers first (as in Keras)."""
         inputs = [t.node.layer for t in self._inputs]
-        return [*inputs, *self._layers]
+        return [*inputs, *(module for key, module in self._modules.items() if key.isdigit())]
 
     @property
     def input_shape(self) -> Any:

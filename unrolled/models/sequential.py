@@ -26,17 +26,31 @@ class Sequential(ModelBase):
     known, every layer is built, so `summary()`, `count_params()` and `compile()` work before
     any data is seen.
 
+    The layers are the model's children, numbered as `torch.nn.Sequential` numbers its
+    modules: `state_dict()` names are `0.cell.kernel`, `1.kernel`, ... (files written when
+    they were `_layers.0.cell.kernel` load too, see `unrolled.state_names`). Numbers, not
+    layer names: names come from a process-wide counter (`lstm_3`), so a file would not
+    load into the same architecture built in another process, and a layer named like a
+    module attribute (`training`) could not be registered at all.
+
     Example:
         >>> model = Sequential([LSTM(4, input_shape=(3, 1)), Dense(1)])
         >>> model.output_shape
         (None, 1)
+        >>> model
+        Sequential(
+          (0): LSTM(
+            4, batch_shape=(None, 3, 1)
+            (cell): LSTMCell(4)
+          )
+          (1): Dense(1)
+        )
     """
 
     def __init__(
         self, layers: Sequence[Any] | None = None, name: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(name=name, **kwargs)
-        self._layers = nn.ModuleList()
         self._input_shape: tuple[int | None, ...] | None = None
         self._output_shape: Any = None
         for layer in layers or []:
@@ -45,7 +59,7 @@ class Sequential(ModelBase):
     def add(self, layer: Any) -> None:
         """Appends a layer (or an `Input(...)` as the first item, to give the input shape)."""
         if isinstance(layer, SymbolicTensor):
-            if self._layers or self._input_shape is not None:
+            if self.layers or self._input_shape is not None:
                 raise ConfigError("An Input can only be the first item of a Sequential model.")
             self._input_shape = layer.shape
             self._output_shape = layer.shape
@@ -56,21 +70,22 @@ class Sequential(ModelBase):
         if not isinstance(layer, nn.Module):
             raise ConfigError(f"Sequential.add expects a layer; received {type(layer).__name__}.")
         if getattr(layer, "batch_shape", None) is not None:
-            if not self._layers and self._input_shape is None:
+            if not self.layers and self._input_shape is None:
                 self._input_shape = self._output_shape = tuple(layer.batch_shape)
             elif isinstance(layer, Layer):
                 layer.ignore_input_shape(f"not the first of {self.name}")
-        self._layers.append(layer)
+        self.add_module(str(len(self.layers)), layer)
         if self._output_shape is not None:
             self._output_shape = _build_and_shape(layer, self._output_shape)
         self.built = self._output_shape is not None
 
     def pop(self) -> Any:
         """Removes and returns the last layer."""
-        if not self._layers:
+        layers = self.layers
+        if not layers:
             raise ConfigError(f"{self.name} has no layers to pop.")
-        layer = self._layers[-1]
-        del self._layers[-1]
+        layer = layers[-1]
+        del self._modules[str(len(layers) - 1)]
         self._output_shape = self.compute_output_shape(self._input_shape)
         return layer
 
@@ -78,7 +93,7 @@ class Sequential(ModelBase):
     @property
     def layers(self) -> list[Any]:
         """The layers in order (an Input given first is not one of them, as in Keras 3)."""
-        return list(self._layers)
+        return [module for key, module in self._modules.items() if key.isdigit()]
 
     @property
     def input_shape(self) -> Any:
@@ -92,7 +107,7 @@ class Sequential(ModelBase):
     def weights(self) -> list[nn.Parameter]:
         return [
             w
-            for layer in self._layers
+            for layer in self.layers
             for w in (layer.weights if isinstance(layer, Layer) else layer.parameters())
         ]
 
@@ -100,14 +115,14 @@ class Sequential(ModelBase):
         """Builds every layer for inputs of `input_shape` (samples axis included)."""
         self._input_shape = tuple(input_shape)
         shape: Any = self._input_shape
-        for layer in self._layers:
+        for layer in self.layers:
             shape = _build_and_shape(layer, shape)
         self._output_shape = shape
         self.built = True
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         shape = input_shape
-        for layer in self._layers:
+        for layer in self.layers:
             shape = layer.compute_output_shape(shape)
         return shape
 
@@ -120,7 +135,7 @@ class Sequential(ModelBase):
             "dtype": self.dtype_name,
             "layers": [
                 serialization.serialize_object(layer, f"layer {index} of {self.name}")
-                for index, layer in enumerate(self._layers)
+                for index, layer in enumerate(self.layers)
             ],
         }
         if self._input_shape is not None:
@@ -154,7 +169,8 @@ class Sequential(ModelBase):
 
     # -- running --------------------------------------------------------------------------------
     def forward(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
-        if not self._layers:
+        layers = self.layers
+        if not layers:
             raise ConfigError(f"{self.name} has no layers yet; add some with .add(layer).")
         x = as_model_input(inputs, self.name)
         if self._input_shape is not None:
@@ -164,7 +180,7 @@ class Sequential(ModelBase):
             self.to(x.device)
         if mask is not None:
             x._keras_mask = torch.as_tensor(mask, device=x.device)
-        for layer in self._layers:
+        for layer in layers:
             x = (
                 layer(x, training=training)
                 if training is not None and accepts(type(layer), "training")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from unrolled import files
+from unrolled import files, state_names
 from unrolled.errors import FileFormatError
 from unrolled.layers.base import Layer
 from unrolled.layers.cell import Cell
@@ -78,7 +78,10 @@ def load_state(
     Raises:
         FileFormatError: a tensor the module has is missing, one it lacks is present, or a
             shape differs. Nothing has been copied then.
+
+    Names of an older layout (`_layers.0.cell.kernel`) are read as today's (`state_names`).
     """
+    tensors = state_names.current_names(module, tensors)
     expected = {name: tuple(value.shape) for name, value in module.state_dict().items()}
     states = _state_sizes(module)
     if skip_mismatch:
@@ -110,7 +113,7 @@ def load_state(
 
 
 def _describer(module: nn.Module) -> Callable[[str], str]:
-    # "'_layers.0.cell.kernel' (layer 'lstm', cell.kernel)": the name users gave or see.
+    # "'0.cell.kernel' (layer 'lstm', cell.kernel)": the name users gave or see.
     layers = {
         prefix: m
         for prefix, m in module.named_modules()

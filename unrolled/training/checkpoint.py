@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unrolled import files
+from unrolled import files, state_names
 from unrolled.errors import ConfigError, FileFormatError
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -187,8 +187,10 @@ def load_module_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor],
     """`module.load_state_dict(tensors)`, with every parameter checked first (names, shapes).
 
     Buffers are left to the module's own loading, which may create them (a stateful
-    layer's states exist only once it has seen a batch).
+    layer's states exist only once it has seen a batch). Names of an older layout are read
+    as today's (`state_names`).
     """
+    tensors = state_names.current_names(module, tensors)
     expected = {name: tuple(p.shape) for name, p in module.named_parameters()}
     files.check_shapes(expected, {k: v for k, v in tensors.items() if k in expected}, what)
     try:
@@ -249,6 +251,13 @@ def load_optimizer_state(
     Raises:
         FileFormatError: other parameters, or a slot of the wrong shape; nothing is loaded.
     """
+    # Parameter names of an older layout (`_layers.0.cell.kernel`) are read as today's.
+    tensors = state_names.current_names(module, tensors)
+    info = {
+        **info,
+        "param_groups": [_current_group(module, g) for g in info.get("param_groups", [])],
+        "scalars": state_names.current_names(module, info.get("scalars", {})),
+    }
     names = _parameter_names(module)
     parameters = dict(module.named_parameters())
     saved_groups = info.get("param_groups", [])
@@ -286,6 +295,13 @@ def load_optimizer_state(
     for group, saved in zip(current, saved_groups):
         groups.append({**saved["options"], "params": [index_of[name] for name in group]})
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def _current_group(module: torch.nn.Module, group: Any) -> Any:
+    params = group.get("params") if isinstance(group, dict) else None
+    if not isinstance(params, list) or not all(isinstance(name, str) for name in params):
+        return group  # refused below, with the saved value in the message
+    return {**group, "params": [state_names.current_name(module, name) for name in params]}
 
 
 def _parameter_names(module: torch.nn.Module) -> dict[int, str]:
