@@ -228,11 +228,8 @@ def _label(result: Any, name: str) -> str:
     if name != "model":
         return name
     chosen = getattr(result, "chosen", "model")
-    return (
-        chosen
-        if chosen != "model"
-        else f"{result.settings.cell.upper()} ({result.settings.topology})"
-    )
+    own = f"{result.settings.cell.upper()} ({result.settings.topology})"
+    return own if chosen == "model" else f"kept: {chosen}"
 
 
 def _frequency_text(result: Any) -> str:
