@@ -167,3 +167,27 @@ def test_ctrl_c_while_the_report_is_written_leaves_the_old_report_whole(tmp_path
         and after["model/model.unrolled"] != before["model/model.unrolled"]
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["q.csv.gz", "report"]
+
+
+def test_a_newer_folder_gets_one_sentence(tmp_path: Path) -> None:
+    import zipfile
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "forecaster.json").write_text('{"format_version": 99}')
+    (folder / "model.unrolled").write_bytes(b"")
+    result = run("forecast", str(folder), "--steps", "2")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"unrolled forecast: error: {folder} was saved by a newer unrolled (folder format 99; "
+        "this one reads up to 1): upgrade unrolled to use it.\n"
+    )
+    (folder / "forecaster.json").write_text('{"format_version": 1}')
+    with zipfile.ZipFile(folder / "model.unrolled", "w") as archive:
+        archive.writestr("metadata.json", '{"format": "unrolled", "format_version": 7}')
+    result = run("evaluate", str(folder), str(tmp_path / "any.csv"))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"unrolled evaluate: error: {folder} was saved by a newer unrolled (model file format 7; "
+        "this one reads up to 1): upgrade unrolled to use it.\n"
+    )

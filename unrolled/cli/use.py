@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from unrolled.forecasting.fit_record import FitRecord, read_fit_record
 from unrolled.forecasting.forecaster import FORMAT_VERSION, MODEL_FILE, SETTINGS_FILE, Forecaster
 from unrolled.forecasting.report import errors_table
 from unrolled.forecasting.table import Table, check_length, read_table
+from unrolled.saving.archive import FORMAT_VERSION as FILE_FORMAT
+from unrolled.saving.archive import METADATA
 
 
 def add_forecast(commands: argparse._SubParsersAction) -> None:
@@ -172,16 +175,29 @@ def _end_of(series: np.ndarray, tail: np.ndarray) -> int:
 
 def _load(folder: Path) -> Forecaster:
     # A newer folder gets one sentence, before the loader reads anything else of it.
-    try:
-        version = json.loads((folder / SETTINGS_FILE).read_text()).get("format_version", 0)
-    except (OSError, ValueError, AttributeError):
-        version = 0
-    if isinstance(version, int) and version > FORMAT_VERSION:
-        raise ConfigError(
-            f"{folder} was saved by a newer unrolled (folder format {version}; this one reads up "
-            f"to {FORMAT_VERSION}): upgrade unrolled to use it."
-        )
+    versions = [(_version_in(folder / SETTINGS_FILE), FORMAT_VERSION, "folder format")]
+    versions.append((_version_in(folder / MODEL_FILE, METADATA), FILE_FORMAT, "model file format"))
+    for version, known, what in versions:
+        if version > known:
+            raise ConfigError(
+                f"{folder} was saved by a newer unrolled ({what} {version}; this one reads up "
+                f"to {known}): upgrade unrolled to use it."
+            )
     return Forecaster.load(folder)
+
+
+def _version_in(path: Path, member: str | None = None) -> int:
+    """The `format_version` in a JSON file, or in a JSON member of a zip file; 0 if unreadable."""
+    try:
+        if member is None:
+            text = path.read_bytes()
+        else:
+            with zipfile.ZipFile(path) as archive:
+                text = archive.read(member)
+        version = json.loads(text).get("format_version", 0)
+    except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile):
+        return 0
+    return version if isinstance(version, int) and not isinstance(version, bool) else 0
 
 
 def run_explain(args: argparse.Namespace) -> int:
