@@ -157,3 +157,14 @@ def test_bad_options_are_refused() -> None:
         CsvOptions(missing="zero")
     with pytest.raises(ValueError, match="--sep must be one character"):
         CsvOptions(sep=";;")
+
+
+def test_three_digits_after_a_comma_follow_the_files_convention(tmp_path: Path) -> None:
+    # "1,234" alone is ambiguous: a decimal comma in a ;-separated file (spreadsheets in most
+    # of Europe), a thousands separator in a quoted comma-separated one.
+    european = _write(tmp_path / "eu.csv", "y;x\n1,234;1\n2,5;2\n")
+    np.testing.assert_allclose(read_table(european, "y").values[:, 0], [1.234, 2.5], rtol=1e-6)
+    only_groups = _write(tmp_path / "eu3.csv", "y;x\n1,234;1\n2,345;2\n")
+    np.testing.assert_allclose(read_table(only_groups, "y").values[:, 0], [1.234, 2.345], rtol=1e-6)
+    american = _write(tmp_path / "us.csv", 'y,x\n"1,234",1\n"2,345",2\n')
+    np.testing.assert_allclose(read_table(american, "y").values[:, 0], [1234, 2345])

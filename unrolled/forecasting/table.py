@@ -113,7 +113,7 @@ def read_table(
     """
     options = options or CsvOptions()
     name = os.fspath(path)
-    rows, lines = _rows(path, target, options)
+    rows, lines, sep = _rows(path, target, options)
     if not rows:
         raise DataError(f"{name} is empty; expected a header row and data rows.")
     header = [cell.strip() for cell in rows[0]]
@@ -129,7 +129,7 @@ def read_table(
     indices = [header.index(c) for c in columns]
     cells = [[_cell(row, i) for i in indices] for row, _ in data]
     line_of = [line for _, line in data]
-    decimal = options.decimal or _sniff_decimal(cells, _unescape(options.sep or ","), rows, options)
+    decimal = options.decimal or _sniff_decimal(cells, sep)
     values = np.empty((len(data), len(columns)), dtype=np.float64)
     for r, row in enumerate(cells):
         for c, text in enumerate(row):
@@ -171,7 +171,7 @@ def check_length(table: Table, needed: int, why: str) -> None:
 # -- reading the text --------------------------------------------------------------------------
 def _rows(
     path: str | os.PathLike[str], target: str, options: CsvOptions
-) -> tuple[list[list[str]], list[int]]:
+) -> tuple[list[list[str]], list[int], str]:
     name = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(f"{name}: no such file.")
@@ -207,7 +207,7 @@ def _rows(
         raise DataError(
             f"{name}, line {reader.line_num}: cannot read it as CSV ({error})."
         ) from None
-    return rows, lines
+    return rows, lines, sep
 
 
 def _unescape(sep: str) -> str:
@@ -238,9 +238,7 @@ def _cell(row: list[str], index: int) -> str:
 
 
 # -- numbers -------------------------------------------------------------------------------------
-def _sniff_decimal(
-    cells: list[list[str]], sep: str, rows: list[list[str]], options: CsvOptions
-) -> str:
+def _sniff_decimal(cells: list[list[str]], sep: str) -> str:
     # Evidence from the numbers themselves: the later of "." and "," in "1,234.5" / "1.234,5"
     # is the decimal mark; a comma not followed by exactly three digits is one too.
     texts = [t for row in cells for t in row if t and t.lower() not in MISSING_CELLS]
@@ -254,10 +252,7 @@ def _sniff_decimal(
             return "."
     # Only "1,234"-like commas or none: thousands in a comma-separated file (the commas were
     # quoted), a decimal comma in a ;- or tab-separated one, as spreadsheets write them.
-    delimiter = _unescape(options.sep) if options.sep else None
-    if delimiter is None and rows and len(rows[0]) > 1:
-        delimiter = sep
-    return "," if any("," in t for t in texts) and delimiter in (";", "\t") else "."
+    return "," if any("," in t for t in texts) and sep in (";", "\t") else "."
 
 
 def _number(text: str, decimal: str, where: str, options: CsvOptions) -> float:
