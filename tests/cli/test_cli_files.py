@@ -74,6 +74,8 @@ def test_fit_a_gzipped_european_quarterly_file_and_forecast_its_dates(tmp_path: 
     assert [line.split(",")[1] for line in printed.stdout.splitlines()[1:]] == expected
     from_data = run("forecast", str(out), "--steps", "2", "--data", str(data), "--date", "Datum")
     assert [line.split(",")[1] for line in from_data.stdout.splitlines()[1:]] == expected[:2]
+    same_rows = run("forecast", str(out), "--steps", "2", "--data", str(data))  # no --date
+    assert [line.split(",")[1] for line in same_rows.stdout.splitlines()[1:]] == expected[:2]
     assert json.loads((out / "metrics.json").read_text())["rows"] == 40
 
 

@@ -84,8 +84,12 @@ def run_forecast(args: argparse.Namespace) -> int:
             table, forecaster.settings.look_back + 1, f"look_back={forecaster.settings.look_back}"
         )
         history, upcoming = table.values, table.future_dates(args.steps)
-    elif record is not None and (index := record.index()) is not None:
-        upcoming = index.future(args.steps)  # after the last fitted date
+    index = record.index() if record is not None else None
+    if upcoming is None and index is not None and record is not None:
+        # Without --data, or with data ending where the fit ended: after the last fitted date.
+        target = np.asarray(record.target[-8:], dtype=np.float64)
+        if history is None or _end_of(history[:, 0].astype(np.float64), target) == len(history):
+            upcoming = index.future(args.steps)
     predicted = forecaster.forecast(args.steps, history)[:, 0]
     upcoming = upcoming or [""] * args.steps
     print(f"step,date,{forecaster.columns[0]}")
