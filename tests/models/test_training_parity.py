@@ -132,3 +132,28 @@ def test_predict_equals_keras_on_a_bidirectional_sequence_model():
     )
     _same_start(ours, theirs)
     np.testing.assert_allclose(ours.predict(X, verbose=0), theirs.predict(X, verbose=0), atol=1e-5)
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["compiled", "reference"])
+def test_a_wholly_masked_batch_still_moves_momentum_like_keras(fast_path):
+    """Keras runs the cell and masks its result, so a batch with no valid step gives every
+    recurrent weight a zero gradient and momentum still moves it (a missing gradient would not)."""
+    x = X[:16].copy()
+    x[8:] = 0.0  # the second batch: every step masked
+    ours = unrolled.Sequential(
+        [unrolled.Masking(0.0, input_shape=(5, 2)), unrolled.LSTM(3), unrolled.Dense(1)]
+    )
+    theirs = keras.Sequential(
+        [keras.Input((5, 2)), keras.layers.Masking(0.0), keras.layers.LSTM(3), keras.layers.Dense(1)]
+    )
+    _same_start(ours, theirs)
+    ours.compile(
+        optimizer=unrolled.optimizers.SGD(learning_rate=0.1, momentum=0.9),
+        loss="mse",
+        fast_path=fast_path,
+    )
+    theirs.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1, momentum=0.9), loss="mse")
+    ours.fit(x, Y[:16], batch_size=8, shuffle=False, verbose=0)
+    theirs.fit(x, Y[:16], batch_size=8, shuffle=False, verbose=0)
+    for got, want in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(got, want, atol=1e-5)

@@ -205,9 +205,12 @@ def _nothing_runs(
     # Every step masked: zero outputs, and the states stay as they came.
     initial = _zero_states(kind, x, params) if states is None else list(states)
     units = params[1].shape[1]
-    if last_only:
-        return x.new_zeros(x.shape[0], units), initial
-    return x.new_zeros(x.shape[0], x.shape[1], units), initial
+    outputs = x.new_zeros(x.shape[0], units) if last_only else x.new_zeros(*x.shape[:2], units)
+    if torch.is_grad_enabled():
+        # Keras runs the cell and masks its result, so every weight gets a zero gradient, and
+        # momentum still moves it; with no gradient at all an optimizer would skip it.
+        outputs = outputs + sum(p.sum() for p in params) * 0.0
+    return outputs, initial
 
 
 def _run_shared_steps(
