@@ -47,7 +47,8 @@ def test_demo_trains_evaluates_forecasts_and_writes_the_report(demo) -> None:
     assert {"model", "naive", "seasonal naive"} <= set(errors)
     assert errors["model"]["rmse"] < errors["seasonal naive"]["rmse"] < errors["naive"]["rmse"]
     rows = (out / "forecast.csv").read_text().splitlines()
-    assert rows[0] == "step,date,passengers" and len(rows) == 25
+    assert rows[0] == "step,date,passengers,lower_80,upper_80,lower_95,upper_95"
+    assert len(rows) == 25
     assert rows[1].startswith("1,1961-01,") and rows[-1].startswith("24,1962-12,")
     for name in ("forecast.png", "training.png", "diagram.png", "gates.png"):
         assert _is_png(out / name), name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from unrolled.forecasting.forecaster import TOPOLOGIES, ForecastSettings
+from unrolled.forecasting.job import MODELS, SearchSettings
 from unrolled.forecasting.transforms import KINDS
 
 
@@ -72,6 +73,31 @@ def add_training_options(parser: argparse.ArgumentParser, look_back: int, horizo
         help="forecast with the backtest model instead of refitting on all rows",
     )
     run.add_argument("--out", default=None, help="report folder")
+    search = parser.add_argument_group("model selection and intervals")
+    search.add_argument(
+        "--model",
+        choices=MODELS,
+        default="auto",
+        help="auto: keep the best of the recurrent configurations and the baselines (naive, "
+        "seasonal naive, exponential smoothing) by rolling-origin backtest; lstm or gru: "
+        "keep the best configuration of that cell (default auto)",
+    )
+    search.add_argument(
+        "--budget",
+        type=float,
+        default=SearchSettings.budget,
+        help=f"seconds for the search; recurrent candidates past it are skipped, with a note "
+        f"(default {SearchSettings.budget:g})",
+    )
+    search.add_argument(
+        "--interval",
+        default="80,95",
+        help="prediction-interval levels in percent, comma separated (default 80,95)",
+    )
+
+
+def search_from(args: argparse.Namespace) -> SearchSettings:
+    return SearchSettings(model=args.model, budget=args.budget, intervals=args.interval)
 
 
 def settings_from(args: argparse.Namespace) -> ForecastSettings:

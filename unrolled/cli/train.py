@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from unrolled.cli.data_options import add_data_options, csv_options_from
-from unrolled.cli.options import add_training_options, settings_from
+from unrolled.cli.options import add_training_options, search_from, settings_from
 from unrolled.cli.progress import EpochBar
 from unrolled.datasets import airline_passengers
 from unrolled.forecasting.dates import DateIndex
@@ -78,6 +78,7 @@ def _run(table: Table, args: argparse.Namespace) -> int:
             EpochBar(settings.epochs, stage, enabled=show),
             *([snapshots] if stage == "backtest" else []),
         ],
+        search=search_from(args),
     )
     out = Path(args.out or args.out_default)
     curve = validation_curve(snapshots, table.values, result.settings, result.test_steps)

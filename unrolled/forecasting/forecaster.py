@@ -51,12 +51,14 @@ class ForecastSettings:
     learning_rate: float = 0.01
     transform: str = "auto"
     seed: int = 0
+    ensemble: int = 1  # models trained with seeds seed, seed + 1, ...; the forecast is their mean
 
     def __post_init__(self) -> None:
         self.look_back = positive_int(self.look_back, "look_back")
         self.horizon = positive_int(self.horizon, "horizon")
         self.epochs = positive_int(self.epochs, "epochs")
         self.batch_size = positive_int(self.batch_size, "batch_size")
+        self.ensemble = positive_int(self.ensemble, "ensemble")
         rate = self.learning_rate
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 < rate < math.inf:
             raise ConfigError(
@@ -87,7 +89,8 @@ class Forecaster:
     def __init__(self, settings: ForecastSettings | None = None, **options: Any) -> None:
         self.settings = settings or ForecastSettings(**options)
         self.transform = SeriesTransform(self.settings.transform)
-        self.model: Any = None
+        self.model: Any = None  # the first member (seed `settings.seed`)
+        self.members: list[Any] = []
         self.columns: list[str] = []
         self.tail: np.ndarray | None = None  # the last known levels, to forecast from
         self.losses: list[float] = []
@@ -100,7 +103,11 @@ class Forecaster:
     def fit(
         self, levels: Any, columns: list[str] | None = None, verbose: int = 0, callbacks: Any = None
     ) -> Any:
-        """Trains on `levels (timesteps,)` or `(timesteps, features)`; returns the Keras `History`."""
+        """Trains on `levels (timesteps,)` or `(timesteps, features)`; returns the first member's `History`.
+
+        `callbacks` is a list of Keras callbacks for every member, or `callbacks(member)`
+        returning that list for member 0, 1, ... of the ensemble.
+        """
         levels = _as_levels(levels, "levels")
         if len(levels) < self.needed_rows:
             raise ShapeError(
@@ -108,30 +115,43 @@ class Forecaster:
                 f"horizon={self.settings.horizon} need at least {self.needed_rows}."
             )
         s = self.settings
-        set_random_seed(s.seed)
         self.columns = columns or [f"x{i}" for i in range(levels.shape[1])]
         changes = self.transform.fit(levels).forward(levels)  # (T - 1, F)
         x, y = windows(changes, s.look_back, horizon=s.horizon)
         features = levels.shape[1]
         if s.topology == "seq2seq":
-            self.model = topologies.Seq2Seq(
-                s.look_back, s.horizon, features, features, units=s.units, cell=s.cell, start="last"
-            )
             y = y.reshape(len(y), s.horizon, features)  # (samples, horizon, features)
-        else:
-            self.model = topologies.many_to_one(
-                s.look_back, features, outputs=s.horizon * features, units=s.units, cell=s.cell
+        self.members, histories = [], []
+        for member in range(s.ensemble):
+            set_random_seed(s.seed + member)
+            if s.topology == "seq2seq":
+                model = topologies.Seq2Seq(
+                    s.look_back,
+                    s.horizon,
+                    features,
+                    features,
+                    units=s.units,
+                    cell=s.cell,
+                    start="last",
+                )
+            else:
+                model = topologies.many_to_one(
+                    s.look_back, features, outputs=s.horizon * features, units=s.units, cell=s.cell
+                )
+            model.compile(Adam(s.learning_rate), "mse")
+            histories.append(
+                model.fit(
+                    x,
+                    y,
+                    epochs=s.epochs,
+                    batch_size=s.batch_size,
+                    shuffle=True,
+                    verbose=verbose,
+                    callbacks=callbacks(member) if callable(callbacks) else callbacks,
+                )
             )
-        self.model.compile(Adam(s.learning_rate), "mse")
-        history = self.model.fit(
-            x,
-            y,
-            epochs=s.epochs,
-            batch_size=s.batch_size,
-            shuffle=True,
-            verbose=verbose,
-            callbacks=callbacks,
-        )
+            self.members.append(model)
+        self.model, history = self.members[0], histories[0]
         self.losses = [float(v) for v in history.history["loss"]]
         self.tail = levels[-(s.look_back + 1) :].copy()
         return history
@@ -152,14 +172,19 @@ class Forecaster:
             raise ShapeError(
                 f"history has {levels.shape[1]} column(s); the forecaster was fitted on {len(self.columns)}: {', '.join(self.columns)}."
             )
-        changes = forecast(self.model, self.transform.forward(levels), steps)  # (steps, F)
-        return self.transform.inverse(changes.reshape(steps, -1), levels[-1])
+        window = self.transform.forward(levels)  # (timesteps - lost_steps, F)
+        paths = [
+            self.transform.inverse(forecast(model, window, steps).reshape(steps, -1), levels[-1])
+            for model in self.members
+        ]  # each (steps, F)
+        return np.mean(paths, axis=0)
 
     def save(self, folder: str | os.PathLike[str]) -> None:
         """Writes `forecaster.json` (settings, columns, transform, last levels) and the model file."""
         path = Path(folder)
         path.mkdir(parents=True, exist_ok=True)
-        self.model.save(path / MODEL_FILE)
+        for member, model in enumerate(self.members):
+            model.save(path / member_file(member))
         state = {
             "format_version": FORMAT_VERSION,
             "settings": asdict(self.settings),
@@ -194,8 +219,16 @@ class Forecaster:
             forecaster.losses = list(state.get("losses", []))
         except (ValueError, KeyError, TypeError) as error:
             raise ConfigError(f"{path / SETTINGS_FILE} is damaged: {error}.") from None
-        forecaster.model = load_model(path / MODEL_FILE)
+        forecaster.members = [
+            load_model(path / member_file(m)) for m in range(forecaster.settings.ensemble)
+        ]
+        forecaster.model = forecaster.members[0]
         return forecaster
+
+
+def member_file(member: int) -> str:
+    """The ensemble member's model file: `model.unrolled`, then `model-1.unrolled`, ..."""
+    return MODEL_FILE if member == 0 else MODEL_FILE.replace(".", f"-{member}.", 1)
 
 
 def _as_levels(levels: Any, name: str) -> np.ndarray:

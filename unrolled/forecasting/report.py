@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from unrolled.forecasting.fit_record import write_fit_record
+from unrolled.forecasting.intervals import level_name
 from unrolled.forecasting.job import JobResult
 from unrolled.forecasting.report_folder import atomic_folder, pause_for_tests
 from unrolled.forecasting.report_page import page, write_plots
@@ -33,6 +34,8 @@ def write_report(
         }
         files["metrics"].write_text(json.dumps(metrics_document(result), indent=2))
         _write_forecast_csv(result, files["forecast"])
+        files["backtest"] = out / "backtest.csv"
+        _write_backtest_csv(result, files["backtest"])
         pause_for_tests()
         result.forecaster.save(files["model"])
         write_fit_record(result, files["model"])
@@ -54,17 +57,45 @@ def metrics_document(result: JobResult) -> dict[str, Any]:
         "season": result.season,
         "errors": result.metrics,
         "settings": vars(result.settings),
+        **selection_document(result),
     }
+
+
+def selection_document(result: JobResult) -> dict[str, Any]:
+    """The search: every candidate's backtest errors, the one kept, intervals' coverage."""
+    origins = result.backtests[0].origins if result.backtests else []
+    return {
+        "chosen": result.chosen,
+        "winner_is_baseline": result.winner_is_baseline,
+        "verdict": result.verdict,
+        "backtest_origins": origins,
+        "candidates": [_finite(vars(c)) for c in result.candidates],
+        "interval_coverage": {level_name(k): v for k, v in result.coverage.items()},
+        "notes": result.notes,
+        "search_seconds": round(result.search_seconds, 2),
+    }
+
+
+def _finite(row: dict[str, Any]) -> dict[str, Any]:
+    # JSON has no NaN: an error that could not be computed is null.
+    return {k: None if isinstance(v, float) and v != v else v for k, v in row.items()}
 
 
 def summary_table(result: JobResult) -> str:
     """The short table the CLI prints: each forecaster's errors on the held-out steps."""
     s = result.settings
-    return errors_table(
+    label = result.chosen if result.winner_is_baseline else f"{s.cell.upper()} ({s.topology})"
+    table = errors_table(
         result.metrics,
         f"Last {result.test_steps} steps of {result.table.target!r} held out:\n",
-        model_label=f"{s.cell.upper()} ({s.topology})",
+        model_label=label,
     )
+    lines = [table, "", "Backtest of the candidates (RMSE over the rolling origins):"]
+    for c in result.candidates:
+        mark = "  <- kept" if c.chosen else ""
+        lines.append(f"  {c.name:<48}{c.rmse:>10.2f}{mark}")
+    lines += ["", result.verdict, *result.notes]
+    return "\n".join(lines)
 
 
 def errors_table(
@@ -81,7 +112,31 @@ def errors_table(
 def _write_forecast_csv(result: JobResult, path: Path) -> None:
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["step", "date", result.table.target])
+        levels = sorted(result.intervals)
+        bounds = [f"{side}_{level_name(level)}" for level in levels for side in ("lower", "upper")]
+        writer.writerow(["step", "date", result.table.target, *bounds])
         dates = result.future_dates or [""] * len(result.future)
         for step, (date, value) in enumerate(zip(dates, result.future), start=1):
-            writer.writerow([step, date, f"{value:.6g}"])
+            band = [
+                f"{result.intervals[lv][side][step - 1]:.6g}" for lv in levels for side in (0, 1)
+            ]
+            writer.writerow([step, date, f"{value:.6g}", *band])
+
+
+def _write_backtest_csv(result: JobResult, path: Path) -> None:
+    """One row per origin and step: the actual value and every candidate's forecast."""
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(
+            ["origin", "step", "row", "actual", *(b.candidate.name for b in result.backtests)]
+        )
+        if not result.backtests:
+            return
+        full = max(result.backtests, key=lambda b: len(b.origins))
+        for k, origin in enumerate(full.origins):
+            for h, actual in enumerate(full.actuals[k]):
+                cells = [
+                    f"{b.predictions[k, h]:.6g}" if k < len(b.origins) else ""
+                    for b in result.backtests
+                ]
+                writer.writerow([k + 1, h + 1, origin + h, f"{actual:.6g}", *cells])
