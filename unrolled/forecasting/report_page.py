@@ -102,6 +102,7 @@ def _date_ticks(axes: Any, dates: list[datetime.date], frequency: str) -> None:
     # Ticks on whole years, or on quarters for short monthly/quarterly spans; never a tick
     # between two periods.
     import matplotlib.dates as mdates
+    from matplotlib.ticker import FuncFormatter
 
     years = (dates[-1] - dates[0]).days / 365.25
     if frequency in ("monthly", "quarterly", "yearly") or years >= 2:
@@ -110,15 +111,18 @@ def _date_ticks(axes: Any, dates: list[datetime.date], frequency: str) -> None:
             axes.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
         else:
             axes.xaxis.set_major_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
-            axes.xaxis.set_major_formatter(
-                mdates.FuncFormatter(
-                    lambda v, _: (d := mdates.num2date(v)) and f"{d.year}-Q{(d.month - 1) // 3 + 1}"
-                )
-            )
+            axes.xaxis.set_major_formatter(FuncFormatter(_quarter_label))
     else:
         locator = mdates.AutoDateLocator()
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _quarter_label(value: float, _: Any = None) -> str:
+    import matplotlib.dates as mdates
+
+    date = mdates.num2date(value)
+    return f"{date.year}-Q{(date.month - 1) // 3 + 1}"
 
 
 def _training_png(result: Any, history: dict[str, list[float]] | None, path: Path) -> None:
