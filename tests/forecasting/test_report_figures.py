@@ -61,3 +61,39 @@ def test_gate_figure_titles_do_not_overlap(tmp_path: Path, monkeypatch: pytest.M
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             assert not a.overlaps(b), (a, b)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [f"2020-01-{d:02d}" for d in range(1, 31)],  # daily
+        [str(datetime.date(2020, 1, 6) + datetime.timedelta(weeks=w)) for w in range(30)],
+        [f"{2018 + m // 12}-{m % 12 + 1:02d}" for m in range(30)],  # monthly, 2.5 years
+        [f"{1990 + q // 4}Q{q % 4 + 1}" for q in range(30)],
+        [str(1900 + y) for y in range(30)],
+        None,  # no dates: row numbers
+    ],
+    ids=["daily", "weekly", "monthly", "quarterly", "yearly", "no-dates"],
+)
+def test_the_forecast_plot_draws_every_frequency_with_bands(
+    tmp_path: Path, labels: list[str] | None
+) -> None:
+    from types import SimpleNamespace
+
+    from unrolled.forecasting.report_page import _forecast_png
+    from unrolled.forecasting.table import Table
+
+    values = np.linspace(10, 40, 30).reshape(-1, 1)
+    index = DateIndex.parse(labels) if labels else None
+    future = np.linspace(41, 45, 5)
+    band = (future - 2, future + 2)
+    result = SimpleNamespace(
+        table=Table(["sales"], values, labels, index),
+        test_steps=6,
+        backtest=values[-6:, 0] + 1,
+        future=future,
+        intervals={80.0: band, 95.0: (future - 4, future + 4)},
+        backtest_intervals={80.0: (values[-6:, 0] - 1, values[-6:, 0] + 3)},
+    )
+    _forecast_png(result, tmp_path / "forecast.png")
+    assert (tmp_path / "forecast.png").read_bytes()[:4] == b"\x89PNG"
