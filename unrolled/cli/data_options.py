@@ -13,7 +13,11 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
         "--sep", default=None, help="delimiter, e.g. ';' or '\\t' (default: sniffed)"
     )
     group.add_argument(
-        "--decimal", choices=[".", ","], default=None, help="decimal mark (default: sniffed)"
+        "--decimal",
+        choices=[".", ","],
+        default=None,
+        metavar="{.|,}",
+        help="decimal mark (default: sniffed from the numbers)",
     )
     group.add_argument("--encoding", default="utf-8", help="text encoding (default utf-8)")
     group.add_argument(
