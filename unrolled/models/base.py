@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from unrolled.models.inputs import check_input_shape, shape_from_data
 from unrolled.models.model_files import checked_path
 from unrolled.saving import archive, serialization, weights
 from unrolled.training import checkpoint
+from unrolled.training.callbacks import Callback, History
 from unrolled.training.engine import Trainer
 
 
@@ -136,18 +137,61 @@ class ModelBase(Layer):
         self,
         optimizer: Any = "rmsprop",
         loss: Any = None,
+        loss_weights: float | Sequence[float] | Mapping[str, float] | None = None,
         metrics: Any = None,
-        loss_weights: Any = None,
-        **kwargs: Any,
+        weighted_metrics: Any = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: bool | str = "auto",
+        auto_scale_loss: bool = True,
+        mixed_precision: Any = None,
+        fast_path: bool | str = "auto",
     ) -> None:
-        """Sets the optimizer, loss and metrics by Keras name or object (Keras's default optimizer: rmsprop)."""
+        """Sets the optimizer, loss and metrics by Keras name or object, in Keras 3's order.
+
+        Args:
+            optimizer: a Keras name (`"adam"`; Keras's default `"rmsprop"`), an
+                `unrolled.optimizers` or Keras optimizer object, or a `torch.optim.Optimizer`.
+            loss: a Keras loss name, object or function; a list or dict for several outputs.
+            loss_weights: a float, or a list/dict of them for several outputs.
+            metrics, weighted_metrics: metric names, objects or functions (the weighted ones
+                also receive `sample_weight`/`class_weight`).
+            run_eagerly: True trains on the reference path (`fast_path=False`), where every
+                step is the model's own PyTorch code: breakpoints and prints in it run.
+            steps_per_execution, jit_compile, auto_scale_loss: accepted for Keras code; they
+                change nothing (see Keras differences).
+            mixed_precision: None, `"bfloat16"` or `"float16"` (`training/precision.py`).
+            fast_path: `"auto"` lets `fit` train whole epochs on the model's compiled kernel
+                where it has one; False forces the reference path. `last_fit_path` says which.
+
+        Raises:
+            ConfigError: an unknown optimizer, loss or metric name; `loss_weights` holding
+                metric names (Keras 2's order was `compile(optimizer, loss, metrics)`).
+
+        Keras differences: PyTorch runs eagerly and `fast_path` picks compiled training, so
+        `jit_compile` and `steps_per_execution` have nothing to switch; a float16 policy
+        scales the loss on CUDA whatever `auto_scale_loss` says.
+
+        Example:
+            >>> model = Sequential([Input((5, 2)), LSTM(4), Dense(1)])
+            >>> model.compile("adam", "mse", metrics=["mae"])
+            >>> model.get_compile_config()["metrics"]
+            ['mae']
+        """
+        _check_loss_weights(loss_weights)
         self._compile_args = {
             "optimizer": optimizer,
             "loss": loss,
             "metrics": metrics,
             "loss_weights": loss_weights,
-            **kwargs,
         }
+        # Only what differs from the defaults, so saved compile configs read as before.
+        if weighted_metrics is not None:
+            self._compile_args["weighted_metrics"] = weighted_metrics
+        if mixed_precision is not None:
+            self._compile_args["mixed_precision"] = mixed_precision
+        if run_eagerly or not (isinstance(fast_path, str) and fast_path == "auto"):
+            self._compile_args["fast_path"] = False if run_eagerly else fast_path
         self._trainer = None
         if getattr(self, "built", False):
             self._make_trainer()
@@ -181,9 +225,47 @@ class ModelBase(Layer):
         # Only a Sequential without an input shape gets here: it builds from the first array.
         self.build(shape_from_data(tuple(getattr(x, "shape", None) or np.shape(x))))
 
-    def fit(self, x: Any = None, y: Any = None, **kwargs: Any) -> Any:
-        """Trains the model; Keras's arguments (`batch_size`, `epochs`, `callbacks`, ...). Returns a `History`."""
-        self.history = self._trainer_for(x).fit(x, y, **kwargs)
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = "auto",
+        callbacks: Iterable[Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool | str = True,
+        class_weight: dict[Any, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int | list[int] = 1,
+        checkpoint: str | os.PathLike[str] | None = None,
+        seed: int | None = None,
+        reset_states: str | None = None,
+        terminate_on_nan: bool = True,
+        distributed: bool | str = "auto",
+        **legacy: Any,
+    ) -> History:
+        """Trains the model on `x`, `y`; returns the `History` (`history.history["loss"]`).
+
+        Keras 3's arguments in Keras's order, so `fit(x, y, 32, 2)` is batch size 32 for
+        two epochs. After them, ours: `checkpoint` (a directory to resume from),
+        `seed` (of the shuffling), `reset_states="epoch"`, `terminate_on_nan` and
+        `distributed`, and Keras 1's `nb_epoch`; see `unrolled.training.Trainer.fit`.
+
+        Example:
+            >>> model = Sequential([Input((5, 2)), LSTM(4), Dense(1)])
+            >>> model.compile("adam", "mse")
+            >>> history = model.fit(np.zeros((64, 5, 2)), np.zeros((64, 1)), 32, 2, verbose=0)
+            >>> history.epoch
+            [0, 1]
+        """
+        options = _arguments(locals())
+        self.history = self._trainer_for(x).fit(**options, **legacy)
         return self.history
 
     @property
@@ -198,13 +280,31 @@ class ModelBase(Layer):
         whole epochs, or None and the reason the model stays on the reference path."""
         return plan_fit(self, optimizer, loss, x, y, batch_size)
 
-    def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any) -> Any:
-        """The loss (and metrics) on `x`, `y`, Keras's return convention."""
-        return self._trainer_for(x).evaluate(x, y, **kwargs)
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: Iterable[Callback] | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """The loss (and metrics) on `x`, `y`: `loss`, `[loss, *metrics]`, or a dict with
+        `return_dict=True`, as Keras returns them. Keras 3's arguments in Keras's order."""
+        return self._trainer_for(x).evaluate(**_arguments(locals()))
 
-    def predict(self, x: Any, **kwargs: Any) -> Any:
-        """Outputs for `x` as NumPy arrays, in batches (no compile needed)."""
-        return self._predictor(x).predict(x, **kwargs)
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        steps: int | None = None,
+        callbacks: Iterable[Callback] | None = None,
+    ) -> Any:
+        """Outputs for `x` as NumPy arrays, in batches (no compile needed); Keras 3's arguments."""
+        return self._predictor(x).predict(**_arguments(locals()))
 
     def train_on_batch(self, x: Any, y: Any = None, **kwargs: Any) -> Any:
         return self._trainer_for(x).train_on_batch(x, y, **kwargs)
@@ -324,3 +424,25 @@ class ModelBase(Layer):
                 stacklevel=3,
             )
             return None
+
+
+def _arguments(values: dict[str, Any]) -> dict[str, Any]:
+    """A method's own arguments from its `locals()`, taken first thing, by name (without
+    `self` and a `**legacy` catch-all), to hand on to the Trainer method of the same name."""
+    return {k: v for k, v in values.items() if k not in ("self", "legacy", "__class__")}
+
+
+def _check_loss_weights(loss_weights: Any) -> None:
+    # Keras 2's compile(optimizer, loss, metrics) put metrics third, where Keras 3 (and this
+    # compile) takes loss_weights: a metric name there is that habit, not a weight.
+    values = list(loss_weights.values()) if isinstance(loss_weights, Mapping) else loss_weights
+    if isinstance(values, str) or (
+        isinstance(values, (list, tuple))
+        and any(isinstance(v, str) or (callable(v) and not isinstance(v, type)) for v in values)
+    ):
+        raise ConfigError(
+            "compile(): `loss_weights` must be a float, or a list or dict of floats for several "
+            f"outputs. Received: loss_weights={loss_weights!r}. Keras 3's order is "
+            "compile(optimizer, loss, loss_weights, metrics); pass metrics by name: "
+            "compile(optimizer, loss, metrics=[...])."
+        )

@@ -263,11 +263,14 @@ class Seq2Seq(Model):
             [start[:, None], y[:, :-1]], axis=1
         )  # (samples, output_steps, outputs)
 
-    def fit(self, x: Any = None, y: Any = None, **kwargs: Any) -> Any:
-        """Trains with teacher forcing; `x` is the input sequences, `y` the output sequences."""
+    def fit(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+        """Trains with teacher forcing; `x` is the input sequences, `y` the output sequences.
+
+        The other arguments are `Model.fit`'s, by position (`batch_size`, `epochs`, ...) or name.
+        """
         if not isinstance(x, (list, tuple)) and y is not None:
             x = [x, self.teacher_inputs(x, y)]
-        return super().fit(x, y, **kwargs)
+        return super().fit(x, y, *args, **kwargs)
 
     def decode(
         self, x: Any, steps: int | None = None, stop: int | float | None = None
