@@ -102,8 +102,13 @@ def test_compile_positional_order_is_keras_3s():
     model = _model()
     model.compile("adam", "mse", None, ["mae"])
     assert model.get_compile_config()["metrics"] == ["mae"]
-    with pytest.raises(ConfigError, match="loss_weights.*metrics="):
-        model.compile("adam", "mse", ["mae"])  # Keras 2's order: metrics third
+    # Keras 2's order put metrics third: read as metrics, with the Keras 3 spelling.
+    with pytest.warns(DeprecationWarning, match=r"read as metrics.*metrics=\[\.\.\.\]"):
+        model.compile("adam", "mse", ["mae"])
+    assert model.get_compile_config()["metrics"] == ["mae"]
+    assert model.get_compile_config()["loss_weights"] is None
+    with pytest.raises(ConfigError, match="loss_weights.*Keras 3's order"):
+        model.compile("adam", "mse", ["mae"], ["mse"])
 
 
 def test_default_compile_config_holds_what_it_held_before():

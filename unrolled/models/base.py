@@ -178,7 +178,7 @@ class ModelBase(Layer):
             >>> model.get_compile_config()["metrics"]
             ['mae']
         """
-        _check_loss_weights(loss_weights)
+        loss_weights, metrics = _keras2_metrics(loss_weights, metrics)
         self._compile_args = {
             "optimizer": optimizer,
             "loss": loss,
@@ -432,17 +432,32 @@ def _arguments(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k not in ("self", "legacy", "__class__")}
 
 
-def _check_loss_weights(loss_weights: Any) -> None:
-    # Keras 2's compile(optimizer, loss, metrics) put metrics third, where Keras 3 (and this
-    # compile) takes loss_weights: a metric name there is that habit, not a weight.
+def _keras2_metrics(loss_weights: Any, metrics: Any) -> tuple[Any, Any]:
+    """`(loss_weights, metrics)`, with Keras 2's third positional argument read as metrics.
+
+    Keras 2's compile(optimizer, loss, metrics) put metrics third, where Keras 3 (and this
+    compile) takes loss_weights: metric names there are that habit, not weights.
+    """
     values = list(loss_weights.values()) if isinstance(loss_weights, Mapping) else loss_weights
-    if isinstance(values, str) or (
-        isinstance(values, (list, tuple))
+    if not (
+        isinstance(values, str)
+        or isinstance(values, (list, tuple))
         and any(isinstance(v, str) or (callable(v) and not isinstance(v, type)) for v in values)
     ):
+        return loss_weights, metrics
+    if metrics is not None:
         raise ConfigError(
             "compile(): `loss_weights` must be a float, or a list or dict of floats for several "
             f"outputs. Received: loss_weights={loss_weights!r}. Keras 3's order is "
-            "compile(optimizer, loss, loss_weights, metrics); pass metrics by name: "
-            "compile(optimizer, loss, metrics=[...])."
+            "compile(optimizer, loss, loss_weights, metrics)."
         )
+    warnings.warn(
+        f"compile(): {loss_weights!r} in third place is read as metrics, Keras 2's order; "
+        "Keras 3 takes loss_weights there. Pass them by name: compile(optimizer, loss, "
+        "metrics=[...]).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return None, loss_weights
+
+
