@@ -142,6 +142,10 @@ class Cell(Layer):
             self._recurrent_masks = None
 
 
+Tensors = list[torch.Tensor]
+Weights = Sequence[Any]  # (kernel, recurrent_kernel, bias or None)
+
+
 class KernelCell(Cell):
     """A cell of one `CellKind` with Keras's `kernel`, `recurrent_kernel` and `bias`.
 
@@ -232,6 +236,12 @@ class KernelCell(Cell):
         `weights`: `(kernel, recurrent_kernel, bias)` to use instead of the cell's own (the
         explain module passes float64 copies).
         """
+        xs, hs = self._dropped_out(inputs, states[0], training)
+        own = (self.kernel, self.recurrent_kernel, self.bias)
+        return self._step(xs, hs, states, own if weights is None else weights)
+
+    def _step(self, xs: Tensors, hs: Tensors, states: Tensors, weights: Weights) -> Any:
+        """The kind's pure step function (`ops.steps`) on these inputs, states and weights."""
         raise NotImplementedError
 
     def call(
@@ -254,11 +264,6 @@ class KernelCell(Cell):
         xs = [inputs] if x_masks is None else [inputs * m for m in x_masks]
         hs = [h_prev] if h_masks is None else [h_prev * m for m in h_masks]
         return xs, hs
-
-    def _weights(
-        self, weights: Sequence[torch.Tensor | None] | None
-    ) -> Sequence[torch.Tensor | None]:
-        return (self.kernel, self.recurrent_kernel, self.bias) if weights is None else weights
 
     def _bias_initial_value(self) -> Any:
         return self.bias_initializer

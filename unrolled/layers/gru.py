@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import torch
-
 from unrolled import activations, constraints, initializers, regularizers
-from unrolled.layers.cell import KernelCell
+from unrolled.layers.cell import KernelCell, Tensors, Weights
 from unrolled.layers.recurrent import RNN, cell_and_options
 from unrolled.ops import cell_kinds
 from unrolled.ops.cell_kinds import CellKind
@@ -36,27 +33,9 @@ class GRUCell(KernelCell):
     def kind(self) -> CellKind:  # type: ignore[override]
         return cell_kinds.GRU if self.reset_after else cell_kinds.GRU_RESET_BEFORE
 
-    def step(
-        self,
-        inputs: torch.Tensor,
-        states: list[torch.Tensor],
-        training: bool = False,
-        weights: Sequence[torch.Tensor | None] | None = None,
-    ) -> GRUStep:
-        (h_prev,) = states
-        xs, hs = self._dropped_out(inputs, h_prev, training)
-        kernel, recurrent_kernel, bias = self._weights(weights)
-        return gru_step(
-            xs,
-            hs,
-            h_prev,
-            kernel,
-            recurrent_kernel,
-            bias,
-            self.reset_after,
-            self.activation,
-            self.recurrent_activation,
-        )
+    def _step(self, xs: Tensors, hs: Tensors, states: Tensors, weights: Weights) -> GRUStep:
+        options = (self.reset_after, self.activation, self.recurrent_activation)
+        return gru_step(xs, hs, states[0], *weights, *options)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "reset_after": self.reset_after}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from unrolled import activations, constraints, initializers, regularizers
-from unrolled.layers.cell import KernelCell
+from unrolled.layers.cell import KernelCell, Tensors, Weights
 from unrolled.layers.recurrent import RNN, cell_and_options
 from unrolled.ops import cell_kinds
 from unrolled.ops.steps import LSTMStep, lstm_step
@@ -44,26 +43,9 @@ class LSTMCell(KernelCell):
 
         return forget_gate_ones
 
-    def step(
-        self,
-        inputs: torch.Tensor,
-        states: list[torch.Tensor],
-        training: bool = False,
-        weights: Sequence[torch.Tensor | None] | None = None,
-    ) -> LSTMStep:
-        h_prev, c_prev = states
-        xs, hs = self._dropped_out(inputs, h_prev, training)
-        kernel, recurrent_kernel, bias = self._weights(weights)
-        return lstm_step(
-            xs,
-            hs,
-            c_prev,
-            kernel,
-            recurrent_kernel,
-            bias,
-            self.activation,
-            self.recurrent_activation,
-        )
+    def _step(self, xs: Tensors, hs: Tensors, states: Tensors, weights: Weights) -> LSTMStep:
+        activations = (self.activation, self.recurrent_activation)
+        return lstm_step(xs, hs, states[1], *weights, *activations)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
-
-import torch
 
 from unrolled import activations, constraints, initializers, regularizers
 from unrolled.errors import ConfigError
-from unrolled.layers.cell import KernelCell
+from unrolled.layers.cell import KernelCell, Tensors, Weights
 from unrolled.layers.recurrent import RNN, cell_and_options
 from unrolled.ops import cell_kinds
 from unrolled.ops.steps import SimpleRNNStep, simple_rnn_step
@@ -33,17 +30,8 @@ class SimpleRNNCell(KernelCell):
         super().__init__(units, activation=activation, **kwargs)
         self.state_size = self.units
 
-    def step(
-        self,
-        inputs: torch.Tensor,
-        states: list[torch.Tensor],
-        training: bool = False,
-        weights: Sequence[torch.Tensor | None] | None = None,
-    ) -> SimpleRNNStep:
-        (h_prev,) = states
-        xs, hs = self._dropped_out(inputs, h_prev, training)
-        kernel, recurrent_kernel, bias = self._weights(weights)
-        return simple_rnn_step(xs, hs, kernel, recurrent_kernel, bias, self.activation)
+    def _step(self, xs: Tensors, hs: Tensors, states: Tensors, weights: Weights) -> SimpleRNNStep:
+        return simple_rnn_step(xs, hs, *weights, self.activation)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
