@@ -173,10 +173,20 @@ class KernelCell(Cell):
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
         seed: int | None = None,
+        implementation: int = 2,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.units = positive_int(units, "units")
+        # Keras's choice between one matmul and one per gate; it never changes the results
+        # (ops.steps takes one per gate only where dropout masks differ), so, as in Keras 3,
+        # it is accepted, kept, and not part of the config.
+        if implementation not in (0, 1, 2) or isinstance(implementation, bool):
+            raise ConfigError(
+                f"`implementation` must be 0, 1 or 2 (Keras's choice of matmuls, which never "
+                f"changes the results). Received: implementation={implementation!r}"
+            )
+        self.implementation = int(implementation)
         self.activation = activations.get(activation, "activation")
         self.recurrent_activation = activations.get(recurrent_activation, "recurrent_activation")
         self.use_bias = bool(use_bias)

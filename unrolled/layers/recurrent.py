@@ -39,7 +39,7 @@ _CELL_OPTIONS = frozenset(
     "units activation recurrent_activation use_bias unit_forget_bias reset_after dropout "
     "recurrent_dropout seed kernel_initializer recurrent_initializer bias_initializer "
     "kernel_regularizer recurrent_regularizer bias_regularizer kernel_constraint "
-    "recurrent_constraint bias_constraint state_size output_size".split()
+    "recurrent_constraint bias_constraint state_size output_size implementation".split()
 )
 
 
