@@ -69,6 +69,7 @@ class Layer(nn.Module):
         self.built = False
         self._built_from_hint = False
         self._trainable = trainable
+        self._inbound_nodes: list[Any] = []  # its calls in model definitions (symbolic)
 
     def __getstate__(self) -> dict[str, Any]:
         # Per-call caches (attributes named `_kept_*`) stay behind: `copy.deepcopy` and
@@ -139,17 +140,43 @@ class Layer(nn.Module):
             self.build(input_shape)
         output_shape = self.compute_output_shape(input_shape)
         node = symbolic.Node(self, args, kwargs)
+        self._inbound_nodes.append(node)
         if symbolic.is_shape(output_shape):
             node.outputs = [symbolic.SymbolicTensor(output_shape, node, 0)]
-            return node.outputs[0]
+            node.returned = node.outputs[0]
+            return node.returned
         node.outputs = [
             symbolic.SymbolicTensor(shape, node, i) for i, shape in enumerate(output_shape)
         ]
-        return (
+        node.returned = (
             type(output_shape)(node.outputs)
             if isinstance(output_shape, tuple)
             else list(node.outputs)
         )
+        return node.returned
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input of this layer's first call in a model definition, as in Keras."""
+        node = self._first_node("input")
+        return node.args[0] if node.args else node.kwargs.get("inputs")
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output(s) of this layer's first call in a model definition, as in Keras
+        (the keras.io seq2seq recipe rebuilds its inference models from them)."""
+        return self._first_node("output").returned
+
+    def _first_node(self, what: str) -> Any:
+        nodes = self.__dict__.get("_inbound_nodes")
+        if not nodes:
+            # An AttributeError, as Keras raises (getattr(layer, "output", None) works; torch's
+            # tools probe for it); torch's __getattr__ words it as a missing attribute.
+            raise AttributeError(
+                f"{self.name} has never been called on a symbolic tensor (from Input(...)), so it "
+                f"has no symbolic {what}; call it in a model definition first."
+            )
+        return nodes[0]
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         """Output shape(s) for `input_shape`, None for sizes known only at run time.

@@ -25,6 +25,7 @@ class Node:
         self.args = args
         self.kwargs = kwargs
         self.outputs: list[SymbolicTensor] = []
+        self.returned: Any = None  # the outputs in the structure the call returned them
 
     def parents(self) -> list[SymbolicTensor]:
         """The symbolic tensors this call consumed, in argument order."""

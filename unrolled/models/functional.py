@@ -55,6 +55,26 @@ class Model(ModelBase):
 
     # -- structure ----------------------------------------------------------------------------
     @property
+    def input(self) -> Any:
+        """The symbolic input(s) as given to `Model(inputs, ...)`: a tensor, list or dict."""
+        return self._input_structure
+
+    @property
+    def inputs(self) -> list[SymbolicTensor]:
+        """The symbolic inputs as a flat list."""
+        return list(self._inputs)
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output(s) as given to `Model(..., outputs)`."""
+        return self._output_structure
+
+    @property
+    def outputs(self) -> list[SymbolicTensor]:
+        """The symbolic outputs as a flat list."""
+        return list(self._outputs)
+
+    @property
     def layers(self) -> list[Layer]:
         """The layers in call order, input layers first (as in Keras)."""
         inputs = [t.node.layer for t in self._inputs]
