@@ -21,7 +21,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from unrolled import constraints, regularizers
+from unrolled import constraints, initializers, regularizers
 from unrolled import layers as layers_module
 from unrolled.errors import ConfigError, FileFormatError
 from unrolled.layers.base import Layer
@@ -158,6 +158,10 @@ def _register_builtins() -> None:
     register_builtin(
         "unrolled.regularizers",
         *(c for c in vars(regularizers).values() if _subclass(c, regularizers.Regularizer)),
+    )
+    register_builtin(
+        "unrolled.initializers",
+        *(c for c in vars(initializers).values() if _subclass(c, initializers.Initializer)),
     )
     register_builtin(
         "unrolled.constraints",
