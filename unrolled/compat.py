@@ -7,8 +7,11 @@ stateful models: we take them with a DeprecationWarning that names the Keras 3 w
 
 from __future__ import annotations
 
+import functools
+import inspect
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from unrolled.errors import ConfigError, shape_str
 
@@ -64,3 +67,34 @@ def as_shape(shape: Any, argument: str) -> BatchShape:
     if any(d is not None and d <= 0 for d in dims):
         raise ConfigError(f"`{argument}` sizes must be positive. Received: {argument}={shape!r}")
     return dims
+
+
+_Init = TypeVar("_Init", bound=Callable[..., None])
+
+
+def keras1_names(table: dict[str, str]) -> Callable[[_Init], _Init]:
+    """Renames Keras 1 arguments (`output_dim=`) to Keras 3's (`units=`) before `__init__`
+    sees them, as Keras 2's `legacy_dense_support` did, so the signature stays Keras 3's."""
+
+    def decorate(init: _Init) -> _Init:
+        names = list(inspect.signature(init).parameters)[1:]  # without self
+
+        @functools.wraps(init)
+        def renamed(self: Any, *args: Any, **kwargs: Any) -> None:
+            for old, new in table.items():
+                if old not in kwargs:
+                    continue
+                layer = type(self).__name__
+                warnings.warn(
+                    f"{layer}: `{old}` is the Keras 1 name of `{new}`; Keras 3 accepts only `{new}=`.",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                if new in kwargs or (new in names and names.index(new) < len(args)):
+                    raise ConfigError(f"{layer}: give `{new}` or the Keras 1 `{old}`, not both.")
+                kwargs[new] = kwargs.pop(old)
+            init(self, *args, **kwargs)
+
+        return renamed  # type: ignore[return-value]
+
+    return decorate

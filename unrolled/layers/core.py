@@ -7,18 +7,16 @@ Masking; they live in their own modules and are re-exported here so that
 
 from __future__ import annotations
 
-import functools
-import inspect
-import warnings
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from unrolled import activations, constraints, initializers, regularizers
-from unrolled.errors import ConfigError, ShapeError, positive_int, shape_str
+from unrolled.compat import keras1_names
+from unrolled.errors import ShapeError, positive_int, shape_str
 from unrolled.layers.base import Layer
 from unrolled.layers.coerce import as_input, as_weight_input, check_rank
 from unrolled.layers.dropout import Dropout
@@ -39,8 +37,6 @@ __all__ = [
 ]
 
 # Keras 1 argument names of Dense and their Keras 3 spelling (Keras 3 refuses the old ones).
-_Init = TypeVar("_Init", bound=Callable[..., None])
-
 _DENSE_LEGACY = {
     "output_dim": "units",
     "init": "kernel_initializer",
@@ -50,34 +46,6 @@ _DENSE_LEGACY = {
     "b_constraint": "bias_constraint",
     "bias": "use_bias",
 }
-
-
-def _keras1_names(table: dict[str, str]) -> Callable[[_Init], _Init]:
-    """Renames Keras 1 arguments (`output_dim=`) to Keras 3's (`units=`) before `__init__`
-    sees them, as Keras 2's `legacy_dense_support` did, so the signature stays Keras 3's."""
-
-    def decorate(init: _Init) -> _Init:
-        names = list(inspect.signature(init).parameters)[1:]  # without self
-
-        @functools.wraps(init)
-        def renamed(self: Any, *args: Any, **kwargs: Any) -> None:
-            for old, new in table.items():
-                if old not in kwargs:
-                    continue
-                layer = type(self).__name__
-                warnings.warn(
-                    f"{layer}: `{old}` is the Keras 1 name of `{new}`; Keras 3 accepts only `{new}=`.",
-                    DeprecationWarning,
-                    stacklevel=2,
-                )
-                if new in kwargs or names.index(new) < len(args):
-                    raise ConfigError(f"{layer}: give `{new}` or the Keras 1 `{old}`, not both.")
-                kwargs[new] = kwargs.pop(old)
-            init(self, *args, **kwargs)
-
-        return renamed  # type: ignore[return-value]
-
-    return decorate
 
 
 class Dense(Layer):
@@ -110,7 +78,7 @@ class Dense(Layer):
 
     supports_masking = True
 
-    @_keras1_names(_DENSE_LEGACY)
+    @keras1_names(_DENSE_LEGACY)
     def __init__(
         self,
         units: int,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from unrolled import activations, constraints, initializers, regularizers
+from unrolled.compat import keras1_names
 from unrolled.layers.cell import KernelCell, Tensors, Weights
-from unrolled.layers.recurrent import RNN, cell_and_options
+from unrolled.layers.recurrent import KERAS1_NAMES, RNN, cell_and_options
 from unrolled.ops import cell_kinds
 from unrolled.ops.cell_kinds import CellKind
 from unrolled.ops.steps import GRUStep, gru_step
@@ -59,6 +60,7 @@ class GRU(RNN):
         torch.Size([2, 8])
     """
 
+    @keras1_names(KERAS1_NAMES)
     def __init__(
         self,
         units: int,

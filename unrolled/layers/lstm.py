@@ -7,8 +7,9 @@ from typing import Any
 import torch
 
 from unrolled import activations, constraints, initializers, regularizers
+from unrolled.compat import keras1_names
 from unrolled.layers.cell import KernelCell, Tensors, Weights
-from unrolled.layers.recurrent import RNN, cell_and_options
+from unrolled.layers.recurrent import KERAS1_NAMES, RNN, cell_and_options
 from unrolled.ops import cell_kinds
 from unrolled.ops.steps import LSTMStep, lstm_step
 
@@ -87,6 +88,7 @@ class LSTM(RNN):
         )
     """
 
+    @keras1_names(KERAS1_NAMES)
     def __init__(
         self,
         units: int,

@@ -45,6 +45,23 @@ _CELL_OPTIONS = frozenset(
 
 _LAYER_OPTIONS = frozenset({"name", "trainable", "dtype", "activity_regularizer"})
 
+# Keras 1 argument names of LSTM, GRU and SimpleRNN and their Keras 3 spelling, as Keras 2's
+# legacy support renamed them (Keras 3 refuses the old ones).
+KERAS1_NAMES = {
+    "output_dim": "units",
+    "init": "kernel_initializer",
+    "inner_init": "recurrent_initializer",
+    "inner_activation": "recurrent_activation",
+    "W_regularizer": "kernel_regularizer",
+    "U_regularizer": "recurrent_regularizer",
+    "b_regularizer": "bias_regularizer",
+    "W_constraint": "kernel_constraint",
+    "U_constraint": "recurrent_constraint",
+    "b_constraint": "bias_constraint",
+    "dropout_W": "dropout",
+    "dropout_U": "recurrent_dropout",
+}
+
 
 class Path(NamedTuple):
     """Which compute path a call takes, and why."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from unrolled import activations, constraints, initializers, regularizers
+from unrolled.compat import keras1_names
 from unrolled.errors import ConfigError
 from unrolled.layers.cell import KernelCell, Tensors, Weights
-from unrolled.layers.recurrent import RNN, cell_and_options
+from unrolled.layers.recurrent import KERAS1_NAMES, RNN, cell_and_options
 from unrolled.ops import cell_kinds
 from unrolled.ops.steps import SimpleRNNStep, simple_rnn_step
 
@@ -57,6 +58,7 @@ class SimpleRNN(RNN):
         torch.Size([2, 3, 4])
     """
 
+    @keras1_names(KERAS1_NAMES)
     def __init__(
         self,
         units: int,
