@@ -315,6 +315,29 @@ class ModelBase(Layer):
     def predict_on_batch(self, x: Any) -> Any:
         return self._predictor(x).predict_on_batch(x)
 
+    def predict_classes(self, x: Any, batch_size: int | None = None, verbose: Any = 0) -> Any:
+        """Keras 2's class predictions: the argmax of several outputs, or one output > 0.5.
+
+        Removed in Keras 2.6 (Keras 3 has none); kept for old programs, with a warning.
+        """
+        warnings.warn(
+            "predict_classes was removed in Keras 2.6; use np.argmax(model.predict(x), "
+            "axis=-1), or (model.predict(x) > 0.5).astype('int32') for one sigmoid output.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        proba = np.asarray(self.predict(x, batch_size=batch_size, verbose=verbose))
+        return proba.argmax(axis=-1) if proba.shape[-1] > 1 else (proba > 0.5).astype("int32")
+
+    def predict_proba(self, x: Any, batch_size: int | None = None, verbose: Any = 0) -> Any:
+        """Keras 2's name of `predict` for probabilities (removed in Keras 2.6), with a warning."""
+        warnings.warn(
+            "predict_proba was removed in Keras 2.6; use model.predict(x).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.predict(x, batch_size=batch_size, verbose=verbose)
+
     def _predictor(self, x: Any) -> Trainer:
         if not getattr(self, "built", False):
             self._build_from_data(x)
@@ -459,5 +482,3 @@ def _keras2_metrics(loss_weights: Any, metrics: Any) -> tuple[Any, Any]:
         stacklevel=3,
     )
     return None, loss_weights
-
-
