@@ -5,6 +5,7 @@ from unrolled.layers import merge, wrappers  # noqa: F401
 from unrolled.layers.base import Layer
 from unrolled.layers.bidirectional import Bidirectional
 from unrolled.layers.cell import Cell
+from unrolled.layers.convolutional import Conv1D, Convolution1D
 from unrolled.layers.core import Activation, Dense
 from unrolled.layers.cropping import Cropping1D
 from unrolled.layers.dropout import Dropout
@@ -25,6 +26,12 @@ from unrolled.layers.merging import (
     concatenate,
     multiply,
     subtract,
+)
+from unrolled.layers.pooling import (
+    AveragePooling1D,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    MaxPooling1D,
 )
 from unrolled.layers.recurrent import RNN
 from unrolled.layers.reshaping import Flatten, RepeatVector, Reshape
@@ -59,6 +66,12 @@ __all__ = [
     "Multiply",
     "RepeatVector",
     "Cropping1D",
+    "Conv1D",
+    "Convolution1D",
+    "MaxPooling1D",
+    "AveragePooling1D",
+    "GlobalMaxPooling1D",
+    "GlobalAveragePooling1D",
     "Reshape",
     "Subtract",
     "TimeDistributed",
