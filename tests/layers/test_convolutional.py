@@ -322,3 +322,43 @@ def test_convolution1d_saves_and_loads_under_its_own_name(tmp_path):
     assert type(loaded.layers[0]) is L.Convolution1D
     x = _data(2, 5, 2)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (
+            lambda: L.Conv1D(4, 3, strides=2, padding="causal", groups=2),
+            lambda: keras.layers.Conv1D(4, 3, strides=2, padding="causal", groups=2),
+        ),
+        (
+            lambda: L.MaxPooling1D(3, padding="same"),
+            lambda: keras.layers.MaxPooling1D(3, padding="same"),
+        ),
+        (lambda: L.AveragePooling1D(2, 1), lambda: keras.layers.AveragePooling1D(2, 1)),
+        (lambda: L.GlobalAveragePooling1D(), lambda: keras.layers.GlobalAveragePooling1D()),
+        (
+            lambda: L.GlobalMaxPooling1D(keepdims=True),
+            lambda: keras.layers.GlobalMaxPooling1D(keepdims=True),
+        ),
+    ],
+    ids=["conv", "max", "avg", "gavg", "gmax"],
+)
+def test_config_options_read_as_keras_writes_them(ours, theirs):
+    mine, keras_config = ours().get_config(), theirs().get_config()
+    for key in set(mine) & set(keras_config) - {"name", "dtype", "trainable"}:
+        want = keras_config[key]
+        if isinstance(want, dict):  # Keras serializes initializers as objects
+            continue
+        assert mine[key] == want, key
+
+
+def test_conv1d_kernel_regularizer_penalty_matches_keras():
+    theirs = keras.layers.Conv1D(4, 3, kernel_regularizer="l2", bias_regularizer="l1")
+    ours = L.Conv1D(4, 3, kernel_regularizer="l2", bias_regularizer="l1")
+    theirs.build((None, 6, 2))
+    ours.build((None, 6, 2))
+    kl.share_weights(rng_for("conv-reg"), theirs, ours)
+    want = sum(float(keras.ops.convert_to_numpy(loss)) for loss in theirs.losses)
+    got = sum(float(loss) for loss in ours.regularization_losses())
+    np.testing.assert_allclose(got, want, rtol=1e-5)

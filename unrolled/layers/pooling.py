@@ -138,7 +138,9 @@ class AveragePooling1D(_Pooling1D):
 class _GlobalPooling1D(Layer):
     """One value per feature over all timesteps."""
 
-    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
+    def __init__(
+        self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.data_format = channels_last_only(data_format, type(self).__name__)
         self.keepdims = bool(keepdims)
