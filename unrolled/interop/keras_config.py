@@ -51,6 +51,7 @@ from unrolled.layers import (
     Subtract,
     TimeDistributed,
 )
+from unrolled.layers.recurrent import KERAS1_NAMES
 from unrolled.saving.registry import register_serializable
 
 
@@ -102,23 +103,9 @@ _WHY_NOT = {
     "GRU(reset_after=True, recurrent_activation='sigmoid') and save again",
 }
 
-# Keras 1 argument names → Keras 3 ones (for recurrent layers and Dense).
-_KERAS1_NAMES = {
-    "output_dim": "units",
-    "init": "kernel_initializer",
-    "inner_init": "recurrent_initializer",
-    "inner_activation": "recurrent_activation",
-    "W_regularizer": "kernel_regularizer",
-    "U_regularizer": "recurrent_regularizer",
-    "b_regularizer": "bias_regularizer",
-    "W_constraint": "kernel_constraint",
-    "U_constraint": "recurrent_constraint",
-    "b_constraint": "bias_constraint",
-    "dropout_W": "dropout",
-    "dropout_U": "recurrent_dropout",
-    "bias": "use_bias",
-    "p": "rate",
-}
+# Keras 1 argument names → Keras 3 ones: the recurrent layers' own table, and Dense's and
+# Dropout's two others.
+_KERAS1_NAMES = {**KERAS1_NAMES, "bias": "use_bias", "p": "rate"}
 _KERAS1_EMBEDDING_NAMES = {
     "init": "embeddings_initializer",
     "W_regularizer": "embeddings_regularizer",
