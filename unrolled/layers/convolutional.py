@@ -8,14 +8,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from unrolled import activations, constraints, initializers, regularizers
 from unrolled.compat import keras1_names
 from unrolled.errors import ConfigError, ShapeError, positive_int, shape_str
-from unrolled.layers.base import Layer
 from unrolled.layers.coerce import as_input, as_weight_input
-from unrolled.layers.parameters import add_weight
+from unrolled.layers.parameters import KernelLayer, add_weight
 
 __all__ = ["Conv1D", "Convolution1D", "padding_amounts", "steps_after_window", "single_int"]
 
@@ -98,7 +96,7 @@ def channels_last_only(data_format: Any, layer: str) -> str:
     )
 
 
-class Conv1D(Layer):
+class Conv1D(KernelLayer):
     """`output = activation(conv1d(inputs, kernel) + bias)` along the timesteps axis.
 
     Args:
@@ -184,27 +182,17 @@ class Conv1D(Layer):
                 f"{self.name}: filters must be divisible by groups. Received: "
                 f"filters={self.filters}, groups={self.groups}"
             )
-        self.activation = activations.get(activation, "activation")
-        self.use_bias = bool(use_bias)
-        initializers.get(kernel_initializer, "kernel_initializer")
-        initializers.get(bias_initializer, "bias_initializer")
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
-        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
-        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
-        self.input_features: int | None = None
-        self.kernel: nn.Parameter
-        self.bias: nn.Parameter | None
+        self._init_kernel_options(
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            kernel_constraint,
+            bias_constraint,
+        )
         self.build_from_hint()
-
-    @property
-    def weights(self) -> list[nn.Parameter]:
-        """`[kernel(, bias)]`: Keras's order."""
-        if not self.built:
-            return []
-        return [self.kernel] + ([self.bias] if self.bias is not None else [])
 
     def build(self, input_shape: Sequence[int | None]) -> None:
         shape = tuple(input_shape)

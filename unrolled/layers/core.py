@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from unrolled import activations, constraints, initializers, regularizers
 from unrolled.compat import keras1_names
@@ -22,7 +21,7 @@ from unrolled.layers.coerce import as_input, as_weight_input, check_rank
 from unrolled.layers.dropout import Dropout
 from unrolled.layers.lambda_layer import Lambda
 from unrolled.layers.masking import Masking
-from unrolled.layers.parameters import add_weight
+from unrolled.layers.parameters import KernelLayer, add_weight
 from unrolled.layers.reshaping import Flatten, RepeatVector, Reshape
 
 __all__ = [
@@ -48,7 +47,7 @@ _DENSE_LEGACY = {
 }
 
 
-class Dense(Layer):
+class Dense(KernelLayer):
     """`output = activation(inputs @ kernel + bias)` on the last axis.
 
     Args:
@@ -95,29 +94,17 @@ class Dense(Layer):
     ) -> None:
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = positive_int(units, "units")
-        self.activation = activations.get(activation, "activation")
-        self.use_bias = bool(use_bias)
-        # Initializers are checked now and drawn at build time.
-        initializers.get(kernel_initializer, "kernel_initializer")
-        initializers.get(bias_initializer, "bias_initializer")
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        # Applied by the training loop through Layer.regularization_losses/apply_constraints.
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
-        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
-        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
-        self.input_features: int | None = None
-        self.kernel: nn.Parameter
-        self.bias: nn.Parameter | None
+        self._init_kernel_options(
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            kernel_constraint,
+            bias_constraint,
+        )
         self.build_from_hint()
-
-    @property
-    def weights(self) -> list[nn.Parameter]:
-        """`[kernel(, bias)]`: Keras's order."""
-        if not self.built:
-            return []
-        return [self.kernel] + ([self.bias] if self.bias is not None else [])
 
     def build(self, input_shape: Sequence[int | None]) -> None:
         shape = tuple(input_shape)

@@ -1,4 +1,5 @@
-"""`add_weight` for layers outside the cell hierarchy (Dense, Embedding), as Keras's."""
+"""`add_weight` for layers outside the cell hierarchy (Dense, Conv1D, Embedding), as Keras's,
+and `KernelLayer`, the kernel-and-bias options Dense and Conv1D share."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from unrolled import initializers
+from unrolled import activations, constraints, initializers, regularizers
 from unrolled.layers.base import Layer
 
 
@@ -37,3 +38,41 @@ def add_weight(
     parameter = nn.Parameter(value, requires_grad=layer.trainable)
     layer.register_parameter(name, parameter)
     return parameter
+
+
+class KernelLayer(Layer):
+    """A layer with Keras's `kernel` and optional `bias`, and the options that go with them."""
+
+    def _init_kernel_options(
+        self,
+        activation: Any,
+        use_bias: bool,
+        kernel_initializer: Any,
+        bias_initializer: Any,
+        kernel_regularizer: Any,
+        bias_regularizer: Any,
+        kernel_constraint: Any,
+        bias_constraint: Any,
+    ) -> None:
+        self.activation = activations.get(activation, "activation")
+        self.use_bias = bool(use_bias)
+        # Initializers are checked now and drawn at build time.
+        initializers.get(kernel_initializer, "kernel_initializer")
+        initializers.get(bias_initializer, "bias_initializer")
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        # Applied by the training loop through Layer.regularization_losses/apply_constraints.
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
+        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
+        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
+        self.input_features: int | None = None
+        self.kernel: nn.Parameter
+        self.bias: nn.Parameter | None
+
+    @property
+    def weights(self) -> list[nn.Parameter]:
+        """`[kernel(, bias)]`: Keras's order."""
+        if not self.built:
+            return []
+        return [self.kernel] + ([self.bias] if self.bias is not None else [])
