@@ -1,0 +1,162 @@
+"""Complete Keras programs run unchanged but for their imports: real Keras 3 and unrolled agree.
+
+Each program in `scripts/` is a Keras script as a user writes it (`import keras`,
+`from keras.layers import ...`). The test runs it twice: once as written, in real Keras 3 on
+the torch backend (the oracle), and once with only its import lines pointed at `unrolled`.
+Between its `# %% build` cell and the rest, both models get the same weights, drawn with
+NumPy in the shapes of Keras's `model.weights` (the one step a test adds to a user's script).
+Then the values the program leaves behind (predictions, evaluation, losses, the trained
+weights) must agree to 1e-4.
+
+Where Keras 3 refuses a program's own spelling (the Keras 1 script), a Keras 3 spelling
+of the same model in `scripts/keras3/` is the oracle instead.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+TOL = {"atol": 1e-4, "rtol": 1e-4}
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
+
+
+@dataclass(frozen=True)
+class Program:
+    """One script and what its two runs must agree on.
+
+    Args:
+        name: the script's file stem in `scripts/`.
+        compare: names the script leaves in its namespace whose values must agree.
+        share_after: the cell after which both sides get the same weights.
+        models: the names of the models whose weights are shared (and compared at the end).
+        trained_weights_agree: compare the models' weights after the script ran (it trains
+            deterministically); False where training draws dropout masks.
+        keras3_script: a Keras 3 spelling of the program, run on the Keras side instead.
+    """
+
+    name: str
+    compare: tuple[str, ...]
+    share_after: str = "build"
+    models: tuple[str, ...] = ("model",)
+    trained_weights_agree: bool = True
+    keras3_script: str | None = None
+
+
+def cells(source: str) -> list[tuple[str, str]]:
+    """Splits a script at its `# %% <name>` markers into (name, code) cells, in order."""
+    parts = re.split(r"^# %% (\w+)\s*$", source, flags=re.M)
+    # parts: [preamble, name1, code1, name2, code2, ...]; the preamble is the docstring.
+    named = list(zip(parts[1::2], parts[2::2]))
+    head = parts[0]
+    return [("preamble", head), *named]
+
+
+def for_unrolled(source: str) -> str:
+    """The user's one change: the import lines name `unrolled` instead of `keras`."""
+    source = re.sub(r"^(\s*)import keras$", r"\1import unrolled as keras", source, flags=re.M)
+    return re.sub(r"^(\s*)from keras(?=[.\s])", r"\1from unrolled", source, flags=re.M)
+
+
+def draw_weights(program: str, model: Any) -> list[np.ndarray]:
+    """Seed-independent weights in the shapes of a built Keras model's `weights`.
+
+    Moving variances stay positive; everything else is a small normal draw.
+    """
+    rng = np.random.default_rng(zlib.crc32(program.encode()))
+    weights = []
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        draw = rng.normal(size=shape) * 0.3
+        if "variance" in variable.path:
+            draw = np.abs(draw) + 0.5
+        weights.append(draw.astype(np.float32))
+    return weights
+
+
+def run(source: str, filename: str, program: Program, weights: dict | None) -> dict:
+    """Runs the script's cells in one namespace; shares weights after `program.share_after`.
+
+    With `weights` None (the Keras run), draws them and records them in the namespace under
+    `__weights__` so the unrolled run can set the same ones.
+    """
+    namespace: dict[str, Any] = {"__name__": "__program__"}
+    drawn: dict[str, list[np.ndarray]] = {}
+    for name, code in cells(source):
+        exec(compile(code, f"{filename}:{name}", "exec"), namespace)
+        if name != program.share_after:
+            continue
+        for model_name in program.models:
+            model = namespace[model_name]
+            if weights is None:
+                drawn[model_name] = draw_weights(f"{program.name}/{model_name}", model)
+            model.set_weights(weights[model_name] if weights else drawn[model_name])
+    namespace["__weights__"] = drawn
+    return namespace
+
+
+def as_arrays(value: Any) -> list[np.ndarray]:
+    """A program's value (array, scalar, list of arrays, History) as a flat list of arrays."""
+    if hasattr(value, "history"):  # keras.callbacks.History
+        return [np.asarray(value.history[key]) for key in sorted(value.history)]
+    if isinstance(value, (list, tuple)):
+        return [a for item in value for a in as_arrays(item)]
+    return [np.asarray(keras.ops.convert_to_numpy(value) if hasattr(value, "device") else value)]
+
+
+def run_both(program: Program) -> tuple[dict, dict]:
+    """(unrolled's namespace, Keras's namespace) after running the program in each."""
+    source = (SCRIPTS / f"{program.name}.py").read_text()
+    keras_path = SCRIPTS / (program.keras3_script or f"{program.name}.py")
+    theirs = run(keras_path.read_text(), str(keras_path), program, None)
+    ours = run(
+        for_unrolled(source), f"{program.name}.py (unrolled)", program, theirs["__weights__"]
+    )
+    return ours, theirs
+
+
+def assert_programs_agree(program: Program, ours: dict, theirs: dict) -> None:
+    for name in program.compare:
+        got, want = as_arrays(ours[name]), as_arrays(theirs[name])
+        assert len(got) == len(want), (name, len(got), len(want))
+        for index, (g, w) in enumerate(zip(got, want)):
+            assert g.shape == w.shape, (name, index, g.shape, w.shape)
+            np.testing.assert_allclose(g, w, **TOL, err_msg=f"{name}[{index}]")
+    if program.trained_weights_agree:
+        for model_name in program.models:
+            got, want = ours[model_name].get_weights(), theirs[model_name].get_weights()
+            assert len(got) == len(want), model_name
+            for index, (g, w) in enumerate(zip(got, want)):
+                np.testing.assert_allclose(g, w, **TOL, err_msg=f"{model_name} weight {index}")
+
+
+# ----------------------------------------------------------------------------- the programs
+
+
+def test_only_the_import_lines_differ():
+    """The harness's one edit touches import lines and nothing else."""
+    for path in sorted(SCRIPTS.glob("*.py")):
+        source = path.read_text()
+        changed = [
+            (a, b) for a, b in zip(source.splitlines(), for_unrolled(source).splitlines()) if a != b
+        ]
+        assert changed, f"{path.name} never imports keras"
+        for before, after in changed:
+            assert re.match(r"\s*(import|from) keras\b", before), before
+            assert "unrolled" in after and "keras" not in after.replace("as keras", ""), after
+
+
+def test_text_classification_with_conv1d_and_lstm():
+    program = Program("text_classification", compare=("history", "score", "acc", "predictions"))
+    assert_programs_agree(program, *run_both(program))
