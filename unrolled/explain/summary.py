@@ -14,7 +14,7 @@ _WIDTHS = (34, 28, 12)
 def summary_text(model: Any) -> str:
     """The summary of a `Model` or `Sequential` as text."""
     rows = [
-        (f"{layer.name} ({type(layer).__name__})", _shape_text(shape), _count(layer))
+        (_name_lines(layer), _shape_text(shape), _count(layer))
         for layer, shape in _layers_and_shapes(model)
     ]
     line = "_" * sum(_WIDTHS)
@@ -24,7 +24,9 @@ def summary_text(model: Any) -> str:
         _row("Layer (type)", "Output Shape", "Param #"),
         "=" * sum(_WIDTHS),
     ]
-    lines += [_row(*row) for row in rows]
+    for names, shape, count in rows:
+        lines.append(_row(names[0], shape, count))
+        lines += [_row(more, "", "") for more in names[1:]]
     trainable = sum(w.numel() for w in model.weights if w.requires_grad)
     total = sum(w.numel() for w in model.weights)
     lines += [
@@ -83,10 +85,24 @@ def _shape_text(shape: Any) -> str:
     return shape_str(shape)
 
 
+def _name_lines(layer: Any) -> list[str]:
+    """`name (Type)` on one line, or, when too long for the column, name and type on two
+    lines, each cut with an ellipsis at the column's width, as Keras prints them."""
+    width = _WIDTHS[0] - 2
+    text = f"{layer.name} ({type(layer).__name__})"
+    if len(text) <= width:
+        return [text]
+    return [_fit(layer.name, width), _fit(f"({type(layer).__name__})", width)]
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
 def _count(layer: Any) -> str:
     weights = layer.weights if hasattr(layer, "weights") else list(layer.parameters())
     return f"{sum(w.numel() for w in weights):,}"
 
 
 def _row(name: str, shape: str, count: str) -> str:
-    return f" {name:<{_WIDTHS[0] - 1}}{shape:<{_WIDTHS[1]}}{count:>{_WIDTHS[2]}}"
+    return f" {name:<{_WIDTHS[0] - 1}}{shape:<{_WIDTHS[1]}}{count:>{_WIDTHS[2]}}".rstrip()
