@@ -1,90 +1,104 @@
-"""1-D pooling over timesteps: windowed (`MaxPooling1D`, `AveragePooling1D`) and global."""
+"""Pooling over 1, 2 or 3 channels-last axes: windowed (`MaxPooling2D`, ...) and global.
+
+One class per kind holds the options for every rank; the subclasses set `rank`. The window
+arithmetic and the torch calls are `ops.convolution`'s.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from unrolled.compat import keras1_names
 from unrolled.errors import ConfigError
 from unrolled.layers.base import Layer
 from unrolled.layers.coerce import as_input
-from unrolled.layers.convolutional import (
-    channels_last_only,
-    check_steps_input,
-    padding_amounts,
-    single_int,
-    steps_after_window,
+from unrolled.layers.convolutional import channels_last_only
+from unrolled.ops.convolution import (
+    as_tuple,
+    check_spatial_input,
+    output_sizes,
+    pool_channels_last,
 )
 
 __all__ = [
     "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
     "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
     "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
     "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
 ]
 
 # Keras 1 argument names of the pooling layers and their Keras 3 spelling.
 _POOLING_LEGACY = {"pool_length": "pool_size", "stride": "strides", "border_mode": "padding"}
 
 
-class _Pooling1D(Layer):
-    """Windows of `pool_size` timesteps, `strides` apart, reduced per feature."""
+class _Pooling(Layer):
+    """Windows of `pool_size`, `strides` apart, reduced per channel by `kind`."""
 
-    @keras1_names(_POOLING_LEGACY)
+    rank: ClassVar[int]
+    kind: ClassVar[str]  # "max" or "average"
+
     def __init__(
         self,
-        pool_size: int | tuple[int] = 2,
-        strides: int | tuple[int] | None = None,
+        pool_size: int | Sequence[int] = 2,
+        strides: int | Sequence[int] | None = None,
         padding: str = "valid",
         data_format: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.pool_size = single_int(pool_size, "pool_size")
-        self.strides = self.pool_size if strides is None else single_int(strides, "strides")
+        self.pool_size = as_tuple(pool_size, self.rank, "pool_size")
+        self.strides = (
+            self.pool_size if strides is None else as_tuple(strides, self.rank, "strides")
+        )
         padding = str(padding).lower()
         if padding not in ("valid", "same"):
             raise ConfigError(
                 f"Argument `padding` must be 'valid' or 'same'. Received: padding={padding!r}"
             )
         self.padding = padding
-        self.data_format = channels_last_only(data_format, type(self).__name__)
+        self.data_format = channels_last_only(data_format, type(self).__name__, self.rank)
         self.build_from_hint()
 
     def forward(self, inputs: Any) -> torch.Tensor:
         x = as_input(inputs)
-        check_steps_input(x.shape, self.name)
-        before, after = padding_amounts(self.padding, x.shape[1], self.pool_size, self.strides)
-        x = x.transpose(1, 2)  # (samples, features, timesteps)
-        y = self._pool(x, before, after)  # (samples, features, new timesteps)
-        return y.transpose(1, 2)  # (samples, new timesteps, features)
-
-    def _pool(self, x: torch.Tensor, before: int, after: int) -> torch.Tensor:
-        raise NotImplementedError
+        check_spatial_input(x.shape, self.rank, self.name)
+        # (samples, *new_spatial, channels)
+        return pool_channels_last(x, self.kind, self.pool_size, self.strides, self.padding)
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         return None
 
     def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
         shape = tuple(input_shape)
-        check_steps_input(shape, self.name)
-        steps = steps_after_window(shape[1], self.padding, self.pool_size, self.strides)
-        return (shape[0], steps, shape[2])
+        check_spatial_input(shape, self.rank, self.name)
+        sizes = output_sizes(shape[1:-1], self.padding, self.pool_size, self.strides)
+        return (shape[0], *sizes, shape[-1])
 
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
-            "pool_size": (self.pool_size,),
-            "strides": (self.strides,),
+            "pool_size": self.pool_size,
+            "strides": self.strides,
             "padding": self.padding,
             "data_format": self.data_format,
         }
 
 
-class MaxPooling1D(_Pooling1D):
+_POOLING_INIT = keras1_names(_POOLING_LEGACY)(_Pooling.__init__)
+
+
+class MaxPooling1D(_Pooling):
     """The largest value of each window of `pool_size` timesteps, per feature.
 
     Args:
@@ -105,12 +119,11 @@ class MaxPooling1D(_Pooling1D):
         tensor([[3., 2.]])
     """
 
-    def _pool(self, x: torch.Tensor, before: int, after: int) -> torch.Tensor:
-        x = F.pad(x, (before, after), value=float("-inf"))  # (samples, features, padded steps)
-        return F.max_pool1d(x, self.pool_size, self.strides)
+    rank, kind = 1, "max"
+    __init__ = _POOLING_INIT
 
 
-class AveragePooling1D(_Pooling1D):
+class AveragePooling1D(_Pooling):
     """The mean of each window of `pool_size` timesteps, per feature.
 
     Args: as `MaxPooling1D`'s. With padding="same", a window that reaches past the ends
@@ -128,37 +141,130 @@ class AveragePooling1D(_Pooling1D):
         tensor([[2., 1.]])
     """
 
-    def _pool(self, x: torch.Tensor, before: int, after: int) -> torch.Tensor:
-        ones = torch.ones_like(x[:1, :1])  # (1, 1, timesteps): which steps are real
-        total = F.avg_pool1d(F.pad(x, (before, after)), self.pool_size, self.strides)
-        real = F.avg_pool1d(F.pad(ones, (before, after)), self.pool_size, self.strides)
-        return total / real  # (samples, features, new timesteps)
+    rank, kind = 1, "average"
+    __init__ = _POOLING_INIT
 
 
-class _GlobalPooling1D(Layer):
-    """One value per feature over all timesteps."""
+class MaxPooling2D(_Pooling):
+    """The largest value of each `pool_size` window of rows and columns, per channel.
+
+    Args: as `MaxPooling1D`'s, with `pool_size` and `strides` an int or a pair
+    `(rows, cols)`; the default window is `(2, 2)`.
+
+    Shapes:
+        inputs `(samples, rows, cols, channels)`; output
+        `(samples, new_rows, new_cols, channels)`.
+
+    Example:
+        >>> MaxPooling2D()(torch.zeros(2, 6, 5, 3)).shape
+        torch.Size([2, 3, 2, 3])
+        >>> MaxPooling2D(padding="same")(torch.zeros(2, 6, 5, 3)).shape
+        torch.Size([2, 3, 3, 3])
+    """
+
+    rank, kind = 2, "max"
+    __init__ = _POOLING_INIT
+
+
+class AveragePooling2D(_Pooling):
+    """The mean of each `pool_size` window of rows and columns, per channel.
+
+    Args: as `MaxPooling2D`'s; with padding="same" the padding is not counted.
+
+    Shapes:
+        inputs `(samples, rows, cols, channels)`; output
+        `(samples, new_rows, new_cols, channels)`.
+
+    Keras differences: as `AveragePooling1D`'s, for an uneven "same" window.
+
+    Example:
+        >>> AveragePooling2D()(torch.ones(1, 4, 4, 1)).squeeze(-1)
+        tensor([[[1., 1.],
+                 [1., 1.]]])
+    """
+
+    rank, kind = 2, "average"
+    __init__ = _POOLING_INIT
+
+
+class MaxPooling3D(_Pooling):
+    """The largest value of each `pool_size` window of depth, rows and columns, per channel.
+
+    Shapes:
+        inputs `(samples, depth, rows, cols, channels)`; output
+        `(samples, new_depth, new_rows, new_cols, channels)`.
+
+    Example:
+        >>> MaxPooling3D()(torch.zeros(2, 4, 6, 5, 3)).shape
+        torch.Size([2, 2, 3, 2, 3])
+    """
+
+    rank, kind = 3, "max"
+    __init__ = _POOLING_INIT
+
+
+class AveragePooling3D(_Pooling):
+    """The mean of each `pool_size` window of depth, rows and columns, per channel.
+
+    Shapes:
+        inputs `(samples, depth, rows, cols, channels)`; output
+        `(samples, new_depth, new_rows, new_cols, channels)`.
+
+    Example:
+        >>> AveragePooling3D()(torch.zeros(2, 4, 6, 5, 3)).shape
+        torch.Size([2, 2, 3, 2, 3])
+    """
+
+    rank, kind = 3, "average"
+    __init__ = _POOLING_INIT
+
+
+class _GlobalPooling(Layer):
+    """One value per channel over all spatial axes."""
+
+    rank: ClassVar[int]
 
     def __init__(
         self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.data_format = channels_last_only(data_format, type(self).__name__)
+        self.data_format = channels_last_only(data_format, type(self).__name__, self.rank)
         self.keepdims = bool(keepdims)
         self.build_from_hint()
 
+    @property
+    def _spatial(self) -> tuple[int, ...]:
+        return tuple(range(1, self.rank + 1))
+
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
-        return None  # the timesteps axis is gone
+        return None  # the spatial axes are gone
 
     def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
         shape = tuple(input_shape)
-        check_steps_input(shape, self.name)
-        return (shape[0], 1, shape[2]) if self.keepdims else (shape[0], shape[2])
+        check_spatial_input(shape, self.rank, self.name)
+        if self.keepdims:
+            return (shape[0], *(1,) * self.rank, shape[-1])
+        return (shape[0], shape[-1])
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
 
 
-class GlobalAveragePooling1D(_GlobalPooling1D):
+class _GlobalMaxPooling(_GlobalPooling):
+    def forward(self, inputs: Any) -> torch.Tensor:
+        x = as_input(inputs)
+        check_spatial_input(x.shape, self.rank, self.name)
+        return x.amax(dim=self._spatial, keepdim=self.keepdims)  # (samples, channels)
+
+
+class _GlobalAveragePooling(_GlobalPooling):
+    def forward(self, inputs: Any) -> torch.Tensor:
+        x = as_input(inputs)
+        check_spatial_input(x.shape, self.rank, self.name)
+        return x.mean(dim=self._spatial, keepdim=self.keepdims)  # (samples, channels)
+
+
+class GlobalAveragePooling1D(_GlobalAveragePooling):
     """The mean over timesteps, of the unmasked timesteps only when a mask comes in.
 
     Args:
@@ -175,11 +281,12 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
         tensor([[2.]])
     """
 
+    rank = 1
     supports_masking = True
 
     def forward(self, inputs: Any, mask: Any = None) -> torch.Tensor:
         x = as_input(inputs)
-        check_steps_input(x.shape, self.name)
+        check_spatial_input(x.shape, 1, self.name)
         if mask is None:
             return x.mean(dim=1, keepdim=self.keepdims)
         valid = torch.as_tensor(mask, device=x.device).bool().unsqueeze(-1)  # (samples, steps, 1)
@@ -188,7 +295,7 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
         return total / valid.to(x.dtype).sum(dim=1, keepdim=self.keepdims)
 
 
-class GlobalMaxPooling1D(_GlobalPooling1D):
+class GlobalMaxPooling1D(_GlobalMaxPooling):
     """The largest value over timesteps, per feature.
 
     Args: as `GlobalAveragePooling1D`'s.
@@ -203,7 +310,70 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
         tensor([[3.]])
     """
 
-    def forward(self, inputs: Any) -> torch.Tensor:
-        x = as_input(inputs)
-        check_steps_input(x.shape, self.name)
-        return x.amax(dim=1, keepdim=self.keepdims)
+    rank = 1
+
+
+class GlobalAveragePooling2D(_GlobalAveragePooling):
+    """The mean over rows and columns, per channel.
+
+    Args:
+        data_format: "channels_last" only.
+        keepdims: keep the rows and cols axes, of size 1.
+
+    Shapes:
+        inputs `(samples, rows, cols, channels)`; output `(samples, channels)`, or
+        `(samples, 1, 1, channels)` with keepdims.
+
+    Example:
+        >>> GlobalAveragePooling2D()(torch.ones(2, 4, 3, 5)).shape
+        torch.Size([2, 5])
+    """
+
+    rank = 2
+
+
+class GlobalMaxPooling2D(_GlobalMaxPooling):
+    """The largest value over rows and columns, per channel.
+
+    Args: as `GlobalAveragePooling2D`'s.
+
+    Shapes:
+        inputs `(samples, rows, cols, channels)`; output `(samples, channels)`, or
+        `(samples, 1, 1, channels)` with keepdims.
+
+    Example:
+        >>> GlobalMaxPooling2D(keepdims=True)(torch.ones(2, 4, 3, 5)).shape
+        torch.Size([2, 1, 1, 5])
+    """
+
+    rank = 2
+
+
+class GlobalAveragePooling3D(_GlobalAveragePooling):
+    """The mean over depth, rows and columns, per channel.
+
+    Shapes:
+        inputs `(samples, depth, rows, cols, channels)`; output `(samples, channels)`, or
+        `(samples, 1, 1, 1, channels)` with keepdims.
+
+    Example:
+        >>> GlobalAveragePooling3D()(torch.ones(2, 3, 4, 3, 5)).shape
+        torch.Size([2, 5])
+    """
+
+    rank = 3
+
+
+class GlobalMaxPooling3D(_GlobalMaxPooling):
+    """The largest value over depth, rows and columns, per channel.
+
+    Shapes:
+        inputs `(samples, depth, rows, cols, channels)`; output `(samples, channels)`, or
+        `(samples, 1, 1, 1, channels)` with keepdims.
+
+    Example:
+        >>> GlobalMaxPooling3D()(torch.ones(2, 3, 4, 3, 5)).shape
+        torch.Size([2, 5])
+    """
+
+    rank = 3
