@@ -5,7 +5,14 @@ from unrolled.layers import merge, wrappers  # noqa: F401
 from unrolled.layers.base import Layer
 from unrolled.layers.bidirectional import Bidirectional
 from unrolled.layers.cell import Cell
-from unrolled.layers.convolutional import Conv1D, Convolution1D
+from unrolled.layers.convolutional import (
+    Conv1D,
+    Conv2D,
+    Conv3D,
+    Convolution1D,
+    Convolution2D,
+    Convolution3D,
+)
 from unrolled.layers.core import Activation, Dense
 from unrolled.layers.cropping import Cropping1D
 from unrolled.layers.dropout import Dropout
@@ -27,11 +34,20 @@ from unrolled.layers.merging import (
     multiply,
     subtract,
 )
+from unrolled.layers.padding_upsampling import UpSampling1D, ZeroPadding1D
 from unrolled.layers.pooling import (
     AveragePooling1D,
+    AveragePooling2D,
+    AveragePooling3D,
     GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
     GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
     MaxPooling1D,
+    MaxPooling2D,
+    MaxPooling3D,
 )
 from unrolled.layers.recurrent import RNN
 from unrolled.layers.reshaping import Flatten, RepeatVector, Reshape
@@ -67,11 +83,25 @@ __all__ = [
     "RepeatVector",
     "Cropping1D",
     "Conv1D",
+    "Conv2D",
+    "Conv3D",
     "Convolution1D",
+    "Convolution2D",
+    "Convolution3D",
     "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
     "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
     "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
     "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
+    "UpSampling1D",
+    "ZeroPadding1D",
     "Reshape",
     "Subtract",
     "TimeDistributed",
