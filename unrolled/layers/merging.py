@@ -1,4 +1,5 @@
-"""Merge layers for models with several branches: `Concatenate`, `Add`, `Subtract`, `Multiply`, `Average`."""
+"""Merge layers for models with several branches: `Concatenate`, `Add`, `Subtract`, `Multiply`,
+`Average`, `Maximum`, `Minimum` and `Dot`, with Keras's functional forms (`add`, `dot`, ...)."""
 
 from __future__ import annotations
 
@@ -161,6 +162,166 @@ class Average(Merge):
         return result / len(tensors)
 
 
+class Maximum(Merge):
+    """The element-wise maximum of the inputs.
+
+    A masked entry takes the other inputs' value, so it never wins over a valid one
+    (Keras's rule); the output's mask is the OR of the masks when every input has one.
+
+    Example:
+        >>> Maximum()([torch.tensor([[1.0, 5.0]]), torch.tensor([[3.0, 2.0]])])
+        tensor([[3., 5.]])
+    """
+
+    def _merge(self, tensors: list[torch.Tensor], masks: list[Any]) -> torch.Tensor:
+        return _masked_fold(torch.maximum, tensors, masks)
+
+
+class Minimum(Merge):
+    """The element-wise minimum of the inputs; masks as `Maximum`.
+
+    Example:
+        >>> Minimum()([torch.tensor([[1.0, 5.0]]), torch.tensor([[3.0, 2.0]])])
+        tensor([[1., 2.]])
+    """
+
+    def _merge(self, tensors: list[torch.Tensor], masks: list[Any]) -> torch.Tensor:
+        return _masked_fold(torch.minimum, tensors, masks)
+
+
+def _masked_fold(op: Any, tensors: list[torch.Tensor], masks: list[Any]) -> torch.Tensor:
+    # Keras's _apply_merge_op_and_or_mask: masked entries are replaced by the running result
+    # (or it by them), since max and min have no identity value to put there.
+    output, output_mask = tensors[0], _broadcast_mask(masks[0], tensors[0])
+    for x, m in zip(tensors[1:], masks[1:]):
+        mask = _broadcast_mask(m, x)
+        if mask is not None:
+            x = torch.where(mask, x, output)
+        if output_mask is not None:
+            output = torch.where(output_mask, output, x)
+        output_mask = output_mask | mask if mask is not None and output_mask is not None else None
+        output = op(output, x)
+    return output
+
+
+def _broadcast_mask(mask: Any, x: torch.Tensor) -> torch.Tensor | None:
+    if mask is None:
+        return None
+    return torch.as_tensor(mask, device=x.device).bool().unsqueeze(-1).expand(x.shape)
+
+
+class Dot(Layer):
+    """The dot product of two inputs per sample, over one axis of each (Keras's `batch_dot`).
+
+    Args:
+        axes: one axis for both inputs, or `(axis_of_first, axis_of_second)`; never 0 (the
+            samples axis). The two axes must have the same size.
+        normalize: L2-normalize both inputs along those axes first, giving the cosine
+            proximity.
+
+    Shapes:
+        inputs `[(samples, *a), (samples, *b)]`; output `(samples, *a without its axis,
+        *b without its axis)`, or `(samples, 1)` when nothing else is left. No mask comes out.
+
+    Example:
+        >>> Dot(axes=1)([torch.ones(2, 3), torch.ones(2, 3)])
+        tensor([[3.],
+                [3.]])
+        >>> Dot(axes=(1, 2))([torch.zeros(2, 3, 5), torch.zeros(2, 10, 3)]).shape
+        torch.Size([2, 5, 10])
+    """
+
+    supports_masking = True
+
+    def __init__(self, axes: int | Sequence[int], normalize: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(axes, bool) or not isinstance(axes, (int, list, tuple)):
+            raise ConfigError(
+                f"Invalid type for argument `axes`: it should be a list or an int. "
+                f"Received: axes={axes!r}"
+            )
+        if isinstance(axes, (list, tuple)):
+            if len(axes) != 2 or any(isinstance(a, bool) or not isinstance(a, int) for a in axes):
+                raise ConfigError(
+                    "Invalid format for argument `axes`: it should contain two integers. "
+                    f"Received: axes={axes!r}"
+                )
+            axes = list(axes)
+        self.axes = axes
+        self.normalize = bool(normalize)
+
+    def _axes(self, shapes: list[Shape]) -> tuple[int, int]:
+        if symbolic.is_shape(shapes) or len(shapes) != 2:
+            raise ShapeError(
+                f"A `Dot` layer should be called on a list of 2 inputs. Received: "
+                f"input_shape={shapes}"
+            )
+        first, second = shapes
+        if len(first) < 2 or len(second) < 2:
+            raise ShapeError(
+                f"{self.name} needs inputs of shape (samples, ...) with at least one axis beside "
+                f"the samples; received {shape_str(first)} and {shape_str(second)}."
+            )
+        pair = [self.axes, self.axes] if isinstance(self.axes, int) else self.axes
+        axes = (pair[0] % len(first), pair[1] % len(second))
+        if 0 in axes or not all(-len(s) <= a < len(s) for a, s in zip(pair, shapes)):
+            raise ShapeError(
+                f"{self.name}: axes={self.axes} must name axes other than the samples axis (0) of "
+                f"inputs of shapes {shape_str(first)} and {shape_str(second)}."
+            )
+        a, b = first[axes[0]], second[axes[1]]
+        if a is not None and b is not None and a != b:
+            raise ShapeError(
+                f"Incompatible input shapes: axis values {a} (at axis {axes[0]}) != {b} (at axis "
+                f"{axes[1]}). Full input shapes: {shape_str(first)}, {shape_str(second)}"
+            )
+        return axes
+
+    def build(self, input_shape: Any) -> None:
+        self._axes(
+            [tuple(s) for s in input_shape] if not symbolic.is_shape(input_shape) else input_shape
+        )
+        self.built = True
+
+    def forward(self, inputs: Sequence[Any]) -> torch.Tensor:
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ShapeError(
+                f"{self.name} expects a list of 2 inputs, e.g. Dot(axes=1)([a, b]); received "
+                f"{type(inputs).__name__}{f' of length {len(inputs)}' if isinstance(inputs, (list, tuple)) else ''}."
+            )
+        x, y = (as_input(t) for t in inputs)
+        a0, a1 = self._axes([tuple(x.shape), tuple(y.shape)])
+        if self.normalize:
+            x, y = _l2_normalize(x, a0), _l2_normalize(y, a1)
+        x = x.movedim(a0, -1)  # (samples, *a_rest, k)
+        y = y.movedim(a1, 1)  # (samples, k, *b_rest)
+        rest = (*x.shape[1:-1], *y.shape[2:])
+        flat = x.reshape(x.shape[0], -1, x.shape[-1]) @ y.reshape(y.shape[0], y.shape[1], -1)
+        return flat.reshape(x.shape[0], *(rest or (1,)))  # (samples, *a_rest, *b_rest)
+
+    def compute_output_shape(self, input_shape: Any) -> Shape:
+        shapes = (
+            [tuple(s) for s in input_shape] if not symbolic.is_shape(input_shape) else input_shape
+        )
+        a0, a1 = self._axes(shapes)
+        first = [d for i, d in enumerate(shapes[0]) if i != a0]
+        second = [d for i, d in enumerate(shapes[1]) if i not in (0, a1)]
+        output = first + second
+        return tuple(output + [1] if len(output) == 1 else output)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
+        return None  # Keras's Dot drops masks
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}
+
+
+def _l2_normalize(x: torch.Tensor, axis: int) -> torch.Tensor:
+    # Keras: x * min(rsqrt(sum(x^2)), 1 / epsilon), epsilon = 1e-7.
+    inverse_norm = torch.rsqrt(x.square().sum(dim=axis, keepdim=True))
+    return x * torch.clamp(inverse_norm, max=1e7)
+
+
 class Concatenate(Layer):
     """Joins the inputs along `axis` (the last one by default).
 
@@ -267,6 +428,21 @@ def multiply(inputs: Sequence[Any], **kwargs: Any) -> Any:
 def average(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """`Average(**kwargs)(inputs)`, Keras's functional form."""
     return Average(**kwargs)(inputs)
+
+
+def maximum(inputs: Sequence[Any], **kwargs: Any) -> Any:
+    """`Maximum(**kwargs)(inputs)`, Keras's functional form."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs: Sequence[Any], **kwargs: Any) -> Any:
+    """`Minimum(**kwargs)(inputs)`, Keras's functional form."""
+    return Minimum(**kwargs)(inputs)
+
+
+def dot(inputs: Sequence[Any], axes: int | Sequence[int] = -1, **kwargs: Any) -> Any:
+    """`Dot(axes=axes, **kwargs)(inputs)`, Keras's functional form (`normalize=` goes to Dot)."""
+    return Dot(axes=axes, **kwargs)(inputs)
 
 
 def _input_masks(inputs: Any, mask: Any) -> list[Any] | None:
