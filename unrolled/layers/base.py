@@ -23,7 +23,7 @@ _NAME_COUNTS: Counter[str] = Counter()
 
 def _auto_name(cls: type) -> str:
     # Keras names layers `lstm`, `lstm_1`, `lstm_2`, ... per class.
-    snake = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", cls.__name__)
+    snake = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", cls.__name__)  # Keras's to_snake_case
     base = re.sub(r"([a-z])([A-Z])", r"\1_\2", snake).lower()
     count = _NAME_COUNTS[base]
     _NAME_COUNTS[base] += 1
@@ -339,8 +339,13 @@ class Layer(nn.Module):
 
     # -- regularizers and constraints (applied by the training loop) -------------------------
     def regularization_losses(self) -> list[torch.Tensor]:
-        """The penalty of every weight that has a regularizer, here and in nested layers."""
-        return [rule(weight) for weight, rule in _weight_rules(self, "regularizer")]
+        """The penalty of every weight that has a regularizer, here and in nested layers,
+        then the penalties that layers computed on their last call (`activity_losses`, e.g.
+        ActivityRegularization's)."""
+        losses = [rule(weight) for weight, rule in _weight_rules(self, "regularizer")]
+        for module in self.modules():
+            losses.extend(module.__dict__.get("activity_losses", ()))
+        return losses
 
     def apply_constraints(self) -> None:
         """Projects every weight that has a constraint; called after each optimizer step."""

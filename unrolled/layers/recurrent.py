@@ -97,6 +97,10 @@ class RNN(Layer):
     """
 
     supports_masking = True
+    # The input's rank and its axes in words; a convolutional subclass (ConvLSTM) adds
+    # spatial axes to the inputs and the states.
+    input_rank = 3
+    state_words = "(samples, units)"
 
     def __init__(
         self,
@@ -145,7 +149,7 @@ class RNN(Layer):
         self.input_features: int | None = None
         self.last_path: Path | None = None
         self._state_names: list[str] = []
-        if self.batch_shape is not None and len(self.batch_shape) == 3:
+        if self.batch_shape is not None and len(self.batch_shape) == self.input_rank:
             self.build_from_hint()
 
     def __getattr__(self, name: str) -> Any:
@@ -166,8 +170,8 @@ class RNN(Layer):
     # -- building ---------------------------------------------------------------------------
     def build(self, input_shape: Sequence[int | None]) -> None:
         shape = tuple(input_shape)
-        if len(shape) != 3:
-            raise ShapeError(f"{self.name}: {_rank_message(type(self).__name__, shape)}")
+        if len(shape) != self.input_rank:
+            raise ShapeError(f"{self.name}: {self._wrong_rank(shape)}")
         if shape[-1] is None:
             raise ShapeError(
                 f"{self.name}: the features axis must be known to build; received {shape_str(shape)}."
@@ -180,7 +184,7 @@ class RNN(Layer):
                 f"input shape {shape_str(shape)} with {features}. Inputs are (samples, timesteps, features)."
             )
         self.input_features = features
-        build_cell(self.cell, (shape[0], features))
+        build_cell(self.cell, (shape[0], *shape[2:]))  # one step: (samples, features)
         if self.stateful and shape[0] is not None:
             self._create_states(int(shape[0]))
         self.built = True
@@ -202,7 +206,7 @@ class RNN(Layer):
     ) -> torch.Tensor | tuple[Any, ...]:
         x = self._as_input(inputs)  # (B, T, F)
         if not self.built:
-            self.build((x.shape[0] if self.stateful else None, x.shape[1], x.shape[2]))
+            self.build((x.shape[0] if self.stateful else None, *x.shape[1:]))
             self.to(x.device)
         self._check_features(x)
         cell = self._cell()
@@ -211,7 +215,8 @@ class RNN(Layer):
             x = x.flip(1)
             mask = None if mask is None else mask.flip(1)
         traced = tracing.is_traced(x)  # a trace cannot read the mask on the host
-        host = None if mask is None or traced else host_mask(mask)  # read once, on the host
+        # read once, on the host; a per-position mask (ConvLSTM's from Masking) only loops
+        host = None if mask is None or traced or mask.dim() > 2 else host_mask(mask)
         if host is not None and every_step_valid(host):
             mask = None  # every step valid: the unmasked computation is the same
         training = self.training if training is None else bool(training)
@@ -352,8 +357,8 @@ class RNN(Layer):
     def _as_input(self, inputs: Any) -> torch.Tensor:
         kind = type(self).__name__
         x = as_real_tensor(inputs, "inputs")
-        if x.dim() != 3:
-            raise ShapeError(_rank_message(kind, tuple(x.shape)))
+        if x.dim() != self.input_rank:
+            raise ShapeError(self._wrong_rank(tuple(x.shape)))
         if 0 in x.shape:
             raise ShapeError(
                 f"{kind} needs at least one sample, one timestep and one feature; received inputs "
@@ -371,6 +376,14 @@ class RNN(Layer):
                 f"move one of them, e.g. inputs.to('{reference.device}')."
             )
         return x.to(device=reference.device, dtype=reference.dtype)
+
+    def _wrong_rank(self, shape: tuple[int | None, ...]) -> str:
+        """What this layer expects, said for an input `shape` of the wrong rank."""
+        return _rank_message(type(self).__name__, shape)
+
+    def _state_shapes(self) -> list[tuple[int, ...]]:
+        """Each state's shape after the samples axis: `(units,)`; a ConvLSTM's has spatial axes."""
+        return [(size,) for size in state_sizes(self.cell)]
 
     def _cell(self) -> Any:
         # The cell straight from the module's dictionaries: `self.cell` goes through two
@@ -420,25 +433,25 @@ class RNN(Layer):
                 return [getattr(self, name) for name in self._state_names]
             return None
         given = _flatten(initial_state)
-        sizes = state_sizes(self.cell)
-        if len(given) != len(sizes):
+        shapes = self._state_shapes()
+        if len(given) != len(shapes):
             raise ShapeError(
-                f"{self.name} expects `initial_state` to hold {len(sizes)} state(s) of shapes "
-                f"{', '.join(shape_str((batch, s)) for s in sizes)}; received {len(given)}."
+                f"{self.name} expects `initial_state` to hold {len(shapes)} state(s) of shapes "
+                f"{', '.join(shape_str((batch, *s)) for s in shapes)}; received {len(given)}."
             )
         states = []
-        for index, (value, size) in enumerate(zip(given, sizes)):
+        for index, (value, shape) in enumerate(zip(given, shapes)):
             state = as_real_tensor(value, f"initial_state[{index}]")
-            if tuple(state.shape) != (batch, size):
+            if tuple(state.shape) != (batch, *shape):
                 raise ShapeError(
-                    f"{self.name}: initial_state[{index}] must have shape (samples, units) = "
-                    f"{shape_str((batch, size))}; received {shape_str(state.shape)}."
+                    f"{self.name}: initial_state[{index}] must have shape {self.state_words} = "
+                    f"{shape_str((batch, *shape))}; received {shape_str(state.shape)}."
                 )
             states.append(state.to(device=x.device, dtype=x.dtype))
         return states
 
     def _zero_states(self, like: torch.Tensor) -> list[torch.Tensor]:
-        return [like.new_zeros(like.shape[0], size) for size in state_sizes(self.cell)]
+        return [like.new_zeros(like.shape[0], *shape) for shape in self._state_shapes()]
 
     # -- stateful buffers ---------------------------------------------------------------------
     def _create_states(self, batch: int) -> None:
@@ -446,9 +459,10 @@ class RNN(Layer):
         options = (
             {} if reference is None else {"device": reference.device, "dtype": reference.dtype}
         )
-        self._state_names = [f"state_{i}" for i in range(len(state_sizes(self.cell)))]
-        for name, size in zip(self._state_names, state_sizes(self.cell)):
-            self.register_buffer(name, torch.zeros(batch, size, **options))
+        shapes = self._state_shapes()
+        self._state_names = [f"state_{i}" for i in range(len(shapes))]
+        for name, shape in zip(self._state_names, shapes):
+            self.register_buffer(name, torch.zeros(batch, *shape, **options))
 
     def _check_stateful_batch(self, batch: int) -> None:
         if not self._state_names:
@@ -492,13 +506,14 @@ class RNN(Layer):
         if not self.stateful:
             raise ConfigError(f"{self.name} is not stateful, so it keeps no states between calls.")
         values = [as_real_tensor(s, f"states[{i}]") for i, s in enumerate(_flatten(states))]
-        sizes = state_sizes(self.cell)
-        if len(values) != len(sizes) or any(
-            v.dim() != 2 or v.shape[1] != s for v, s in zip(values, sizes)
+        shapes = self._state_shapes()
+        if len(values) != len(shapes) or any(
+            tuple(v.shape[1:]) != s for v, s in zip(values, shapes)
         ):
+            after = [s[0] if len(s) == 1 else s for s in shapes]
             raise ShapeError(
-                f"{self.name}.set_states expects {len(sizes)} arrays of shape (samples, units) with units "
-                f"{sizes}; received shapes {[shape_str(v.shape) for v in values]}."
+                f"{self.name}.set_states expects {len(shapes)} arrays of shape {self.state_words} "
+                f"with {after} after samples; received shapes {[shape_str(v.shape) for v in values]}."
             )
         self._create_states(values[0].shape[0])
         for name, value in zip(self._state_names, values):
@@ -546,10 +561,12 @@ class RNN(Layer):
         # A stateful layer creates its state buffers at its first batch (or build with a known
         # batch size); states loaded from a file make them now, at the saved batch size.
         if self.stateful:
-            saved = [
-                state_dict.get(f"{prefix}state_{i}") for i in range(len(state_sizes(self.cell)))
-            ]
-            if saved and all(isinstance(s, torch.Tensor) and s.dim() == 2 for s in saved):
+            shapes = self._state_shapes()
+            saved = [state_dict.get(f"{prefix}state_{i}") for i in range(len(shapes))]
+            if saved and all(
+                isinstance(s, torch.Tensor) and tuple(s.shape[1:]) == shape
+                for s, shape in zip(saved, shapes)
+            ):
                 current = getattr(self, self._state_names[0]) if self._state_names else None
                 if current is None or current.shape[0] != saved[0].shape[0]:
                     self._create_states(int(saved[0].shape[0]))

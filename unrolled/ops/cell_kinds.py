@@ -11,10 +11,15 @@ G * units)`. Orders elsewhere are given as the Keras block that goes in each pos
     LSTM        i, f, c, o        i, f, g, o       i, o, f, c    i, c, f, o
     GRU         z, r, h           r, z, n          z, r, h       z, r, h
     SimpleRNN   h                 h                h             h
+    ConvLSTM    i, f, c, o        (none)           (none)        i, f, c, o
+
+A convolutional kind (ConvLSTM) keeps its gate blocks side by side on the last axis of
+`kernel (*kernel_size, channels, G * filters)`; its parameter count has a window factor.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -56,6 +61,8 @@ class CellKind:
     torch operator for each `activation` (gated kinds also need a sigmoid
     `recurrent_activation`); `unfused` says why a kind has none. `onnx_activations`: the
     cell attributes the ONNX operator's `activations` list takes, in order.
+    `convolutional`: the kernels are convolution windows `(*kernel_size, in, G * units)`
+    (ConvLSTM), not matrices; such a kind has neither a torch nor an ONNX operator.
     """
 
     name: str
@@ -70,6 +77,7 @@ class CellKind:
     keras1_order: tuple[int, ...]
     fused: Mapping[str, FusedOperator] = field(default_factory=dict)
     unfused: str = ""
+    convolutional: bool = False
 
     @property
     def gate_count(self) -> int:
@@ -89,10 +97,16 @@ class CellKind:
         width = self.gate_count * units
         return (width,) if self.bias_rows == 1 else (self.bias_rows, width)
 
-    def parameter_count(self, features: int, units: int, use_bias: bool = True) -> int:
-        """`G * (units * (features + units) + bias_rows * units)`, the Keras count."""
+    def parameter_count(
+        self, features: int, units: int, use_bias: bool = True, window: int = 1
+    ) -> int:
+        """`G * (window * units * (features + units) + bias_rows * units)`, the Keras count.
+
+        `window`: the number of taps of a convolutional kind's kernel (`prod(kernel_size)`),
+        shared by its input and recurrent kernels; 1 for a matrix.
+        """
         bias = self.bias_rows * units if use_bias else 0
-        return self.gate_count * (units * (features + units) + bias)
+        return self.gate_count * (window * units * (features + units) + bias)
 
     def fused_operator(self, activation: str | None, recurrent_activation: str | None) -> Any:
         """The torch operator for these activation names, or a string saying why there is none."""
@@ -168,7 +182,21 @@ SIMPLE_RNN = CellKind(
     fused=MappingProxyType({"tanh": _RNN_TANH_OP, "relu": _RNN_RELU_OP}),
 )
 
-CELL_KINDS: tuple[CellKind, ...] = (LSTM, GRU, GRU_RESET_BEFORE, SIMPLE_RNN)
+# ConvLSTM: LSTM's gates and states, computed by convolutions (the recurrent one always
+# "same", stride 1, as Keras). Keras 2 files already held the gates side by side.
+CONV_LSTM = replace(
+    LSTM,
+    name="ConvLSTM",
+    onnx_operator="",
+    onnx_order=(),
+    onnx_activations=(),
+    fused=MappingProxyType({}),
+    unfused="ConvLSTM's gates are convolutions; torch has no fused convolutional LSTM operator, "
+    "so each step runs one batched convolution per side (input, recurrent) for all four gates",
+    convolutional=True,
+)
+
+CELL_KINDS: tuple[CellKind, ...] = (LSTM, GRU, GRU_RESET_BEFORE, SIMPLE_RNN, CONV_LSTM)
 FUSED_OPERATORS: tuple[FusedOperator, ...] = (_LSTM_OP, _GRU_OP, _RNN_TANH_OP, _RNN_RELU_OP)
 
 
@@ -176,7 +204,7 @@ def kind_of_layer(class_name: str) -> CellKind | None:
     """The kind a Keras layer or cell class name computes (`"LSTM"`, `"GRUCell"`), or None.
 
     GRU means Keras 3's `reset_after=True` here; ask the cell for its own kind when the
-    option is known.
+    option is known. `ConvLSTM1D`, `ConvLSTM2D`, `ConvLSTM3D` and `ConvLSTMCell` are ConvLSTM.
     """
-    name = class_name.removesuffix("Cell")
+    name = re.sub(r"[123]D$", "", class_name.removesuffix("Cell"))
     return next((kind for kind in CELL_KINDS if kind.name == name), None)

@@ -44,5 +44,6 @@ def run_loop(
 
 
 def _column(valid: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    # (B,) -> (B, 1, ...) so it broadcasts over a state or output of any rank.
-    return valid.reshape(valid.shape[0], *([1] * (like.dim() - 1)))
+    # (B,) -> (B, 1, ...) so it broadcasts over a state or output of any rank; a mask with
+    # spatial axes (B, rows, cols) masks each position of a ConvLSTM's (B, rows, cols, F).
+    return valid.reshape(*valid.shape, *([1] * (like.dim() - valid.dim())))

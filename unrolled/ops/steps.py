@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
@@ -146,3 +147,114 @@ def simple_rnn_step(
     if bias is not None:
         z = z + bias
     return SimpleRNNStep(activation(z + hs[0] @ recurrent_kernel))
+
+
+# -- ConvLSTM: the LSTM step with convolutions for matmuls ----------------------------------
+class ConvLSTMStep(NamedTuple):
+    """Gates i, f, g (candidate), o and the new states c, h, each shaped like the state.
+
+    In the inputs' layout: `(B, *spatial, filters)` channels last, `(B, filters, *spatial)`
+    channels first.
+    """
+
+    i: torch.Tensor
+    f: torch.Tensor
+    g: torch.Tensor
+    o: torch.Tensor
+    c: torch.Tensor
+    h: torch.Tensor
+
+
+class ConvOptions(NamedTuple):
+    """How the input convolution slides: Keras's `strides`, `padding`, `dilation_rate`.
+
+    `padding` is "valid" or "same" (zeros so that `ceil(size / stride)` positions come out,
+    the odd one after, as Keras and TensorFlow put it). The recurrent convolution is always
+    "same" at stride 1 without dilation, as Keras's.
+    """
+
+    strides: tuple[int, ...]
+    padding: str
+    dilation_rate: tuple[int, ...]
+    channels_last: bool = True
+
+
+_CONVOLUTIONS = (F.conv1d, F.conv2d, F.conv3d)
+
+
+def torch_conv_weight(kernel: torch.Tensor) -> torch.Tensor:
+    """Keras's `(*kernel_size, in, out)` as torch's `(out, in, *kernel_size)`: a view."""
+    rank = kernel.dim() - 2
+    return kernel.permute(rank + 1, rank, *range(rank))
+
+
+def _same_padding(size: int, window: int, stride: int, dilation: int) -> tuple[int, int]:
+    """Zeros `(before, after)` one axis of `size` needs for Keras's "same"."""
+    span = dilation * (window - 1) + 1
+    outputs = -(-size // stride)
+    total = max(0, (outputs - 1) * stride + span - size)
+    return total // 2, total - total // 2
+
+
+def _convolve(
+    x: torch.Tensor, weight: torch.Tensor, options: ConvOptions, bias: torch.Tensor | None
+) -> torch.Tensor:
+    """`x (B, in, *spatial)` convolved with torch's `weight (out, in, *window)`: `(B, out, *spatial')`."""
+    convolution = _CONVOLUTIONS[x.dim() - 3]
+    padding: str | tuple[int, ...] = 0
+    if options.padding == "same":
+        amounts = [
+            _same_padding(size, window, stride, dilation)
+            for size, window, stride, dilation in zip(
+                x.shape[2:], weight.shape[2:], options.strides, options.dilation_rate
+            )
+        ]
+        if all(before == after for before, after in amounts):
+            padding = tuple(before for before, _ in amounts)
+        else:  # the odd zero goes after: F.pad takes the last axis first
+            x = F.pad(x, [side for pair in reversed(amounts) for side in pair])
+    return convolution(x, weight, bias, options.strides, padding, options.dilation_rate)
+
+
+def conv_lstm_step(
+    xs: Sequence[torch.Tensor],
+    hs: Sequence[torch.Tensor],
+    c_prev: torch.Tensor,
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    bias: torch.Tensor | None,
+    activation: Activation,
+    recurrent_activation: Activation,
+    options: ConvOptions,
+) -> ConvLSTMStep:
+    """LSTM's step with `x * kernel` and `h * recurrent_kernel` as convolutions.
+
+    `xs`: `[x]` or one input per gate (dropout), each `(B, *spatial, in)` (channels last);
+    `hs` likewise `[h_prev]` or one per gate, `(B, *spatial', filters)`; `c_prev` as `h`.
+    Weights in Keras's layout: `kernel (*kernel_size, in, 4 * filters)`, `recurrent_kernel
+    (*kernel_size, filters, 4 * filters)`, `bias (4 * filters,)`, gates i, f, c, o. With one
+    input and one `h`, all four gates come from one convolution per side.
+    """
+    rank = kernel.dim() - 2
+    recurrent = ConvOptions((1,) * rank, "same", (1,) * rank)
+    # torch convolves channels first; a channels-last tensor becomes that by a view.
+    first = (lambda t: t.movedim(-1, 1)) if options.channels_last else (lambda t: t)
+    w_x, w_h = torch_conv_weight(kernel), torch_conv_weight(recurrent_kernel)  # (4F, in, *k)
+    if len(xs) == 1 and len(hs) == 1:
+        z = _convolve(first(xs[0]), w_x, options, bias)  # (B, 4F, *spatial')
+        z = (z + _convolve(first(hs[0]), w_h, recurrent, None)).chunk(4, dim=1)
+    else:
+        biases = bias.chunk(4) if bias is not None else [None] * 4
+        z = [
+            _convolve(first(xs[gate % len(xs)]), w_x_gate, options, biases[gate])
+            + _convolve(first(hs[gate % len(hs)]), w_h_gate, recurrent, None)
+            for gate, (w_x_gate, w_h_gate) in enumerate(zip(w_x.chunk(4), w_h.chunk(4)))
+        ]  # 4 x (B, F, *spatial')
+    i = recurrent_activation(z[0])
+    f = recurrent_activation(z[1])
+    g = activation(z[2])
+    o = recurrent_activation(z[3])
+    c = f * first(c_prev) + i * g
+    h = o * activation(c)
+    back = (lambda t: t.movedim(1, -1)) if options.channels_last else (lambda t: t)
+    return ConvLSTMStep(back(i), back(f), back(g), back(o), back(c), back(h))
