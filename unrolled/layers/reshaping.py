@@ -1,4 +1,4 @@
-"""`Flatten`, `Reshape` and `RepeatVector`: per-sample reshapes that keep the samples axis."""
+"""`Flatten`, `Reshape`, `RepeatVector` and `Permute`: per-sample reshapes that keep the samples axis."""
 
 from __future__ import annotations
 
@@ -155,6 +155,64 @@ class RepeatVector(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "n": self.n}
+
+
+class Permute(Layer):
+    """Reorders the axes after the samples axis by the pattern `dims` (counted from 1).
+
+    Args:
+        dims: a permutation of `1 .. rank - 1`, e.g. `(2, 1)` swaps timesteps and features.
+
+    Shapes:
+        inputs `(samples, d1, ..., dn)`; output `(samples, d[dims[0]], ..., d[dims[-1]])`.
+        Does not support masking (as in Keras): a mask arriving here warns and stops.
+
+    Example:
+        >>> Permute((2, 1))(torch.zeros(2, 10, 64)).shape
+        torch.Size([2, 64, 10])
+    """
+
+    def __init__(self, dims: Sequence[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        try:
+            pattern = tuple(dims)
+        except TypeError:
+            pattern = None
+        if pattern is None or any(
+            isinstance(d, bool) or not hasattr(d, "__index__") for d in pattern
+        ):
+            raise ConfigError(
+                f"Argument `dims` of Permute must be a tuple of integers. Received: dims={dims!r}"
+            )
+        pattern = tuple(int(d) for d in pattern)
+        if sorted(pattern) != list(range(1, len(pattern) + 1)):
+            raise ConfigError(
+                "Invalid permutation argument `dims` for Permute Layer. The set of indices in "
+                f"`dims` must be consecutive and start from 1. Received dims={dims!r}"
+            )
+        self.dims = pattern
+        self.build_from_hint()
+
+    def forward(self, inputs: Any) -> torch.Tensor:
+        x = as_input(inputs)
+        self._check_rank(tuple(x.shape))
+        return x.permute(0, *self.dims)  # (samples, permuted axes)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+        shape = tuple(input_shape)
+        self._check_rank(shape)
+        return (shape[0], *(shape[d] for d in self.dims))
+
+    def _check_rank(self, shape: tuple[int | None, ...]) -> None:
+        if len(shape) != len(self.dims) + 1:
+            raise ShapeError(
+                f"{self.name} with dims={self.dims} expects inputs with {len(self.dims) + 1} axes "
+                f"(samples and {len(self.dims)} more); received a {len(shape)}-D input of shape "
+                f"{shape_str(shape)}."
+            )
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "dims": self.dims}
 
 
 def _target_shape(value: Any) -> tuple[int, ...]:
