@@ -2,6 +2,7 @@
 
 # Keras 2's module paths (`keras.layers.wrappers.TimeDistributed`, `keras.layers.merge.add`).
 from unrolled.layers import merge, wrappers  # noqa: F401
+from unrolled.layers.attention import AdditiveAttention, Attention
 from unrolled.layers.base import Layer
 from unrolled.layers.bidirectional import Bidirectional
 from unrolled.layers.cell import Cell
@@ -22,18 +23,26 @@ from unrolled.layers.input_layer import Input, InputLayer
 from unrolled.layers.lambda_layer import Lambda
 from unrolled.layers.lstm import LSTM, LSTMCell
 from unrolled.layers.masking import Masking
+from unrolled.layers.merge import Merge
 from unrolled.layers.merging import (
     Add,
     Average,
     Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
     Multiply,
     Subtract,
     add,
     average,
     concatenate,
+    dot,
+    maximum,
+    minimum,
     multiply,
     subtract,
 )
+from unrolled.layers.multi_head_attention import MultiHeadAttention
 from unrolled.layers.padding_upsampling import UpSampling1D, ZeroPadding1D
 from unrolled.layers.pooling import (
     AveragePooling1D,
@@ -50,12 +59,23 @@ from unrolled.layers.pooling import (
     MaxPooling3D,
 )
 from unrolled.layers.recurrent import RNN
-from unrolled.layers.reshaping import Flatten, RepeatVector, Reshape
+from unrolled.layers.reshaping import Flatten, Permute, RepeatVector, Reshape
 from unrolled.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from unrolled.layers.stacked import StackedRNNCells
 from unrolled.layers.time_distributed import TimeDistributed
 
 __all__ = [
+    "AdditiveAttention",
+    "Attention",
+    "Dot",
+    "Maximum",
+    "Merge",
+    "Minimum",
+    "MultiHeadAttention",
+    "Permute",
+    "dot",
+    "maximum",
+    "minimum",
     "GRU",
     "LSTM",
     "RNN",
