@@ -14,6 +14,7 @@ from unrolled.layers.convolutional import (
     Convolution2D,
     Convolution3D,
 )
+from unrolled.layers.convolutional_recurrent import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from unrolled.layers.core import Activation, Dense
 from unrolled.layers.cropping import Cropping1D
 from unrolled.layers.dropout import Dropout
@@ -103,6 +104,9 @@ __all__ = [
     "RepeatVector",
     "Cropping1D",
     "Conv1D",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
+    "ConvLSTM3D",
     "Conv2D",
     "Conv3D",
     "Convolution1D",
