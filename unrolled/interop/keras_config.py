@@ -36,6 +36,9 @@ from unrolled.layers import (
     Average,
     Bidirectional,
     Concatenate,
+    ConvLSTM1D,
+    ConvLSTM2D,
+    ConvLSTM3D,
     Dense,
     Dropout,
     Embedding,
@@ -68,7 +71,14 @@ def hard_sigmoid_keras2(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp(0.2 * x + 0.5, 0.0, 1.0)
 
 
-RECURRENT = {"LSTM": LSTM, "GRU": GRU, "SimpleRNN": SimpleRNN}
+RECURRENT = {
+    "LSTM": LSTM,
+    "GRU": GRU,
+    "SimpleRNN": SimpleRNN,
+    "ConvLSTM1D": ConvLSTM1D,
+    "ConvLSTM2D": ConvLSTM2D,
+    "ConvLSTM3D": ConvLSTM3D,
+}
 CELLS = {"LSTMCell": LSTMCell, "GRUCell": GRUCell, "SimpleRNNCell": SimpleRNNCell}
 MERGES = {
     "Concatenate": Concatenate,
