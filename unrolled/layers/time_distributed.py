@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -23,6 +25,11 @@ class TimeDistributed(Layer):
     layer runs once on that batch, and the result is unfolded: the same numbers as
     Keras's step-by-step loop, in one call.
 
+    Any rank: `TimeDistributed(Conv2D(...))` on frames `(samples, timesteps, rows, cols,
+    channels)` runs the convolution on `(samples * timesteps, rows, cols, channels)`, the
+    CNN-LSTM pattern, and `TimeDistributed(Flatten())` then gives `(samples, timesteps, features)`
+    for a recurrent layer.
+
     Args:
         layer: a layer taking `(samples, ...)`, e.g. `Dense(1)` for one prediction per step.
 
@@ -36,9 +43,16 @@ class TimeDistributed(Layer):
     `(samples, timesteps)` mask, one flag per sample; no layer here reads such a mask, so it
     is not passed.
 
+    Raises:
+        ShapeError: for inputs with fewer than 3 axes, or steps the wrapped layer refuses
+            (named in the wrapper's words, `(samples, timesteps, rows, cols, channels)`).
+
     Example:
         >>> TimeDistributed(Dense(1))(torch.zeros(2, 10, 8)).shape
         torch.Size([2, 10, 1])
+        >>> from unrolled.layers import Conv2D
+        >>> TimeDistributed(Conv2D(4, 3))(torch.zeros(2, 5, 8, 8, 1)).shape
+        torch.Size([2, 5, 6, 6, 4])
     """
 
     supports_masking = True
@@ -67,7 +81,8 @@ class TimeDistributed(Layer):
     def build(self, input_shape: Sequence[int | None]) -> None:
         step_shape = self._step_shape(tuple(input_shape))
         if isinstance(self.layer, Layer) and not self.layer.built:
-            self.layer.build(step_shape)
+            with self._per_step_errors(input_shape):
+                self.layer.build(step_shape)
         self.built = True
 
     def _build_from_weights(self, weights: Sequence[Any]) -> None:
@@ -90,7 +105,8 @@ class TimeDistributed(Layer):
                 samples * timesteps, *m.shape[2:]
             )  # (samples * timesteps, ...)
         folded = x.reshape(samples * timesteps, *x.shape[2:])  # (samples * timesteps, ...)
-        outputs = self.layer(folded, **kwargs)  # (samples * timesteps, ...out)
+        with self._per_step_errors(x.shape):
+            outputs = self.layer(folded, **kwargs)  # (samples * timesteps, ...out)
         return symbolic.map_structure(
             lambda y: y.reshape(samples, timesteps, *y.shape[1:]),  # (samples, timesteps, ...out)
             outputs,
@@ -100,7 +116,8 @@ class TimeDistributed(Layer):
         shape = tuple(input_shape)
         if not hasattr(self.layer, "compute_output_shape"):  # a plain torch module
             return super().compute_output_shape(shape)
-        step_output = self.layer.compute_output_shape(self._step_shape(shape))
+        with self._per_step_errors(shape):
+            step_output = self.layer.compute_output_shape(self._step_shape(shape))
         return _unfold_shapes(step_output, shape[1])
 
     def _step_shape(self, shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
@@ -111,6 +128,27 @@ class TimeDistributed(Layer):
                 "layer directly to (samples, features) data."
             )
         return (shape[0], *shape[2:])
+
+    @contextlib.contextmanager
+    def _per_step_errors(self, shape: Sequence[int | None]) -> Iterator[None]:
+        """Rephrases the wrapped layer's ShapeError for the inputs the user gave the wrapper.
+
+        The wrapped layer sees `(samples * timesteps, ...)`; its message names the axes of one
+        step, `(samples, rows, cols, channels)`, which the wrapper's inputs carry after a
+        timesteps axis.
+        """
+        try:
+            yield
+        except ShapeError as error:
+            inner = type(self.layer).__name__
+            match = re.search(r"\(samples, ([^)]*)\)", str(error))
+            expected = (
+                f"(samples, timesteps, {match.group(1)})" if match else "(samples, timesteps, ...)"
+            )
+            raise ShapeError(
+                f"{self.name} applies {inner} to every timestep, so it expects inputs of shape "
+                f"{expected}; received {shape_str(tuple(shape))}. {inner} said: {error}"
+            ) from None
 
     def _check_mask(self, mask: Any, x: torch.Tensor) -> torch.Tensor:
         m = as_real_tensor(mask, "mask").to(x.device)
