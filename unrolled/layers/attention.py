@@ -45,7 +45,8 @@ class Attention(Layer):
     Shapes:
         query `(samples, Tq, dim)`, value `(samples, Tv, value_dim)`, key `(samples, Tv, dim)`;
         output `(samples, Tq, value_dim)` carrying the query's mask, and with
-        `return_attention_scores=True` also the scores `(samples, Tq, Tv)` after the softmax.
+        `return_attention_scores=True` also the scores `(samples, Tq, Tv)` after the softmax
+        and dropout.
 
     Weights:
         `scale ()` when `use_scale`, then `concat_score_weight ()` for `score_mode="concat"`.
@@ -123,8 +124,10 @@ class Attention(Layer):
         if allowed is not None:
             scores = torch.where(allowed, scores, scores - _MASKED_SCORE_BIAS)
         weights = torch.softmax(scores, dim=-1)  # (samples, Tq, Tv)
-        dropped = self._dropout_layer(weights, training=training) if self.dropout else weights
-        output = dropped @ value  # (samples, Tq, value_dim)
+        if self.dropout:
+            # Keras returns the scores after dropout here (MultiHeadAttention: before).
+            weights = self._dropout_layer(weights, training=training)
+        output = weights @ value  # (samples, Tq, value_dim)
         if query_mask is not None:
             output = torch.where(query_mask.bool().unsqueeze(-1), output, 0.0)
         if return_attention_scores:
