@@ -16,6 +16,7 @@ from unrolled.layers.symbolic import Node, SymbolicTensor, flatten, map_structur
 from unrolled.models.base import ModelBase
 from unrolled.models.graph_config import functional_config, functional_from_config
 from unrolled.models.inputs import as_model_input, check_input_shape
+from unrolled.models.layer_order import keras_layer_order
 from unrolled.saving import serialization
 from unrolled.saving.registry import register_builtin
 
@@ -51,6 +52,9 @@ class Model(ModelBase):
         # modules, so parameters() and state_dict() see them (`0.cell.kernel`).
         for index, layer in enumerate(_unique([node.layer for node in self._nodes])):
             self.add_module(str(index), layer)
+        # `layers` (and so get_weights) follow Keras's order, deepest first, which differs
+        # from call order on graphs with several branches.
+        self._layer_order = keras_layer_order(self._inputs, self._outputs)
         self.built = True
 
     # -- structure ----------------------------------------------------------------------------
@@ -76,9 +80,9 @@ class Model(ModelBase):
 
     @property
     def layers(self) -> list[Layer]:
-        """The layers in call order, input layers first (as in Keras)."""
-        inputs = [t.node.layer for t in self._inputs]
-        return [*inputs, *(module for key, module in self._modules.items() if key.isdigit())]
+        """The layers in Keras's order: by depth from the outputs, deepest (the inputs) first,
+        then in the order a walk from the outputs meets them (see `layer_order`)."""
+        return list(self._layer_order)
 
     @property
     def input_shape(self) -> Any:
