@@ -80,6 +80,11 @@ def test_every_public_layer_class_is_covered() -> None:
     # (tests/layers/test_convolutional.py::test_config_round_trip_of_every_layer).
     by_authors = {"Cropping1D", "Conv1D", "Convolution1D", "MaxPooling1D", "AveragePooling1D"}
     by_authors |= {"GlobalMaxPooling1D", "GlobalAveragePooling1D"}
+    # Normalizations, activation, noise layers: tests/layers/test_normalization.py,
+    # test_advanced_activations.py and test_noise_layers.py (round trips and save/load).
+    by_authors |= {"BatchNormalization", "LayerNormalization", "ReLU", "LeakyReLU", "PReLU"}
+    by_authors |= {"ELU", "Softmax", "SpatialDropout1D", "GaussianNoise", "GaussianDropout"}
+    by_authors |= {"ActivityRegularization"}
     assert public <= set(_configs()) | by_authors
 
 

@@ -2,6 +2,8 @@
 
 # Keras 2's module paths (`keras.layers.wrappers.TimeDistributed`, `keras.layers.merge.add`).
 from unrolled.layers import merge, wrappers  # noqa: F401
+from unrolled.layers.activity_regularization import ActivityRegularization
+from unrolled.layers.advanced_activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from unrolled.layers.attention import AdditiveAttention, Attention
 from unrolled.layers.base import Layer
 from unrolled.layers.bidirectional import Bidirectional
@@ -17,7 +19,7 @@ from unrolled.layers.convolutional import (
 from unrolled.layers.convolutional_recurrent import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from unrolled.layers.core import Activation, Dense
 from unrolled.layers.cropping import Cropping1D
-from unrolled.layers.dropout import Dropout
+from unrolled.layers.dropout import Dropout, SpatialDropout1D
 from unrolled.layers.embeddings import Embedding
 from unrolled.layers.gru import GRU, GRUCell
 from unrolled.layers.input_layer import Input, InputLayer
@@ -44,6 +46,8 @@ from unrolled.layers.merging import (
     subtract,
 )
 from unrolled.layers.multi_head_attention import MultiHeadAttention
+from unrolled.layers.noise import GaussianDropout, GaussianNoise
+from unrolled.layers.normalization import BatchNormalization, LayerNormalization
 from unrolled.layers.padding_upsampling import UpSampling1D, ZeroPadding1D
 from unrolled.layers.pooling import (
     AveragePooling1D,
@@ -77,6 +81,17 @@ __all__ = [
     "dot",
     "maximum",
     "minimum",
+    "ActivityRegularization",
+    "BatchNormalization",
+    "ELU",
+    "GaussianDropout",
+    "GaussianNoise",
+    "LayerNormalization",
+    "LeakyReLU",
+    "PReLU",
+    "ReLU",
+    "Softmax",
+    "SpatialDropout1D",
     "GRU",
     "LSTM",
     "RNN",

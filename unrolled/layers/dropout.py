@@ -130,3 +130,56 @@ def _noise_shape(value: Any) -> tuple[int | None, ...] | None:
                 f"{dim!r} at index {index} of noise_shape={value!r}."
             )
     return dims
+
+
+class SpatialDropout1D(Dropout):
+    """Dropout of whole feature channels: a dropped feature is zero at every timestep.
+
+    Args:
+        rate: fraction of the features to drop per sample, in [0, 1].
+        seed: seeds this layer's own generator, as for Dropout.
+
+    Call:
+        `layer(inputs, training=None)`; outside training the inputs pass through unchanged.
+
+    Shapes:
+        inputs `(samples, timesteps, features)`; output of the same shape; a mask passes
+        through. The keep/drop mask has shape `(samples, 1, features)`.
+
+    Keras differences: as Dropout's.
+
+    Example:
+        >>> layer = SpatialDropout1D(0.5, seed=0)
+        >>> y = layer(torch.ones(2, 4, 3), training=True)
+        >>> bool((y == y[:, :1]).all())  # the same channels at every timestep
+        True
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
+        kwargs.pop("noise_shape", None)  # fixed by the layer, as in Keras
+        super().__init__(rate, seed=seed, **kwargs)
+
+    def forward(self, inputs: Any, training: bool | None = None) -> torch.Tensor:
+        x = as_input(inputs)
+        _check_timesteps(x.shape, self.name)
+        return super().forward(x, training=training)
+
+    def _mask_shape(self, x: torch.Tensor) -> tuple[int, ...]:
+        return (x.shape[0], 1, x.shape[2])  # (samples, 1, features)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        _check_timesteps(tuple(input_shape), self.name)
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.pop("noise_shape")
+        return config
+
+
+def _check_timesteps(shape: Sequence[int | None], name: str) -> None:
+    if len(shape) != 3:
+        raise ShapeError(
+            f"{name} expects inputs of shape (samples, timesteps, features); received input "
+            f"shape {shape_str(shape)}. For other ranks use Dropout with a noise_shape."
+        )

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 from unrolled.errors import ConfigError, UnrolledError
+from unrolled.ops import phase
 from unrolled.training import data as data_module
 from unrolled.training import distributed as distributed_module
 from unrolled.training import fast_path as fast_path_module
@@ -458,7 +459,8 @@ class Trainer(EvaluationMethods):
     def _train_step(self, x: Any, y: Any, sample_weight: torch.Tensor | None) -> None:
         replicas, precision = self._replicas, self.precision
         forward = self.module if replicas is None else replicas.ddp
-        y_pred = forward(x) if precision is None else precision.forward(forward, x)
+        with phase.train_step():  # Keras's training=True, for layers that read it
+            y_pred = forward(x) if precision is None else precision.forward(forward, x)
         # Over several processes: this process's real rows (0 for a weight-0 stand-in row).
         size = self._rows(x)
         loss = data_loss = self.compiled_loss(y, y_pred, sample_weight, size)
