@@ -44,6 +44,8 @@ class Program:
         trained_weights_agree: compare the models' weights after the script ran (it trains
             deterministically); False where training draws dropout masks.
         keras3_script: a Keras 3 spelling of the program, run on the Keras side instead.
+        by_layer: share weights layer by layer, matched by name (`model.get_layer(name)`),
+            instead of as the model's whole `get_weights()` list.
     """
 
     name: str
@@ -52,6 +54,7 @@ class Program:
     models: tuple[str, ...] = ("model",)
     trained_weights_agree: bool = True
     keras3_script: str | None = None
+    by_layer: bool = False
 
 
 def cells(source: str) -> list[tuple[str, str]]:
@@ -69,14 +72,14 @@ def for_unrolled(source: str) -> str:
     return re.sub(r"^(\s*)from keras(?=[.\s])", r"\1from unrolled", source, flags=re.M)
 
 
-def draw_weights(program: str, model: Any) -> list[np.ndarray]:
-    """Seed-independent weights in the shapes of a built Keras model's `weights`.
+def draw_weights(key: str, variables: list) -> list[np.ndarray]:
+    """Seed-independent weights in the shapes of Keras variables (a model's or a layer's).
 
     Moving variances stay positive; everything else is a small normal draw.
     """
-    rng = np.random.default_rng(zlib.crc32(program.encode()))
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
     weights = []
-    for variable in model.weights:
+    for variable in variables:
         shape = tuple(variable.shape)
         draw = rng.normal(size=shape) * 0.3
         if "variance" in variable.path:
@@ -99,9 +102,15 @@ def run(source: str, filename: str, program: Program, weights: dict | None) -> d
             continue
         for model_name in program.models:
             model = namespace[model_name]
-            if weights is None:
-                drawn[model_name] = draw_weights(f"{program.name}/{model_name}", model)
-            model.set_weights(weights[model_name] if weights else drawn[model_name])
+            parts = (
+                [layer for layer in model.layers if layer.weights] if program.by_layer else [model]
+            )
+            for part in parts:
+                key = f"{program.name}/{model_name}" + (f"/{part.name}" if program.by_layer else "")
+                if weights is None:
+                    drawn[key] = draw_weights(key, part.weights)
+                target = model.get_layer(part.name) if program.by_layer else part
+                target.set_weights(weights[key] if weights else drawn[key])
     namespace["__weights__"] = drawn
     return namespace
 
@@ -138,10 +147,16 @@ def assert_programs_agree(program: Program, ours: dict, theirs: dict) -> None:
                 np.testing.assert_allclose(g, w, **TOL, err_msg=f"{name}[{index}]")
     if program.trained_weights_agree:
         for model_name in program.models:
-            got, want = ours[model_name].get_weights(), theirs[model_name].get_weights()
-            assert len(got) == len(want), model_name
-            for index, (g, w) in enumerate(zip(got, want)):
-                np.testing.assert_allclose(g, w, **TOL, err_msg=f"{model_name} weight {index}")
+            mine, keras_model = ours[model_name], theirs[model_name]
+            pairs = [(mine, keras_model)]
+            if program.by_layer:
+                pairs = [(mine.get_layer(layer.name), layer) for layer in keras_model.layers]
+            for our_part, keras_part in pairs:
+                got, want = our_part.get_weights(), keras_part.get_weights()
+                assert len(got) == len(want), (model_name, keras_part.name)
+                for index, (g, w) in enumerate(zip(got, want)):
+                    where = f"{model_name} {keras_part.name} weight {index}"
+                    np.testing.assert_allclose(g, w, **TOL, err_msg=where)
 
 
 # ----------------------------------------------------------------------------- the programs
@@ -203,3 +218,24 @@ def test_a_keras1_script_runs_and_predicts_as_its_keras3_spelling():
     ]:
         assert keras1 in told and keras3 in told, (keras1, told)
     assert_programs_agree(program, ours, theirs)
+
+
+BABI = {"name": "babi_two_branch", "compare": ("history", "loss", "acc", "answers")}
+
+
+def test_babi_two_branch_functional_model_with_weights_copied_per_layer():
+    program = Program(**BABI, by_layer=True)
+    assert_programs_agree(program, *run_both(program))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pending: Keras's depth order of layers in model.layers/get_weights() for graphs "
+    "whose branches differ in depth (helper E's work, not yet on main); until then "
+    "set_weights(keras_model.get_weights()) refuses: weight 1 must have shape (12, 6), "
+    "received (6, 24)",
+)
+def test_babi_two_branch_functional_model_with_the_whole_weight_list_copied():
+    """`model.set_weights(keras_model.get_weights())`: needs Keras's depth order of layers."""
+    program = Program(**BABI)
+    assert_programs_agree(program, *run_both(program))
