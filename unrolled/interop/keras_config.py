@@ -34,18 +34,34 @@ from unrolled.layers import (
     Activation,
     Add,
     Average,
+    AveragePooling1D,
+    AveragePooling2D,
+    AveragePooling3D,
     Bidirectional,
     Concatenate,
+    Conv1D,
+    Conv2D,
+    Conv3D,
     ConvLSTM1D,
     ConvLSTM2D,
     ConvLSTM3D,
+    Cropping1D,
     Dense,
     Dropout,
     Embedding,
     Flatten,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
     GRUCell,
     LSTMCell,
     Masking,
+    MaxPooling1D,
+    MaxPooling2D,
+    MaxPooling3D,
     Multiply,
     RepeatVector,
     Reshape,
@@ -53,6 +69,8 @@ from unrolled.layers import (
     SimpleRNNCell,
     Subtract,
     TimeDistributed,
+    UpSampling1D,
+    ZeroPadding1D,
 )
 from unrolled.layers.recurrent import KERAS1_NAMES
 from unrolled.saving.registry import register_serializable
@@ -87,6 +105,27 @@ MERGES = {
     "Multiply": Multiply,
     "Average": Average,
 }
+#: Convolutions, poolings and the 1-D resizing layers (channels-last), as Keras 2 and 3 save them.
+CONVOLUTIONAL = {
+    "Conv1D": Conv1D,
+    "Conv2D": Conv2D,
+    "Conv3D": Conv3D,
+    "MaxPooling1D": MaxPooling1D,
+    "MaxPooling2D": MaxPooling2D,
+    "MaxPooling3D": MaxPooling3D,
+    "AveragePooling1D": AveragePooling1D,
+    "AveragePooling2D": AveragePooling2D,
+    "AveragePooling3D": AveragePooling3D,
+    "GlobalMaxPooling1D": GlobalMaxPooling1D,
+    "GlobalMaxPooling2D": GlobalMaxPooling2D,
+    "GlobalMaxPooling3D": GlobalMaxPooling3D,
+    "GlobalAveragePooling1D": GlobalAveragePooling1D,
+    "GlobalAveragePooling2D": GlobalAveragePooling2D,
+    "GlobalAveragePooling3D": GlobalAveragePooling3D,
+    "UpSampling1D": UpSampling1D,
+    "ZeroPadding1D": ZeroPadding1D,
+    "Cropping1D": Cropping1D,
+}
 SIMPLE = {
     "Dense": Dense,
     "Dropout": Dropout,
@@ -97,6 +136,7 @@ SIMPLE = {
     "Masking": Masking,
     "Embedding": Embedding,
     **MERGES,
+    **CONVOLUTIONAL,
 }
 #: Every class name `from_keras` can build (InputLayer and models are handled by the importer).
 SUPPORTED = sorted(
@@ -232,6 +272,12 @@ def _simple_args(config: dict[str, Any], class_name: str, version: int) -> dict[
                 stacklevel=4,
             )
         return _translate(config, _KERAS1_EMBEDDING_NAMES, class_name, version, keep_input_dim=True)
+    if class_name in ("Conv1D", "Conv2D", "Conv3D") and version < 2:
+        raise UnsupportedLayerError(
+            f"Layer {config.get('name')!r} ({class_name}): Keras 1 files store convolution "
+            "kernels in another layout (Theano's also flipped); load the file in Keras 2 and save "
+            "it again"
+        )
     if class_name == "Flatten":
         config.pop("data_format", None)  # 'channels_last'/'channels_first' only matter for images
     return _translate(config, _KERAS1_NAMES, class_name, version)
