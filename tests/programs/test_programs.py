@@ -228,13 +228,6 @@ def test_babi_two_branch_functional_model_with_weights_copied_per_layer():
     assert_programs_agree(program, *run_both(program))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pending: Keras's depth order of layers in model.layers/get_weights() for graphs "
-    "whose branches differ in depth (helper E's work, not yet on main); until then "
-    "set_weights(keras_model.get_weights()) refuses: weight 1 must have shape (12, 6), "
-    "received (6, 24)",
-)
 def test_babi_two_branch_functional_model_with_the_whole_weight_list_copied():
     """`model.set_weights(keras_model.get_weights())`: needs Keras's depth order of layers."""
     program = Program(**BABI)
