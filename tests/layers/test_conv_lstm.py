@@ -149,7 +149,9 @@ def test_masking_layer_masks_each_position_as_keras():
     x = _data(2, 4, 5, 5, 2)
     x[0, 2:] = 0.0  # padded steps
     x[1, 1, :2, :3] = 0.0  # some masked positions in a valid step
-    ours, theirs = _masking_models(x, filters=2, kernel_size=3, padding="same", return_sequences=True)
+    ours, theirs = _masking_models(
+        x, filters=2, kernel_size=3, padding="same", return_sequences=True
+    )
     with torch.no_grad():
         got = ours(torch.as_tensor(x)).numpy()
     np.testing.assert_allclose(got, keras.ops.convert_to_numpy(theirs(x)), **TOL)
@@ -269,9 +271,7 @@ def test_stacked_model_sgd_step_matches_keras():
     theirs.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
     for got, want in zip(ours.get_weights(), theirs.get_weights(), strict=True):
         np.testing.assert_allclose(got, want, atol=2e-5)
-    np.testing.assert_allclose(
-        ours.predict(x, verbose=0), theirs.predict(x, verbose=0), atol=2e-5
-    )
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), atol=2e-5)
 
 
 def test_weights_and_output_shapes_are_keras():
@@ -317,13 +317,33 @@ def test_save_and_load_predict_the_same(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), ours.predict(x, verbose=0), atol=1e-6)
 
 
-def test_summary_and_explain_show_the_layer():
+def test_summary_and_explain_count_the_windows_as_keras():
     from unrolled.explain import explain_text
+    from unrolled.explain.parameters import layer_gates
 
-    ours, *_ = _stacked_pair()
-    ours.summary()
+    ours, theirs, *_ = _stacked_pair()
+    lines: list[str] = []
+    ours.summary(print_fn=lines.append)
     text = explain_text(ours)
     assert "(ConvLSTM2D)" in text
+    for group, keras_layer in zip(layer_gates(ours), theirs.layers[:2]):
+        assert group.total == keras_layer.count_params()
+    # ConvLSTM2D(2, (2, 2)) on 3 channels: each gate's slices keep the window, by hand.
+    assert "kernel[..., 0:2] 2x2x3x2=24 + recurrent_kernel[..., 0:2] 2x2x2x2=16" in text
+    assert "4 * (2 * 2 * 2 * (3 + 2) + 2) = 168" in text
+
+
+def test_gate_activations_end_in_keras_states():
+    from unrolled.explain import gate_activations
+
+    x = _data(1, 3, 5, 5, 2, key="gates")
+    ours, theirs = _pair(2, x, filters=2, kernel_size=3, padding="same", return_state=True)
+    model = unrolled.Sequential([ours])
+    gates = gate_activations(model, x)
+    _, h, c = theirs(x)
+    assert gates["i"].shape == (3, 5, 5, 2)
+    np.testing.assert_allclose(gates["h"][-1], keras.ops.convert_to_numpy(h)[0], **TOL)
+    np.testing.assert_allclose(gates["c"][-1], keras.ops.convert_to_numpy(c)[0], **TOL)
 
 
 def test_parameter_formula_has_the_window():
@@ -352,4 +372,6 @@ def test_keras_file_imports(tmp_path):
     path = tmp_path / "conv_lstm.keras"
     theirs.save(path)
     imported = unrolled.interop.from_keras(path)
-    np.testing.assert_allclose(imported.predict(x, verbose=0), theirs.predict(x, verbose=0), atol=2e-5)
+    np.testing.assert_allclose(
+        imported.predict(x, verbose=0), theirs.predict(x, verbose=0), atol=2e-5
+    )

@@ -82,7 +82,7 @@ def gate_activations(model: Any, x_one_sample: Any, layer: Any = None) -> dict[s
         x_seq, valid = x_seq.flip(0), valid.flip(0)
     state_names = cell.kind.states
     if states is None:
-        states = [torch.zeros(1, cell.units, dtype=torch.float64) for _ in state_names]
+        states = cell.get_initial_state(1)  # (1, U) each; a ConvLSTM's have spatial axes
     states = [s.detach().to("cpu", torch.float64)[:1] for s in states]  # [(1, U), ...]
     found: dict[str, list[np.ndarray]] = {}
     with torch.no_grad():
@@ -169,9 +169,9 @@ def _inputs_of(model: Any, rnn: Any, name: str, x: list[torch.Tensor]) -> tuple[
             "Pass every model input ([x, decoder_inputs] for a Seq2Seq) or choose another layer."
         )
     inputs = torch.as_tensor(seen["inputs"])
-    if inputs.dim() != 3:
+    if inputs.dim() != rnn.input_rank:  # 3: (samples, timesteps, features); more for ConvLSTM
         raise ShapeError(
             f"{name} received inputs of shape {shape_str(tuple(inputs.shape))}; expected "
-            "(samples, timesteps, features)."
+            f"{getattr(rnn, 'input_words', '(samples, timesteps, features)')}."
         )
     return inputs, seen.get("states"), seen.get("mask")

@@ -5,7 +5,9 @@ One LSTM layer is one block of `units` cells. Each of its 4 gates has a slice of
 the layer has `4 * (units * (features + units) + units)` parameters. A GRU has 3 gates, and
 with `reset_after=True` (Keras 3's default) two biases per gate:
 `3 * (units * (features + units) + 2 * units)`. A SimpleRNN has no gates:
-`units * (features + units) + units`.
+`units * (features + units) + units`. A ConvLSTM's gates are convolution windows: each weight
+above is repeated once per tap of its `kernel_size` window, `4 * (kh * kw * filters *
+(channels + filters) + filters)` for ConvLSTM2D.
 
 Example:
     >>> layer = LSTM(16)
@@ -16,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -28,31 +31,31 @@ from unrolled.layers.stacked import StackedRNNCells
 class GateParameters(NamedTuple):
     """One gate's slices: kernel `(features, units)`, recurrent kernel `(units, units)`, bias count.
 
-    `columns` is the gate's slice of the kernel's, recurrent kernel's and bias's last axis
-    (Keras keeps the gates side by side); `layer` names the layer it belongs to.
+    A convolutional cell's slices keep the window: `(*kernel_size, channels, filters)` and
+    `(*kernel_size, filters, filters)`. `columns` is the gate's slice of the kernel's,
+    recurrent kernel's and bias's last axis (Keras keeps the gates side by side); `layer`
+    names the layer it belongs to.
     """
 
     gate: str
-    kernel: tuple[int, int]
-    recurrent_kernel: tuple[int, int]
+    kernel: tuple[int, ...]
+    recurrent_kernel: tuple[int, ...]
     bias: int
     columns: tuple[int, int] = (0, 0)
     layer: str = ""
 
     @property
     def total(self) -> int:
-        return (
-            self.kernel[0] * self.kernel[1]
-            + self.recurrent_kernel[0] * self.recurrent_kernel[1]
-            + self.bias
-        )
+        return math.prod(self.kernel) + math.prod(self.recurrent_kernel) + self.bias
 
     def slices(self, bias_rows: int = 1) -> str:
         """`kernel[:, 0:16] 3x16=48 + recurrent_kernel[:, 0:16] 16x16=256 + bias[0:16] 16 = 320`."""
         a, b = self.columns
-        (f, u), (u2, _) = self.kernel, self.recurrent_kernel
+        axes = ":, " if len(self.kernel) == 2 else "..., "  # a window's axes come first
+        kernel, recurrent = dims(self.kernel), dims(self.recurrent_kernel)
         text = (
-            f"kernel[:, {a}:{b}] {f}x{u}={f * u} + recurrent_kernel[:, {a}:{b}] {u2}x{u}={u2 * u}"
+            f"kernel[{axes}{a}:{b}] {kernel}={math.prod(self.kernel)} + "
+            f"recurrent_kernel[{axes}{a}:{b}] {recurrent}={math.prod(self.recurrent_kernel)}"
         )
         if self.bias:
             where = f"bias[:, {a}:{b}]" if bias_rows == 2 else f"bias[{a}:{b}]"
@@ -70,6 +73,7 @@ class LayerGates:
     features: int
     bias_rows: int  # 0 (use_bias=False), 1, or 2 (GRU reset_after: input and recurrent bias)
     gates: tuple[GateParameters, ...]
+    window: tuple[int, ...] = ()  # a convolutional cell's kernel_size; () for matrices
 
     @property
     def total(self) -> int:
@@ -79,7 +83,8 @@ class LayerGates:
     def formula(self) -> str:
         """The closed form in words, e.g. `4 * (units * (features + units) + units)`."""
         bias = {0: "", 1: " + units", 2: " + 2 * units"}[self.bias_rows]
-        inner = f"units * (features + units){bias}"
+        taps = "".join(f"{axis} * " for axis in ("k1", "k2", "k3")[: len(self.window)])
+        inner = f"{taps}units * (features + units){bias}"
         return inner if len(self.gates) == 1 else f"{len(self.gates)} * ({inner})"
 
     @property
@@ -87,7 +92,8 @@ class LayerGates:
         """The closed form with this layer's numbers, e.g. `4 * (16 * (3 + 16) + 16) = 1280`."""
         u, f = self.units, self.features
         bias = {0: "", 1: f" + {u}", 2: f" + 2 * {u}"}[self.bias_rows]
-        inner = f"{u} * ({f} + {u}){bias}"
+        taps = "".join(f"{k} * " for k in self.window)
+        inner = f"{taps}{u} * ({f} + {u}){bias}"
         text = inner if len(self.gates) == 1 else f"{len(self.gates)} * ({inner})"
         return f"{text} = {self.total}"
 
@@ -100,6 +106,15 @@ class LayerGates:
             1: "1 bias",
             2: "2 biases (input and recurrent, reset_after=True)",
         }[self.bias_rows]
+        if self.window:
+            return (
+                f"{self.layer} ({self.kind}, filters={u}) is one block of {u} cells at every "
+                f"position of the frame: each reads a {dims(self.window)} window of the input "
+                f"({f} channel{'' if f == 1 else 's'}) and of the previous output h_(t-1) ({u} "
+                f"channels). Each cell has {len(self.gates)} gates ({names}), each with "
+                f"{dims(self.window)} x ({f} + {u}) weights and {biases}, shared by every "
+                f"position, so the layer has {self.numbers} parameters."
+            )
         if len(self.gates) == 1:
             each = f"Each cell has no gates: one activation of {f} + {u} weights and {biases}"
         else:
@@ -157,20 +172,27 @@ def formula(cell: Any) -> str:
     return found[0].numbers if found else ""
 
 
+def dims(shape: tuple[int, ...]) -> str:
+    """`3x2x16`: a shape as the breakdown writes it."""
+    return "x".join(str(d) for d in shape)
+
+
 def _cell_gates(cell: Any, name: str) -> LayerGates | None:
     if not isinstance(cell, KernelCell) or not cell.built:
         return None
-    units, features = int(cell.units), int(cell.kernel.shape[0])
+    # A convolutional kind's kernel is (*kernel_size, features, G * units).
+    window = tuple(int(k) for k in cell.kernel.shape[:-2]) if cell.kind.convolutional else ()
+    units, features = int(cell.units), int(cell.kernel.shape[-2])
     bias_rows = 0 if cell.bias is None else cell.kind.bias_rows
     gates = tuple(
         GateParameters(
             gate,
-            (features, units),
-            (units, units),
+            (*window, features, units),
+            (*window, units, units),
             bias_rows * units,
             (index * units, (index + 1) * units),
             name,
         )
         for index, gate in enumerate(cell.kind.gate_names)
     )
-    return LayerGates(name, cell.kind.name, units, features, bias_rows, gates)
+    return LayerGates(name, cell.kind.name, units, features, bias_rows, gates, window)

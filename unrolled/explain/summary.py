@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from unrolled.errors import shape_str
-from unrolled.explain.parameters import layer_gates
+from unrolled.explain.parameters import dims, layer_gates
 from unrolled.explain.walk import recurrent_layers
 
 _WIDTHS = (34, 28, 12)
@@ -55,8 +55,10 @@ def _gate_lines(name: str, layer: Any) -> list[str]:
         if group.layer != layer.name:  # one of several stacked cells
             lines.append(f"  {group.layer}:")
         for gate in group.gates:
-            (f, u), (u2, _), bias = gate.kernel, gate.recurrent_kernel, gate.bias
-            lines.append(f"   {gate.gate + ' gate':<16} {f}x{u} + {u2}x{u} + {bias} = {gate.total}")
+            kernel, recurrent = dims(gate.kernel), dims(gate.recurrent_kernel)
+            lines.append(
+                f"   {gate.gate + ' gate':<16} {kernel} + {recurrent} + {gate.bias} = {gate.total}"
+            )
         lines.append(f"   total {group.numbers}")
     return lines
 
