@@ -62,6 +62,11 @@ def _configs() -> dict[str, Layer]:
             layers.GRU(3, return_sequences=True), merge_mode="sum"
         ),
         "Lambda": layers.Lambda(_double, output_shape=(3,)),
+        "ConvLSTM1D": layers.ConvLSTM1D(2, 3, strides=2, padding="same", return_state=True),
+        "ConvLSTM2D": layers.ConvLSTM2D(
+            3, (3, 2), dilation_rate=2, return_sequences=True, recurrent_dropout=0.1, seed=2
+        ),
+        "ConvLSTM3D": layers.ConvLSTM3D(2, 2, data_format="channels_first", stateful=True),
     }
 
 
