@@ -89,7 +89,8 @@ class MultiHeadAttention(Layer):
     Shapes:
         query `(samples, T, dim)`, value `(samples, S, value_features)`, key `(samples, S,
         key_features)`; output `(samples, T, dim)` (or `(samples, T, *output_shape)`)
-        carrying the query's mask; the scores are `(samples, num_heads, T, S)`.
+        carrying the query's mask; the scores are `(samples, num_heads, T, S)`, carrying
+        the attention mask as Keras's Softmax leaves it (`(samples or 1, 1, T, S)`).
 
     Weights:
         `query/kernel (dim, num_heads, key_dim)`, `query/bias (num_heads, key_dim)`, the
@@ -302,6 +303,8 @@ class MultiHeadAttention(Layer):
             heads = heads * torch.sigmoid(self.gate.split(q))
         output = self.attention_output.merge(heads)  # (samples, T, *output_shape)
         if return_attention_scores:
+            if allowed is not None:
+                weights._keras_mask = allowed  # Keras's Softmax sublayer leaves it there
             return output, weights
         return output
 
