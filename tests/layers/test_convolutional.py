@@ -306,13 +306,40 @@ def test_max_pooling1d_takes_keras1_names_with_a_warning():
     assert {**old.get_config(), "name": None} == {**new.get_config(), "name": None}
 
 
-def test_onnx_export_refuses_conv1d_by_name(tmp_path):
+def test_text_classifier_exports_to_onnx_and_runs_in_onnxruntime(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
     from unrolled.interop import to_onnx
-    from unrolled.interop.onnx_export import ExportError
 
-    ours, *_ = _classifier_pair()
-    with pytest.raises(ExportError, match=r"\(Conv1D\) cannot be exported"):
-        to_onnx(ours, tmp_path / "classifier.onnx")
+    ours, _, x, _ = _classifier_pair()
+    sig = to_onnx(ours, tmp_path / "classifier.onnx")
+    got = ort.InferenceSession(str(sig.path)).run(None, {sig.inputs[0]: x})[0]
+    np.testing.assert_allclose(got, ours.predict(x, verbose=0), atol=1e-5)
+
+
+def test_conv1d_stack_from_a_keras_file_predicts_as_keras(tmp_path):
+    from unrolled.interop import from_keras
+
+    theirs = keras.Sequential(
+        [
+            keras.Input((9, 3)),
+            keras.layers.ZeroPadding1D((2, 1)),
+            keras.layers.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu"),
+            keras.layers.MaxPooling1D(2, padding="same"),
+            keras.layers.UpSampling1D(2),
+            keras.layers.Cropping1D((1, 0)),
+            keras.layers.Conv1D(4, 2, strides=2, groups=2, use_bias=False),
+            keras.layers.AveragePooling1D(2),
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(2),
+        ]
+    )
+    theirs.set_weights(kl.random_weights(rng_for("conv1d-file"), theirs))
+    theirs.save(tmp_path / "conv1d.keras")
+    ours = from_keras(tmp_path / "conv1d.keras")
+    x = _data(3, 9, 3, key="file")
+    np.testing.assert_allclose(
+        ours.predict(x, verbose=0), keras.ops.convert_to_numpy(theirs(x)), **kl.TOL
+    )
 
 
 def test_convolution1d_saves_and_loads_under_its_own_name(tmp_path):

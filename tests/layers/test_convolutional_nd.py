@@ -287,3 +287,62 @@ def test_conv2d_gradients_match_torch_conv2d():
     (grad_ours,) = torch.autograd.grad(ours.square().sum(), layer.kernel)
     (grad_ref,) = torch.autograd.grad(want.square().sum(), reference.weight)
     np.testing.assert_allclose(grad_ours.permute(3, 2, 0, 1).numpy(), grad_ref.numpy(), atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- interop
+
+
+def _keras_image_model():
+    theirs = keras.Sequential(
+        [
+            keras.Input((9, 8, 2)),
+            keras.layers.Conv2D(4, (3, 2), strides=2, padding="same", activation="relu"),
+            keras.layers.Conv2D(4, 3, dilation_rate=(2, 1), padding="same", groups=2),
+            keras.layers.AveragePooling2D(2, strides=1),
+            keras.layers.MaxPooling2D((2, 1), padding="same"),
+            keras.layers.GlobalMaxPooling2D(),
+            keras.layers.Dense(2),
+        ]
+    )
+    theirs.set_weights(kl.random_weights(rng_for("image-file"), theirs))
+    return theirs
+
+
+@pytest.mark.parametrize("suffix", ["keras", "h5"])
+def test_conv2d_model_from_a_keras_file_predicts_as_keras(tmp_path, suffix):
+    from unrolled.interop import from_keras
+
+    theirs = _keras_image_model()
+    theirs.save(tmp_path / f"cnn.{suffix}")
+    ours = from_keras(tmp_path / f"cnn.{suffix}")
+    assert [type(layer).__name__ for layer in ours.layers][:3] == [
+        "Conv2D",
+        "Conv2D",
+        "AveragePooling2D",
+    ]
+    x = _data(3, 9, 8, 2, key="file")
+    np.testing.assert_allclose(
+        ours.predict(x, verbose=0), keras.ops.convert_to_numpy(theirs(x)), **kl.TOL
+    )
+
+
+def test_conv_models_export_to_onnx_and_run_in_onnxruntime(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from unrolled.interop import from_keras, to_onnx
+
+    theirs = _keras_image_model()
+    theirs.save(tmp_path / "cnn.keras")
+    image = from_keras(tmp_path / "cnn.keras")
+    volume = unrolled.Sequential(
+        [
+            L.Input((5, 6, 5, 2)),
+            L.Conv3D(3, 2, strides=2, padding="same"),
+            L.AveragePooling3D(2, padding="same"),
+            L.GlobalAveragePooling3D(keepdims=True),
+            L.Flatten(),
+        ]
+    )
+    for model, x in [(image, _data(2, 9, 8, 2)), (volume, _data(2, 5, 6, 5, 2))]:
+        sig = to_onnx(model, tmp_path / f"{model.name}.onnx")
+        got = ort.InferenceSession(str(sig.path)).run(None, {sig.inputs[0]: x})[0]
+        np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-5)

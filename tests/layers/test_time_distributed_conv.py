@@ -160,3 +160,29 @@ def test_config_round_trip_of_wrapped_convolution():
 def test_wrong_rank_names_the_frames_axes(inner, shape):
     with pytest.raises(ShapeError, match=r"\(samples, timesteps, rows, cols, channels\)"):
         L.TimeDistributed(inner())(torch.zeros(shape))
+
+
+def test_cnn_lstm_exports_to_onnx_with_dynamic_samples_and_timesteps(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from unrolled.interop import to_onnx
+
+    ours = unrolled.Sequential([L.Input((None, *FRAMES[1:])), *_stack(unrolled, {})])
+    ours.set_weights(_cnn_lstm_pair()[0].get_weights())
+    sig = to_onnx(ours, tmp_path / "cnn_lstm.onnx")
+    session = ort.InferenceSession(str(sig.path))
+    for samples, steps in [(2, 4), (3, 6)]:
+        x = rng_for("onnx", samples).normal(size=(samples, steps, *FRAMES[1:])).astype(np.float32)
+        got = session.run(None, {sig.inputs[0]: x})[0]
+        np.testing.assert_allclose(got, ours.predict(x, verbose=0), atol=1e-5)
+
+
+def test_cnn_lstm_from_a_keras_file_predicts_as_keras(tmp_path):
+    from unrolled.interop import from_keras
+
+    _, theirs = _cnn_lstm_pair()
+    theirs.save(tmp_path / "cnn_lstm.keras")
+    ours = from_keras(tmp_path / "cnn_lstm.keras")
+    x = _frames(3, key="file")
+    np.testing.assert_allclose(
+        ours.predict(x, verbose=0), keras.ops.convert_to_numpy(theirs(x)), **kl.TOL
+    )

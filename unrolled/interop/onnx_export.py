@@ -26,6 +26,8 @@ from unrolled.errors import ConfigError
 from unrolled.files import write_bytes
 from unrolled.interop.keras_config import hard_sigmoid_keras2
 from unrolled.interop.keras_import import IgnoresInputMask
+from unrolled.interop.onnx_convolution import TABLE as CONVOLUTIONAL_TABLE
+from unrolled.interop.onnx_convolution import folded_time_distributed
 from unrolled.interop.onnx_graph import Graph, Value
 from unrolled.layers import (
     RNN,
@@ -228,8 +230,9 @@ class _Exporter:
         raise self.refuse(
             layer,
             "it has no ONNX form here. Exportable layers: LSTM, GRU, SimpleRNN, RNN over their "
-            "cells, Bidirectional, TimeDistributed(Dense), Dense, Activation, Dropout, Flatten, "
-            "Reshape, RepeatVector, Embedding (without mask_zero), merges",
+            "cells, Bidirectional, TimeDistributed, Dense, Activation, Dropout, Flatten, "
+            "Reshape, RepeatVector, Embedding (without mask_zero), merges, Conv1D/2D/3D, the "
+            "poolings, ZeroPadding1D, UpSampling1D, Cropping1D",
         )
 
     def refuse(self, layer: nn.Module, why: str) -> ExportError:
@@ -396,11 +399,8 @@ class _Exporter:
         if isinstance(inner, (Dense, Activation, Dropout, TimeDistributed)):
             (y,) = self.layer(inner, x, {})
             return y
-        raise self.refuse(
-            layer,
-            f"it wraps a {type(inner).__name__}; Dense, Activation and "
-            "Dropout are exported inside TimeDistributed",
-        )
+        # Others (Conv2D, MaxPooling2D, Flatten, ...) see (samples * timesteps, ...).
+        return folded_time_distributed(self, layer, x)
 
     def merge(self, layer: nn.Module, inputs: Any) -> Value:
         values = list(inputs)
@@ -469,7 +469,7 @@ class _Exporter:
             )
         raise self.refuse(layer, f"the activation {known!r} is not exported")
 
-    _SIMPLE: list[tuple[type, Any]] = []
+    _SIMPLE: list[tuple[type | tuple[type, ...], Any]] = []
 
 
 _Exporter._SIMPLE = [
@@ -481,6 +481,7 @@ _Exporter._SIMPLE = [
     (RepeatVector, _Exporter.repeat_vector),
     (Embedding, _Exporter.embedding),
     (TimeDistributed, _Exporter.time_distributed),
+    *CONVOLUTIONAL_TABLE,
 ]
 
 _WHY_NOT = {
