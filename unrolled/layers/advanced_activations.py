@@ -139,7 +139,7 @@ class PReLU(_Elementwise):
         output has the input's shape; a mask passes through.
 
     Example:
-        >>> layer = PReLU(alpha_initializer=initializers.Constant(0.5))
+        >>> layer = PReLU(alpha_initializer=unrolled.initializers.Constant(0.5))
         >>> layer(torch.tensor([[-2.0, 2.0]])).detach()
         tensor([[-1.,  2.]])
     """
@@ -244,8 +244,8 @@ class ELU(_Elementwise):
     alpha=1.0); ours keeps it.
 
     Example:
-        >>> ELU(alpha=2.0)(torch.tensor([0.0, 1.0]))
-        tensor([0., 1.])
+        >>> ELU(alpha=2.0)(torch.tensor([-1.0, 1.0]))  # 2 * (exp(-1) - 1) below zero
+        tensor([-1.2642,  1.0000])
     """
 
     def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
