@@ -375,3 +375,11 @@ def test_keras_file_imports(tmp_path):
     np.testing.assert_allclose(
         imported.predict(x, verbose=0), theirs.predict(x, verbose=0), atol=2e-5
     )
+
+
+def test_onnx_export_refuses_with_the_reason(tmp_path):
+    from unrolled.interop.onnx_export import ExportError, to_onnx
+
+    ours, *_ = _stacked_pair()
+    with pytest.raises(ExportError, match="ONNX has no recurrent operator for ConvLSTM"):
+        to_onnx(ours, tmp_path / "conv_lstm.onnx")

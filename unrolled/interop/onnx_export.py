@@ -248,6 +248,12 @@ class _Exporter:
                 f"its cell {type(cell).__name__} is not an LSTMCell, GRUCell or SimpleRNNCell "
                 "(user cells and stacked cells are Python code)",
             )
+        if not cell.kind.onnx_operator:  # ConvLSTM: the kind's record names no ONNX operator
+            raise self.refuse(
+                layer,
+                f"ONNX has no recurrent operator for {cell.kind.name} cells (LSTM, GRU and RNN "
+                "only); run this model in PyTorch, or export the layers around it",
+            )
         if layer.stateful and not self.step:
             raise self.refuse(
                 layer,
