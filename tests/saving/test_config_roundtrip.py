@@ -27,6 +27,15 @@ def _configs() -> dict[str, Layer]:
         "Multiply": layers.Multiply(),
         "Subtract": layers.Subtract(),
         "Concatenate": layers.Concatenate(axis=1),
+        "Maximum": layers.Maximum(),
+        "Minimum": layers.Minimum(),
+        "Dot": layers.Dot(axes=(1, 2), normalize=True),
+        "Permute": layers.Permute((2, 1)),
+        "Attention": layers.Attention(use_scale=True, score_mode="concat", dropout=0.1, seed=3),
+        "AdditiveAttention": layers.AdditiveAttention(use_scale=False),
+        "MultiHeadAttention": layers.MultiHeadAttention(
+            2, 3, value_dim=4, output_shape=(2,), kernel_regularizer="l2", use_gate=True
+        ),
         "Dense": layers.Dense(
             3,
             activation="tanh",
