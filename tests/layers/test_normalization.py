@@ -365,3 +365,48 @@ def test_layer_normalization_config_round_trip_and_errors():
     built(torch.zeros(2, 4))
     with pytest.raises(ShapeError, match="built for inputs"):
         built(torch.zeros(2, 5))
+
+
+# ------------------------------------------------------------------ Keras files
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_keras_file_with_normalization_activation_and_noise_layers_imports(tmp_path, suffix):
+    from unrolled.interop import from_keras
+
+    theirs = keras.Sequential(
+        [
+            keras.Input((6, 3)),
+            keras.layers.GaussianNoise(0.1),
+            keras.layers.SpatialDropout1D(0.2),
+            keras.layers.LSTM(4, return_sequences=True, use_cudnn=False),
+            keras.layers.BatchNormalization(momentum=0.9),
+            keras.layers.LayerNormalization(),
+            keras.layers.PReLU(shared_axes=[1]),
+            keras.layers.LeakyReLU(0.1),
+            keras.layers.ReLU(max_value=3.0),
+            keras.layers.ELU(),
+            keras.layers.GaussianDropout(0.1),
+            keras.layers.ActivityRegularization(l1=0.01),
+            keras.layers.GRU(3, use_cudnn=False),
+            keras.layers.Softmax(),
+        ]
+    )
+    weights = kl.random_weights(rng_for("keras-file"), theirs)
+    names = [w.name for w in theirs.weights]
+    theirs.set_weights(
+        [np.abs(w) + 0.5 if n == "moving_variance" else w for w, n in zip(weights, names)]
+    )
+    path = tmp_path / f"model{suffix}"
+    theirs.save(path)
+    ours = from_keras(path)
+    x = _data(5, 6, 3, key="file")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), **kl.TOL)
+    bn = ours.get_layer(theirs.layers[3].name)
+    assert isinstance(bn, L.BatchNormalization) and bn.momentum == 0.9
+
+
+def test_tf_keras2_axis_list_reads_as_its_axis():
+    assert L.BatchNormalization(axis=[2]).axis == 2
+    with pytest.raises(ConfigError, match="axis"):
+        L.BatchNormalization(axis=[1, 2])

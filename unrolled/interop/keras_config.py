@@ -72,6 +72,11 @@ from unrolled.layers import (
     UpSampling1D,
     ZeroPadding1D,
 )
+from unrolled.layers.activity_regularization import ActivityRegularization
+from unrolled.layers.advanced_activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from unrolled.layers.dropout import SpatialDropout1D
+from unrolled.layers.noise import GaussianDropout, GaussianNoise
+from unrolled.layers.normalization import BatchNormalization, LayerNormalization
 from unrolled.layers.recurrent import KERAS1_NAMES
 from unrolled.saving.registry import register_serializable
 
@@ -126,6 +131,20 @@ CONVOLUTIONAL = {
     "ZeroPadding1D": ZeroPadding1D,
     "Cropping1D": Cropping1D,
 }
+#: Normalizations, activation layers, noise and activity regularization.
+NORMALIZATION_AND_ACTIVATIONS = {
+    "BatchNormalization": BatchNormalization,
+    "LayerNormalization": LayerNormalization,
+    "ReLU": ReLU,
+    "LeakyReLU": LeakyReLU,
+    "PReLU": PReLU,
+    "ELU": ELU,
+    "Softmax": Softmax,
+    "SpatialDropout1D": SpatialDropout1D,
+    "GaussianNoise": GaussianNoise,
+    "GaussianDropout": GaussianDropout,
+    "ActivityRegularization": ActivityRegularization,
+}
 SIMPLE = {
     "Dense": Dense,
     "Dropout": Dropout,
@@ -137,6 +156,7 @@ SIMPLE = {
     "Embedding": Embedding,
     **MERGES,
     **CONVOLUTIONAL,
+    **NORMALIZATION_AND_ACTIVATIONS,
 }
 #: Every class name `from_keras` can build (InputLayer and models are handled by the importer).
 SUPPORTED = sorted(

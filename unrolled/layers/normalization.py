@@ -136,7 +136,8 @@ class BatchNormalization(_Normalization):
     batch * (1 - momentum)`), the moving ones in inference.
 
     Args:
-        axis: the features axis (kept); statistics are taken over all the others.
+        axis: the features axis (kept); statistics are taken over all the others. A list of
+            one axis, as tf.keras 2 saved it, is read as that axis.
         momentum: how much of the moving statistics each training batch keeps.
         epsilon: added to the variance before the square root.
         center, scale: make and use `beta` / `gamma`.
@@ -204,6 +205,8 @@ class BatchNormalization(_Normalization):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if isinstance(axis, (list, tuple)) and len(axis) == 1:
+            axis = axis[0]  # tf.keras 2 saved the axis as a list, e.g. [2]
         self.axis = _axis(axis, "axis")
         self.momentum = _number(momentum, "momentum", minimum=0.0, maximum=1.0)
         self._init_scale_and_offset(
