@@ -346,3 +346,30 @@ def test_conv_models_export_to_onnx_and_run_in_onnxruntime(tmp_path):
         sig = to_onnx(model, tmp_path / f"{model.name}.onnx")
         got = ort.InferenceSession(str(sig.path)).run(None, {sig.inputs[0]: x})[0]
         np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: L.Conv2D(4, 3, kernel_regularizer="l2", name="c2"),
+        lambda: L.Conv3D(2, (1, 2, 3), strides=(1, 1, 2), use_bias=False),
+        lambda: L.Convolution2D(4, (3, 2), padding="same"),
+        lambda: L.Convolution3D(4, 2, activation="relu"),
+        lambda: L.MaxPooling2D((3, 2), strides=1, padding="same"),
+        lambda: L.MaxPooling3D(),
+        lambda: L.AveragePooling2D(3),
+        lambda: L.AveragePooling3D((1, 2, 2), padding="same"),
+        lambda: L.GlobalMaxPooling2D(keepdims=True),
+        lambda: L.GlobalMaxPooling3D(),
+        lambda: L.GlobalAveragePooling2D(),
+        lambda: L.GlobalAveragePooling3D(keepdims=True),
+        lambda: L.UpSampling1D(3),
+        lambda: L.ZeroPadding1D((0, 2)),
+    ],
+    ids=lambda make: type(make()).__name__,
+)
+def test_config_round_trip_of_every_new_layer(make):
+    layer = make()
+    config = layer.get_config()
+    again = type(layer).from_config(config)
+    assert type(again) is type(layer) and again.get_config() == config

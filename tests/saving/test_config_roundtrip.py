@@ -84,6 +84,9 @@ def _double(x: torch.Tensor) -> torch.Tensor:
     return 2 * x
 
 
+_POOLING_KINDS = ("MaxPooling", "AveragePooling", "GlobalMaxPooling", "GlobalAveragePooling")
+
+
 def test_every_public_layer_class_is_covered() -> None:
     public = {
         name
@@ -94,6 +97,10 @@ def test_every_public_layer_class_is_covered() -> None:
     # (tests/layers/test_convolutional.py::test_config_round_trip_of_every_layer).
     by_authors = {"Cropping1D", "Conv1D", "Convolution1D", "MaxPooling1D", "AveragePooling1D"}
     by_authors |= {"GlobalMaxPooling1D", "GlobalAveragePooling1D"}
+    # The 2-D/3-D convolutions and poolings, UpSampling1D, ZeroPadding1D:
+    # tests/layers/test_convolutional_nd.py::test_config_round_trip_of_every_new_layer.
+    by_authors |= {"Conv2D", "Conv3D", "Convolution2D", "Convolution3D", "UpSampling1D"}
+    by_authors |= {"ZeroPadding1D"} | {f"{kind}{n}D" for kind in _POOLING_KINDS for n in (2, 3)}
     # Normalizations, activation, noise layers: tests/layers/test_normalization.py,
     # test_advanced_activations.py and test_noise_layers.py (round trips and save/load).
     by_authors |= {"BatchNormalization", "LayerNormalization", "ReLU", "LeakyReLU", "PReLU"}
