@@ -383,3 +383,22 @@ def test_onnx_export_refuses_with_the_reason(tmp_path):
     ours, *_ = _stacked_pair()
     with pytest.raises(ExportError, match="ONNX has no recurrent operator for ConvLSTM"):
         to_onnx(ours, tmp_path / "conv_lstm.onnx")
+
+
+def test_bidirectional_in_a_functional_model_matches_keras():
+    x = _data(2, 3, 5, 5, 2, key="bidirectional")
+    inputs = L.Input((3, 5, 5, 2))
+    hidden = L.Bidirectional(ConvLSTM2D(2, 3, padding="same", return_sequences=True))(inputs)
+    ours = unrolled.Model(inputs, ConvLSTM2D(2, 3)(hidden))
+    k_inputs = keras.Input((3, 5, 5, 2))
+    k_hidden = keras.layers.Bidirectional(
+        keras.layers.ConvLSTM2D(2, 3, padding="same", return_sequences=True)
+    )(k_inputs)
+    theirs = keras.Model(k_inputs, keras.layers.ConvLSTM2D(2, 3)(k_hidden))
+    weights = kl.random_weights(rng_for("conv_lstm", "bidirectional"), theirs)
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), **TOL)
+    lines: list[str] = []
+    ours.summary(print_fn=lines.append)
+    assert any("2 filters, path loop" in line for line in "\n".join(lines).splitlines())

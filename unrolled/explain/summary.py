@@ -50,7 +50,9 @@ def _gate_lines(name: str, layer: Any) -> list[str]:
     path = layer.choose_path(masked=False, training=False)
     seen = layer.last_path
     taken = f"{seen.name} ({seen.reason})" if seen is not None else f"{path.name} ({path.reason})"
-    lines = [f" {name}: {layer.cell.output_size} units, path {taken}"]
+    kind = getattr(layer.cell, "kind", None)
+    word = "filters" if kind is not None and kind.convolutional else "units"  # ConvLSTM: filters
+    lines = [f" {name}: {layer.cell.output_size} {word}, path {taken}"]
     for group in layer_gates(layer):
         if group.layer != layer.name:  # one of several stacked cells
             lines.append(f"  {group.layer}:")
