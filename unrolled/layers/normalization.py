@@ -121,6 +121,7 @@ class _Normalization(Layer):
         """The input's shape."""
         shape = tuple(input_shape)
         self._positive_axes(shape, self._axes())
+        self._check_built_shape(shape)
         return shape
 
     def _axes(self) -> list[int]:
