@@ -106,11 +106,12 @@ def test_batch_normalization_mask_passes_through_after_masking():
     kl.assert_same(ours(a), theirs(b))
 
 
-def _stack_pair():
+def _stack_pair(masked: bool = False):
     steps, features = 5, 3
     ours = unrolled.Sequential(
         [
             unrolled.Input((steps, features)),
+            *([L.Masking(0.0)] if masked else []),
             L.LSTM(4, return_sequences=True),
             L.BatchNormalization(momentum=0.8),
             L.GRU(3),
@@ -120,6 +121,7 @@ def _stack_pair():
     theirs = keras.Sequential(
         [
             keras.Input((steps, features)),
+            *([keras.layers.Masking(0.0)] if masked else []),
             keras.layers.LSTM(4, return_sequences=True, use_cudnn=False),
             keras.layers.BatchNormalization(momentum=0.8),
             keras.layers.GRU(3, use_cudnn=False),
@@ -133,11 +135,15 @@ def _stack_pair():
     ours.set_weights(weights)
     x = rng.normal(size=(24, steps, features)).astype(np.float32)
     y = rng.normal(size=(24, 1)).astype(np.float32)
+    if masked:  # padded sequences: the batch statistics leave the padding out
+        x[::3, 3:] = 0.0
+        x[1::4, :2] = 0.0
     return ours, theirs, x, y
 
 
-def test_lstm_batch_normalization_gru_fit_matches_keras():
-    ours, theirs, x, y = _stack_pair()
+@pytest.mark.parametrize("masked", [False, True], ids=["plain", "masked"])
+def test_lstm_batch_normalization_gru_fit_matches_keras(masked):
+    ours, theirs, x, y = _stack_pair(masked)
     before = ours.predict(x, verbose=0)
     assert np.isfinite(before).all()
     np.testing.assert_allclose(before, theirs.predict(x, verbose=0), **kl.TOL)
