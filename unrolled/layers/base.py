@@ -16,7 +16,7 @@ from torch import nn
 
 from unrolled import compat
 from unrolled.errors import ConfigError, ShapeError, UnbuiltWeightsWarning, shape_str
-from unrolled.layers import dtype_policy, layer_repr, symbolic
+from unrolled.layers import dtype_policy, layer_repr, symbolic, weight_names
 
 _NAME_COUNTS: Counter[str] = Counter()
 
@@ -46,6 +46,8 @@ class Layer(nn.Module):
     """
 
     supports_masking: bool = False
+    # Its weights carry Keras's `name` and `path`, and it is a scope for the layers in it.
+    _names_weights: bool = True
 
     def __init__(
         self,
@@ -76,6 +78,16 @@ class Layer(nn.Module):
         # `pickle` give a layer that makes them again on its first call. They are keyed on
         # weights' addresses and versions, which mean nothing in another copy or process.
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_kept_")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        weight_names.adopt_weights(self)  # copies and unpickled layers name their own weights
+
+    def register_parameter(self, name: str, param: nn.Parameter | None) -> None:
+        """torch's `register_parameter`; the weight also gets Keras's `name` and `path`."""
+        if param is not None:
+            weight_names.name_weight(self, name, param)
+        super().register_parameter(name, param)
 
     def __prepare_scriptable__(self) -> Any:
         # torch.jit.script calls this first: refuse with the way out, not a compiler error.
@@ -305,6 +317,18 @@ class Layer(nn.Module):
     def weights(self) -> list[nn.Parameter]:
         """The parameters in Keras's `get_weights()` order."""
         return list(self.parameters())
+
+    @property
+    def trainable_weights(self) -> list[nn.Parameter]:
+        """The weights the optimizer updates (none when the layer is frozen), in Keras's order."""
+        return [w for w in self.weights if w.requires_grad] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[nn.Parameter]:
+        """The other weights, in Keras's order."""
+        if not self.trainable:
+            return list(self.weights)
+        return [w for w in self.weights if not w.requires_grad]
 
     def get_weights(self) -> list[np.ndarray]:
         """The weights as NumPy arrays, in Keras's order and layout."""

@@ -9,6 +9,7 @@ The path is chosen in one place, `choose_path`, and recorded in `last_path`:
 from __future__ import annotations
 
 import inspect
+import re
 import warnings
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -491,6 +492,18 @@ class RNN(Layer):
         for name in self._state_names:
             setattr(self, name, torch.zeros_like(getattr(self, name)))
 
+    @property
+    def states(self) -> list[torch.Tensor] | None:
+        """Keras's `layer.states`: a stateful layer's kept states (`[h, c]` for LSTM), each
+        `(samples, units)`, or None when the layer is not stateful or has not seen a batch.
+
+        Keras differences: the list holds the current tensors, not variables updated in place;
+        read `states` again after a call or `reset_states()`.
+        """
+        if not self.stateful or not self._state_names:
+            return None
+        return [getattr(self, name) for name in self._state_names]
+
     def reset_state(self) -> None:
         """Keras 3's name for `reset_states()`."""
         self.reset_states()
@@ -618,5 +631,8 @@ def cell_and_options(cell_class: type, arguments: dict[str, Any]) -> tuple[Any, 
         if klass in (Cell, Layer) or not issubclass(klass, Cell):
             continue
         cell_names |= set(inspect.signature(klass.__init__).parameters) - {"self", "kwargs"}
-    cell = cell_class(**{k: v for k, v in given.items() if k in cell_names})
+    # Keras names every layer's cell after its class, unnumbered (`lstm_cell`): it is part of
+    # each weight's path, `lstm_1/lstm_cell/kernel`.
+    cell_name = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cell_class.__name__)
+    cell = cell_class(name=cell_name.lower(), **{k: v for k, v in given.items() if k in cell_names})
     return cell, {k: v for k, v in given.items() if k not in cell_names}

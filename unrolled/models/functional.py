@@ -34,6 +34,10 @@ class Model(ModelBase):
         torch.Size([2, 1])
     """
 
+    # Keras builds a functional model's layers before the model exists, so its name is in
+    # none of their weights' paths.
+    _scope_boundary = True
+
     def __init__(
         self, inputs: Any = None, outputs: Any = None, name: str | None = None, **kwargs: Any
     ) -> None:

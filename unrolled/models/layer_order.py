@@ -22,10 +22,10 @@ def keras_layer_order(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor
         >>> from unrolled.layers import Dense, Input, add
         >>> a, b = Input((3,)), Input((2,))
         >>> deep = Dense(2, name="deep_2")(Dense(4, name="deep_1")(a))
-        >>> out = add([deep, Dense(2, name="shallow")(b)])
+        >>> out = add([deep, Dense(2, name="shallow")(b)], name="sum")
         >>> order = keras_layer_order([a, b], [out])
         >>> [layer.name for layer in order if not isinstance(layer, InputLayer)]
-        ['deep_1', 'deep_2', 'shallow', 'add']
+        ['deep_1', 'deep_2', 'shallow', 'sum']
     """
     input_ids = {id(t) for t in inputs}
     first_seen: dict[int, int] = {}  # id(layer) -> order of discovery
