@@ -174,9 +174,9 @@ class BatchNormalization(_Normalization):
     Example:
         >>> layer = BatchNormalization()
         >>> x = torch.tensor([[1.0, 2.0], [3.0, 6.0]])
-        >>> layer(x)  # inference: moving mean 0, moving variance 1
+        >>> layer(x).detach()  # a plain call is inference: moving mean 0, variance 1
         tensor([[0.9995, 1.9990],
-                [2.9985, 5.9970]], grad_fn=<AddBackward0>)
+                [2.9985, 5.9970]])
         >>> layer(x, training=True).detach()  # the batch's statistics
         tensor([[-0.9995, -0.9999],
                 [ 0.9995,  0.9999]])
