@@ -365,12 +365,33 @@ def _keras1_kernel(
         f"{layer}: `{', '.join(axes)}` are Keras 1's kernel size; Keras 3 takes "
         f"kernel_size=({sizes}) (and would read a third positional argument as strides).",
         DeprecationWarning,
-        stacklevel=3,
+        stacklevel=4,  # the user's call, past init and keras1_names
     )
     if "kernel_size" in kwargs:
         raise ConfigError(f"{layer}: give `kernel_size` or the Keras 1 `{axes[0]}`..., not both.")
     kwargs["kernel_size"] = tuple(window)
     return args[:1]
+
+
+_VAR_KEYWORD = inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)
+
+
+def _keras1_kernel_init(axes: tuple[str, ...]) -> Any:
+    """An `__init__` reading Keras 1's kernel sizes (`axes`), then Keras 1's other names."""
+
+    def init(self: _Conv, *args: Any, **kwargs: Any) -> None:
+        args = _keras1_kernel(type(self).__name__, args, kwargs, axes)
+        _Conv.__init__(self, *args, **kwargs)
+
+    keras3 = inspect.signature(_Conv.__init__)
+    # keras1_names refuses a Keras 1 name whose Keras 3 argument came positionally; here
+    # only `filters` can (the window's sizes come next and are read above, not as strides).
+    init.__signature__ = keras3.replace(  # type: ignore[attr-defined]
+        parameters=[*list(keras3.parameters.values())[:2], _VAR_KEYWORD]
+    )
+    renamed = keras1_names(_CONV_ND_LEGACY)(init)
+    renamed.__signature__ = keras3  # for layer_repr and the docs
+    return renamed
 
 
 class Convolution2D(Conv2D):
@@ -381,31 +402,27 @@ class Convolution2D(Conv2D):
     read it.
 
     Example:
-        >>> import warnings; warnings.simplefilter("ignore", DeprecationWarning)
-        >>> Convolution2D(4, 3, 3).kernel_size
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", DeprecationWarning)
+        ...     layer = Convolution2D(4, 3, 3)
+        >>> layer.kernel_size
         (3, 3)
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        args = _keras1_kernel(type(self).__name__, args, kwargs, ("nb_row", "nb_col"))
-        super().__init__(*args, **kwargs)
+    __init__ = _keras1_kernel_init(("nb_row", "nb_col"))
 
 
 class Convolution3D(Conv3D):
     """Keras 1's name of `Conv3D`, reading `(nb_filter, kernel_dim1, kernel_dim2, kernel_dim3)`.
 
     Example:
-        >>> import warnings; warnings.simplefilter("ignore", DeprecationWarning)
-        >>> Convolution3D(4, 3, 3, 3).kernel_size
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", DeprecationWarning)
+        ...     layer = Convolution3D(4, 3, 3, 3)
+        >>> layer.kernel_size
         (3, 3, 3)
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        axes = ("kernel_dim1", "kernel_dim2", "kernel_dim3")
-        args = _keras1_kernel(type(self).__name__, args, kwargs, axes)
-        super().__init__(*args, **kwargs)
-
-
-# layer_repr and the docs read the constructor's signature: Keras 3's, not `*args`.
-Convolution2D.__init__.__signature__ = inspect.signature(Conv2D.__init__)  # type: ignore[attr-defined]
-Convolution3D.__init__.__signature__ = inspect.signature(Conv3D.__init__)  # type: ignore[attr-defined]
+    __init__ = _keras1_kernel_init(("kernel_dim1", "kernel_dim2", "kernel_dim3"))
