@@ -402,3 +402,23 @@ def test_bidirectional_in_a_functional_model_matches_keras():
     lines: list[str] = []
     ours.summary(print_fn=lines.append)
     assert any("2 filters, path loop" in line for line in "\n".join(lines).splitlines())
+
+
+def test_stateful_model_saves_its_states(tmp_path):
+    frame = (3, 5, 5, 1)
+    ours = unrolled.Sequential(
+        [
+            L.Input(batch_shape=(2, *frame)),
+            ConvLSTM2D(2, 3, padding="same", stateful=True),
+            L.Flatten(),
+            L.Dense(1),
+        ]
+    )
+    x = _data(2, *frame, key="stateful_file")
+    ours.predict(x, verbose=0)  # states now hold the end of x
+    ours.save(tmp_path / "stateful.unrolled")
+    loaded = unrolled.load_model(tmp_path / "stateful.unrolled")
+    for a, b in zip(loaded.layers[0].get_states(), ours.layers[0].get_states()):
+        assert a.shape == (2, 5, 5, 2)
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), ours.predict(x, verbose=0), atol=1e-6)

@@ -323,7 +323,7 @@ class ConvLSTM(RNN):
             f"{len(shape)}-D array of shape {shape_str(shape)}.{advice}"
         )
 
-    def _state_shapes(self) -> list[tuple[int, ...]]:
+    def state_shapes(self) -> list[tuple[int, ...]]:
         return self.cell.state_shapes
 
     def _check_features(self, x: torch.Tensor) -> None:

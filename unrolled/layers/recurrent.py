@@ -382,7 +382,7 @@ class RNN(Layer):
         """What this layer expects, said for an input `shape` of the wrong rank."""
         return _rank_message(type(self).__name__, shape)
 
-    def _state_shapes(self) -> list[tuple[int, ...]]:
+    def state_shapes(self) -> list[tuple[int, ...]]:
         """Each state's shape after the samples axis: `(units,)`; a ConvLSTM's has spatial axes."""
         return [(size,) for size in state_sizes(self.cell)]
 
@@ -434,7 +434,7 @@ class RNN(Layer):
                 return [getattr(self, name) for name in self._state_names]
             return None
         given = _flatten(initial_state)
-        shapes = self._state_shapes()
+        shapes = self.state_shapes()
         if len(given) != len(shapes):
             raise ShapeError(
                 f"{self.name} expects `initial_state` to hold {len(shapes)} state(s) of shapes "
@@ -452,7 +452,7 @@ class RNN(Layer):
         return states
 
     def _zero_states(self, like: torch.Tensor) -> list[torch.Tensor]:
-        return [like.new_zeros(like.shape[0], *shape) for shape in self._state_shapes()]
+        return [like.new_zeros(like.shape[0], *shape) for shape in self.state_shapes()]
 
     # -- stateful buffers ---------------------------------------------------------------------
     def _create_states(self, batch: int) -> None:
@@ -460,7 +460,7 @@ class RNN(Layer):
         options = (
             {} if reference is None else {"device": reference.device, "dtype": reference.dtype}
         )
-        shapes = self._state_shapes()
+        shapes = self.state_shapes()
         self._state_names = [f"state_{i}" for i in range(len(shapes))]
         for name, shape in zip(self._state_names, shapes):
             self.register_buffer(name, torch.zeros(batch, *shape, **options))
@@ -519,7 +519,7 @@ class RNN(Layer):
         if not self.stateful:
             raise ConfigError(f"{self.name} is not stateful, so it keeps no states between calls.")
         values = [as_real_tensor(s, f"states[{i}]") for i, s in enumerate(_flatten(states))]
-        shapes = self._state_shapes()
+        shapes = self.state_shapes()
         if len(values) != len(shapes) or any(
             tuple(v.shape[1:]) != s for v, s in zip(values, shapes)
         ):
@@ -574,7 +574,7 @@ class RNN(Layer):
         # A stateful layer creates its state buffers at its first batch (or build with a known
         # batch size); states loaded from a file make them now, at the saved batch size.
         if self.stateful:
-            shapes = self._state_shapes()
+            shapes = self.state_shapes()
             saved = [state_dict.get(f"{prefix}state_{i}") for i in range(len(shapes))]
             if saved and all(
                 isinstance(s, torch.Tensor) and tuple(s.shape[1:]) == shape

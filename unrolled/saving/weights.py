@@ -19,7 +19,6 @@ from unrolled import files, state_names
 from unrolled.errors import FileFormatError
 from unrolled.layers.base import Layer
 from unrolled.layers.cell import Cell
-from unrolled.layers.cells_protocol import state_sizes
 from unrolled.layers.recurrent import RNN
 from unrolled.saving import archive
 
@@ -98,10 +97,11 @@ def load_state(
         describe=_describer(module),
     )
     for name, value in tensors.items():
-        if name in states and (value.dim() != 2 or value.shape[1] != states[name]):
+        if name in states and tuple(value.shape[1:]) != states[name]:
+            shape = ", ".join(str(d) for d in states[name])
             raise FileFormatError(
                 f"{what}: stateful state {name!r} has shape {tuple(value.shape)}; the layer "
-                f"keeps states of shape (batch_size, {states[name]})."
+                f"keeps states of shape (batch_size, {shape})."
             )
     current = module.state_dict()
     # States the file lacks keep their current values (zeros until a batch has run).
@@ -131,21 +131,22 @@ def _describer(module: nn.Module) -> Callable[[str], str]:
     return describe
 
 
-def _state_sizes(module: nn.Module) -> dict[str, int]:
-    # Every state buffer a stateful RNN may hold, by state_dict name, with its size.
+def _state_sizes(module: nn.Module) -> dict[str, tuple[int, ...]]:
+    # Every state buffer a stateful RNN may hold, by state_dict name, with its shape after
+    # the samples axis: `(units,)`, or a ConvLSTM's `(rows, cols, filters)`.
     sizes = {}
     for prefix, layer in module.named_modules():
         if isinstance(layer, RNN) and layer.stateful:
             head = f"{prefix}." if prefix else ""
-            for index, size in enumerate(state_sizes(layer.cell)):
-                sizes[f"{head}state_{index}"] = size
+            for index, shape in enumerate(layer.state_shapes()):
+                sizes[f"{head}state_{index}"] = shape
     return sizes
 
 
 def _fitting(
     expected: dict[str, tuple[int, ...]],
     tensors: dict[str, torch.Tensor],
-    states: dict[str, int],
+    states: dict[str, tuple[int, ...]],
     what: str,
 ) -> dict[str, torch.Tensor]:
     kept, skipped = {}, []
