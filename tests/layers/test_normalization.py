@@ -416,3 +416,19 @@ def test_tf_keras2_axis_list_reads_as_its_axis():
     assert L.BatchNormalization(axis=[2]).axis == 2
     with pytest.raises(ConfigError, match="axis"):
         L.BatchNormalization(axis=[1, 2])
+
+
+def test_weights_carry_keras_names_paths_and_trainable_flags():
+    ours, theirs, *_ = _stack_pair()
+    keras_bn, bn = theirs.layers[1], ours.layers[1]
+    # Same names and flags; paths built alike from each side's own (auto-numbered) names.
+    assert [(w.name, w.trainable) for w in bn.weights] == [
+        (w.name, w.trainable) for w in keras_bn.weights
+    ]
+    assert [w.path.replace(f"{ours.name}/{bn.name}", "m/bn") for w in bn.weights] == [
+        w.path.replace(f"{theirs.name}/{keras_bn.name}", "m/bn") for w in keras_bn.weights
+    ]
+    assert [w.name for w in bn.non_trainable_weights] == ["moving_mean", "moving_variance"]
+    np.testing.assert_array_equal(bn.moving_variance.numpy(), keras_bn.moving_variance.numpy())
+    ours.double()  # torch's .to() hands back plain tensors; the names stay
+    assert [w.name for w in bn.weights] == ["gamma", "beta", "moving_mean", "moving_variance"]

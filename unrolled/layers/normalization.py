@@ -21,6 +21,7 @@ from unrolled.errors import ConfigError, ShapeError, shape_str
 from unrolled.layers.base import Layer
 from unrolled.layers.coerce import as_input, as_weight_input
 from unrolled.layers.parameters import add_weight
+from unrolled.layers.weight_names import KerasWeight, name_weight
 from unrolled.ops import phase
 
 # Keras's `backend.epsilon()`: added to the count of unmasked entries in masked moments.
@@ -262,6 +263,30 @@ class BatchNormalization(_Normalization):
         elif self.variable_dtype is not None:
             value = value.to(self.variable_dtype)
         self.register_buffer(name, value)
+        self._name_moving_statistics()
+
+    _MOVING = ("moving_mean", "moving_variance")
+
+    def _name_moving_statistics(self) -> None:
+        # The buffers answer Keras's `name`, `path`, `trainable` (False) and `numpy()`, as the
+        # parameters do: each is a non-trainable KerasWeight held as a buffer. torch's `.to()`
+        # and copies hand back plain tensors, so this runs again after them.
+        for name in self._MOVING:
+            value = self._buffers.get(name)
+            if value is not None and not isinstance(value, KerasWeight):
+                value = KerasWeight(value, requires_grad=False)
+                self._buffers[name] = value
+            if value is not None:
+                name_weight(self, name, value)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Any:
+        result = super()._apply(fn, recurse)
+        self._name_moving_statistics()
+        return result
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._name_moving_statistics()
 
     @property
     def weights(self) -> list[torch.Tensor]:
