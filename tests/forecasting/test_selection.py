@@ -54,7 +54,8 @@ def test_selection_keeps_naive_on_a_random_walk(seed: int) -> None:
     np.testing.assert_allclose(result.backtest, np.full(12, y[-13]))  # the naive forecast
     names = [c.name for c in result.candidates]
     assert names[:2] == ["naive", "exponential smoothing"] and names[2].startswith("LSTM")
-    assert [c.chosen for c in result.candidates] == [True, False, False]
+    assert names[3] == "mean of LSTM and naive"  # the best recurrent with the best baseline
+    assert [c.chosen for c in result.candidates] == [True, False, False, False]
 
 
 def test_selection_keeps_the_lstm_on_a_nonlinear_seasonal_series() -> None:

@@ -9,7 +9,12 @@ from unrolled.forecasting.job import MODELS, SearchSettings
 from unrolled.forecasting.transforms import KINDS
 
 
-def add_training_options(parser: argparse.ArgumentParser, look_back: int, horizon: int) -> None:
+def add_training_options(
+    parser: argparse.ArgumentParser,
+    look_back: int,
+    horizon: int,
+    budget: float = SearchSettings.budget,
+) -> None:
     group = parser.add_argument_group("model and training")
     group.add_argument(
         "--look-back",
@@ -85,9 +90,9 @@ def add_training_options(parser: argparse.ArgumentParser, look_back: int, horizo
     search.add_argument(
         "--budget",
         type=float,
-        default=SearchSettings.budget,
+        default=budget,
         help=f"seconds for the search; recurrent candidates past it are skipped, with a note "
-        f"(default {SearchSettings.budget:g})",
+        f"(default {budget:g})",
     )
     search.add_argument(
         "--interval",

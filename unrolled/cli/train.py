@@ -19,6 +19,8 @@ from unrolled.forecasting.report import summary_table, write_report
 from unrolled.forecasting.table import Table, read_table
 from unrolled.forecasting.validation import EpochSnapshots, validation_curve
 
+DEMO_BUDGET = 10.0
+
 
 def add_demo(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -27,7 +29,9 @@ def add_demo(commands: argparse._SubParsersAction) -> None:
         description="Windows the 144 monthly airline totals, trains an LSTM, compares it with naive "
         "forecasts on the last 24 months, forecasts 24 more and writes a report folder.",
     )
-    add_training_options(parser, look_back=24, horizon=12)
+    # A short search budget keeps the demo under a minute: the user's configuration and
+    # the baselines always run; the variants of the grid fill what is left of it.
+    add_training_options(parser, look_back=24, horizon=12, budget=DEMO_BUDGET)
     parser.set_defaults(run=run_demo, out_default="unrolled-demo")
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from unrolled.forecasting.fit_record import FitRecord, read_fit_record
 from unrolled.forecasting.forecaster import FORMAT_VERSION, MODEL_FILE, SETTINGS_FILE, Forecaster
 from unrolled.forecasting.report import errors_table
 from unrolled.forecasting.table import Table, check_length, read_table
+from unrolled.forecasting.winner import winner_history, winner_predictor
 from unrolled.saving.archive import FORMAT_VERSION as FILE_FORMAT
 from unrolled.saving.archive import METADATA
 
@@ -90,7 +92,12 @@ def run_forecast(args: argparse.Namespace) -> int:
         target = np.asarray(record.target[-8:], dtype=np.float64)
         if history is None or _end_of(history[:, 0].astype(np.float64), target) == len(history):
             upcoming = index.future(args.steps)
-    predicted = forecaster.forecast(args.steps, history)[:, 0]
+    winner = _winner(record, forecaster, args.quiet)
+    if winner is None:
+        predicted = forecaster.forecast(args.steps, history)[:, 0]
+    else:  # the baseline (or mean) that won at fit time, as in forecast.csv
+        known = history if history is not None else winner_history(record.winner)  # type: ignore[union-attr]
+        predicted = winner.forecast(np.asarray(known, dtype=np.float64), args.steps)
     upcoming = upcoming or [""] * args.steps
     print(f"step,date,{forecaster.columns[0]}")
     for step, (date, value) in enumerate(zip(upcoming, predicted), start=1):
@@ -111,7 +118,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     season = args.season if args.season is not None else _saved_season(record)
     values = table.values.astype(np.float64)
     history, actual = values[: -args.test], values[-args.test :, 0]
-    scores = {"model": errors(actual, forecaster.forecast(args.test, history)[:, 0])}
+    winner = _winner(record, forecaster, args.quiet)
+    predicted = (
+        forecaster.forecast(args.test, history)[:, 0]
+        if winner is None
+        else winner.forecast(history, args.test)
+    )
+    scores = {"model": errors(actual, predicted)}
     scores["naive"] = errors(actual, naive(history[:, 0], args.test))
     if season and len(history) >= season:
         scores["seasonal naive"] = errors(actual, seasonal_naive(history[:, 0], args.test, season))
@@ -131,10 +144,25 @@ def run_evaluate(args: argparse.Namespace) -> int:
     label = f"Last {args.test} steps of {forecaster.columns[0]!r}"
     print(
         errors_table(
-            scores, f"{label} (seasonal naive: season {season}):" if season else f"{label}:"
+            scores,
+            f"{label} (seasonal naive: season {season}):" if season else f"{label}:",
+            model_label="model" if winner is None else str(record.winner["name"]),  # type: ignore[union-attr]
         )
     )
     return 0
+
+
+def _winner(record: FitRecord | None, forecaster: Forecaster, quiet: bool) -> Any:
+    """The baseline or mean that won at fit time (None: the saved recurrent model won)."""
+    winner = winner_predictor(record.winner if record else None, forecaster)
+    if winner is not None and not quiet:
+        print(
+            f"unrolled: forecasting with {record.winner['name']}, which won the backtest at "  # type: ignore[union-attr]
+            "fit time and wrote forecast.csv (model/ holds the best recurrent candidate, "
+            "for `unrolled explain`).",
+            file=sys.stderr,
+        )
+    return winner
 
 
 def _read(args: argparse.Namespace, forecaster: Forecaster, date: str | None) -> Table:

@@ -72,6 +72,25 @@ class ExponentialSmoothing:
             self.params = dict(self._model_class(history, **self.options).fit().params)
         return self
 
+    def get_state(self) -> dict[str, Any]:
+        """The fitted parameters and options as JSON values (saved beside a report's model)."""
+        return {
+            "season": self.season,
+            "options": self.options,
+            "params": {k: _json_value(self.params.get(k)) for k in _STATE_PARAMS},
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ExponentialSmoothing:
+        """The model `get_state` described, ready to forecast (no fit)."""
+        model = cls(state["season"])
+        model.options = dict(state["options"])
+        model.params = {
+            k: np.asarray(v, dtype=np.float64) if isinstance(v, list) else v
+            for k, v in state["params"].items()
+        }
+        return model
+
     def forecast(self, history: np.ndarray, steps: int) -> np.ndarray:
         """The `steps` values after `history (timesteps,)` with the fitted parameters: `(steps,)`."""
         p = self.params
@@ -95,6 +114,27 @@ class ExponentialSmoothing:
         out = np.asarray(result.forecast(steps), dtype=np.float64)
         # A diverging multiplicative fit is no forecast; fall back to the last value.
         return out if np.isfinite(out).all() else naive(history, steps)
+
+
+_STATE_PARAMS = (
+    "initial_level",
+    "initial_trend",
+    "initial_seasons",
+    "smoothing_level",
+    "smoothing_trend",
+    "smoothing_seasonal",
+    "damping_trend",
+)
+
+
+def _json_value(value: Any) -> Any:
+    # statsmodels gives NaN for a parameter the model has not (no season): JSON null.
+    if value is None:
+        return None
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim:
+        return array.tolist()
+    return float(array) if np.isfinite(array) else None
 
 
 def statsmodels_missing() -> str | None:

@@ -2,7 +2,8 @@
 
 It holds the season, the fitted target values and the last dates with their spelling, so
 that `unrolled forecast` prints dates after the training data and `unrolled evaluate` can
-tell when the rows it scores were part of the fit.
+tell when the rows it scores were part of the fit; and the forecaster that won the job's
+selection (`winner`), so that both forecast with what wrote forecast.csv, baseline or not.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from unrolled.forecasting.dates import DateError, DateIndex
+from unrolled.forecasting.winner import winner_document
 
 FIT_RECORD = "fit_record.json"
 _DATES_KEPT = 24
@@ -29,6 +31,7 @@ class FitRecord:
     target: list[float]  # the fitted rows of the target column
     dates: list[str] | None  # the last fitted dates
     date_format: str | None  # the strptime format they were parsed with, if any
+    winner: dict[str, Any] | None = None  # `winner.winner_document`; None: the saved model
 
     def index(self) -> DateIndex | None:
         """The last fitted dates, parsed, with their frequency; None without dates."""
@@ -64,6 +67,10 @@ def write_fit_record(result: Any, folder: str | os.PathLike[str]) -> Path:
         "dates": list(table.dates[:rows][-_DATES_KEPT:]) if table.dates else None,
         "date_format": style if "%" in style else None,
     }
+    if getattr(result, "winner_candidate", None) is not None:
+        record["winner"] = winner_document(
+            result.winner_candidate, result.winner, result.season, values
+        )
     path = Path(folder) / FIT_RECORD
     path.write_text(json.dumps(record))
     return path
@@ -79,6 +86,7 @@ def read_fit_record(folder: str | os.PathLike[str]) -> FitRecord | None:
             target=[float(v) for v in state["target"]],
             dates=state.get("dates"),
             date_format=state.get("date_format"),
+            winner=state.get("winner"),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -20,9 +20,12 @@ from unrolled.forecasting.forecaster import Forecaster, ForecastSettings
 from unrolled.forecasting.intervals import coverage, half_widths, parse_levels
 from unrolled.forecasting.selection import (
     BASELINE,
+    COMBINATION,
     RECURRENT,
     Backtest,
     Candidate,
+    Predictor,
+    combine,
     recurrent_grid,
     recurrent_name,
     rolling_origins,
@@ -32,6 +35,14 @@ from unrolled.forecasting.table import Table
 
 MODELS = ("auto", "lstm", "gru")
 TIE = 0.01  # backtest RMSEs within 1% of the best count as equal; the simplest is kept
+# A recurrent or combined forecast replaces the best baseline only where it beats it clearly:
+# a backtest RMSE this much lower, and a lower RMSE from most of the origins. A few origins
+# make a noisy score, and a close call on them is no reason to give up the simpler forecast.
+MARGIN = 0.05
+# The conformal intervals' residuals come from the backtest's origins and, before them, from
+# a fit at a calibration origin this share of the training rows from its start (at most
+# CALIBRATION_ROWS rows before the first origin): more residuals, from calmer and rougher years.
+CALIBRATION_SHARE, CALIBRATION_ROWS = 0.5, 240
 PRUNE_RATIO = 1.25  # a recurrent candidate this much worse than the best after an origin stops
 
 
@@ -45,7 +56,7 @@ class SearchSettings:
         budget: seconds for the whole search; recurrent candidates that would start past it
             are skipped (and the skip is reported). The first one always runs.
         intervals: prediction-interval levels in percent.
-        origins: rolling origins of the backtest.
+        origins: rolling origins of the backtest (`ceil(horizon / 2)` apart).
         seeds: models per recurrent candidate (seeds `seed`, `seed + 1`, ...); their mean is
             the forecast.
         grid: try the variants of `recurrent_grid`, not only the given configuration.
@@ -54,7 +65,7 @@ class SearchSettings:
     model: str = "auto"
     budget: float = 120.0
     intervals: tuple[float, ...] = (80.0, 95.0)
-    origins: int = 3
+    origins: int = 6
     seeds: int = 3
     grid: bool = True
 
@@ -104,6 +115,11 @@ class JobResult:
     backtest_losses: list[float]
     chosen: str = "model"  # the name of the kept candidate
     winner_is_baseline: bool = False
+    chosen_kind: str = RECURRENT  # "recurrent", "baseline" or "combination"
+    # The kept forecast as fitted for `future` (what forecast.csv holds), and what it read.
+    winner: Predictor | None = None
+    winner_candidate: Candidate | None = None
+    model: str = "auto"  # SearchSettings.model: "lstm" or "gru" made only those eligible
     candidates: list[CandidateScore] = field(default_factory=list)
     backtests: list[Backtest] = field(default_factory=list)  # rolling-origin, inside training
     # level (percent) -> (lower, upper), each (future_steps,) / (test_steps,) for the held-out steps
@@ -118,10 +134,31 @@ class JobResult:
         """One sentence on what was kept (the CLI prints it, metrics.json holds it)."""
         if self.winner_is_baseline:
             return (
-                f"A baseline won: {self.chosen} had the lowest backtest RMSE, so the forecast is "
-                f"{self.chosen}'s; no recurrent configuration beat it on this series."
+                f"A baseline won: {self.chosen} had the best backtest, so the forecast is "
+                f"{self.chosen}'s; no recurrent configuration beat it clearly (by {MARGIN:.0%} "
+                "in RMSE and from most origins) on this series."
             )
-        return f"Kept {self.chosen}: the lowest backtest RMSE of {len(self.candidates)} candidates."
+        if self.model != "auto":
+            return f"Kept {self.chosen}: the best {self.model.upper()} configuration (--model {self.model})."
+        if any(c.kind == BASELINE for c in self.candidates):
+            return (
+                f"Kept {self.chosen}: of {len(self.candidates)} candidates, it beat the best "
+                f"baseline clearly in the backtest (by over {MARGIN:.0%} in RMSE, and from most "
+                "origins)."
+            )
+        return f"Kept {self.chosen}: the best backtest of {len(self.candidates)} candidates."
+
+    @property
+    def produced_by(self) -> str:
+        """Which forecaster wrote forecast.csv, and what model/ holds, in one sentence."""
+        if self.chosen_kind == RECURRENT:
+            return f"forecast.csv holds the forecast of {self.chosen}, the model saved in model/."
+        return (
+            f"forecast.csv holds the forecast of {self.chosen}; `unrolled forecast` on this "
+            f"folder forecasts with it too. model/ holds the best recurrent candidate "
+            f"({recurrent_name(self.settings)}) for `unrolled explain`"
+            + (", and the recurrent half of the mean." if self.chosen_kind == COMBINATION else ".")
+        )
 
 
 def run_job(
@@ -177,10 +214,12 @@ def run_job(
     search_seconds = time.perf_counter() - started
 
     complete = [b for b in backtests if not b.pruned]
-    eligible = [b for b in complete if search.model == "auto" or b.candidate.kind == RECURRENT]
     recurrent = [b for b in complete if b.candidate.kind == RECURRENT]
     best_recurrent = _simplest_best(recurrent)
-    chosen_test = _simplest_best(eligible)
+    best_baseline = _simplest_best([b for b in complete if b.candidate.kind == BASELINE])
+    if search.model == "auto" and best_recurrent and best_baseline:
+        backtests.append(combine([best_recurrent, best_baseline]))
+    chosen_test = _select(backtests, search.model)
     if chosen_test is None:  # too short to backtest: the given configuration, unscored
         chosen = Candidate(recurrent_name(base), RECURRENT, base)
     else:
@@ -209,27 +248,22 @@ def run_job(
 
     final = chosen.fit(values, table.columns, season, stage("refit")) if refit else evaluator
     future = final.forecast(values, future_steps)
-    # The model folder holds a recurrent forecaster even where a baseline won (it says so).
+    # model/ holds a recurrent forecaster even where a baseline won (for `explain`); the
+    # fit record beside it names the winner, which `unrolled forecast` then uses.
     if chosen.kind == RECURRENT:
         forecaster = final.forecaster  # type: ignore[attr-defined]
         losses = evaluator.forecaster.losses  # type: ignore[attr-defined]
+    elif chosen.kind == COMBINATION:
+        forecaster = final.parts[0].forecaster  # type: ignore[attr-defined]
+        losses = evaluator.parts[0].forecaster.losses  # type: ignore[attr-defined]
     elif best_recurrent is not None and not refit:  # its fit at the last origin will do
         forecaster = best_recurrent.predictors[-1].forecaster  # type: ignore[attr-defined]
         losses = forecaster.losses
-        notes.append(
-            f"model/ holds the best recurrent candidate ({best_recurrent.candidate.name}) as "
-            f"fitted at the last backtest origin; forecast.csv holds {chosen.name}'s forecast, "
-            "which won the backtest."
-        )
     else:
         keep = best_recurrent.candidate if best_recurrent else Candidate("", RECURRENT, base)
         forecaster = Forecaster(keep.settings)
         forecaster.fit(values if refit else train, table.columns, callbacks=stage("refit"))
         losses = forecaster.losses
-        notes.append(
-            f"model/ holds the best recurrent candidate ({recurrent_name(forecaster.settings)}); "
-            f"forecast.csv holds {chosen.name}'s forecast, which won the backtest."
-        )
 
     result = JobResult(
         table,
@@ -245,6 +279,10 @@ def run_job(
         losses,
         chosen=chosen.name,
         winner_is_baseline=chosen.kind == BASELINE,
+        chosen_kind=chosen.kind,
+        winner=final,
+        winner_candidate=chosen,
+        model=search.model,
         candidates=[
             CandidateScore(
                 b.candidate.name,
@@ -263,8 +301,10 @@ def run_job(
         notes=notes,
         search_seconds=search_seconds,
     )
-    if chosen_test is not None:
-        _add_intervals(result, chosen_test.residuals(train), test, search.intervals)
+    notes.append(result.produced_by)
+    if chosen_test is not None and search.intervals:
+        calibration = _calibration_fit(chosen_test, train, table.columns, season, stage)
+        _add_intervals(result, chosen_test.residuals(train, calibration), test, search.intervals)
     elif search.intervals:
         notes.append("No prediction intervals: the series is too short for a backtest.")
     return result
@@ -288,13 +328,18 @@ def _search(
     horizon = max(test_steps, future_steps)
     smallest = min(s.look_back + s.horizon + 1 for s in grid)
     horizon = min(horizon, len(train) - smallest)
+    # The origins leave room for the user's own configuration where they can; variants
+    # that need more rows than the first origin has are skipped (with a note).
+    own = base.look_back + base.horizon + 1
     if horizon < 1:
         notes.append(
             f"No backtest: {len(train)} training rows leave no room for a forecast after "
             f"the {smallest} rows the smallest configuration needs; kept {recurrent_name(base)}."
         )
         return []
-    origins = rolling_origins(len(train), horizon, search.origins, first=smallest)
+    origins = rolling_origins(len(train), horizon, search.origins, first=own)
+    if len(origins) < 2:
+        origins = rolling_origins(len(train), horizon, search.origins, first=smallest)
     if horizon < max(test_steps, future_steps):
         notes.append(
             f"The backtest forecasts {horizon} steps (the training part is too short for "
@@ -369,6 +414,57 @@ def _add_intervals(
         upper = result.backtest + width[: result.test_steps]
         result.backtest_intervals[level] = (lower, upper)
         result.coverage[level] = coverage(test, lower, upper)
+
+
+def _calibration_fit(
+    chosen: Backtest,
+    train: np.ndarray,
+    columns: list[str],
+    season: int | None,
+    stage: Callable[[str], Any],
+) -> tuple[int, Predictor] | None:
+    """The kept candidate fitted once more at an origin before the backtest's, or None."""
+    first = chosen.origins[0]
+    origin = max(
+        _rows_needed(chosen.candidate, season),
+        int(CALIBRATION_SHARE * len(train)),
+        first - CALIBRATION_ROWS,
+    )
+    if origin >= first:
+        return None
+    return origin, chosen.candidate.fit(train[:origin], columns, season, stage("calibration"))
+
+
+def _rows_needed(candidate: Candidate, season: int | None) -> int:
+    if candidate.kind == COMBINATION:
+        return max(_rows_needed(p, season) for p in candidate.parts)
+    if candidate.kind == RECURRENT:
+        s = candidate.settings
+        return s.look_back + s.horizon + 1  # type: ignore[union-attr]
+    if candidate.name == "exponential smoothing":
+        return max(10, 2 * season if season else 0)
+    return season if candidate.name == "seasonal naive" and season else 1
+
+
+def _select(backtests: list[Backtest], model: str) -> Backtest | None:
+    """The kept backtest: with `model` "auto", the best baseline unless a recurrent or
+    combined forecast beats it clearly (`_clearly_better`); else the best recurrent one."""
+    complete = [b for b in backtests if not b.pruned]
+    if model != "auto":
+        return _simplest_best([b for b in complete if b.candidate.kind == RECURRENT])
+    baseline = _simplest_best([b for b in complete if b.candidate.kind == BASELINE])
+    challengers = [b for b in complete if b.candidate.kind != BASELINE]
+    if baseline is None:
+        return _simplest_best(challengers)
+    return _simplest_best([b for b in challengers if _clearly_better(b, baseline)]) or baseline
+
+
+def _clearly_better(challenger: Backtest, baseline: Backtest) -> bool:
+    """A backtest RMSE MARGIN lower than the baseline's, and lower from most origins."""
+    if not _rmse(challenger) < (1 - MARGIN) * _rmse(baseline):
+        return False
+    wins = challenger.origin_rmse() < baseline.origin_rmse()
+    return 2 * int(wins.sum()) > len(wins)
 
 
 def _pruner(done: list[Backtest], model: str) -> Callable[[int, float], bool]:

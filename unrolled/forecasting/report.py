@@ -66,7 +66,10 @@ def selection_document(result: JobResult) -> dict[str, Any]:
     origins = result.backtests[0].origins if result.backtests else []
     return {
         "chosen": result.chosen,
+        "chosen_kind": result.chosen_kind,
         "winner_is_baseline": result.winner_is_baseline,
+        "forecast_csv_from": result.chosen,
+        "produced_by": result.produced_by,
         "verdict": result.verdict,
         "backtest_origins": origins,
         "candidates": [_finite(vars(c)) for c in result.candidates],
@@ -84,16 +87,19 @@ def _finite(row: dict[str, Any]) -> dict[str, Any]:
 def summary_table(result: JobResult) -> str:
     """The short table the CLI prints: each forecaster's errors on the held-out steps."""
     s = result.settings
-    label = result.chosen if result.winner_is_baseline else f"{s.cell.upper()} ({s.topology})"
+    label = (
+        result.chosen if result.chosen_kind != "recurrent" else f"{s.cell.upper()} ({s.topology})"
+    )
     table = errors_table(
         result.metrics,
         f"Last {result.test_steps} steps of {result.table.target!r} held out:\n",
         model_label=label,
     )
     lines = [table, "", "Backtest of the candidates (RMSE over the rolling origins):"]
+    width = max([48, *(len(c.name) + 2 for c in result.candidates)])
     for c in result.candidates:
         mark = "  <- kept" if c.chosen else ""
-        lines.append(f"  {c.name:<48}{c.rmse:>10.2f}{mark}")
+        lines.append(f"  {c.name:<{width}}{c.rmse:>10.2f}{mark}")
     lines += ["", result.verdict, *result.notes]
     return "\n".join(lines)
 
@@ -102,10 +108,13 @@ def errors_table(
     scores: dict[str, dict[str, float]], title: str, model_label: str = "model"
 ) -> str:
     """`title`, then one row of RMSE, MAE and MAPE per forecaster ("model" shown as `model_label`)."""
-    lines = [title, f"  {'forecast':<16}{'RMSE':>10}{'MAE':>10}{'MAPE %':>10}"]
+    labels = {name: model_label if name == "model" else name for name in scores}
+    width = max([16, *(len(label) + 2 for label in labels.values())])
+    lines = [title, f"  {'forecast':<{width}}{'RMSE':>10}{'MAE':>10}{'MAPE %':>10}"]
     for name, e in scores.items():
-        label = model_label if name == "model" else name
-        lines.append(f"  {label:<16}{e['rmse']:>10.2f}{e['mae']:>10.2f}{e['mape']:>10.2f}")
+        lines.append(
+            f"  {labels[name]:<{width}}{e['rmse']:>10.2f}{e['mae']:>10.2f}{e['mape']:>10.2f}"
+        )
     return "\n".join(lines)
 
 

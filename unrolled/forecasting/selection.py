@@ -3,7 +3,10 @@
 A candidate is fitted at each origin on the rows before it and forecasts the horizon
 after it; its score is the RMSE of those forecasts. The fitted candidate also forecasts
 from every later row up to the next origin (data it has not been trained on), which gives
-the residuals per horizon step that the conformal intervals are built from.
+the residuals per horizon step that the conformal intervals are built from; a fit at an
+earlier calibration origin lengthens that window back over more of the training part.
+A combination candidate is the mean of two others' forecasts (the best recurrent one and
+the best baseline), backtested from their forecasts without another fit.
 
     >>> origins = rolling_origins(rows=120, horizon=24, count=3)
     >>> origins
@@ -22,7 +25,7 @@ import numpy as np
 from unrolled.forecasting.baselines import ExponentialSmoothing, errors, naive, seasonal_naive
 from unrolled.forecasting.forecaster import Forecaster, ForecastSettings
 
-RECURRENT, BASELINE = "recurrent", "baseline"
+RECURRENT, BASELINE, COMBINATION = "recurrent", "baseline", "combination"
 
 
 class Predictor(Protocol):
@@ -33,11 +36,18 @@ class Predictor(Protocol):
 
 @dataclass(frozen=True)
 class Candidate:
-    """One forecast to try: a baseline by name, or a recurrent configuration."""
+    """One forecast to try: a baseline by name, a recurrent configuration, or the mean of two."""
 
     name: str
-    kind: str  # RECURRENT or BASELINE
+    kind: str  # RECURRENT, BASELINE or COMBINATION
     settings: ForecastSettings | None = None  # recurrent candidates only
+    parts: tuple[Candidate, ...] = ()  # combination candidates only
+
+    @classmethod
+    def combination(cls, *parts: Candidate) -> Candidate:
+        """The mean of `parts`' forecasts."""
+        names = [p.settings.cell.upper() if p.settings else p.name for p in parts]
+        return cls(f"mean of {' and '.join(names)}", COMBINATION, parts=parts)
 
     def fit(
         self,
@@ -47,6 +57,8 @@ class Candidate:
         callbacks: Callable[[int], Any] | None = None,
     ) -> Predictor:
         """Fits on `history (timesteps, features)` (the target first)."""
+        if self.kind == COMBINATION:
+            return Mean([p.fit(history, columns, season, callbacks) for p in self.parts])
         if self.kind == RECURRENT:
             forecaster = Forecaster(self.settings)
             forecaster.fit(history, columns, callbacks=callbacks)
@@ -76,26 +88,52 @@ class Backtest:
     def __post_init__(self) -> None:
         self.errors = errors(self.actuals.ravel(), self.predictions.ravel())
 
-    def residuals(self, values: np.ndarray) -> list[np.ndarray]:
+    def origin_rmse(self) -> np.ndarray:
+        """The RMSE of the forecast from each origin run: `(origins run,)`."""
+        return np.sqrt(np.mean((self.predictions - self.actuals) ** 2, axis=1))
+
+    def residuals(
+        self, values: np.ndarray, calibration: tuple[int, Predictor] | None = None
+    ) -> list[np.ndarray]:
         """`[h]`: actual - forecast `h + 1` steps ahead, from every row between the origins.
 
         The model fitted at an origin also forecasts from each later row up to the next
         origin: rows it was not trained on, so every such forecast is out of sample.
+        `calibration`: `(origin, predictor fitted on the rows before it)`, an origin before
+        the first one, which forecasts from each row up to the first origin as well.
         """
         rows, horizon = len(values), self.predictions.shape[1]
+        origins, predictors = list(self.origins), list(self.predictors)
+        known = {k: p for k, p in enumerate(self.predictions)}
+        if calibration is not None and calibration[0] < origins[0]:
+            origins.insert(0, calibration[0])
+            predictors.insert(0, calibration[1])
+            known = {k + 1: p for k, p in known.items()}
         out: list[list[float]] = [[] for _ in range(horizon)]
-        for k, (origin, predictor) in enumerate(zip(self.origins, self.predictors)):
-            following = self.origins[k + 1] if k + 1 < len(self.origins) else rows
+        for k, (origin, predictor) in enumerate(zip(origins, predictors)):
+            following = origins[k + 1] if k + 1 < len(origins) else rows
             for start in range(origin, following):
                 steps = min(horizon, rows - start)
                 predicted = (
-                    self.predictions[k]
-                    if start == origin
+                    known[k]
+                    if start == origin and k in known
                     else predictor.forecast(values[:start], steps)
                 )
                 for h in range(steps):
                     out[h].append(float(values[start + h, 0] - predicted[h]))
         return [np.asarray(r) for r in out]
+
+
+def combine(parts: list[Backtest]) -> Backtest:
+    """The backtest of the mean of `parts`' forecasts (each run on the same origins)."""
+    return Backtest(
+        Candidate.combination(*(b.candidate for b in parts)),
+        list(parts[0].origins),
+        np.mean([b.predictions for b in parts], axis=0),
+        parts[0].actuals,
+        [Mean(list(ps)) for ps in zip(*(b.predictors for b in parts))],
+        0.0,
+    )
 
 
 def rolling_origins(rows: int, horizon: int, count: int = 3, first: int = 1) -> list[int]:
@@ -164,6 +202,16 @@ def run_backtest(
         time.perf_counter() - started,
         pruned=run < len(origins),
     )
+
+
+class Mean:
+    """The mean of several fitted predictors' forecasts."""
+
+    def __init__(self, parts: list[Predictor]) -> None:
+        self.parts = parts
+
+    def forecast(self, history: np.ndarray, steps: int) -> np.ndarray:
+        return np.mean([p.forecast(history, steps) for p in self.parts], axis=0)
 
 
 class _Rule:
