@@ -143,19 +143,28 @@ def _masking_models(x: np.ndarray, **options):
     return ours, theirs
 
 
-def test_masking_layer_masks_each_position_as_keras():
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(return_sequences=True),
+        dict(go_backwards=True, return_sequences=True),
+        dict(go_backwards=True, zero_output_for_mask=True, return_sequences=True),
+        dict(return_sequences=False),
+    ],
+    ids=["forward", "backwards", "zero_output", "last"],
+)
+def test_masking_layer_masks_each_position_as_keras(options):
     # Masking on frames gives a (samples, timesteps, rows, cols) mask: Keras keeps the state
     # of each masked position; padded frames (all zeros) are whole masked steps.
     x = _data(2, 4, 5, 5, 2)
     x[0, 2:] = 0.0  # padded steps
     x[1, 1, :2, :3] = 0.0  # some masked positions in a valid step
-    ours, theirs = _masking_models(
-        x, filters=2, kernel_size=3, padding="same", return_sequences=True
-    )
+    ours, theirs = _masking_models(x, filters=2, kernel_size=3, padding="same", **options)
     with torch.no_grad():
         got = ours(torch.as_tensor(x)).numpy()
     np.testing.assert_allclose(got, keras.ops.convert_to_numpy(theirs(x)), **TOL)
-    assert np.array_equal(got[0, 3], got[0, 1])  # masked steps repeat the previous output
+    if options == dict(return_sequences=True):
+        assert np.array_equal(got[0, 3], got[0, 1])  # masked steps repeat the previous output
 
 
 def test_per_position_mask_needs_the_frame_size_kept():
