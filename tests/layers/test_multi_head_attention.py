@@ -194,3 +194,55 @@ def test_bad_arguments_and_inputs_say_what_was_expected():
     layer(torch.zeros(2, 3, 4), torch.zeros(2, 5, 4))
     with pytest.raises(ShapeError, match="was built for"):
         layer(torch.zeros(2, 3, 8), torch.zeros(2, 5, 4))
+
+
+def test_masks_taken_off_the_inputs_as_keras_in_a_graph_that_reuses_them():
+    # MultiHeadAttention(b, h) takes the masks off b and h, so Minimum([m, b]) sees no mask
+    # on b in either library.
+    def build(lib):
+        layers = keras.layers if lib is keras else L
+        inputs = (keras.Input if lib is keras else unrolled.Input)((STEPS,), dtype="int64")
+        x = layers.Embedding(VOCAB, 4, mask_zero=True)(inputs)
+        h = layers.LSTM(5, return_sequences=True, **({"use_cudnn": False} if lib is keras else {}))(
+            x
+        )
+        a = layers.Attention(use_scale=True)([h, h])
+        b = layers.AdditiveAttention()([h, a])
+        m = layers.MultiHeadAttention(2, 3)(b, h)
+        joined = layers.Dot(axes=2)([layers.Maximum()([m, a]), layers.Minimum()([m, b])])
+        return (keras.Model if lib is keras else unrolled.Model)(inputs, [b, m, joined])
+
+    ours, theirs = build(unrolled), build(keras)
+    rng = rng_for("mha reuse")
+    weights = [(rng.normal(size=w.shape) * 0.4).astype(np.float32) for w in theirs.get_weights()]
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+    x = rng.integers(1, VOCAB, size=(4, STEPS))
+    x[:, :2] = 0
+    kl.assert_same(ours(torch.as_tensor(x)), theirs(x))
+
+
+def test_keras_files_with_attention_and_merge_layers_import(tmp_path):
+    from unrolled.interop import from_keras
+
+    inputs = keras.Input((STEPS,), dtype="int64")
+    x = keras.layers.Embedding(VOCAB, 4, mask_zero=True)(inputs)
+    h = keras.layers.LSTM(5, return_sequences=True, use_cudnn=False)(x)
+    a = keras.layers.Attention(use_scale=True, score_mode="concat")([h, h])
+    b = keras.layers.AdditiveAttention()([h, a])
+    m = keras.layers.MultiHeadAttention(2, 3, use_gate=True, output_shape=4)(b, h)
+    joined = keras.layers.Dot(axes=2)(
+        [keras.layers.Maximum()([m, m]), keras.layers.Minimum()([m, m])]
+    )
+    outputs = keras.layers.Dense(1)(keras.layers.Flatten()(keras.layers.Permute((2, 1))(joined)))
+    theirs = keras.Model(inputs, outputs)
+    rng = rng_for("mha import")
+    theirs.set_weights(
+        [(rng.normal(size=w.shape) * 0.4).astype(np.float32) for w in theirs.get_weights()]
+    )
+    x = rng.integers(1, VOCAB, size=(4, STEPS))
+    x[:, :2] = 0
+    path = tmp_path / "attention.keras"
+    theirs.save(path)
+    ours = from_keras(path)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), **kl.TOL)

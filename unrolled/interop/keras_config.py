@@ -74,10 +74,14 @@ from unrolled.layers import (
 )
 from unrolled.layers.activity_regularization import ActivityRegularization
 from unrolled.layers.advanced_activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from unrolled.layers.attention import AdditiveAttention, Attention
 from unrolled.layers.dropout import SpatialDropout1D
+from unrolled.layers.merging import Dot, Maximum, Minimum
+from unrolled.layers.multi_head_attention import MultiHeadAttention
 from unrolled.layers.noise import GaussianDropout, GaussianNoise
 from unrolled.layers.normalization import BatchNormalization, LayerNormalization
 from unrolled.layers.recurrent import KERAS1_NAMES
+from unrolled.layers.reshaping import Permute
 from unrolled.saving.registry import register_serializable
 
 
@@ -109,6 +113,15 @@ MERGES = {
     "Subtract": Subtract,
     "Multiply": Multiply,
     "Average": Average,
+    "Maximum": Maximum,
+    "Minimum": Minimum,
+    "Dot": Dot,
+}
+#: Attention layers (Keras 3 saves MultiHeadAttention's projections in its get_weights order).
+ATTENTION = {
+    "Attention": Attention,
+    "AdditiveAttention": AdditiveAttention,
+    "MultiHeadAttention": MultiHeadAttention,
 }
 #: Convolutions, poolings and the 1-D resizing layers (channels-last), as Keras 2 and 3 save them.
 CONVOLUTIONAL = {
@@ -154,7 +167,9 @@ SIMPLE = {
     "RepeatVector": RepeatVector,
     "Masking": Masking,
     "Embedding": Embedding,
+    "Permute": Permute,
     **MERGES,
+    **ATTENTION,
     **CONVOLUTIONAL,
     **NORMALIZATION_AND_ACTIVATIONS,
 }

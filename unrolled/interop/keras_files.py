@@ -31,7 +31,12 @@ import numpy as np
 from unrolled.errors import ConfigError
 
 # Sub-objects of a Keras 3 layer, in the order their weights come in `layer.weights`.
-_CHILD_ORDER = ("forward_layer", "backward_layer", "layer", "cell", "cells")
+# Sub-layer groups in Keras's weight order (h5 lists groups alphabetically); the last five
+# are MultiHeadAttention's projections.
+_CHILD_ORDER = (
+    *("forward_layer", "backward_layer", "layer", "cell", "cells"),
+    *("query_dense", "key_dense", "_gate_dense", "value_dense", "output_dense"),
+)
 
 
 @dataclass

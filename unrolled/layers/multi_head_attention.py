@@ -98,10 +98,12 @@ class MultiHeadAttention(Layer):
         value_dim, dim)` and `attention_output/bias (dim,)`; with `use_gate`, `gate` comes
         after `key`.
 
+    As Keras's, the call takes the masks off its input tensors (the output carries the
+    query's), so a layer run later on the same tensors sees no mask.
+
     Keras differences: only 3-D inputs with attention over the timesteps axis; the
     symbolic scores shape is `(samples, heads, T, S)` (Keras writes `(samples, heads, T,
-    T)`); the inputs keep their masks after the call (Keras removes them);
-    `training=None` follows the module's train()/eval() mode.
+    T)`); `training=None` follows the module's train()/eval() mode.
 
     Example:
         >>> layer = MultiHeadAttention(num_heads=2, key_dim=3)
@@ -274,6 +276,11 @@ class MultiHeadAttention(Layer):
         value_mask = get_mask(value) if value_mask is None else value_mask
         if key is not None and key_mask is None:
             key_mask = get_mask(key)
+        for tensor in (query, value, key):
+            # Keras takes the masks off its inputs here, so layers run later on the same
+            # tensors see none; matching that keeps graphs that reuse them Keras's.
+            if get_mask(tensor) is not None:
+                tensor._keras_mask = None
         q, v = as_input(query), as_input(value)
         k = v if key is None else as_input(key)
         self._check_shapes(q.shape, v.shape, k.shape)
