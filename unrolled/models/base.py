@@ -20,15 +20,18 @@ from unrolled.compiled.fit_plan import plan_fit
 from unrolled.errors import ConfigError
 from unrolled.explain.summary import summary_text
 from unrolled.layers.base import Layer
+from unrolled.models.generator_methods import GeneratorMethods
 from unrolled.models.inputs import check_input_shape, shape_from_data
 from unrolled.models.model_files import checked_path
 from unrolled.saving import archive, serialization, weights
 from unrolled.training import checkpoint
+from unrolled.training.batch_sources import BatchSource, as_batch_source
 from unrolled.training.callbacks import Callback, History
+from unrolled.training.data import unpack_batch
 from unrolled.training.engine import Trainer
 
 
-class ModelBase(Layer):
+class ModelBase(GeneratorMethods, Layer):
     """A layer that is a whole model: trained, saved and explained by the methods below."""
 
     _trainer: Trainer | None = None
@@ -222,7 +225,10 @@ class ModelBase(Layer):
             check_input_shape(self.name, expected, tuple(shape))
 
     def _build_from_data(self, x: Any) -> None:
-        # Only a Sequential without an input shape gets here: it builds from the first array.
+        # Only a Sequential without an input shape gets here: it builds from the first array
+        # (a generator's first batch, which training still gets).
+        if isinstance(x, BatchSource):
+            x = unpack_batch(x.first_batch())[0]
         self.build(shape_from_data(tuple(getattr(x, "shape", None) or np.shape(x))))
 
     def fit(
@@ -264,6 +270,7 @@ class ModelBase(Layer):
             >>> history.epoch
             [0, 1]
         """
+        x = as_batch_source(x, steps_per_epoch)  # a generator or PyDataset, as Keras 3 takes
         options = _arguments(locals())
         self.history = self._trainer_for(x).fit(**options, **legacy)
         return self.history
@@ -292,7 +299,9 @@ class ModelBase(Layer):
         return_dict: bool = False,
     ) -> Any:
         """The loss (and metrics) on `x`, `y`: `loss`, `[loss, *metrics]`, or a dict with
-        `return_dict=True`, as Keras returns them. Keras 3's arguments in Keras's order."""
+        `return_dict=True`, as Keras returns them. Keras 3's arguments in Keras's order;
+        `x` may be a generator or PyDataset of `(x, y[, sample_weight])` batches."""
+        x = as_batch_source(x, steps)
         return self._trainer_for(x).evaluate(**_arguments(locals()))
 
     def predict(
@@ -303,7 +312,9 @@ class ModelBase(Layer):
         steps: int | None = None,
         callbacks: Iterable[Callback] | None = None,
     ) -> Any:
-        """Outputs for `x` as NumPy arrays, in batches (no compile needed); Keras 3's arguments."""
+        """Outputs for `x` as NumPy arrays, in batches (no compile needed); Keras 3's arguments.
+        `x` may be a generator or PyDataset of batches (`x` or `(x, ...)`)."""
+        x = as_batch_source(x, steps)
         return self._predictor(x).predict(**_arguments(locals()))
 
     def train_on_batch(self, x: Any, y: Any = None, **kwargs: Any) -> Any:

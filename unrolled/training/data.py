@@ -1,8 +1,9 @@
 """Turns what fit/evaluate/predict receive into batches of tensors on the model's device.
 
 Accepted: NumPy arrays, torch tensors, array-likes, and lists/tuples/dicts of them
-(multi-input or multi-output models); or a torch `Dataset`/`DataLoader` yielding `x`,
-`(x, y)` or `(x, y, sample_weight)`.
+(multi-input or multi-output models); or a torch `Dataset`/`DataLoader`, a Python generator
+or a Keras `PyDataset` (see `batch_sources.py`) yielding `x`, `(x, y)` or
+`(x, y, sample_weight)`.
 
 Arrays are converted once per call, not per batch: floats and booleans become float32
 (Keras's floatx; or the float type of the model's parameters, e.g. float64 after
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from unrolled.errors import ConfigError, InputTypeError, ShapeError
+from unrolled.training.batch_sources import BatchSource
 
 Structure = Any  # a tensor, or a list / tuple / dict of structures
 Batch = tuple[Structure, Structure, "torch.Tensor | None"]
@@ -324,8 +326,8 @@ def loader_for(data: Any, batch_size: int, shuffle: bool | str, generator: torch
     same generator, so a Dataset of windows trains as the windows' arrays do, and a
     distributed fit (which splits these very batches) sees the same global batches.
     """
-    if isinstance(data, torch.utils.data.DataLoader):
-        return data
+    if isinstance(data, (torch.utils.data.DataLoader, BatchSource)):
+        return data  # batched already
     if isinstance(data, torch.utils.data.IterableDataset):
         return torch.utils.data.DataLoader(
             data, batch_size=batch_size, shuffle=bool(shuffle), generator=generator
@@ -371,7 +373,8 @@ class EpochBatchSampler(torch.utils.data.Sampler):  # type: ignore[type-arg]
 
 
 def is_loader(data: Any) -> bool:
-    return isinstance(data, (torch.utils.data.DataLoader, torch.utils.data.Dataset))
+    """Whether `data` comes in batches (or items) of its own rather than as arrays."""
+    return isinstance(data, (torch.utils.data.DataLoader, torch.utils.data.Dataset, BatchSource))
 
 
 def move_batch(

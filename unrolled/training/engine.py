@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -44,6 +45,7 @@ from unrolled.training import distributed as distributed_module
 from unrolled.training import fast_path as fast_path_module
 from unrolled.training import metrics as metrics_module
 from unrolled.training import optimizers, stateful
+from unrolled.training.batch_sources import BatchSource, as_batch_source
 from unrolled.training.callbacks import Callback, CallbackList, History, ResetStates, TerminateOnNaN
 from unrolled.training.checkpoint import FitCheckpoint
 from unrolled.training.compile_options import BatchMean, CompiledLoss, CompiledMetrics
@@ -207,6 +209,12 @@ class Trainer(EvaluationMethods):
         """
         epochs = legacy_epochs(epochs, legacy)
         verbose = resolve_verbose(verbose)
+        x = as_batch_source(x, steps_per_epoch)
+        validation_data = as_batch_source(validation_data, validation_steps)
+        # Keras reorders a PyDataset's batches each epoch; a generator's come as it makes them.
+        shuffle_batches, shuffle = (
+            (bool(shuffle) and x.indexed, False) if isinstance(x, BatchSource) else (False, shuffle)
+        )
         check_counts(
             batch_size=batch_size,
             steps_per_epoch=steps_per_epoch,
@@ -222,6 +230,8 @@ class Trainer(EvaluationMethods):
             verbose = verbose if replicas.primary else 0
         generator = torch.Generator()
         generator.manual_seed(seed)
+        if shuffle_batches:
+            x.shuffle_with = generator
 
         if data_module.is_loader(x):
             if y is not None or sample_weight is not None:
@@ -346,6 +356,13 @@ class Trainer(EvaluationMethods):
                     )
                 else:
                     done = self._train_epoch(batches, cbs, progress, steps_per_epoch)
+                if done == 0 and isinstance(train, BatchSource) and train.exhausted:
+                    warnings.warn(
+                        "Your input ran out of data; interrupting training. Make sure that your "
+                        "generator can generate at least `steps_per_epoch * epochs` batches.",
+                        stacklevel=2,
+                    )
+                    break
                 if replicas is not None:
                     replicas.reduce(self)  # global logs: every process decides alike
                 if check_nan:
