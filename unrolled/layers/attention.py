@@ -80,7 +80,10 @@ class Attention(Layer):
         self.score_mode = score_mode
         self.dropout = rate(dropout, "dropout")
         self.seed = seed
-        self._dropout_layer = Dropout(self.dropout, seed=seed, name=f"{self.name}_dropout")
+        # Only a layer that drops has a Dropout inside (it shows in print(layer)).
+        self._dropout_layer = (
+            Dropout(self.dropout, seed=seed, name=f"{self.name}_dropout") if self.dropout else None
+        )
         self._call_options: dict[str, Any] = {}
         self.scale: nn.Parameter | None
         self.concat_score_weight: nn.Parameter | None
@@ -124,7 +127,7 @@ class Attention(Layer):
         if allowed is not None:
             scores = torch.where(allowed, scores, scores - _MASKED_SCORE_BIAS)
         weights = torch.softmax(scores, dim=-1)  # (samples, Tq, Tv)
-        if self.dropout:
+        if self._dropout_layer is not None:
             # Keras returns the scores after dropout here (MultiHeadAttention: before).
             weights = self._dropout_layer(weights, training=training)
         output = weights @ value  # (samples, Tq, value_dim)

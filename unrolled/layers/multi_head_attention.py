@@ -164,7 +164,10 @@ class MultiHeadAttention(Layer):
         self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
         self.use_gate = bool(use_gate)
         self.seed = seed
-        self._dropout_layer = Dropout(self.dropout, seed=seed, name=f"{self.name}_dropout")
+        # Only a layer that drops has a Dropout inside (it shows in print(layer)).
+        self._dropout_layer = (
+            Dropout(self.dropout, seed=seed, name=f"{self.name}_dropout") if self.dropout else None
+        )
         self._call_options: dict[str, Any] = {}
 
     # -- building ---------------------------------------------------------------------------
@@ -304,7 +307,9 @@ class MultiHeadAttention(Layer):
         # zeros rows with no allowed step; its fused path averages them uniformly.
         if allowed is not None and (self.dropout > 0 or return_attention_scores):
             weights = torch.where(allowed, weights, torch.zeros_like(weights))
-        dropped = self._dropout_layer(weights, training=training) if self.dropout else weights
+        dropped = weights
+        if self._dropout_layer is not None:
+            dropped = self._dropout_layer(weights, training=training)
         heads = torch.einsum("bhts,bshd->bthd", dropped, values)  # (samples, T, heads, value_dim)
         if self.use_gate:
             heads = heads * torch.sigmoid(self.gate.split(q))
