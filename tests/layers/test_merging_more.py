@@ -195,3 +195,11 @@ def test_configs_round_trip_and_have_keras_keys(tmp_path):
     arrays = [_data(2, 3, 4, key=1), _data(2, 3, 4, key=2)]
     loaded = unrolled.models.load_model(path)
     np.testing.assert_allclose(loaded.predict(arrays, verbose=0), model.predict(arrays, verbose=0))
+
+
+def test_a_keras1_file_with_a_merge_layer_is_refused_with_the_way_out():
+    from unrolled.interop.keras_config import UnsupportedLayerError, build_layer
+
+    entry = {"class_name": "Merge", "config": {"name": "merge_1", "mode": "concat"}}
+    with pytest.raises(UnsupportedLayerError, match="functional API"):
+        build_layer(entry, 1)

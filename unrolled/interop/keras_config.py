@@ -186,6 +186,9 @@ _WHY_NOT = {
     "(Keras converts the weights) and save again",
     "CuDNNGRU": "it stores its weights in cuDNN's layout; load it in Keras 2 as a "
     "GRU(reset_after=True, recurrent_activation='sigmoid') and save again",
+    "Merge": "Keras 1's Merge layer joins branches inside a Sequential model, which Keras 2 and "
+    "3 (and unrolled) express only with the functional API. Rebuild it as a Model whose branch "
+    "outputs meet in concatenate/add/multiply/average/maximum/dot, then load the weights",
 }
 
 # Keras 1 argument names → Keras 3 ones: the recurrent layers' own table, and Dense's and
