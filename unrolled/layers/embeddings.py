@@ -10,10 +10,18 @@ import torch
 from torch import nn
 
 from unrolled import constraints, initializers, regularizers
+from unrolled.compat import keras1_names
 from unrolled.errors import ConfigError, InputTypeError, positive_int
 from unrolled.layers.base import Layer
 from unrolled.layers.parameters import add_weight
 from unrolled.ops.convert import as_real_tensor
+
+# Keras 1's argument names (keras/layers/embeddings.py of Keras 1.2).
+KERAS1_NAMES = {
+    "init": "embeddings_initializer",
+    "W_regularizer": "embeddings_regularizer",
+    "W_constraint": "embeddings_constraint",
+}
 
 
 class Embedding(Layer):
@@ -28,6 +36,14 @@ class Embedding(Layer):
         weights: a one-item list with the initial table (Keras 2's argument).
         input_length: Keras 2's length of the sequences (a DeprecationWarning; it becomes an
             `input_shape=(input_length,)` hint).
+        dropout: Keras 1's argument (a DeprecationWarning; Keras 2 and 3 refuse it): in
+            training, each row of the table (each word of the vocabulary) is dropped with this
+            probability for the whole batch, wherever it occurs, and the kept rows are scaled by
+            `1 / (1 - dropout)`, as Keras 1 did. Keras 3 code puts `SpatialDropout1D(rate)`
+            after the Embedding (drops whole vectors per position) or `Dropout(rate)` (single
+            values) instead; neither drops a word everywhere in the batch.
+        init, W_regularizer, W_constraint: Keras 1's names of `embeddings_initializer`,
+            `embeddings_regularizer`, `embeddings_constraint` (a DeprecationWarning).
 
     Shapes:
         inputs `(samples, timesteps)` of integers (floats holding integers are accepted, as in
@@ -38,6 +54,7 @@ class Embedding(Layer):
         tensor([[False,  True,  True]])
     """
 
+    @keras1_names(KERAS1_NAMES)
     def __init__(
         self,
         input_dim: int,
@@ -58,7 +75,17 @@ class Embedding(Layer):
                 stacklevel=2,
             )
             kwargs.setdefault("input_shape", (input_length,))
+        dropout = kwargs.pop("dropout", 0.0)
+        if dropout:
+            warnings.warn(
+                "Embedding: `dropout` is Keras 1's (Keras 2 and 3 refuse it); it drops whole words "
+                "of the vocabulary in training. In Keras 3 code, put SpatialDropout1D(rate) after "
+                "the Embedding (whole vectors per position) or Dropout(rate).",
+                DeprecationWarning,
+                stacklevel=3,
+            )
         super().__init__(**kwargs)
+        self.dropout = _rate(dropout)
         self.input_dim = positive_int(input_dim, "input_dim")
         self.output_dim = positive_int(output_dim, "output_dim")
         initializers.get(embeddings_initializer, "embeddings_initializer")
@@ -90,9 +117,18 @@ class Embedding(Layer):
             self.built = True
             self._apply_trainable()
 
-    def forward(self, inputs: Any) -> torch.Tensor:
+    def forward(self, inputs: Any, training: bool | None = None) -> torch.Tensor:
         indices = self._indices(inputs)
-        return self.embeddings[indices]  # (samples, ..., output_dim)
+        vectors = self.embeddings[indices]  # (samples, ..., output_dim)
+        training = self.training if training is None else bool(training)
+        if training and self.dropout:
+            # Keras 1: one draw per row of the table, so a dropped word is zero everywhere.
+            keep = 1.0 - self.dropout
+            rows = torch.bernoulli(
+                torch.full((self.input_dim,), keep, device=vectors.device, dtype=vectors.dtype)
+            )
+            vectors = vectors * (rows / keep)[indices].unsqueeze(-1)
+        return vectors
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> torch.Tensor | None:
         """`indices != 0` with `mask_zero=True`, otherwise no mask."""
@@ -135,6 +171,7 @@ class Embedding(Layer):
             "embeddings_constraint": self.embeddings_constraint,
             "mask_zero": self.mask_zero,
             "quantization_config": None,
+            **({"dropout": self.dropout} if self.dropout else {}),
         }
 
     @classmethod
@@ -142,4 +179,14 @@ class Embedding(Layer):
         config = dict(config)
         if config.pop("quantization_config", None) is not None:
             raise ConfigError("Embedding: quantized embeddings are not supported.")
-        return cls(**config)
+        dropout = config.pop("dropout", 0.0)  # ours, saved only when set: no warning on load
+        layer = cls(**config)
+        layer.dropout = _rate(dropout)
+        return layer
+
+
+def _rate(value: Any) -> float:
+    rate = float(value)
+    if not 0.0 <= rate < 1.0:
+        raise ConfigError(f"Embedding: `dropout` must be in [0, 1); received {value!r}.")
+    return rate
