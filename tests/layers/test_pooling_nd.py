@@ -257,3 +257,23 @@ def test_max_pooling2d_gradient_reaches_the_max_only():
     x = torch.tensor([[[[1.0], [5.0]], [[2.0], [0.0]]]], requires_grad=True)  # (1, 2, 2, 1)
     (grad,) = torch.autograd.grad(L.MaxPooling2D()(x).sum(), x)
     np.testing.assert_array_equal(grad[0, :, :, 0].numpy(), [[0.0, 1.0], [0.0, 0.0]])
+
+
+@pytest.mark.parametrize(
+    ("layer", "want", "dtype"),
+    [
+        (lambda: L.MaxPooling1D(3, padding="same"), [[1], [3]], torch.int64),
+        (lambda: L.MaxPooling2D(), [[[[5], [7]], [[13], [15]]]], torch.int64),
+        (lambda: L.AveragePooling2D(), [[[[2.5], [4.5]], [[10.5], [12.5]]]], torch.float32),
+        (lambda: L.GlobalAveragePooling2D(), [[7.5]], torch.float32),
+        (lambda: L.GlobalAveragePooling1D(), [[1.5]], torch.float32),
+    ],
+    ids=["max1d", "max2d", "avg2d", "gavg2d", "gavg1d"],
+)
+def test_integer_inputs_pool_without_a_raw_torch_error(layer, want, dtype):
+    # Hand-computed: maxima keep the integers' type, means are floats (Keras's global average).
+    made = layer()
+    x = np.arange(16).reshape(1, 4, 4, 1) if made.rank == 2 else np.arange(4).reshape(1, 4, 1)
+    y = made(x)
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y.numpy(), np.array(want).reshape(y.shape))

@@ -219,6 +219,11 @@ class AveragePooling3D(_Pooling):
     __init__ = _POOLING_INIT
 
 
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    # A mean of integers is a float (the default type), as Keras's global average gives.
+    return x if x.is_floating_point() else x.to(torch.get_default_dtype())
+
+
 class _GlobalPooling(Layer):
     """One value per channel over all spatial axes."""
 
@@ -259,7 +264,7 @@ class _GlobalMaxPooling(_GlobalPooling):
 
 class _GlobalAveragePooling(_GlobalPooling):
     def forward(self, inputs: Any) -> torch.Tensor:
-        x = as_input(inputs)
+        x = _as_float(as_input(inputs))
         check_spatial_input(x.shape, self.rank, self.name)
         return x.mean(dim=self._spatial, keepdim=self.keepdims)  # (samples, channels)
 
@@ -285,7 +290,7 @@ class GlobalAveragePooling1D(_GlobalAveragePooling):
     supports_masking = True
 
     def forward(self, inputs: Any, mask: Any = None) -> torch.Tensor:
-        x = as_input(inputs)
+        x = _as_float(as_input(inputs))
         check_spatial_input(x.shape, 1, self.name)
         if mask is None:
             return x.mean(dim=1, keepdim=self.keepdims)

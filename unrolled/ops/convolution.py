@@ -207,6 +207,10 @@ def pool_channels_last(
     Returns:
         `(samples, *new_spatial, channels)`.
     """
+    if not x.is_floating_point():
+        if kind == "max":  # exact in float64 below 2**53; the result keeps the input's type
+            return pool_channels_last(x.double(), kind, windows, strides, padding).to(x.dtype)
+        x = x.to(torch.get_default_dtype())  # a mean of integers is a float, as in Keras
     pads = spatial_padding(padding, x.shape[1:-1], windows, strides)
     x = _channels_first(x)  # (samples, channels, *spatial)
     rank = len(windows)
