@@ -264,3 +264,39 @@ def test_spatial_dropout1d_needs_timesteps():
         L.SpatialDropout1D(0.5)(torch.zeros(2, 3), training=True)
     with pytest.raises(ShapeError, match=r"\(samples, timesteps, features\)"):
         L.SpatialDropout1D(0.5).compute_output_shape((None, 3, 4, 5))
+
+
+def test_layers_activity_regularizer_reaches_the_loss_as_keras():
+    # The same penalty as ActivityRegularization, from any layer's `activity_regularizer`:
+    # every output (the states too, with return_state) divided by its batch size.
+    inputs = unrolled.Input((4, 3))
+    sequence, h, c = L.LSTM(5, return_sequences=True, return_state=True, activity_regularizer="l1")(
+        inputs
+    )
+    outputs = L.Dense(1, activity_regularizer=unrolled.regularizers.L2(0.05))(
+        L.Concatenate()([L.GRU(2)(sequence), h, c])
+    )
+    ours = unrolled.Model(inputs, outputs)
+    keras_inputs = keras.Input((4, 3))
+    k_sequence, k_h, k_c = keras.layers.LSTM(
+        5, return_sequences=True, return_state=True, activity_regularizer="l1", use_cudnn=False
+    )(keras_inputs)
+    keras_outputs = keras.layers.Dense(1, activity_regularizer=keras.regularizers.L2(0.05))(
+        keras.layers.Concatenate()([keras.layers.GRU(2, use_cudnn=False)(k_sequence), k_h, k_c])
+    )
+    theirs = keras.Model(keras_inputs, keras_outputs)
+    weights = kl.random_weights(rng_for("layer-activity"), theirs)
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+    rng = rng_for("layer-activity-data")
+    x = rng.normal(size=(8, 4, 3)).astype(np.float32)
+    y = rng.normal(size=(8, 1)).astype(np.float32)
+    ours.compile(optimizer=unrolled.optimizers.SGD(learning_rate=0.1), loss="mse")
+    theirs.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    ours_history = ours.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    theirs_history = theirs.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    np.testing.assert_allclose(
+        ours_history.history["loss"], theirs_history.history["loss"], rtol=1e-5
+    )
+    for got, want in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)

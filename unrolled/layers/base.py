@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from unrolled import compat
+from unrolled import compat, regularizers
 from unrolled.errors import ConfigError, ShapeError, UnbuiltWeightsWarning, shape_str
 from unrolled.layers import dtype_policy, layer_repr, symbolic, weight_names
 
@@ -112,6 +112,9 @@ class Layer(nn.Module):
             if previous_mask is not None and accepts(type(self), "mask"):
                 kwargs["mask"] = previous_mask
         outputs = super().__call__(*args, **kwargs)
+        if self.activity_regularizer is not None:
+            # Keras's activity penalty of this call, added to the loss by the training loop.
+            self.activity_losses = _activity_penalties(self.activity_regularizer, outputs)
         if self.supports_masking:
             self._attach_masks(first, outputs, previous_mask)
         elif previous_mask is not None:
@@ -435,6 +438,18 @@ def _weight_rules(layer: nn.Module, kind: str) -> list[tuple[nn.Parameter, Any]]
             if callable(rule):
                 rules.append((weight, rule))
     return rules
+
+
+def _activity_penalties(rule: Any, outputs: Any) -> list[torch.Tensor]:
+    # Keras: the regularizer of every output tensor, divided by that tensor's batch size.
+    penalty = regularizers.get(rule, "activity_regularizer")
+    losses = []
+    for tensor in symbolic.flatten(outputs):
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+            loss = penalty(tensor)
+            samples = tensor.shape[0] if tensor.dim() > 0 else 1
+            losses.append(loss / samples if samples else torch.zeros_like(loss))
+    return losses
 
 
 def layer_from_spec(spec: Any) -> Any:
