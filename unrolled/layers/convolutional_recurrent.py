@@ -19,6 +19,7 @@ from unrolled.layers.base import Layer
 from unrolled.layers.cell import KernelCell, Tensors, Weights
 from unrolled.layers.recurrent import RNN, cell_and_options
 from unrolled.ops import cell_kinds
+from unrolled.ops.convert import as_real_tensor
 from unrolled.ops.steps import ConvLSTMStep, ConvOptions, conv_lstm_step
 
 __all__ = ["ConvLSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "ConvLSTMCell"]
@@ -339,7 +340,7 @@ class ConvLSTM(RNN):
     def _as_mask(self, mask: Any, x: torch.Tensor) -> torch.Tensor | None:
         if mask is None:
             return None
-        m = torch.as_tensor(mask, device=x.device)
+        m = as_real_tensor(mask, "mask").to(x.device)
         if m.dim() <= 3:
             return super()._as_mask(m, x)
         # A Masking layer's mask `(samples, timesteps, *spatial)`: masks each position.
