@@ -1,5 +1,5 @@
-"""Keras's `keras.preprocessing` import paths."""
+"""Keras's `keras.preprocessing` import paths (`text` only says what to use instead)."""
 
-from unrolled.preprocessing import sequence
+from unrolled.preprocessing import sequence, text
 
-__all__ = ["sequence"]
+__all__ = ["sequence", "text"]

@@ -113,9 +113,20 @@ def is_batch_source(data: Any) -> bool:
     )
 
 
-def as_batch_source(data: Any, steps: int | None) -> Any:
+def as_batch_source(data: Any, steps: int | None, argument: str = "x") -> Any:
     """`data` as a `BatchSource` (taking `steps` batches a pass) if it is a generator or a
-    `PyDataset`; anything else as it is."""
+    `PyDataset`; anything else as it is.
+
+    Raises:
+        ConfigError: `data` is a TensorFlow dataset (`tf.data`), which only TensorFlow reads.
+    """
+    if type(data).__module__.split(".")[0] == "tensorflow" and hasattr(data, "as_numpy_iterator"):
+        raise ConfigError(
+            f"`{argument}` is a tf.data.Dataset ({type(data).__name__}), which needs TensorFlow; "
+            "unrolled trains on torch. Pass its batches as a Python generator, "
+            f"`{argument}=dataset.as_numpy_iterator()` (with `steps_per_epoch` if it repeats), "
+            "or NumPy arrays, or a torch Dataset/DataLoader."
+        )
     if isinstance(data, BatchSource) or not is_batch_source(data):
         return data
     return BatchSource(data, steps)

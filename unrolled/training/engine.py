@@ -210,7 +210,7 @@ class Trainer(EvaluationMethods):
         epochs = legacy_epochs(epochs, legacy)
         verbose = resolve_verbose(verbose)
         x = as_batch_source(x, steps_per_epoch)
-        validation_data = as_batch_source(validation_data, validation_steps)
+        validation_data = as_batch_source(validation_data, validation_steps, "validation_data")
         # Keras reorders a PyDataset's batches each epoch; a generator's come as it makes them.
         shuffle_batches, shuffle = (
             (bool(shuffle) and x.indexed, False) if isinstance(x, BatchSource) else (False, shuffle)
