@@ -16,10 +16,10 @@ from unrolled.regularizers import L1L2
 class ActivityRegularization(Layer):
     """Passes its inputs on and penalizes them: `(l1 * sum(|x|) + l2 * sum(x ** 2)) / samples`.
 
-    The penalty of the last call is kept in `activity_losses`; `regularization_losses()`
-    of this layer, and of any model holding it, includes it, so `fit` adds it to the loss
-    (and to the loss it reports), as Keras does. Keras divides it by the batch size, and so
-    do we.
+    It is a layer with `activity_regularizer=L1L2(l1, l2)`, as in Keras: the penalty of the
+    last call is kept in `activity_losses`; `regularization_losses()` of this layer, and of
+    any model holding it, includes it, so `fit` adds it to the loss (and to the loss it
+    reports). Keras divides it by the batch size, and so do we.
 
     Args:
         l1: the L1 factor (non-negative).
@@ -39,20 +39,14 @@ class ActivityRegularization(Layer):
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs: Any) -> None:
         kwargs.pop("activity_regularizer", None)  # Keras's own config never holds it
-        super().__init__(**kwargs)
-        self.l1 = _factor(l1, "l1")
-        self.l2 = _factor(l2, "l2")
-        self._penalty = L1L2(l1=self.l1, l2=self.l2)
-        self.activity_losses: list[torch.Tensor] = []
+        l1, l2 = _factor(l1, "l1"), _factor(l2, "l2")
+        # As Keras: a layer whose activity regularizer does the work (Layer.__call__).
+        super().__init__(activity_regularizer=L1L2(l1=l1, l2=l2), **kwargs)
+        self.l1, self.l2 = l1, l2
         self.build_from_hint()
 
     def forward(self, inputs: Any) -> torch.Tensor:
-        x = as_input(inputs)
-        samples = x.shape[0] if x.dim() > 0 else 1
-        # Keras: the penalty divided by the batch size (divide_no_nan: 0 for an empty batch).
-        penalty = self._penalty(x) / samples if samples else x.new_zeros(())
-        self.activity_losses = [penalty]
-        return x
+        return as_input(inputs)
 
     def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
         """The input's shape."""
