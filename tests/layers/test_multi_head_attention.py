@@ -82,6 +82,30 @@ def test_attention_mask_joins_the_input_masks_as_keras(scores):
     kl.assert_same(got, want)
 
 
+@pytest.mark.parametrize(
+    ("query", "value", "axes"),
+    [
+        ((2, 3, 4, 5), (2, 3, 6, 5), None),
+        ((2, 3, 4, 5), (2, 6, 4, 5), (1,)),
+        ((2, 3, 4, 5), (2, 3, 6, 5), (-2,)),
+        ((2, 3, 4, 5), (2, 6, 7, 5), (1, 2)),
+    ],
+)
+def test_inputs_with_several_axes_attend_over_attention_axes_as_keras(query, value, axes):
+    options = {"num_heads": 2, "key_dim": 3, "attention_axes": axes, "output_shape": (2, 3)}
+    theirs = keras.layers.MultiHeadAttention(**options)
+    ours = L.MultiHeadAttention(**options)
+    theirs.build(query, value)
+    ours.build(query, value)
+    kl.share_weights(rng_for("mha axes", query, value, axes), theirs, ours)
+    rng = rng_for("mha axes inputs", query, value)
+    q, v = rng.normal(size=query).astype(np.float32), rng.normal(size=value).astype(np.float32)
+    for scores in (False, True):
+        want = theirs(q, v, return_attention_scores=scores)
+        got = ours(torch.from_numpy(q), torch.from_numpy(v), return_attention_scores=scores)
+        kl.assert_same(got, want)
+
+
 def test_weights_are_in_keras_layout_and_order():
     theirs = keras.layers.MultiHeadAttention(num_heads=3, key_dim=2, value_dim=4, use_gate=True)
     ours = L.MultiHeadAttention(num_heads=3, key_dim=2, value_dim=4, use_gate=True)
@@ -181,11 +205,13 @@ def test_bad_arguments_and_inputs_say_what_was_expected():
         ({"num_heads": 2, "key_dim": 2.5}, "key_dim"),
         ({"num_heads": 2, "key_dim": 2, "value_dim": -1}, "value_dim"),
         ({"num_heads": 2, "key_dim": 2, "output_shape": "wide"}, "output_shape"),
-        ({"num_heads": 2, "key_dim": 2, "attention_axes": (1, 2)}, "attention_axes"),
+        ({"num_heads": 2, "key_dim": 2, "attention_axes": "rows"}, "attention_axes"),
         ({"num_heads": 2, "key_dim": 2, "dropout": 0.5, "flash_attention": True}, "flash"),
     ]:
         with pytest.raises(ConfigError, match=match):
             L.MultiHeadAttention(**options)
+    with pytest.raises(ShapeError, match="attention_axes"):
+        L.MultiHeadAttention(2, 3, attention_axes=2)(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4))
     layer = L.MultiHeadAttention(2, 3)
     with pytest.raises(ShapeError, match=r"\(samples, timesteps, features\)"):
         layer(torch.zeros(2, 4), torch.zeros(2, 4))

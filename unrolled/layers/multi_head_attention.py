@@ -7,6 +7,7 @@ Weights keep Keras's EinsumDense layout, so `get_weights()` lists, in order, the
 from __future__ import annotations
 
 import math
+import string
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,9 +26,9 @@ Shape = tuple[int | None, ...]
 class Projection(nn.Module):
     """One EinsumDense of the layer: a kernel in Keras's layout and an optional bias.
 
-    `heads_in=False`: `(samples, T, dim) -> (samples, T, heads, size)` with kernel
-    `(dim, heads, size)` (query, key, value, gate). `heads_in=True`: `(samples, T, heads,
-    size) -> (samples, T, *output_shape)` with kernel `(heads, size, *output_shape)`.
+    `split`: `(samples, ..., dim) -> (samples, ..., heads, size)` with kernel
+    `(dim, heads, size)` (query, key, value, gate). `merge`: `(samples, ..., heads, size)
+    -> (samples, ..., *output_shape)` with kernel `(heads, size, *output_shape)`.
     """
 
     def __init__(
@@ -48,13 +49,13 @@ class Projection(nn.Module):
         self.bias_constraint = owner.bias_constraint
 
     def split(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.einsum("btd,dhs->bths", x, self.kernel)  # (samples, T, heads, size)
+        y = torch.einsum("...d,dhs->...hs", x, self.kernel)  # (samples, ..., heads, size)
         return y if self.bias is None else y + self.bias
 
     def merge(self, x: torch.Tensor) -> torch.Tensor:
         out = self.kernel.shape[2:]
         kernel = self.kernel.reshape(*self.kernel.shape[:2], -1)  # (heads, size, prod(out))
-        y = torch.einsum("bths,hso->bto", x, kernel).unflatten(-1, out)  # (samples, T, *out)
+        y = torch.einsum("...hs,hso->...o", x, kernel).unflatten(-1, out)  # (samples, ..., *out)
         return y if self.bias is None else y + self.bias
 
 
@@ -69,8 +70,8 @@ class MultiHeadAttention(Layer):
         use_bias: give the projections biases.
         output_shape: the output's last axes (an int or tuple); None projects back to the
             query's features.
-        attention_axes: None (the timesteps axis) or that axis, `1` / `-2`; other axes are
-            not supported.
+        attention_axes: the input axes attended over (an int or tuple, counted on the
+            inputs); None means every axis between the samples and the features.
         sliding_window: None, or a positive int: query step i sees key steps with
             `|i - j| < sliding_window`.
         flash_attention: accepted for Keras code; the computation is the same either way.
@@ -81,7 +82,8 @@ class MultiHeadAttention(Layer):
 
     Call:
         `layer(query, value, key=None, attention_mask=None, return_attention_scores=False,
-        training=None, use_causal_mask=False)`. Masks the inputs carry (Masking,
+        training=None, use_causal_mask=False)`. Inputs may have several axes between
+        samples and features (e.g. `(samples, rows, cols, features)`). Masks the inputs carry (Masking,
         Embedding(mask_zero=True), recurrent layers) join the attention mask as in Keras:
         query steps `(samples, T, 1)`, value/key steps `(samples, 1, S)`, the causal mask
         `(1, T, S)` and `attention_mask (samples, T, S)`, all combined with AND.
@@ -101,9 +103,9 @@ class MultiHeadAttention(Layer):
     As Keras's, the call takes the masks off its input tensors (the output carries the
     query's), so a layer run later on the same tensors sees no mask.
 
-    Keras differences: only 3-D inputs with attention over the timesteps axis; the
-    symbolic scores shape is `(samples, heads, T, S)` (Keras writes `(samples, heads, T,
-    T)`); `training=None` follows the module's train()/eval() mode.
+    Keras differences: the symbolic scores shape is the computed one, `(samples, heads,
+    T, S)` for 3-D inputs (Keras writes `(samples, heads, T, T)`); `training=None` follows
+    the module's train()/eval() mode.
 
     Example:
         >>> layer = MultiHeadAttention(num_heads=2, key_dim=3)
@@ -205,6 +207,8 @@ class MultiHeadAttention(Layer):
             (heads, self.value_dim) if bias else None,
             self,
         )
+        self._axes = self._resolved_axes(len(query_shape) + 1)
+        self._dot, self._combine, _ = _attention_equations(len(query_shape) + 1, self._axes)
         out = self.output_shape_arg or (int(query_shape[-1]),)
         self.attention_output = Projection(
             (heads, self.value_dim, *out), out if bias else None, self
@@ -225,17 +229,25 @@ class MultiHeadAttention(Layer):
         value = query if value is None else tuple(value)
         key = value if key is None else tuple(key)
         for shape, what in ((query, "query"), (value, "value"), (key, "key")):
-            if len(shape) != 3:
+            if len(shape) < 3 or len(shape) != len(query):
                 raise ShapeError(
-                    f"{self.name} expects a {what} of shape (samples, timesteps, features); "
-                    f"received a {len(shape)}-D {what} of shape {shape_str(shape)}. Inputs of "
-                    "other ranks (attention over several axes) are not supported."
+                    f"{self.name} expects query, value and key of one rank, each of shape "
+                    f"(samples, timesteps, features) or (samples, ..., features); received a "
+                    f"{len(shape)}-D {what} of shape {shape_str(shape)} with a {len(query)}-D query."
                 )
-        if value[1] is not None and key[1] is not None and value[1] != key[1]:
+        if not all(_agree(a, b) for a, b in zip(value[1:-1], key[1:-1])):
             raise ShapeError(
                 "All dimensions of `value` and `key`, except the last one, must be equal. "
                 f"Received: value_shape={shape_str(value)} and key_shape={shape_str(key)}"
             )
+        axes = self._resolved_axes(len(query) + 1)
+        for axis in range(1, len(query) - 1):
+            if axis not in axes and not _agree(query[axis], value[axis]):
+                raise ShapeError(
+                    f"{self.name}: query and value must agree on axis {axis}, which is not "
+                    f"attended over (attention_axes={self.attention_axes}); received "
+                    f"{shape_str(query)} and {shape_str(value)}."
+                )
         if self.built:
             expected = (self.query.kernel.shape[0], self.value.kernel.shape[0])
             expected += (self.key.kernel.shape[0],)
@@ -245,6 +257,19 @@ class MultiHeadAttention(Layer):
                     f"received shapes {shape_str(query)}, {shape_str(value)}, {shape_str(key)}."
                 )
         return query, value, key
+
+    def _resolved_axes(self, rank: int) -> tuple[int, ...]:
+        """The attended axes of the projected tensors `(samples, ..., heads, size)` of `rank`
+        axes, as Keras resolves `attention_axes` (negative ones count from the heads axis)."""
+        if self.attention_axes is None:
+            return tuple(range(1, rank - 2))
+        axes = tuple(a if a >= 0 else rank - 1 + a for a in self.attention_axes)
+        if any(not 1 <= a <= rank - 3 for a in axes) or len(set(axes)) != len(axes):
+            raise ShapeError(
+                f"{self.name}: attention_axes={self.attention_axes} must name distinct axes "
+                f"between the samples and the features of {rank - 1}-D inputs (1 to {rank - 3})."
+            )
+        return axes
 
     @property
     def weights(self) -> list[nn.Parameter]:
@@ -293,24 +318,27 @@ class MultiHeadAttention(Layer):
         allowed = self._allowed(q, v, query_mask, value_mask, key_mask, attention_mask)
         allowed = self._with_window(allowed, q.shape[1], v.shape[1], use_causal_mask, q.device)
 
-        queries = self.query.split(q) * (
-            1.0 / math.sqrt(self.key_dim)
-        )  # (samples, T, heads, key_dim)
-        keys = self.key.split(k)  # (samples, S, heads, key_dim)
-        values = self.value.split(v)  # (samples, S, heads, value_dim)
-        scores = torch.einsum("bshd,bthd->bhts", keys, queries)  # (samples, heads, T, S)
+        scale = 1.0 / math.sqrt(self.key_dim)
+        queries = self.query.split(q) * scale  # (samples, *T, heads, key_dim)
+        keys = self.key.split(k)  # (samples, *S, heads, key_dim)
+        values = self.value.split(v)  # (samples, *S, heads, value_dim)
+        scores = torch.einsum(self._dot, keys, queries)  # (samples, heads, *T, *S) for 3-D inputs
+        attended = len(self._axes)
         if allowed is not None:
-            allowed = allowed.unsqueeze(-3) if allowed.dim() == 3 else allowed  # (samples, 1, T, S)
+            while allowed.dim() < scores.dim():
+                allowed = allowed.unsqueeze(-2 * attended - 1)  # a heads axis, as Keras adds
             scores = torch.where(allowed, scores, torch.full_like(scores, -1e9))
-        weights = torch.softmax(scores, dim=-1)
-        # Keras takes two paths: with explicit scores (dropout, returned scores) its Softmax
-        # zeros rows with no allowed step; its fused path averages them uniformly.
-        if allowed is not None and (self.dropout > 0 or return_attention_scores):
+        weights = torch.softmax(scores.flatten(-attended), dim=-1).unflatten(
+            -1, scores.shape[-attended:]
+        )
+        # Keras takes two paths: with explicit scores (dropout, returned scores, inputs not
+        # 3-D) its Softmax zeros rows with no allowed step; its fused path averages them.
+        if allowed is not None and (self.dropout > 0 or return_attention_scores or q.dim() != 3):
             weights = torch.where(allowed, weights, torch.zeros_like(weights))
         dropped = weights
         if self._dropout_layer is not None:
             dropped = self._dropout_layer(weights, training=training)
-        heads = torch.einsum("bhts,bshd->bthd", dropped, values)  # (samples, T, heads, value_dim)
+        heads = torch.einsum(self._combine, dropped, values)  # (samples, *T, heads, value_dim)
         if self.use_gate:
             heads = heads * torch.sigmoid(self.gate.split(q))
         output = self.attention_output.merge(heads)  # (samples, T, *output_shape)
@@ -388,7 +416,8 @@ class MultiHeadAttention(Layer):
         key_shape: Any = None,
     ) -> Any:
         """The query's shape with its last axis replaced by `output_shape` (the query's
-        features by default); with the scores `(samples, heads, T, S)` when they are returned."""
+        features by default); with the scores (`(samples, heads, T, S)` for 3-D inputs) when
+        they are returned."""
         value_shape = value_shape or self._call_options.get("value_shape")
         key_shape = key_shape or self._call_options.get("key_shape")
         query_shape, value_shape, key_shape = self._check_shapes(
@@ -397,7 +426,12 @@ class MultiHeadAttention(Layer):
         out = self.output_shape_arg or (query_shape[-1],)
         output = (*query_shape[:-1], *out)
         if self._call_options.get("return_attention_scores"):
-            return (output, (query_shape[0], self.num_heads, query_shape[1], key_shape[1]))
+            rank = len(query_shape) + 1
+            axes = self._resolved_axes(rank)
+            batch = [i for i in range(rank - 1) if i not in axes]  # samples, others, heads
+            projected_query = (*query_shape[:-1], self.num_heads)
+            scores = [projected_query[i] for i in batch] + [query_shape[i] for i in axes]
+            return (output, (*scores, *(key_shape[i] for i in axes)))
         return output
 
     def get_config(self) -> dict[str, Any]:
@@ -473,15 +507,32 @@ def _output_shape(value: Any) -> tuple[int, ...] | None:
 def _attention_axes(value: Any) -> tuple[int, ...] | None:
     if value is None:
         return None
-    axes = (value,) if isinstance(value, int) else value
-    if not isinstance(axes, (list, tuple)):
+    axes = (value,) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(axes, (list, tuple)) or any(
+        isinstance(a, bool) or not isinstance(a, int) for a in axes
+    ):
         raise ConfigError(
             f"`attention_axes` must be an int, list, or tuple. Received: attention_axes={value!r}"
         )
-    axes = tuple(axes)
-    if axes not in ((1,), (-2,)):
-        raise ConfigError(
-            f"attention_axes={value!r} is not supported: only attention over the timesteps axis "
-            "of (samples, timesteps, features) inputs (None, 1 or -2)."
-        )
-    return axes
+    return tuple(axes)
+
+
+def _attention_equations(rank: int, axes: tuple[int, ...]) -> tuple[str, str, int]:
+    """Keras's einsum equations over projected tensors `(samples, ..., heads, size)` of `rank`
+    axes attending over `axes`: `scores = einsum(dot, key, query)` and
+    `heads = einsum(combine, scores, value)`; also the scores' rank.
+
+    The scores keep the other axes (samples, unattended axes, heads) in order, then the
+    query's attended axes, then the key's: `(samples, heads, T, S)` for 3-D inputs.
+    """
+    letters = string.ascii_lowercase
+    query = letters[:rank]
+    fresh = iter(letters[rank:])
+    key = "".join(next(fresh) if i in axes else query[i] for i in range(rank))
+    kept = [i for i in range(rank - 1) if i not in axes]
+    scores = "".join([query[i] for i in kept] + [query[i] for i in axes] + [key[i] for i in axes])
+    return f"{key},{query}->{scores}", f"{scores},{key}->{query}", len(scores)
+
+
+def _agree(a: int | None, b: int | None) -> bool:
+    return a is None or b is None or a == b
