@@ -373,3 +373,28 @@ def test_config_round_trip_of_every_new_layer(make):
     config = layer.get_config()
     again = type(layer).from_config(config)
     assert type(again) is type(layer) and again.get_config() == config
+
+
+def test_keras2_module_path_gives_the_convolutions_poolings_and_resizing_layers():
+    # Keras 1/2: `from keras.layers.convolutional import Convolution1D, MaxPooling1D, ...`.
+    from unrolled.layers.convolutional import (
+        Convolution1D,
+        Convolution2D,
+        Cropping1D,
+        MaxPooling1D,
+        MaxPooling2D,
+        UpSampling1D,
+        ZeroPadding1D,
+    )
+    from unrolled.layers.pooling import GlobalMaxPooling2D
+
+    assert Convolution1D is L.Convolution1D and Convolution2D is L.Convolution2D
+    assert MaxPooling1D is L.MaxPooling1D and MaxPooling2D is L.MaxPooling2D
+    assert (UpSampling1D, ZeroPadding1D, Cropping1D) == (
+        L.UpSampling1D,
+        L.ZeroPadding1D,
+        L.Cropping1D,
+    )
+    assert GlobalMaxPooling2D is L.GlobalMaxPooling2D
+    with pytest.raises(ImportError, match="SeparableConv1D"):
+        from unrolled.layers.convolutional import SeparableConv1D  # noqa: F401
