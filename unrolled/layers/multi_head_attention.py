@@ -304,14 +304,14 @@ class MultiHeadAttention(Layer):
         value_mask = get_mask(value) if value_mask is None else value_mask
         if key is not None and key_mask is None:
             key_mask = get_mask(key)
+        q, v = as_input(query), as_input(value)
+        k = v if key is None else as_input(key)
+        self._check_shapes(q.shape, v.shape, k.shape)
         for tensor in (query, value, key):
             # Keras takes the masks off its inputs here, so layers run later on the same
             # tensors see none; matching that keeps graphs that reuse them Keras's.
             if get_mask(tensor) is not None:
                 tensor._keras_mask = None
-        q, v = as_input(query), as_input(value)
-        k = v if key is None else as_input(key)
-        self._check_shapes(q.shape, v.shape, k.shape)
         self.ensure_built((q, v, k))
         dtype = self.query.kernel.dtype
         q, v, k = q.to(dtype), v.to(dtype), k.to(dtype)
@@ -341,7 +341,7 @@ class MultiHeadAttention(Layer):
         heads = torch.einsum(self._combine, dropped, values)  # (samples, *T, heads, value_dim)
         if self.use_gate:
             heads = heads * torch.sigmoid(self.gate.split(q))
-        output = self.attention_output.merge(heads)  # (samples, T, *output_shape)
+        output = self.attention_output.merge(heads)  # (samples, *T, *output_shape)
         if return_attention_scores:
             if allowed is not None:
                 weights._keras_mask = allowed  # Keras's Softmax sublayer leaves it there
@@ -361,9 +361,8 @@ class MultiHeadAttention(Layer):
         device = query.device
         allowed = None
         if query_mask is not None:
-            allowed = (
-                torch.as_tensor(query_mask, device=device).bool().unsqueeze(-1)
-            )  # (samples, T, 1)
+            # (samples, T, 1)
+            allowed = torch.as_tensor(query_mask, device=device).bool().unsqueeze(-1)
         for mask in (value_mask, key_mask):
             if mask is not None:
                 steps = torch.as_tensor(mask, device=device).bool().unsqueeze(-2)  # (samples, 1, S)
@@ -381,15 +380,16 @@ class MultiHeadAttention(Layer):
         use_causal_mask: bool,
         device: torch.device,
     ) -> torch.Tensor | None:
+        """`allowed` and, if asked, the causal band `j <= i` and the sliding window, `(1, T, S)`."""
         rows = torch.arange(t, device=device).unsqueeze(-1)  # (T, 1)
         cols = torch.arange(s, device=device)  # (S,)
-        for wanted, band in (
-            (use_causal_mask, lambda: rows >= cols),
-            (self.sliding_window is not None, lambda: (rows - cols).abs() < self.sliding_window),
-        ):
-            if wanted:
-                step = band().unsqueeze(0)  # (1, T, S)
-                allowed = step if allowed is None else allowed & step
+        bands = []
+        if use_causal_mask:
+            bands.append(rows >= cols)
+        if self.sliding_window is not None:
+            bands.append((rows - cols).abs() < self.sliding_window)
+        for band in bands:
+            allowed = band.unsqueeze(0) if allowed is None else allowed & band.unsqueeze(0)
         return allowed
 
     # -- shapes -----------------------------------------------------------------------------
