@@ -3,8 +3,9 @@
 As Keras 2's `babi_rnn` example: two integer inputs of different depths. The story is
 embedded; the question is embedded, read by an LSTM and repeated over the story's steps;
 the two are added and read by a second LSTM, then a softmax over the vocabulary gives the
-answer word. The texts are pre-padded with zeros and the embeddings mask them (the story's
-mask reaches the second LSTM through `add`).
+answer word. The texts are pre-padded with zeros and the embeddings mask them: the
+question's LSTM skips its padding, and `add` drops the story's mask, as Keras's merge layers
+do when one input (here RepeatVector's) has none, so the second LSTM reads every step.
 """
 
 # %% data
