@@ -1,8 +1,9 @@
 """`Dense` and `Activation`: Keras's core layers on the last axis of any rank.
 
-Keras 2's `keras.layers.core` also held Dropout, Flatten, Reshape, RepeatVector, Lambda and
-Masking; they live in their own modules and are re-exported here so that
-`from keras.layers.core import Dense, Dropout` code runs with only its import changed.
+Keras 2's `keras.layers.core` also held Dropout, SpatialDropout1D, ActivityRegularization,
+Flatten, Reshape, RepeatVector, Lambda and Masking; they live in their own modules and are
+re-exported here so that `from keras.layers.core import Dense, Dropout` code runs with only
+its import changed.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import torch
 from unrolled import activations, constraints, initializers, regularizers
 from unrolled.compat import keras1_names
 from unrolled.errors import ShapeError, positive_int, shape_str
+from unrolled.layers.activity_regularization import ActivityRegularization
 from unrolled.layers.base import Layer
 from unrolled.layers.coerce import as_input, as_weight_input, check_rank
-from unrolled.layers.dropout import Dropout
+from unrolled.layers.dropout import Dropout, SpatialDropout1D
 from unrolled.layers.lambda_layer import Lambda
 from unrolled.layers.masking import Masking
 from unrolled.layers.parameters import KernelLayer, add_weight
@@ -26,6 +28,7 @@ from unrolled.layers.reshaping import Flatten, RepeatVector, Reshape
 
 __all__ = [
     "Activation",
+    "ActivityRegularization",
     "Dense",
     "Dropout",
     "Flatten",
@@ -33,6 +36,7 @@ __all__ = [
     "Masking",
     "RepeatVector",
     "Reshape",
+    "SpatialDropout1D",
 ]
 
 # Keras 1 argument names of Dense and their Keras 3 spelling (Keras 3 refuses the old ones).
