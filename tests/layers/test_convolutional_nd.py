@@ -398,3 +398,67 @@ def test_keras2_module_path_gives_the_convolutions_poolings_and_resizing_layers(
     assert GlobalMaxPooling2D is L.GlobalMaxPooling2D
     with pytest.raises(ImportError, match="SeparableConv1D"):
         from unrolled.layers.convolutional import SeparableConv1D  # noqa: F401
+
+
+def test_sgd_step_with_constraints_and_regularizers_matches_keras():
+    def stack(layers):
+        return [
+            layers.Conv2D(
+                3,
+                (2, 3),
+                kernel_constraint="non_neg",
+                bias_constraint="max_norm",
+                kernel_regularizer="l2",
+                activation="tanh",
+            ),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(1),
+        ]
+
+    theirs = keras.Sequential([keras.Input((6, 5, 2)), *stack(keras.layers)])
+    ours = unrolled.Sequential([L.Input((6, 5, 2)), *stack(L)])
+    weights = kl.random_weights(rng_for("constrained"), theirs)
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+    x = _data(8, 6, 5, 2, key="constrained")
+    y = rng_for("constrained-y").normal(size=(8, 1)).astype(np.float32)
+    ours.compile(optimizer=unrolled.optimizers.SGD(learning_rate=0.1), loss="mse")
+    theirs.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    ours.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for got, want in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    assert ours.get_weights()[0].min() >= 0.0  # non_neg held
+
+
+def test_volume_model_saves_and_loads(tmp_path):
+    model = unrolled.Sequential(
+        [
+            L.Input((4, 6, 5, 2)),
+            L.Conv3D(3, 2, padding="same"),
+            L.MaxPooling3D(),
+            L.AveragePooling3D((1, 2, 1), padding="same"),
+            L.GlobalMaxPooling3D(keepdims=True),
+            L.GlobalAveragePooling3D(),
+        ]
+    )
+    x = _data(2, 4, 6, 5, 2, key="volume")
+    model.save(tmp_path / "volume.unrolled")
+    loaded = unrolled.load_model(tmp_path / "volume.unrolled")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    assert [type(layer).__name__ for layer in loaded.layers] == [
+        "Conv3D",
+        "MaxPooling3D",
+        "AveragePooling3D",
+        "GlobalMaxPooling3D",
+        "GlobalAveragePooling3D",
+    ]
+
+
+def test_conv2d_and_pooling2d_drop_a_mask_with_a_warning_as_keras():
+    for layer in [L.Conv2D(2, 2), L.MaxPooling2D(), L.GlobalAveragePooling2D()]:
+        x = torch.as_tensor(_data(2, 4, 4, 3))
+        x._keras_mask = torch.ones(2, 4, 4, dtype=torch.bool)
+        with pytest.warns(UserWarning, match="does not support masking"):
+            y = layer(x)
+        assert getattr(y, "_keras_mask", None) is None
