@@ -132,7 +132,8 @@ class Attention(Layer):
             weights = self._dropout_layer(weights, training=training)
         output = weights @ value  # (samples, Tq, value_dim)
         if query_mask is not None:
-            output = torch.where(query_mask.bool().unsqueeze(-1), output, 0.0)
+            steps = torch.as_tensor(query_mask, device=output.device).bool()  # (samples, Tq)
+            output = torch.where(steps.unsqueeze(-1), output, 0.0)
         if return_attention_scores:
             return output, weights
         return output
@@ -153,9 +154,10 @@ class Attention(Layer):
                 f"[query, value] or [query, value, key]. Received: {_describe(inputs)}."
             )
         tensors = [as_input(x) for x in inputs]
-        reference = self.scale if getattr(self, "scale", None) is not None else None
-        if reference is not None:
-            tensors = [t.to(dtype=reference.dtype) for t in tensors]
+        if self.built and self.weights:
+            # The inputs meet the weights' dtype and device, as in Dense.
+            reference = self.weights[0]
+            tensors = [t.to(device=reference.device, dtype=reference.dtype) for t in tensors]
         return tensors
 
     def _check_shapes(self, input_shape: Any) -> list[Shape]:
