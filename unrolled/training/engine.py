@@ -6,7 +6,10 @@ inference-only batch calls are in `evaluation.py` (mixed in), the argument check
 
 The module is called as `module(x)`: `x` is one tensor, or the list/dict of tensors
 given for a multi-input model (the module unpacks it). It returns a tensor, or a
-list/tuple/dict of tensors for several outputs.
+list/tuple/dict of tensors for several outputs. In a training step it is called in
+training mode (`module.train()`) and inside `unrolled.ops.phase.train_step()`: Keras's
+`training=True`, which layers with inference statistics (BatchNormalization) read, so that
+a plain call outside `fit` stays inference.
 
 Optional hooks, found by name on the module (a plain torch module needs none):
 
