@@ -61,7 +61,9 @@ class _Normalization(Layer):
         self.register_parameter("beta", None)
         self.input_shape_built: tuple[int | None, ...] | None = None
 
-    def _add_scale_and_offset(self, shape: tuple[int, ...], with_scale: bool, with_offset: bool):
+    def _add_scale_and_offset(
+        self, shape: tuple[int, ...], with_scale: bool, with_offset: bool
+    ) -> None:
         if with_scale:
             add_weight(self, "gamma", shape, self.gamma_initializer, "gamma_initializer")
         if with_offset:
