@@ -136,7 +136,7 @@ def check_spatial_input(shape: Sequence[Any], rank: int, layer: str) -> None:
             f"{layer} expects inputs of shape {AXES[rank]}; received a {len(shape)}-D input of "
             f"shape {shape_str(tuple(shape))}."
             + (
-                " Wrap it in TimeDistributed for one image per timestep."
+                " To apply it at every timestep, wrap it in TimeDistributed(...)."
                 if len(shape) == rank + 3
                 else ""
             )
