@@ -58,6 +58,21 @@ class Cell(Layer):
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         raise NotImplementedError
 
+    def project_sequence(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor | None:
+        """The input side of every step at once, `(B, T, ...)`, or None to step on the inputs.
+
+        A cell whose input projection does not depend on the state (ConvLSTM's convolution)
+        returns it, so the step loop computes it in one batched call and `call_projected`
+        takes each step from it.
+        """
+        return None
+
+    def call_projected(
+        self, projected: torch.Tensor, states: list[torch.Tensor], training: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One step from this step's slice of `project_sequence`'s result."""
+        raise NotImplementedError
+
     def get_initial_state(self, batch_size: int) -> list[torch.Tensor]:
         sizes = [self.state_size] if isinstance(self.state_size, int) else self.state_size
         reference = next(self.parameters(), None)

@@ -20,7 +20,13 @@ from unrolled.layers.cell import KernelCell, Tensors, Weights
 from unrolled.layers.recurrent import RNN, cell_and_options
 from unrolled.ops import cell_kinds
 from unrolled.ops.convert import as_real_tensor
-from unrolled.ops.steps import ConvLSTMStep, ConvOptions, conv_lstm_step
+from unrolled.ops.steps import (
+    ConvLSTMStep,
+    ConvOptions,
+    conv_lstm_inputs,
+    conv_lstm_step,
+    conv_lstm_step_from_inputs,
+)
 
 __all__ = ["ConvLSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "ConvLSTMCell"]
 
@@ -200,6 +206,25 @@ class ConvLSTMCell(KernelCell):
         xs = [inputs] if x_masks is None else [inputs * m for m in x_masks]
         hs = [h_prev] if h_masks is None else [h_prev * m for m in h_masks]
         return xs, hs
+
+    def project_sequence(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor | None:
+        """`inputs (B, T, *frame)` convolved with `kernel` for every step at once:
+        `(B, T, 4 * filters, *spatial')`; None under input dropout, which draws a mask per
+        gate on each step's input."""
+        if training and 0.0 < self.dropout < 1.0:
+            return None
+        return conv_lstm_inputs(inputs, self.kernel, self.bias, self.options)
+
+    def call_projected(
+        self, projected: torch.Tensor, states: list[torch.Tensor], training: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        h_masks = self.recurrent_dropout_masks(states[0], self.kind.gate_count, training)
+        hs = [states[0]] if h_masks is None else [states[0] * m for m in h_masks]
+        functions = (self.activation, self.recurrent_activation)
+        step = conv_lstm_step_from_inputs(
+            projected, hs, states[1], self.recurrent_kernel, *functions, self.channels_last
+        )
+        return step.h, [step.h, step.c]
 
     def _step(self, xs: Tensors, hs: Tensors, states: Tensors, weights: Weights) -> ConvLSTMStep:
         functions = (self.activation, self.recurrent_activation)

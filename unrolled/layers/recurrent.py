@@ -232,8 +232,15 @@ class RNN(Layer):
         )
         try:
             if path.name == "loop":
-                step = lambda x_t, s: call_cell(cell, x_t, s, training)  # noqa: E731
-                outputs, final = run_loop(step, x, states or self._zero_states(x), mask)
+                # A cell may give the input side of every step at once (ConvLSTM).
+                projected = cell.project_sequence(x, training) if isinstance(cell, Cell) else None
+                if projected is None:
+                    sequence = x
+                    step = lambda x_t, s: call_cell(cell, x_t, s, training)  # noqa: E731
+                else:
+                    sequence = projected
+                    step = lambda z_t, s: cell.call_projected(z_t, s, training)  # noqa: E731
+                outputs, final = run_loop(step, sequence, states or self._zero_states(x), mask)
             else:
                 x_run = self._apply_input_dropout(cell, x) if training and cell.dropout else x
                 params = cell.fused_params()

@@ -191,8 +191,9 @@ CONV_LSTM = replace(
     onnx_order=(),
     onnx_activations=(),
     fused=MappingProxyType({}),
-    unfused="ConvLSTM's gates are convolutions; torch has no fused convolutional LSTM operator, "
-    "so each step runs one batched convolution per side (input, recurrent) for all four gates",
+    unfused="ConvLSTM's gates are convolutions and torch has no fused convolutional LSTM "
+    "operator: the step loop convolves the inputs of all timesteps at once (each step's under "
+    "input dropout) and runs one recurrent convolution per step for all four gates",
     convolutional=True,
 )
 

@@ -216,6 +216,20 @@ def _convolve(
     return convolution(x, weight, bias, options.strides, padding, options.dilation_rate)
 
 
+def conv_lstm_inputs(
+    x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None, options: ConvOptions
+) -> torch.Tensor:
+    """The input side `x * kernel + bias` of every step at once: one batched convolution.
+
+    `x (B, T, *frame)` to `(B, T, 4 * filters, *spatial')` (channels first, as torch
+    convolves), for `conv_lstm_step_from_inputs`; the same numbers as step by step.
+    """
+    frames = x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])  # (B*T, *frame)
+    first = frames.movedim(-1, 1) if options.channels_last else frames
+    z = _convolve(first, torch_conv_weight(kernel), options, bias)  # (B*T, 4F, *spatial')
+    return z.reshape(x.shape[0], x.shape[1], *z.shape[1:])
+
+
 def conv_lstm_step(
     xs: Sequence[torch.Tensor],
     hs: Sequence[torch.Tensor],
@@ -235,20 +249,49 @@ def conv_lstm_step(
     (*kernel_size, filters, 4 * filters)`, `bias (4 * filters,)`, gates i, f, c, o. With one
     input and one `h`, all four gates come from one convolution per side.
     """
-    rank = kernel.dim() - 2
-    recurrent = ConvOptions((1,) * rank, "same", (1,) * rank)
-    # torch convolves channels first; a channels-last tensor becomes that by a view.
     first = (lambda t: t.movedim(-1, 1)) if options.channels_last else (lambda t: t)
-    w_x, w_h = torch_conv_weight(kernel), torch_conv_weight(recurrent_kernel)  # (4F, in, *k)
-    if len(xs) == 1 and len(hs) == 1:
-        z = _convolve(first(xs[0]), w_x, options, bias)  # (B, 4F, *spatial')
-        z = (z + _convolve(first(hs[0]), w_h, recurrent, None)).chunk(4, dim=1)
+    w_x = torch_conv_weight(kernel)  # (4F, in, *kernel_size)
+    if len(xs) == 1:
+        z_x = _convolve(first(xs[0]), w_x, options, bias)  # (B, 4F, *spatial')
     else:
         biases = bias.chunk(4) if bias is not None else [None] * 4
+        z_x = torch.cat(
+            [
+                _convolve(first(x_gate), w_x_gate, options, b_gate)
+                for x_gate, w_x_gate, b_gate in zip(xs, w_x.chunk(4), biases)
+            ],
+            dim=1,
+        )  # (B, 4F, *spatial')
+    return conv_lstm_step_from_inputs(
+        z_x, hs, c_prev, recurrent_kernel, activation, recurrent_activation, options.channels_last
+    )
+
+
+def conv_lstm_step_from_inputs(
+    z_x: torch.Tensor,
+    hs: Sequence[torch.Tensor],
+    c_prev: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    activation: Activation,
+    recurrent_activation: Activation,
+    channels_last: bool = True,
+) -> ConvLSTMStep:
+    """The step from its input side `z_x (B, 4 * filters, *spatial')`, already convolved.
+
+    The recurrent convolution is "same" at stride 1 without dilation, as Keras's; `hs` is
+    `[h_prev]` (one convolution for the four gates) or one `h_prev` per gate.
+    """
+    rank = recurrent_kernel.dim() - 2
+    recurrent = ConvOptions((1,) * rank, "same", (1,) * rank)
+    # torch convolves channels first; a channels-last tensor becomes that by a view.
+    first = (lambda t: t.movedim(-1, 1)) if channels_last else (lambda t: t)
+    w_h = torch_conv_weight(recurrent_kernel)  # (4F, F, *kernel_size)
+    if len(hs) == 1:
+        z = (z_x + _convolve(first(hs[0]), w_h, recurrent, None)).chunk(4, dim=1)
+    else:
         z = [
-            _convolve(first(xs[gate % len(xs)]), w_x_gate, options, biases[gate])
-            + _convolve(first(hs[gate % len(hs)]), w_h_gate, recurrent, None)
-            for gate, (w_x_gate, w_h_gate) in enumerate(zip(w_x.chunk(4), w_h.chunk(4)))
+            z_gate + _convolve(first(h_gate), w_h_gate, recurrent, None)
+            for z_gate, h_gate, w_h_gate in zip(z_x.chunk(4, dim=1), hs, w_h.chunk(4))
         ]  # 4 x (B, F, *spatial')
     i = recurrent_activation(z[0])
     f = recurrent_activation(z[1])
@@ -256,5 +299,5 @@ def conv_lstm_step(
     o = recurrent_activation(z[3])
     c = f * first(c_prev) + i * g
     h = o * activation(c)
-    back = (lambda t: t.movedim(1, -1)) if options.channels_last else (lambda t: t)
+    back = (lambda t: t.movedim(1, -1)) if channels_last else (lambda t: t)
     return ConvLSTMStep(back(i), back(f), back(g), back(o), back(c), back(h))
