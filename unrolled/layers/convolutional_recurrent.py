@@ -274,8 +274,9 @@ class ConvLSTM(RNN):
         `(samples, timesteps, *spatial)`: then, as in Keras, each position keeps its own state
         where its step is masked (the frame size must not change: padding="same", strides 1).
 
-    Path: always the step loop, one batched convolution per side (input, recurrent) per
-    step for all four gates; `last_path` says so and why (torch has no fused ConvLSTM).
+    Path: always the step loop (torch has no fused ConvLSTM; `last_path` says so): the
+    input convolution of all timesteps runs as one batched call (per step under input
+    dropout in training), then one recurrent convolution per step for all four gates.
     """
 
     rank = 2
