@@ -3,10 +3,11 @@
 The human-activity-recognition pattern: windows of accelerometer readings, normalized by
 BatchNormalization, read by two GRUs, a Dense head with its own BatchNormalization and a
 softmax over activities. Training moves BatchNormalization's statistics; evaluation and
-prediction use them.
+prediction use them, and so does the model saved and loaded again.
 """
 
 # %% data
+import keras
 import numpy as np
 from keras.layers import GRU, BatchNormalization, Dense, Input
 from keras.models import Sequential
@@ -43,3 +44,8 @@ model.compile(
 history = model.fit(X_train, y_train, batch_size=4, epochs=2, shuffle=False, verbose=0)
 test_loss, test_accuracy = model.evaluate(X_test, y_test, verbose=0)
 activity_probabilities = model.predict(X_test, verbose=0)
+
+# %% reload
+model.save("har_gru.keras")
+restored = keras.models.load_model("har_gru.keras")
+restored_probabilities = restored.predict(X_test, verbose=0)
