@@ -183,8 +183,8 @@ class BatchNormalization(_Normalization):
         >>> layer(x, training=True).detach()  # the batch's statistics
         tensor([[-0.9995, -0.9999],
                 [ 0.9995,  0.9999]])
-        >>> layer.moving_mean  # moved 1% of the way to the batch mean
-        tensor([0.0200, 0.0400])
+        >>> layer.moving_mean.numpy()  # moved 1% of the way to the batch mean
+        array([0.02, 0.04], dtype=float32)
     """
 
     def __init__(
