@@ -11,7 +11,12 @@ def _summary(model) -> list[str]:
 
 def test_a_long_name_wraps_its_type_onto_the_next_line_and_keeps_the_columns():
     model = keras.Sequential(
-        [keras.Input((10, 3)), keras.Conv1D(4, 3), keras.GlobalAveragePooling1D(), keras.Dense(1)]
+        [
+            keras.Input((10, 3)),
+            keras.Conv1D(4, 3),
+            keras.GlobalAveragePooling1D(name="global_average_pooling1d"),
+            keras.Dense(1, name="dense"),
+        ]
     )
     lines = _summary(model)
     header = next(line for line in lines if line.startswith(" Layer (type)"))
