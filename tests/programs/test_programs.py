@@ -1,8 +1,11 @@
 """Complete Keras programs, run unchanged but for their imports: real Keras 3 and unrolled agree.
 
-Eight kinds of program people write around recurrent layers (see `scripts/`), each run in
-real Keras 3 (torch backend) and in unrolled with the same weights by `program_runner`;
-predictions, evaluations, loss histories and trained weights compared to 1e-4.
+The kinds of program people write around recurrent layers (see `scripts/`): text
+classification with Conv1D and LSTM, keras.io's seq2seq with its inference rebuild, a Keras 1
+script, a bAbI-style two-branch model, attention over LSTM outputs, CNN-LSTM on frames,
+ConvLSTM2D next-frame prediction, BatchNormalization with GRUs, sequence tagging. Each runs in
+real Keras 3 (torch backend) and in unrolled with the same weights (`program_runner`);
+predictions, evaluations, loss histories and trained weights are compared to 1e-4.
 """
 
 from __future__ import annotations
@@ -137,6 +140,11 @@ def test_batch_normalization_and_gru_classifier():
             "restored_probabilities",
         ),
     )
+    assert_programs_agree(program, *run_both(program))
+
+
+def test_sequence_tagging_with_a_masked_loss():
+    program = Program("sequence_tagging", compare=("history", "loss", "accuracy", "predicted_tags"))
     assert_programs_agree(program, *run_both(program))
 
 
