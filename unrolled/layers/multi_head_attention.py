@@ -100,12 +100,15 @@ class MultiHeadAttention(Layer):
         value_dim, dim)` and `attention_output/bias (dim,)`; with `use_gate`, `gate` comes
         after `key`.
 
-    As Keras's, the call takes the masks off its input tensors (the output carries the
-    query's), so a layer run later on the same tensors sees no mask.
-
-    Keras differences: the symbolic scores shape is the computed one, `(samples, heads,
-    T, S)` for 3-D inputs (Keras writes `(samples, heads, T, T)`); `training=None` follows
-    the module's train()/eval() mode.
+    Keras differences: masks stay on the input tensors. Keras's call takes them off at run
+    time; in a Keras functional model the later layers that take a mask mostly still get
+    the one its graph recorded (the pooling after a Transformer block over masked LSTM
+    outputs gets it, as here), but a second MultiHeadAttention stacked on the first gets no
+    mask in Keras (it attends to padded steps) while here they stay masked; and merge
+    layers fed the same tensors, e.g. `minimum([mha(x, x), x])`, see x's mask here, none
+    in Keras. The symbolic scores shape is the computed one, `(samples, heads, T, S)` for
+    3-D inputs (Keras writes `(samples, heads, T, T)`). `training=None` follows the
+    module's train()/eval() mode.
 
     Example:
         >>> layer = MultiHeadAttention(num_heads=2, key_dim=3)
@@ -307,11 +310,6 @@ class MultiHeadAttention(Layer):
         q, v = as_input(query), as_input(value)
         k = v if key is None else as_input(key)
         self._check_shapes(q.shape, v.shape, k.shape)
-        for tensor in (query, value, key):
-            # Keras takes the masks off its inputs here, so layers run later on the same
-            # tensors see none; matching that keeps graphs that reuse them Keras's.
-            if get_mask(tensor) is not None:
-                tensor._keras_mask = None
         self.ensure_built((q, v, k))
         dtype = self.query.kernel.dtype
         q, v, k = q.to(dtype), v.to(dtype), k.to(dtype)
