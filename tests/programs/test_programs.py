@@ -148,14 +148,7 @@ def test_sequence_tagging_with_a_masked_loss():
     assert_programs_agree(program, *run_both(program))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="library bug (MultiHeadAttention, layers/multi_head_attention.py): it takes the "
-    "masks off its input tensors as Keras's eager call does, but in a Keras functional model "
-    "each layer gets the mask recorded when the graph was built, so `add([x, MHA(x, x)])` "
-    "keeps x's mask in Keras (the pooling averages the valid steps) and loses it here",
-)
 def test_transformer_block_over_lstm_outputs():
+    """The residual `add` after MultiHeadAttention keeps the LSTM's mask, as in Keras's graph."""
     program = Program("transformer_block_over_lstm", compare=("history", "class_probabilities"))
     assert_programs_agree(program, *run_both(program))
