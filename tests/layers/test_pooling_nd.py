@@ -277,3 +277,32 @@ def test_integer_inputs_pool_without_a_raw_torch_error(layer, want, dtype):
     y = made(x)
     assert y.dtype == dtype
     np.testing.assert_array_equal(y.numpy(), np.array(want).reshape(y.shape))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("short", "long"),
+    [
+        ("MaxPool", "MaxPooling"),
+        ("AvgPool", "AveragePooling"),
+        ("GlobalMaxPool", "GlobalMaxPooling"),
+        ("GlobalAvgPool", "GlobalAveragePooling"),
+    ],
+)
+def test_keras_short_pooling_names_compute_as_keras_and_save_under_their_name(
+    short, long, n, tmp_path
+):
+    window = {} if "Global" in short else {"pool_size": 2}  # Keras's AvgPool has no default
+    ours = getattr(L, f"{short}{n}D")(**window)
+    assert isinstance(ours, getattr(L, f"{long}{n}D")) and getattr(unrolled, f"{short}{n}D")
+    config = ours.get_config()
+    assert type(ours).from_config(config).get_config() == config
+    size = (4, 6, 4)[:n]
+    x = _data(2, *size, 3, key=(short, n))
+    got, want = _both(ours, getattr(keras.layers, f"{short}{n}D")(**window), x)
+    np.testing.assert_allclose(got, want, **kl.TOL)
+    model = unrolled.Sequential([L.Input((*size, 3)), ours])
+    model.save(tmp_path / "m.unrolled")
+    loaded = unrolled.load_model(tmp_path / "m.unrolled")
+    assert type(loaded.layers[0]) is type(ours)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), got, **kl.TOL)

@@ -85,6 +85,7 @@ def _double(x: torch.Tensor) -> torch.Tensor:
 
 
 _POOLING_KINDS = ("MaxPooling", "AveragePooling", "GlobalMaxPooling", "GlobalAveragePooling")
+_SHORT_POOLING_KINDS = ("MaxPool", "AvgPool", "GlobalMaxPool", "GlobalAvgPool")
 
 
 def test_every_public_layer_class_is_covered() -> None:
@@ -101,6 +102,8 @@ def test_every_public_layer_class_is_covered() -> None:
     # tests/layers/test_convolutional_nd.py::test_config_round_trip_of_every_new_layer.
     by_authors |= {"Conv2D", "Conv3D", "Convolution2D", "Convolution3D", "UpSampling1D"}
     by_authors |= {"ZeroPadding1D"} | {f"{kind}{n}D" for kind in _POOLING_KINDS for n in (2, 3)}
+    # Keras's short names of the poolings (MaxPool2D, GlobalAvgPool1D, ...): the same classes.
+    by_authors |= {f"{kind}{n}D" for kind in _SHORT_POOLING_KINDS for n in (1, 2, 3)}
     # Normalizations, activation, noise layers: tests/layers/test_normalization.py,
     # test_advanced_activations.py and test_noise_layers.py (round trips and save/load).
     by_authors |= {"BatchNormalization", "LayerNormalization", "ReLU", "LeakyReLU", "PReLU"}

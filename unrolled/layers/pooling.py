@@ -24,6 +24,18 @@ from unrolled.ops.convolution import (
 )
 
 __all__ = [
+    "AvgPool1D",
+    "AvgPool2D",
+    "AvgPool3D",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalAvgPool3D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPool3D",
+    "MaxPool1D",
+    "MaxPool2D",
+    "MaxPool3D",
     "AveragePooling1D",
     "AveragePooling2D",
     "AveragePooling3D",
@@ -382,3 +394,24 @@ class GlobalMaxPooling3D(_GlobalMaxPooling):
     """
 
     rank = 3
+
+
+def _short_name(cls: type[Layer], name: str) -> type[Layer]:
+    # A subclass rather than a second name for the class, as Convolution1D: a saved model
+    # records the name the user wrote, and the registry finds the class under it.
+    doc = f"""Keras's short name of `{cls.__name__}`: the same layer, options and config."""
+    return type(name, (cls,), {"__doc__": doc, "__module__": __name__})
+
+
+MaxPool1D = _short_name(MaxPooling1D, "MaxPool1D")
+MaxPool2D = _short_name(MaxPooling2D, "MaxPool2D")
+MaxPool3D = _short_name(MaxPooling3D, "MaxPool3D")
+AvgPool1D = _short_name(AveragePooling1D, "AvgPool1D")
+AvgPool2D = _short_name(AveragePooling2D, "AvgPool2D")
+AvgPool3D = _short_name(AveragePooling3D, "AvgPool3D")
+GlobalMaxPool1D = _short_name(GlobalMaxPooling1D, "GlobalMaxPool1D")
+GlobalMaxPool2D = _short_name(GlobalMaxPooling2D, "GlobalMaxPool2D")
+GlobalMaxPool3D = _short_name(GlobalMaxPooling3D, "GlobalMaxPool3D")
+GlobalAvgPool1D = _short_name(GlobalAveragePooling1D, "GlobalAvgPool1D")
+GlobalAvgPool2D = _short_name(GlobalAveragePooling2D, "GlobalAvgPool2D")
+GlobalAvgPool3D = _short_name(GlobalAveragePooling3D, "GlobalAvgPool3D")
