@@ -24,6 +24,12 @@ def test_residuals_cover_every_row_from_the_calibration_origin_on() -> None:
     for h in range(2):
         expected = [y[s + h, 0] - y[s - 1, 0] for s in range(10, 26 - h)]
         np.testing.assert_allclose(residuals[h], expected)
+    # Relative to the forecast (positive series): (actual - forecast) / forecast.
+    shifted = _naive_backtest(y + 100, 2, [20, 22])
+    relative = shifted.residuals(y + 100, calibration, relative=True)
+    for h in range(2):
+        expected = [(y[s + h, 0] - y[s - 1, 0]) / (y[s - 1, 0] + 100) for s in range(10, 26 - h)]
+        np.testing.assert_allclose(relative[h], expected)
     # Without the calibration fit, only the rows from the first origin on.
     assert [len(r) for r in backtest.residuals(y)] == [6, 5]
 

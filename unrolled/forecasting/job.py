@@ -42,7 +42,8 @@ MARGIN = 0.05
 # The conformal intervals' residuals come from the backtest's origins and, before them, from
 # a fit at a calibration origin this share of the training rows from its start (at most
 # CALIBRATION_ROWS rows before the first origin): more residuals, from calmer and rougher years.
-CALIBRATION_SHARE, CALIBRATION_ROWS = 0.5, 240
+# On a positive series they are relative to the forecast, as its errors grow with its level.
+CALIBRATION_SHARE, CALIBRATION_ROWS = 0.25, 240
 PRUNE_RATIO = 1.25  # a recurrent candidate this much worse than the best after an origin stops
 
 
@@ -304,7 +305,9 @@ def run_job(
     notes.append(result.produced_by)
     if chosen_test is not None and search.intervals:
         calibration = _calibration_fit(chosen_test, train, table.columns, season, stage)
-        _add_intervals(result, chosen_test.residuals(train, calibration), test, search.intervals)
+        relative = bool((train[:, 0] > 0).all())
+        residuals = chosen_test.residuals(train, calibration, relative)
+        _add_intervals(result, residuals, test, search.intervals, relative)
     elif search.intervals:
         notes.append("No prediction intervals: the series is too short for a backtest.")
     return result
@@ -401,17 +404,25 @@ def _search(
 
 
 def _add_intervals(
-    result: JobResult, residuals: list[np.ndarray], test: np.ndarray, levels: tuple[float, ...]
+    result: JobResult,
+    residuals: list[np.ndarray],
+    test: np.ndarray,
+    levels: tuple[float, ...],
+    relative: bool = False,
 ) -> None:
+    """Bands of half-width `half_widths(residuals)` around the forecasts (times the
+    forecast's size where the residuals are `relative`)."""
     steps = max(len(result.future), result.test_steps)
     for level in levels:
         width = half_widths(residuals, level, steps)
-        result.intervals[level] = (
-            result.future - width[: len(result.future)],
-            result.future + width[: len(result.future)],
-        )
-        lower = result.backtest - width[: result.test_steps]
-        upper = result.backtest + width[: result.test_steps]
+        future_width = width[: len(result.future)]
+        test_width = width[: result.test_steps]
+        if relative:
+            future_width = future_width * np.abs(result.future)
+            test_width = test_width * np.abs(result.backtest)
+        result.intervals[level] = (result.future - future_width, result.future + future_width)
+        lower = result.backtest - test_width
+        upper = result.backtest + test_width
         result.backtest_intervals[level] = (lower, upper)
         result.coverage[level] = coverage(test, lower, upper)
 

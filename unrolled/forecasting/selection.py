@@ -93,7 +93,10 @@ class Backtest:
         return np.sqrt(np.mean((self.predictions - self.actuals) ** 2, axis=1))
 
     def residuals(
-        self, values: np.ndarray, calibration: tuple[int, Predictor] | None = None
+        self,
+        values: np.ndarray,
+        calibration: tuple[int, Predictor] | None = None,
+        relative: bool = False,
     ) -> list[np.ndarray]:
         """`[h]`: actual - forecast `h + 1` steps ahead, from every row between the origins.
 
@@ -101,6 +104,8 @@ class Backtest:
         origin: rows it was not trained on, so every such forecast is out of sample.
         `calibration`: `(origin, predictor fitted on the rows before it)`, an origin before
         the first one, which forecasts from each row up to the first origin as well.
+        `relative`: (actual - forecast) / forecast instead, for a positive series whose
+        errors grow with its level.
         """
         rows, horizon = len(values), self.predictions.shape[1]
         origins, predictors = list(self.origins), list(self.predictors)
@@ -120,7 +125,8 @@ class Backtest:
                     else predictor.forecast(values[:start], steps)
                 )
                 for h in range(steps):
-                    out[h].append(float(values[start + h, 0] - predicted[h]))
+                    error = float(values[start + h, 0] - predicted[h])
+                    out[h].append(error / abs(float(predicted[h])) if relative else error)
         return [np.asarray(r) for r in out]
 
 
