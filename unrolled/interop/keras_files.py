@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,36 +103,79 @@ def _read_keras_zip(path: Path) -> KerasFile:
         if "model.weights.h5" in names:
             with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as store:
                 if "layers" in store:
-                    weights = _keras3_layer_weights(store["layers"], h5py)
+                    weights = _keras3_layer_weights(store["layers"], h5py, _cell_orders(config))
     return KerasFile(config, weights, str(metadata.get("keras_version", "3")), "keras")
 
 
-def _keras3_layer_weights(layers: Any, h5py: Any) -> dict[str, list[np.ndarray]]:
+def _keras3_layer_weights(
+    layers: Any, h5py: Any, cell_orders: dict[str, list[str]]
+) -> dict[str, list[np.ndarray]]:
     """Weights by layer name, and by storage key as a fallback (keys are `lstm`, `lstm_1`, ...)."""
     found: dict[str, list[np.ndarray]] = {}
     for key in layers:
         group = layers[key]
-        values = _collect_vars(group, h5py)
-        found[f"key:{key}"] = values
         name = group["vars"].attrs.get("name") if "vars" in group else None
+        name = None if name is None else _text(name)
+        values = _collect_vars(group, h5py, cell_orders.get(name or "", []))
+        found[f"key:{key}"] = values
         if name is not None:
-            found[_text(name)] = values
+            found[name] = values
     return found
 
 
-def _collect_vars(group: Any, h5py: Any) -> list[np.ndarray]:
+def _collect_vars(group: Any, h5py: Any, cells: list[str]) -> list[np.ndarray]:
     # A layer's own variables first, then its sub-layers' in Keras's weight order.
     values = []
     if "vars" in group:
         own = group["vars"]
         values += [np.asarray(own[k]) for k in sorted(own, key=_numeric_key)]
     children = [k for k in group if k != "vars" and isinstance(group[k], h5py.Group)]
-    children.sort(
-        key=lambda k: (_CHILD_ORDER.index(k) if k in _CHILD_ORDER else 99, _numeric_key(k))
-    )
+    if group.name.endswith("/cells") and set(children) <= set(cells):
+        children.sort(key=cells.index)  # StackedRNNCells: the cells' list order, not a-z
+    else:
+        children.sort(
+            key=lambda k: (_CHILD_ORDER.index(k) if k in _CHILD_ORDER else 99, _numeric_key(k))
+        )
     for child in children:
-        values += _collect_vars(group[child], h5py)
+        values += _collect_vars(group[child], h5py, cells)
     return values
+
+
+def _cell_orders(config: Any) -> dict[str, list[str]]:
+    """Each layer holding a StackedRNNCells: its cells' storage keys in list order, as Keras
+    names them (class name in snake case, `_1`, `_2` for repeats); h5 lists them a-z."""
+    layers = config.get("config", {}).get("layers", []) if isinstance(config, dict) else []
+    orders = {}
+    for layer in layers:
+        cells = _find_cells(layer)
+        if cells is not None:
+            used: dict[str, int] = {}
+            keys = []
+            for cell in cells:
+                key = re.sub(r"\W+", "", str(cell.get("class_name", "")))
+                key = re.sub("([a-z])([A-Z])", r"\1_\2", re.sub("(.)([A-Z][a-z]+)", r"\1_\2", key))
+                key = key.lower()
+                used[key] = used.get(key, -1) + 1
+                keys.append(key if used[key] == 0 else f"{key}_{used[key]}")
+            orders[str(layer.get("config", {}).get("name"))] = keys
+    return orders
+
+
+def _find_cells(item: Any) -> list[dict[str, Any]] | None:
+    """The `cells` list of the first StackedRNNCells config inside `item`, or None."""
+    if isinstance(item, dict):
+        if item.get("class_name") == "StackedRNNCells":
+            return list(item.get("config", {}).get("cells", []))
+        for value in item.values():
+            found = _find_cells(value)
+            if found is not None:
+                return found
+    elif isinstance(item, list):
+        for value in item:
+            found = _find_cells(value)
+            if found is not None:
+                return found
+    return None
 
 
 def _numeric_key(name: str) -> tuple[int, str]:

@@ -57,7 +57,11 @@ def shape_from_data(shape: tuple[int, ...]) -> Shape:
 
 def input_shape_message(model: str, expected: Shape, received: tuple[int, ...]) -> str:
     """The error for inputs of the wrong shape, with the one fix that fits the mismatch."""
-    legend = " (samples, timesteps, features)" if len(expected) == 3 else ""
+    # Beyond 3 axes the middle ones depend on the first layer (rows and cols, or timesteps
+    # and width for a ConvLSTM1D); the samples and channels axes are the same for all.
+    legend = {3: " (samples, timesteps, features)"}.get(
+        len(expected), " (samples, ..., channels)" if len(expected) > 3 else ""
+    )
     message = (
         f"{model} expects inputs `x` of shape {shape_str(expected)}{legend}, None for any size; "
         f"received {shape_str(received)}."
@@ -83,4 +87,9 @@ def input_shape_message(model: str, expected: Shape, received: tuple[int, ...]) 
                 f"windows(series, look_back={expected[1]}), or use Input((None, features)) for "
                 "any length."
             )
+    if len(received) == len(expected) > 3 and expected[-1] not in (None, received[-1]):
+        return (
+            f"{message} The model was built for {expected[-1]} channels on the last axis and "
+            f"x has {received[-1]}; pass the channels it was built for."
+        )
     return message

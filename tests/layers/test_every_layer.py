@@ -1,0 +1,248 @@
+"""Every layer class exported from `unrolled.layers`, held to issue 16's promises as a user
+tries them: in a model it shows in `summary()` and the shape trace with Keras's output shape,
+saves and loads in our format, imports from Keras `.keras` and `.h5` files with Keras's
+predictions, exports to ONNX (or refuses naming the layer), and refuses inputs of the wrong
+rank or feature size with our ShapeError.
+
+The cases are in every_layer_cases.py, one per class; a class without a case fails
+`test_every_exported_layer_has_a_case`. Keras (torch backend) is the oracle for output shapes
+and predictions, onnxruntime runs the exported graphs, and the loaded model is compared with
+the one that was saved.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+import torch
+from every_layer_cases import CASES, NOT_PLACED, Case
+
+import unrolled
+import unrolled.layers
+from unrolled.errors import ConfigError, ShapeError
+from unrolled.explain import shape_trace
+from unrolled.interop import UnsupportedLayerError, from_keras, to_onnx
+from unrolled.layers import Layer
+
+ort = pytest.importorskip("onnxruntime")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:You are saving your model as an HDF5 file",
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning",
+    "ignore:.*Convolution[123]D:DeprecationWarning",
+    "ignore:.*Keras 1:DeprecationWarning",
+)
+NAMES = sorted(CASES)
+BATCH = 2
+TOL = 1e-5
+
+
+def _exported_layer_classes() -> dict[str, type]:
+    classes = {}
+    for name in unrolled.layers.__all__:
+        item = getattr(unrolled.layers, name)
+        if inspect.isclass(item) and issubclass(item, Layer):
+            classes[item.__name__] = item  # aliases (MaxPool1D) share their class's case
+    return classes
+
+
+def test_every_exported_layer_has_a_case() -> None:
+    missing = sorted(set(_exported_layer_classes()) - set(CASES) - set(NOT_PLACED))
+    assert not missing, f"add a case to tests/layers/every_layer_cases.py for {missing}"
+    assert not set(CASES) & set(NOT_PLACED)
+
+
+# -- the same model in Keras and in ours ------------------------------------------------------------
+def _data(case: Case, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    if case.tokens:
+        return [rng.integers(0, case.tokens, (BATCH, *s)).astype(np.int64) for s in case.inputs]
+    return [rng.normal(size=(BATCH, *s)).astype(np.float32) for s in case.inputs]
+
+
+def _apply(case: Case, layer: Any, inputs: list[Any]) -> Any:
+    if case.call == "list":
+        return layer(inputs)
+    return layer(*inputs)
+
+
+def _ours(case: Case) -> Any:
+    """Our model: Sequential for one input, functional for several."""
+    dtype = "int64" if case.tokens else None
+    if len(case.inputs) == 1 and case.call == "one":
+        return unrolled.Sequential(
+            [unrolled.Input(case.inputs[0], dtype=dtype), _make(case, unrolled.layers)]
+        )
+    inputs = [unrolled.Input(s, dtype=dtype) for s in case.inputs]
+    return unrolled.Model(inputs, _apply(case, _make(case, unrolled.layers), inputs))
+
+
+def _make(case: Case, module: Any) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Keras 1 names (Convolution1D)
+        return case.make(module)
+
+
+_KERAS: dict[str, tuple[keras.Model, Path, Path]] = {}
+
+
+def _keras(name: str, folder: Path) -> tuple[keras.Model, Path, Path]:
+    """Keras's model with random weights, saved as .keras and .h5 (built once per module)."""
+    if name not in _KERAS:
+        case = CASES[name]
+        dtype = "int32" if case.tokens else "float32"
+        inputs = [keras.Input(s, dtype=dtype) for s in case.inputs]
+        outputs = _apply(case, _make(case, keras.layers), inputs)
+        model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs)
+        rng = np.random.default_rng(1)
+        for w in model.weights:
+            low, high = (0.5, 1.5) if "variance" in w.path else (-0.5, 0.5)
+            w.assign(rng.uniform(low, high, tuple(w.shape)).astype(w.dtype))
+        keras_file, h5_file = folder / f"{name}.keras", folder / f"{name}.h5"
+        model.save(keras_file)
+        model.save(h5_file)
+        _KERAS[name] = (model, keras_file, h5_file)
+    return _KERAS[name]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("every_layer")
+
+
+def _predict(model: Any, x: list[np.ndarray]) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        out = model(*[torch.as_tensor(a) for a in x])
+    return out.numpy()
+
+
+def _layer_of(model: Any) -> Any:
+    return next(layer for layer in model.layers if layer.name == "layer")
+
+
+# -- 1, 2: summary and shape trace ------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_summary_and_shape_trace_show_the_layer_with_keras_output_shape(
+    name: str, folder: Path
+) -> None:
+    case = CASES[name]
+    ours = _ours(case)
+    keras_model, _, _ = _keras(name, folder)
+    want = tuple(keras_model.output_shape)
+    assert tuple(ours.output_shape) == want
+
+    text = ours.summary(print_fn=lambda *a, **k: None)
+    row = next(line for line in text.splitlines() if line.lstrip().startswith("layer "))
+    assert str(want).replace(" ", "") in row.replace(" ", ""), row
+
+    trace = shape_trace(ours)
+    rows = [r for r in trace.rows if r.layer == "layer"]
+    assert rows and tuple(rows[-1].output_shape) == want, trace
+    assert "layer" in str(trace)
+
+
+# -- 3: our file format ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_saves_and_loads_in_our_format_with_the_same_predictions(name: str, tmp_path: Path) -> None:
+    case = CASES[name]
+    model = _ours(case)
+    x = _data(case)
+    want = _predict(model, x)
+    model.save(tmp_path / "m.unrolled")
+    loaded = unrolled.models.load_model(tmp_path / "m.unrolled")
+    assert type(_layer_of(loaded)) is type(_layer_of(model))
+    np.testing.assert_allclose(_predict(loaded, x), want, atol=TOL, rtol=0)
+
+
+# -- 4: Keras files -------------------------------------------------------------------------------
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+@pytest.mark.parametrize("name", NAMES)
+def test_imports_from_keras_files_with_keras_predictions(
+    name: str, suffix: str, folder: Path
+) -> None:
+    case = CASES[name]
+    keras_model, keras_file, h5_file = _keras(name, folder)
+    x = _data(case)
+    want = keras.ops.convert_to_numpy(
+        keras_model(
+            [keras.ops.convert_to_tensor(a) for a in x] if len(x) > 1 else x[0], training=False
+        )
+    )
+    path = keras_file if suffix == ".keras" else h5_file
+    if case.keras_import_refuses is not None:
+        with pytest.raises(UnsupportedLayerError, match=case.keras_import_refuses):
+            from_keras(path)
+        return
+    ours = from_keras(path)
+    np.testing.assert_allclose(_predict(ours, x), want, atol=TOL, rtol=0)
+
+
+# -- 5: ONNX --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_exports_to_onnx_equal_to_eager_or_refuses_naming_the_layer(
+    name: str, tmp_path: Path
+) -> None:
+    case = CASES[name]
+    model = _ours(case)
+    x = _data(case)
+    try:
+        sig = to_onnx(model, tmp_path / "m.onnx")
+    except ConfigError as error:
+        layer = _layer_of(model)
+        names = {type(layer).__name__, type(getattr(layer, "cell", layer)).__name__}
+        assert any(n in str(error) for n in names), f"the refusal names no layer: {error}"
+        return
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(sig.path), options)
+    (got,) = session.run(None, dict(zip(sig.inputs, x)))
+    np.testing.assert_allclose(got, _predict(model, x), atol=TOL, rtol=0)
+
+
+# -- 6: bad input ---------------------------------------------------------------------------------
+def _assert_shape_error_in_our_words(call: Any) -> None:
+    try:
+        call()
+    except ShapeError as error:
+        message = str(error)
+        assert "samples" in message, message
+        assert re.search(r"[Ee]xpect|must", message), message
+        return
+    except Exception as error:  # noqa: BLE001 - the point: no other error type
+        pytest.fail(f"{type(error).__name__} instead of ShapeError: {error}")
+    pytest.fail("no error for a bad input")
+
+
+def _bad_inputs(case: Case, first: tuple[int, ...]) -> list[torch.Tensor]:
+    xs = [torch.as_tensor(a) for a in _data(case)]
+    dtype = xs[0].dtype
+    xs[0] = torch.zeros((BATCH, *first), dtype=dtype)
+    return xs
+
+
+@pytest.mark.parametrize("which", ["fewer", "more"])
+@pytest.mark.parametrize("name", NAMES)
+def test_an_input_of_the_wrong_rank_is_a_shape_error(name: str, which: str) -> None:
+    case = CASES[name]
+    shape = getattr(case, which)
+    if shape is None:
+        return  # the layer takes any rank here, as Keras's does
+    layer = _make(case, unrolled.layers)
+    xs = _bad_inputs(case, shape)
+    _assert_shape_error_in_our_words(lambda: _apply(case, layer, xs))
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if CASES[n].wider is not None])
+def test_another_feature_size_after_the_build_is_a_shape_error(name: str) -> None:
+    case = CASES[name]
+    model = _ours(case)
+    xs = _bad_inputs(case, case.wider)
+    _assert_shape_error_in_our_words(lambda: model(*xs))
