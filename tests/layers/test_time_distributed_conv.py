@@ -186,3 +186,53 @@ def test_cnn_lstm_from_a_keras_file_predicts_as_keras(tmp_path):
     np.testing.assert_allclose(
         ours.predict(x, verbose=0), keras.ops.convert_to_numpy(theirs(x)), **kl.TOL
     )
+
+
+def test_time_distributed_batch_normalization_takes_each_steps_statistics_as_keras():
+    # Keras runs the wrapped layer once per timestep: BatchNormalization normalizes every
+    # step by its own batch statistics and moves its moving ones once per step.
+    x = np.random.default_rng(0).normal(size=(4, 3, 5, 5, 2)).astype("float32") * 2 + 1
+    theirs = keras.layers.TimeDistributed(keras.layers.BatchNormalization())
+    ours = L.TimeDistributed(L.BatchNormalization())
+    theirs.build(x.shape)
+    ours.build(x.shape)
+    ours.set_weights(theirs.get_weights())
+    want = keras.ops.convert_to_numpy(theirs(x, training=True))
+    got = ours(torch.as_tensor(x), training=True).detach().numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    for mine, keras_weight in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, keras_weight, atol=1e-6)
+    # Inference: the moving statistics, the same either way.
+    np.testing.assert_allclose(
+        ours(torch.as_tensor(x), training=False).detach().numpy(),
+        keras.ops.convert_to_numpy(theirs(x, training=False)),
+        atol=1e-5,
+    )
+
+
+def test_time_distributed_batch_normalization_fits_as_keras():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(8, 3, 4, 4, 1)).astype("float32")
+    y = rng.normal(size=(8, 1)).astype("float32")
+
+    def build(api):
+        model = api.Sequential(
+            [
+                api.Input((3, 4, 4, 1)),
+                api.layers.TimeDistributed(api.layers.Conv2D(2, 3)),
+                api.layers.TimeDistributed(api.layers.BatchNormalization()),
+                api.layers.TimeDistributed(api.layers.Flatten()),
+                api.layers.LSTM(3),
+                api.layers.Dense(1),
+            ]
+        )
+        model.compile(optimizer=api.optimizers.SGD(0.05), loss="mse")
+        return model
+
+    theirs, ours = build(keras), build(unrolled)
+    ours.set_weights(theirs.get_weights())
+    want = theirs.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0).history["loss"]
+    got = ours.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    for mine, keras_weight in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, keras_weight, atol=1e-5)

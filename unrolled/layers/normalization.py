@@ -187,6 +187,10 @@ class BatchNormalization(_Normalization):
         array([0.02, 0.04], dtype=float32)
     """
 
+    # Its training output depends on which rows share the batch: TimeDistributed runs it
+    # once per timestep, as Keras does.
+    statistics_of_the_batch = True
+
     def __init__(
         self,
         axis: int = -1,

@@ -39,6 +39,10 @@ class TimeDistributed(Layer):
         axes, e.g. `(samples, timesteps, steps)` for an inner `LSTM` on 4-D inputs, also
         reaches a layer whose call takes `mask`.
 
+    A layer whose training output depends on the rows of its batch (`BatchNormalization`)
+    runs once per timestep instead, as Keras runs every layer: each step is normalized by
+    its own batch statistics.
+
     Keras differences: Keras also hands a layer that takes `mask` its slice of a
     `(samples, timesteps)` mask, one flag per sample; no layer here reads such a mask, so it
     is not passed.
@@ -104,6 +108,13 @@ class TimeDistributed(Layer):
             kwargs["mask"] = m.reshape(
                 samples * timesteps, *m.shape[2:]
             )  # (samples * timesteps, ...)
+        if getattr(self.layer, "statistics_of_the_batch", False):
+            # Keras calls the layer once per timestep, so BatchNormalization takes each
+            # step's own batch statistics and moves its moving ones once per step; folding
+            # the steps into one batch would pool them.
+            with self._per_step_errors(x.shape):
+                steps = [self._step(x[:, t], m, t, kwargs) for t in range(timesteps)]
+            return torch.stack(steps, dim=1)  # (samples, timesteps, ...out)
         folded = x.reshape(samples * timesteps, *x.shape[2:])  # (samples * timesteps, ...)
         with self._per_step_errors(x.shape):
             outputs = self.layer(folded, **kwargs)  # (samples * timesteps, ...out)
@@ -111,6 +122,15 @@ class TimeDistributed(Layer):
             lambda y: y.reshape(samples, timesteps, *y.shape[1:]),  # (samples, timesteps, ...out)
             outputs,
         )
+
+    def _step(
+        self, x: torch.Tensor, mask: torch.Tensor | None, t: int, kwargs: dict[str, Any]
+    ) -> torch.Tensor:
+        """The layer on timestep `t` alone, `(samples, ...)`, with that step's mask."""
+        if "mask" in kwargs:
+            assert mask is not None
+            kwargs = {**kwargs, "mask": mask[:, t]}  # (samples, ...)
+        return self.layer(x, **kwargs)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         shape = tuple(input_shape)
