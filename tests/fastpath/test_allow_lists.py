@@ -103,7 +103,9 @@ def test_explain_prints_why_the_fit_kernel_declines_and_what_it_takes():
     )
     flat = " ".join(text.split())
     assert (
-        "trains [Masking ->] LSTM|GRU|SimpleRNN -> Dense with loss MSE, on these options:" in flat
+        "trains [Masking ->] LSTM|GRU|SimpleRNN -> Dense with loss MSE, MAE, Huber, binary, "
+        "categorical or sparse categorical cross-entropy, metrics mse, mae, rmse, binary, "
+        "categorical or sparse categorical accuracy, on these options:" in flat
     )
     lstm = flat[flat.index(" LSTM: ") : flat.index(" Dense: ")]
     for option in (
@@ -119,8 +121,14 @@ def test_explain_prints_why_the_fit_kernel_declines_and_what_it_takes():
     assert "any value: name, batch_shape, units, kernel_initializer" in lstm
     assert " GRU: " not in flat  # only the model's own recurrent kind
     assert (
-        "Dense: trainable=True, dtype=float32, activity_regularizer=None, activation=linear" in flat
+        "Dense: trainable=True, dtype=float32, activity_regularizer=None, activation=linear, "
+        "sigmoid or softmax" in flat
     )
+    assert (
+        "loss binary_crossentropy: reduction=sum_over_batch_size or mean, axis=-1, "
+        "from_logits=True or False, label_smoothing=0.0" in flat
+    )
+    assert "RMSprop: " in flat and "centered=False" in flat
     assert "Adam: weight_decay=0.0, decay=0.0, clipnorm=None or 0" in flat
     assert "SGD: " in flat and "nesterov=True or False" in flat
 

@@ -1,6 +1,7 @@
 """The batched epoch kernel's own pieces: its `exp` against NumPy's, and whole epochs split
 into 1, 2 or 3 groups (more groups than rows in a short last batch included) against the
-row-by-row kernel, which `test_fit_kernel.py` checks against eager autograd."""
+row-by-row kernel, which `test_fit_kernel.py` and `test_heads.py` check against eager
+autograd: weights, losses, slots, states and each sample's metrics."""
 
 from __future__ import annotations
 
@@ -20,6 +21,22 @@ from unrolled.compiled.batched_kernel import _exp, fit_epoch_batched, work_size 
 from unrolled.compiled.fit_kernel import fit_epoch  # noqa: E402
 
 STEPS, FEATURES, UNITS, OUTPUTS = 7, 3, 5, 2
+# (loss, Dense activation) pairs, and every metric the head computes
+HEADS = [
+    (codes.LOSS_MSE, codes.ACT_LINEAR),
+    (codes.LOSS_BCE, codes.ACT_SIGMOID),
+    (codes.LOSS_CCE, codes.ACT_SOFTMAX),
+    (codes.LOSS_HUBER, codes.ACT_LINEAR),
+]
+METRICS = np.array(
+    [
+        codes.METRIC_MSE,
+        codes.METRIC_MAE,
+        codes.METRIC_BINARY_ACCURACY,
+        codes.METRIC_CATEGORICAL_ACCURACY,
+    ],
+    np.int64,
+)
 
 
 def test_exp_matches_numpy_within_two_ulp():
@@ -74,20 +91,24 @@ def test_epochs_match_the_row_kernel(cell, masked, stateful, optimizer):
         valid = (rng.random((samples, STEPS)) > 0.3).astype(np.uint8)
         valid[0] = 0  # a row with no valid step
     order = np.arange(samples) if stateful else rng.permutation(samples)
+    loss, activation = HEADS[(cell + optimizer) % len(HEADS)]  # each head in turn
+    head = np.array([loss, activation, 0, OUTPUTS], np.int64)
     results = []
     for kernel in (fit_epoch, _batched(1), _batched(2), _batched(3), _batched(4)):
         weights, m, v = theta.copy(), np.zeros_like(theta), np.zeros_like(theta)
         h, c = np.full((batch, UNITS), 0.1, np.float32), np.full((batch, UNITS), -0.1, np.float32)
         losses = np.zeros(-(-samples // batch), np.float32)
+        values = np.zeros((samples, len(METRICS)), np.float32)
         for epoch in range(3):
             kernel(
                 cell, UNITS, x, y, valid, order.astype(np.int64), batch, stateful, h, c,
                 weights, offsets, m, v, optimizer, np.float32(0.01), np.float32(0.9),
                 np.float32(0.999), np.float32(1e-7), np.float32(0.9),
-                1 + epoch * len(losses), losses,
+                1 + epoch * len(losses), losses, head, np.float32(0.5), METRICS,
+                np.full(len(METRICS), 0.5, np.float32), values,
             )  # fmt: skip
         states = (h, c) if cell == codes.CELL_LSTM else (h,)
-        results.append((weights, losses.copy(), m, v, *states))
+        results.append((weights, losses.copy(), m, v, values, *states))
     for other in results[1:]:
         for ours, reference in zip(other, results[0]):
             np.testing.assert_allclose(ours, reference, atol=1e-5, rtol=1e-5)

@@ -1,9 +1,11 @@
 """Random configurations the planners accept, each compiled path against the reference one.
 
-Fit: cell kind, sizes, batch, stateful or not, masking or not, biases, Adam or SGD (with
-momentum, Nesterov), learning rate, epochs, and which epoch kernel (row by row, or batched
-over two threads where MKL's sgemm is found); the losses, weights and states after training
-must match the reference path (`fast_path=False`) to the kernels' tolerance. Rollout: stacks of recurrent layers with
+Fit: cell kind, sizes, batch, stateful or not, masking or not, biases, Adam, SGD (with
+momentum, Nesterov) or RMSprop (with momentum or not), learning rate, epochs, which epoch kernel (row by row, or batched
+over two threads where MKL's sgemm is found), and the head: Dense's activation, the loss
+(MSE, MAE, Huber, binary/categorical/sparse categorical cross-entropy, from logits or not)
+and the metrics; the history (loss and metrics), weights and states after training must
+match the reference path (`fast_path=False`) to the kernels' tolerance. Rollout: stacks of recurrent layers with
 Dense, TimeDistributed, Activation and Dropout stages, fed back with or without covariates,
 against the stepper.
 
@@ -32,6 +34,7 @@ from unrolled.layers import (
     SimpleRNN,
     TimeDistributed,
 )
+from unrolled.training import losses
 
 pytest.importorskip("numba")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -58,7 +61,52 @@ OPTIMIZERS = {
     "sgd": lambda lr: unrolled.optimizers.SGD(lr),
     "momentum": lambda lr: unrolled.optimizers.SGD(lr, momentum=0.9),
     "nesterov": lambda lr: unrolled.optimizers.SGD(lr, momentum=0.5, nesterov=True),
+    "rmsprop": lambda lr: unrolled.optimizers.RMSprop(lr, rho=0.8),
+    "rmsprop_momentum": lambda lr: unrolled.optimizers.RMSprop(lr, momentum=0.5),
 }
+
+
+# Each loss: the targets it takes, and the metrics drawn with it (fitting those targets).
+LOSSES = {
+    "mse": ("values", lambda case: "mse"),
+    "mae": ("values", lambda case: "mae"),
+    "huber": ("values", lambda case: losses.Huber(delta=case.delta)),
+    "bce": ("binary", lambda case: losses.BinaryCrossentropy(from_logits=case.from_logits)),
+    "cce": ("onehot", lambda case: losses.CategoricalCrossentropy(from_logits=case.from_logits)),
+    "sparse": (
+        "ids",
+        lambda case: losses.SparseCategoricalCrossentropy(from_logits=case.from_logits),
+    ),
+}
+METRICS = {
+    "values": ["mse", "mae", "rmse", "accuracy"],
+    "binary": ["accuracy", "binary_accuracy", "mae"],
+    "onehot": ["accuracy", "categorical_accuracy", "mse"],
+    "ids": ["accuracy", "sparse_categorical_accuracy"],
+}
+PROBABILITIES = {"bce": "sigmoid", "cce": "softmax", "sparse": "softmax"}
+
+
+@dataclass(frozen=True)
+class Head:
+    loss: str
+    activation: str
+    from_logits: bool
+    delta: float
+    metrics: tuple[str, ...]
+
+
+@st.composite
+def heads(draw: st.DrawFn) -> Head:
+    loss = draw(st.sampled_from(sorted(LOSSES)))
+    from_logits = loss in PROBABILITIES and draw(st.booleans())
+    if loss in PROBABILITIES:  # probabilities from the activation Keras pairs with the loss
+        activation = "linear" if from_logits else PROBABILITIES[loss]
+    else:
+        activation = draw(st.sampled_from(["linear", "sigmoid", "softmax"]))
+    names = METRICS[LOSSES[loss][0]]
+    chosen = draw(st.lists(st.sampled_from(names), max_size=2, unique=True))
+    return Head(loss, activation, from_logits, draw(st.sampled_from([0.3, 1.0])), tuple(chosen))
 
 
 @dataclass(frozen=True)
@@ -79,6 +127,7 @@ class FitCase:
     epochs: int
     batched: bool
     seed: int
+    head: Head = Head("mse", "linear", False, 1.0, ())
 
 
 @st.composite
@@ -87,7 +136,7 @@ def fit_cases(draw: st.DrawFn) -> FitCase:
     batch = draw(st.integers(1, 5))
     samples = batch * draw(st.integers(1, 3)) if stateful else draw(st.integers(1, 12))
     optimizer = draw(st.sampled_from(sorted(OPTIMIZERS)))
-    rates = (1e-3, 1e-2) if optimizer == "adam" else (1e-2, 0.05)
+    rates = (1e-3, 1e-2) if optimizer in ("adam", "rmsprop", "rmsprop_momentum") else (1e-2, 0.05)
     return FitCase(
         kind=draw(st.sampled_from(sorted(RECURRENT))),
         units=draw(st.integers(1, 6)),
@@ -105,13 +154,14 @@ def fit_cases(draw: st.DrawFn) -> FitCase:
         epochs=draw(st.integers(1, 2)),
         batched=blas.missing() is None and draw(st.booleans()),
         seed=draw(st.integers(0, 2**16)),
+        head=draw(heads()),
     )
 
 
 def _fit_data(case: FitCase) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(case.seed)
     x = rng.normal(size=(case.samples, case.steps, case.features)).astype(np.float32)
-    y = rng.normal(size=(case.samples, case.outputs)).astype(np.float32)
+    y = _targets(rng, case)
     if case.masked:  # pre-, post-padding and holes
         masked = rng.random((case.samples, case.steps)) < 0.3
         # Some rows have no valid step at all, so small batches are sometimes wholly masked:
@@ -121,6 +171,21 @@ def _fit_data(case: FitCase) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def _outputs(case: FitCase) -> int:
+    """The Dense units: at least two classes for the categorical losses."""
+    return case.outputs + (LOSSES[case.head.loss][0] in ("onehot", "ids"))
+
+
+def _targets(rng: np.random.Generator, case: FitCase) -> np.ndarray:
+    kind, outputs = LOSSES[case.head.loss][0], _outputs(case)
+    if kind == "values":
+        return rng.normal(size=(case.samples, outputs)).astype(np.float32)
+    if kind == "binary":
+        return (rng.random((case.samples, outputs)) < 0.5).astype(np.float32)
+    ids = rng.integers(0, outputs, case.samples)
+    return np.eye(outputs, dtype=np.float32)[ids] if kind == "onehot" else ids
+
+
 def _fit_model(case: FitCase) -> unrolled.Sequential:
     unrolled.set_random_seed(case.seed)
     shape = (case.batch if case.stateful else None, case.steps, case.features)
@@ -128,7 +193,10 @@ def _fit_model(case: FitCase) -> unrolled.Sequential:
     return unrolled.Sequential(
         [Input(batch_shape=shape)]
         + [Masking(0.0)] * case.masked
-        + [recurrent, Dense(case.outputs, use_bias=case.dense_bias)]
+        + [
+            recurrent,
+            Dense(_outputs(case), activation=case.head.activation, use_bias=case.dense_bias),
+        ]
     )
 
 
@@ -139,7 +207,12 @@ def test_compiled_fit_matches_the_reference_fit(case: FitCase):
     runs = []
     for fast in ("auto", False):
         model = _fit_model(case)
-        model.compile(OPTIMIZERS[case.optimizer](case.learning_rate), "mse", fast_path=fast)
+        model.compile(
+            OPTIMIZERS[case.optimizer](case.learning_rate),
+            LOSSES[case.head.loss][1](case),
+            metrics=list(case.head.metrics),
+            fast_path=fast,
+        )
         with pytest.MonkeyPatch.context() as patch:
             if case.batched:  # the batched kernel on two threads, forced on these small sizes
                 patch.setattr(fit_plan, "MAX_WORK_PER_BATCH", 0)
@@ -152,9 +225,11 @@ def test_compiled_fit_matches_the_reference_fit(case: FitCase):
     assert name == "compiled-epoch", reason
     assert ("batched over 2 threads" in reason) == case.batched
     assert ref_model.last_fit_path.name == "reference"
-    np.testing.assert_allclose(
-        fast_history.history["loss"], ref_history.history["loss"], rtol=1e-5, atol=1e-6
-    )
+    assert list(fast_history.history) == list(ref_history.history)
+    for key, values in ref_history.history.items():  # the loss, then each metric
+        np.testing.assert_allclose(
+            fast_history.history[key], values, rtol=1e-5, atol=1e-6, err_msg=key
+        )
     # As test_fit_kernel.py's, and relative too, as for the losses: a relu cell under SGD can
     # grow weights past 10, where float32 rounding alone exceeds 1e-5.
     for ours, theirs in zip(fast_model.get_weights(), ref_model.get_weights()):

@@ -85,12 +85,17 @@ CASES = [(kind, stateful, "adam") for kind in sorted(RECURRENT) for stateful in 
     ("gru", True, "sgd"),
     ("lstm", True, "nesterov"),
     ("rnn_tanh", False, "momentum"),
+    ("lstm", False, "rmsprop"),
+    ("gru", True, "rmsprop_momentum"),
+    ("rnn_relu", False, "rmsprop_momentum"),
 ]
 OPTIMIZERS = {
     "adam": lambda: "adam",
     "sgd": lambda: "sgd",
     "nesterov": lambda: unrolled.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
     "momentum": lambda: unrolled.optimizers.SGD(0.05, momentum=0.5),
+    "rmsprop": lambda: unrolled.optimizers.RMSprop(0.01, rho=0.8),
+    "rmsprop_momentum": lambda: unrolled.optimizers.RMSprop(0.01, momentum=0.5),
 }
 
 
@@ -201,11 +206,24 @@ def _decline(**change):
         ({"layer": {"kernel_regularizer": "l2"}}, "regularizers"),
         ({"layer": {"use_cudnn": False}}, "use_cudnn=False"),
         ({"dense": {"activation": "relu"}}, "only linear"),
-        ({"compile": {"loss": "mae"}}, "mean squared error"),
-        ({"compile": {"optimizer": "rmsprop"}}, "Adam and SGD"),
+        ({"compile": {"loss": "mape"}}, "loss mape: the kernel implements MSE, MAE, Huber"),
+        (
+            {"compile": {"loss": unrolled.losses.CategoricalCrossentropy(label_smoothing=0.1)}},
+            "label_smoothing=0.1 (only 0.0); label smoothing runs on the reference path",
+        ),
+        (
+            {"compile": {"loss": unrolled.losses.MeanSquaredError(reduction="sum")}},
+            "reduction='sum'",
+        ),
+        ({"compile": {"metrics": ["mape"]}}, "metric mape (MeanAbsolutePercentageError)"),
+        ({"compile": {"weighted_metrics": ["mae"]}}, "weighted_metrics"),
+        ({"compile": {"optimizer": "adagrad"}}, "Adam, SGD and RMSprop"),
+        (
+            {"compile": {"optimizer": unrolled.optimizers.RMSprop(centered=True)}},
+            "optimizer RMSprop: centered=True (only False)",
+        ),
         ({"compile": {"optimizer": unrolled.optimizers.Adam(clipnorm=1.0)}}, "clipping"),
         ({"compile": {"optimizer": unrolled.optimizers.Adam(amsgrad=True)}}, "amsgrad"),
-        ({"compile": {"metrics": ["mae"]}}, "metrics"),
         ({"compile": {"fast_path": False}}, "fast_path=False"),
         ({"sample_weight": np.ones(12, np.float32)}, "sample"),
         ({"steps_per_epoch": 2}, "steps_per_epoch"),

@@ -27,7 +27,8 @@ from unrolled.layers.recurrent import RNN
 from unrolled.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from unrolled.layers.time_distributed import TimeDistributed
 from unrolled.ops.cell_kinds import GRU_RESET_BEFORE, kind_of_layer
-from unrolled.training.update_rules import AdamRule, SGDRule
+from unrolled.training import losses, metrics
+from unrolled.training.update_rules import AdamRule, RMSpropRule, SGDRule
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ NO_CLIPPING = Accepts(
 )
 
 FIT_STRUCTURE = "[Masking ->] LSTM|GRU|SimpleRNN -> Dense"
+FIT_LOSSES = "MSE, MAE, Huber, binary, categorical or sparse categorical cross-entropy"
+FIT_METRICS = "mse, mae, rmse, binary, categorical or sparse categorical accuracy"
 # The layer and cell classes the kernels run (exactly these: a subclass may change the math).
 RECURRENT_LAYERS = (RNN, LSTM, GRU, SimpleRNN)
 KERNEL_CELLS = (LSTMCell, GRUCell, SimpleRNNCell)
@@ -68,6 +71,59 @@ ROLLOUT_ACTIVATIONS = {
     "relu": codes.ACT_RELU,
     "tanh": codes.ACT_TANH,
     "sigmoid": codes.ACT_SIGMOID,
+}
+
+
+# The fit kernels' head: Dense's activations, the losses (by Keras's function) and the
+# metrics (by class), with their codes.
+HEAD_ACTIVATIONS = {
+    "linear": codes.ACT_LINEAR,
+    "sigmoid": codes.ACT_SIGMOID,
+    "softmax": codes.ACT_SOFTMAX,
+}
+_LOSS: Table = {
+    "name": ANY,
+    "reduction": only(
+        "sum_over_batch_size", "mean", why="other reductions run on the reference path"
+    ),
+    "axis": only(-1),
+}
+_PROBABILITIES: Table = {
+    **_LOSS,
+    "from_logits": BOOL,
+    "label_smoothing": only(0.0, why="label smoothing runs on the reference path"),
+}
+POSITIVE = Accepts("a number above 0", lambda value: isinstance(value, (int, float)) and value > 0)
+LOSS_OPTIONS: Mapping[Callable[..., Any], tuple[int, Table]] = {
+    losses.mean_squared_error: (codes.LOSS_MSE, _LOSS),
+    losses.mean_absolute_error: (codes.LOSS_MAE, _LOSS),
+    losses.huber: (codes.LOSS_HUBER, {**_LOSS, "delta": POSITIVE}),
+    losses.binary_crossentropy: (codes.LOSS_BCE, _PROBABILITIES),
+    losses.categorical_crossentropy: (codes.LOSS_CCE, _PROBABILITIES),
+    losses.sparse_categorical_crossentropy: (
+        codes.LOSS_SPARSE_CCE,
+        {**_LOSS, "from_logits": BOOL},
+    ),
+}
+# The loss classes whose `call` is `fn(y_true, y_pred, **options)` and nothing else.
+LOSS_CLASSES = (
+    losses.LossFunctionWrapper,
+    losses.MeanSquaredError,
+    losses.MeanAbsoluteError,
+    losses.Huber,
+    losses.BinaryCrossentropy,
+    losses.CategoricalCrossentropy,
+    losses.SparseCategoricalCrossentropy,
+)
+_METRIC: Table = {"name": ANY}
+# RootMeanSquaredError's per-sample values are squared errors; it roots the epoch's mean.
+METRIC_OPTIONS: Mapping[type, tuple[int, Table]] = {
+    metrics.MeanSquaredError: (codes.METRIC_MSE, _METRIC),
+    metrics.RootMeanSquaredError: (codes.METRIC_MSE, _METRIC),
+    metrics.MeanAbsoluteError: (codes.METRIC_MAE, _METRIC),
+    metrics.BinaryAccuracy: (codes.METRIC_BINARY_ACCURACY, {**_METRIC, "threshold": ANY}),
+    metrics.CategoricalAccuracy: (codes.METRIC_CATEGORICAL_ACCURACY, _METRIC),
+    metrics.SparseCategoricalAccuracy: (codes.METRIC_SPARSE_ACCURACY, _METRIC),
 }
 
 
@@ -146,7 +202,7 @@ def dense_options(training: bool) -> Table:
     return {
         **_layer(training),
         "units": ANY,
-        "activation": _fit(only("linear"), training, only(*ROLLOUT_ACTIVATIONS)),
+        "activation": _fit(only(*HEAD_ACTIVATIONS), training, only(*ROLLOUT_ACTIVATIONS)),
         "use_bias": BOOL,
         **_weight_options(("kernel", "bias"), training),
     }
@@ -179,16 +235,25 @@ OPTIMIZER_OPTIONS: Mapping[type, Table] = {
         "amsgrad": only(False, why="amsgrad runs on the reference path"),
     },
     SGDRule: {**_OPTIMIZER, "momentum": ANY, "nesterov": BOOL},
+    RMSpropRule: {
+        **_OPTIMIZER,
+        "rho": ANY,
+        "momentum": ANY,
+        "epsilon": ANY,
+        "centered": only(False, why="centered RMSprop runs on the reference path"),
+    },
 }
 
 
 def fit_tables(cells: tuple[type, ...] = KERNEL_CELLS, masked: bool = False) -> dict[str, Table]:
-    """The fit kernel's tables by title: Masking, the recurrent layers of `cells`, Dense, optimizers."""
+    """The fit kernel's tables by title: Masking, the recurrent layers of `cells`, Dense,
+    losses, optimizers."""
     tables = {"Masking": MASKING_OPTIONS}
     tables |= {
         cell.__name__.removesuffix("Cell"): recurrent_options(cell, True, masked) for cell in cells
     }
     tables["Dense"] = dense_options(True)
+    tables |= {f"loss {fn.__name__}": table for fn, (_, table) in LOSS_OPTIONS.items()}
     return tables | {rule.__name__.removesuffix("Rule"): t for rule, t in OPTIMIZER_OPTIONS.items()}
 
 

@@ -1,7 +1,12 @@
 """`fit_kernel`'s epochs for batches too big for its row-by-row loops: matrix products and threads.
 
-Same model, loss, optimizers, masking and states as `fit_kernel.fit_epoch`, and the same
-arguments plus per-thread workspaces. Each batch is split into groups of rows, one per
+Same model, head (`head_kernel.head_row`), optimizers (`fit_kernel._apply_update`: Adam,
+SGD, RMSprop), masking and states as `fit_kernel.fit_epoch`, and the same arguments plus
+per-thread workspaces.
+
+numba's disk cache keys a kernel on its own file's contents, not its callees': after
+editing `fit_kernel._apply_update`, `head_kernel.py` or `cell_steps.py`, edit this file too
+(its cached build keeps the old callees). Each batch is split into groups of rows, one per
 workspace, trained side by side on numba's threads (rows are independent until the weight
 gradients are summed). Within a group:
 
@@ -26,6 +31,7 @@ from unrolled.compiled.codes import (
     CELL_LSTM,
     CELL_RNN_TANH,
     GATES_BY_CELL,
+    HEAD_OUTPUTS,
     OFFSET_BIAS,
     OFFSET_DENSE,
     OFFSET_DENSE_BIAS,
@@ -33,6 +39,7 @@ from unrolled.compiled.codes import (
     OFFSET_RECURRENT,
 )
 from unrolled.compiled.fit_kernel import _apply_update
+from unrolled.compiled.head_kernel import head_row
 from unrolled.compiled.jit import kernel, parallel_kernel
 
 _NO, _YES = 78, 84  # Fortran's 'N' and 'T'
@@ -290,21 +297,27 @@ def _train_rows(  # type: ignore[no-untyped-def]
     theta,
     offsets,
     grad,
-    scale,
+    per_row,
     work,
     bits,
+    head,
+    delta,
+    metrics,
+    thresholds,
+    metric_values,
 ):
     """Forward, loss and backward for one group of a batch (`rows`: its sample indices).
 
-    Adds the group's gradients to `grad` (zeroed by the caller), writes its final states to
-    `h_state`, `c_state` (this group's rows) when `stateful`, and returns the sum of its
-    rows' losses (each the mean over outputs).
+    Adds the group's gradients to `grad` (zeroed by the caller; `per_row` is 1 / the
+    batch's size), writes its final states to `h_state`, `c_state` (this group's rows) when
+    `stateful`, each row's metrics to `metric_values (n, M)`, and returns the sum of its
+    rows' losses.
     """
     n = rows.shape[0]
     if n == 0:
         return np.float32(0.0)
     steps, features = x.shape[1], x.shape[2]
-    outputs = y.shape[1]
+    outputs = head[HEAD_OUTPUTS]
     gu = GATES_BY_CELL[cell] * units
     is_gru = cell == CELL_GRU
     oK, oR, ob = offsets[OFFSET_KERNEL], offsets[OFFSET_RECURRENT], offsets[OFFSET_BIAS]
@@ -386,9 +399,11 @@ def _train_rows(  # type: ignore[no-untyped-def]
                     C[t + 1, b, u] = C[t, b, u]
     # ---- the Dense head and the loss (a row with no valid step outputs zeros, as Keras) -----
     loss = np.float32(0.0)
+    zk = np.zeros(outputs, np.float32)  # the head's pre-activations, outputs, gradient
+    ok = np.zeros(outputs, np.float32)
+    gk = np.zeros(outputs, np.float32)
     for b in range(n):
         s = rows[b]
-        row_loss = np.float32(0.0)
         for u in range(units):
             dH[b, u] = np.float32(0.0)
             dC[b, u] = np.float32(0.0)
@@ -399,16 +414,16 @@ def _train_rows(  # type: ignore[no-untyped-def]
                     pred += H[steps, b, u] * D[u, k]
             if obd >= 0:
                 pred += theta[obd + k]
-            err = pred - y[s, k]
-            row_loss += err * err
-            d_pred = scale * err
+            zk[k] = pred
+        loss += head_row(head, delta, y[s], zk, ok, gk, metrics, thresholds, metric_values[b])
+        for k in range(outputs):
+            d_pred = gk[k] * per_row
             if obd >= 0:
                 grad[obd + k] += d_pred
             if seen[b]:
                 for u in range(units):
                     grad[oD + u * outputs + k] += H[steps, b, u] * d_pred
                     dH[b, u] += d_pred * D[u, k]
-        loss += row_loss / np.float32(outputs)
     # ---- backward through time (the initial states are constants: truncated BPTT) ----------
     for t in range(steps - 1, -1, -1):
         _step_gradients(cell, A[t], REC[t], H[t], C[t], TC[t], live[t], dH, dC, DZ[t], DR[t])
@@ -461,6 +476,11 @@ def fit_epoch_batched(  # type: ignore[no-untyped-def]
     momentum,
     first_step,
     losses,
+    head,
+    delta,
+    metrics,
+    thresholds,
+    metric_values,
     work,
     bits,
 ):
@@ -475,14 +495,15 @@ def fit_epoch_batched(  # type: ignore[no-untyped-def]
     batch = 0
     for start in range(0, n_samples, batch_size):
         size = min(batch_size, n_samples - start)
-        scale = np.float32(2.0) / np.float32(size * y.shape[1])
+        per_row = np.float32(1.0) / np.float32(size)
         for p in numba.prange(parts):
             lo, hi = p * size // parts, (p + 1) * size // parts
             grads[p, :] = np.float32(0.0)
             before = SET_THREADS(1)  # the groups are the parallelism: MKL stays on one thread
             group_loss[p] = _train_rows(
                 cell, units, x, y, valid, order[start + lo : start + hi], stateful,
-                h_state[lo:hi], c_state[lo:hi], theta, offsets, grads[p], scale, work[p], bits[p],
+                h_state[lo:hi], c_state[lo:hi], theta, offsets, grads[p], per_row, work[p],
+                bits[p], head, delta, metrics, thresholds, metric_values[start + lo : start + hi],
             )  # fmt: skip
             SET_THREADS(before)
         grad[:] = np.float32(0.0)

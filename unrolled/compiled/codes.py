@@ -2,7 +2,8 @@
 
 Cells (`CELL_*`, each fused operator's `kernel_code` in `ops.cell_kinds`), optimizer rules
 (`OPT_*`), which weight each slot of the fit kernel's `offsets` holds (`OFFSET_*`, filled
-by `layout.py`), and the rollout kernel's stage table (`STAGE_*`, `ACT_*`, `COL_*`).
+by `layout.py`), the fit kernels' head (`LOSS_*`, `METRIC_*`, `HEAD_*`), and the rollout
+kernel's stage table (`STAGE_*`, `ACT_*`, `COL_*`).
 Module-level ints and arrays: numba compiles them into the kernels as constants.
 """
 
@@ -21,12 +22,18 @@ GATES = {code: kind.gate_count for code, kind in _KIND_OF_CELL.items()}
 # Indexed by cell code: gate blocks, and rows of the bias (GRU: input and recurrent).
 GATES_BY_CELL = np.array([GATES[code] for code in range(len(GATES))], np.int64)
 BIAS_ROWS_BY_CELL = np.array([_KIND_OF_CELL[c].bias_rows for c in range(len(GATES))], np.int64)
-OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAM = 0, 1, 2, 3
+OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAM, OPT_RMSPROP, OPT_RMSPROP_MOMENTUM = range(6)
 # The fit kernel's `offsets`: where each weight starts in its flat vector; -1 for an absent bias.
 OFFSET_KERNEL, OFFSET_RECURRENT, OFFSET_BIAS, OFFSET_DENSE, OFFSET_DENSE_BIAS = range(5)
 
 STAGE_DENSE, STAGE_ACTIVATION = 10, 11
-ACT_LINEAR, ACT_RELU, ACT_TANH, ACT_SIGMOID = 0, 1, 2, 3
+ACT_LINEAR, ACT_RELU, ACT_TANH, ACT_SIGMOID, ACT_SOFTMAX = 0, 1, 2, 3, 4
+# The fit kernels' head (`head_kernel.py`): its loss (`LOSS_*`), and the metrics (`METRIC_*`)
+# computed on its outputs before each update. `HEAD_*` index the kernel's `head` int array.
+LOSS_MSE, LOSS_MAE, LOSS_HUBER, LOSS_BCE, LOSS_CCE, LOSS_SPARSE_CCE = range(6)
+METRIC_MSE, METRIC_MAE, METRIC_BINARY_ACCURACY, METRIC_CATEGORICAL_ACCURACY = range(4)
+METRIC_SPARSE_ACCURACY = 4
+HEAD_LOSS, HEAD_ACTIVATION, HEAD_FROM_LOGITS, HEAD_OUTPUTS = range(4)
 # Rollout spec columns: kind, input size, output size, kernel, recurrent kernel, bias (-1:
 # none), activation (pointwise stages), offset of the stage's states in a series' state vector.
 COL_KIND, COL_IN, COL_OUT, COL_KERNEL, COL_RECURRENT, COL_BIAS, COL_ACT, COL_STATE = range(8)

@@ -1,6 +1,6 @@
-"""Epochs of `fit` for `recurrent layer -> Dense` with MSE, many batches per numba call.
+"""Epochs of `fit` for `recurrent layer -> Dense`, many batches per numba call.
 
-Forward, backpropagation through time and the optimizer update (Keras's Adam or SGD,
+Forward, backpropagation through time and the optimizer update (Keras's Adam, SGD or RMSprop,
 `training/update_rules.py` line for line) run batch after batch without returning to
 Python: at the sizes of the seeds' recipes (a few units, a few steps, batch 1) eager
 PyTorch spends its time on dispatch, autograd bookkeeping and the optimizer's tensor
@@ -9,7 +9,8 @@ lists, not on arithmetic.
 Layouts are Keras's (`kernel (features, G * units)`, gates side by side); every weight
 and optimizer slot lives in one flat float32 vector, addressed by `offsets`
 (`codes.OFFSET_*`, laid out by `layout.py`). The forward step is `cell_steps.forward_step`,
-the rollout kernel's too. All arithmetic is float32, as torch's.
+the rollout kernel's too; the head (Dense's activation, the loss, the metrics) is
+`head_kernel.head_row`. All arithmetic is float32, as torch's.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from unrolled.compiled.codes import (
     CELL_LSTM,
     CELL_RNN_TANH,
     GATES_BY_CELL,
+    HEAD_OUTPUTS,
     OFFSET_BIAS,
     OFFSET_DENSE,
     OFFSET_DENSE_BIAS,
@@ -30,8 +32,11 @@ from unrolled.compiled.codes import (
     OFFSET_RECURRENT,
     OPT_ADAM,
     OPT_NESTEROV,
+    OPT_RMSPROP,
+    OPT_RMSPROP_MOMENTUM,
     OPT_SGD,
 )
+from unrolled.compiled.head_kernel import head_row
 from unrolled.compiled.jit import kernel
 
 
@@ -122,9 +127,23 @@ def _backward_step(
 
 @kernel
 def _apply_update(opt, theta, grad, m, v, lr, beta_1, beta_2, epsilon, momentum, step):  # type: ignore[no-untyped-def]
-    """Keras's update rule on the flat vector (see `update_rules.py` for the per-tensor form)."""
+    """Keras's update rule on the flat vector (see `update_rules.py` for the per-tensor form).
+
+    RMSprop reads its `rho` from `beta_1`, keeps its velocity in `v` and momentum in `m`.
+    """
     n = theta.shape[0]
-    if opt == OPT_ADAM:
+    if opt == OPT_RMSPROP or opt == OPT_RMSPROP_MOMENTUM:
+        w = np.float32(1.0 - float(beta_1))
+        for j in range(n):
+            g = grad[j]
+            v[j] = v[j] * beta_1 + w * g * g
+            root = np.sqrt(v[j] + epsilon)
+            if opt == OPT_RMSPROP:
+                theta[j] = theta[j] + (-lr) * (g / root)
+            else:
+                m[j] = m[j] * momentum + (g / root) * lr
+                theta[j] = theta[j] - m[j]
+    elif opt == OPT_ADAM:
         # alpha in double then float32, as torch casts a Python scalar for a float32 kernel.
         alpha = np.float32(
             float(lr) * np.sqrt(1.0 - float(beta_2) ** step) / (1.0 - float(beta_1) ** step)
@@ -173,17 +192,23 @@ def fit_epoch(  # type: ignore[no-untyped-def]
     momentum,
     first_step,
     losses,
+    head,
+    delta,
+    metrics,
+    thresholds,
+    metric_values,
 ):
-    """Trains the batches of `order` in place; returns nothing. `losses[i]` gets batch i's MSE.
+    """Trains the batches of `order` in place; returns nothing. `losses[i]` gets batch i's loss.
 
-    Args: `x (N, T, F)`, `y (N, n)`, `valid (N, T)` uint8 (1 where the step counts; Keras
-    masking), `order` sample indices (an epoch's, or a run of whole batches of it),
+    Args: `x (N, T, F)`, `y (N, targets)`, `valid (N, T)` uint8 (1 where the step counts;
+    Keras masking), `order` sample indices (an epoch's, or a run of whole batches of it),
     `h_state`, `c_state (B, U)` stateful states (read and written when `stateful`), `theta`
     the flat weights, `m`, `v` the optimizer slots, `first_step` Keras's `iterations + 1` at
-    the first batch.
+    the first batch; `head`, `delta`, `metrics`, `thresholds` as `head_kernel.head_row`
+    takes them, and `metric_values (len(order), M)` gets each sample's metrics, in order.
     """
     n_samples, steps, features = order.shape[0], x.shape[1], x.shape[2]
-    outputs = y.shape[1]
+    outputs = head[HEAD_OUTPUTS]
     gu = GATES_BY_CELL[cell] * units
     oK, oR, ob = offsets[OFFSET_KERNEL], offsets[OFFSET_RECURRENT], offsets[OFFSET_BIAS]
     oD, obd = offsets[OFFSET_DENSE], offsets[OFFSET_DENSE_BIAS]
@@ -206,7 +231,9 @@ def fit_epoch(  # type: ignore[no-untyped-def]
     RT = np.zeros((gu, units), np.float32)
     z = np.zeros(gu, np.float32)  # scratch for the steps
     r = np.zeros(gu, np.float32)
-    two = np.float32(2.0)
+    zk = np.zeros(outputs, np.float32)  # the head's pre-activations, outputs, gradient
+    ok = np.zeros(outputs, np.float32)
+    gk = np.zeros(outputs, np.float32)
     batch = 0
     for start in range(0, n_samples, batch_size):
         size = min(batch_size, n_samples - start)
@@ -230,10 +257,9 @@ def fit_epoch(  # type: ignore[no-untyped-def]
                     C[t + 1, b] = C[t, b]
         loss = np.float32(0.0)
         grad[:] = np.float32(0.0)
-        scale = two / np.float32(size * outputs)
+        per_row = np.float32(1.0) / np.float32(size)  # the batch loss is the mean of the rows'
         for b in range(size):
             s = order[start + b]
-            row_loss = np.float32(0.0)
             for u in range(units):  # a row with no valid step outputs zeros (Keras)
                 out[b, u] = H[steps, b, u] if seen[b] else np.float32(0.0)
                 dH[b, u] = np.float32(0.0)
@@ -244,15 +270,17 @@ def fit_epoch(  # type: ignore[no-untyped-def]
                     pred += out[b, u] * D[u, k]
                 if obd >= 0:
                     pred += theta[obd + k]
-                err = pred - y[s, k]
-                row_loss += err * err
-                d_pred = scale * err
+                zk[k] = pred
+            loss += head_row(
+                head, delta, y[s], zk, ok, gk, metrics, thresholds, metric_values[start + b]
+            )
+            for k in range(outputs):
+                d_pred = gk[k] * per_row
                 for u in range(units):
                     grad[oD + u * outputs + k] += out[b, u] * d_pred
                     dH[b, u] += d_pred * D[u, k]
                 if obd >= 0:
                     grad[obd + k] += d_pred
-            loss += row_loss / np.float32(outputs)
             if not seen[b]:
                 for u in range(units):
                     dH[b, u] = np.float32(0.0)

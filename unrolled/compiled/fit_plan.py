@@ -3,15 +3,18 @@
 Two kernels: `fit_kernel` (row by row, for small batches) and `batched_kernel` (matrix
 products on MKL's sgemm, the batch split over threads), chosen by the work per batch.
 
-Supported: `[Masking ->] LSTM | GRU | SimpleRNN -> Dense` (a `Sequential`) with loss MSE
-and Keras's Adam or SGD, each layer's options and the optimizer's settings within their
-tables in `allow_lists` (the recurrent layer on its fused configuration, returning its last
-output, stateful or not, without dropout, regularizers or constraints; a linear `Dense`; no
-AMSGrad, clipping or weight decay), float32 on the CPU, every weight trainable. Anything
-else declines, with the reason naming the option, and `fit` takes the reference path.
+Supported: `[Masking ->] LSTM | GRU | SimpleRNN -> Dense` (a `Sequential`) with Keras's
+Adam, SGD or RMSprop (not centered), each layer's options and the optimizer's settings within their tables in
+`allow_lists` (the recurrent layer on its fused configuration, returning its last output,
+stateful or not, without dropout, regularizers or constraints; a linear, sigmoid or softmax
+`Dense`; no AMSGrad, clipping or weight decay), a loss and metrics the head takes
+(`head_plan`: MSE, MAE, Huber, binary/categorical/sparse categorical cross-entropy; mse,
+mae, rmse and the accuracies), float32 on the CPU, every weight trainable. Anything else
+declines, with the reason naming the option, and `fit` takes the reference path.
 
-`plan_fit(model, optimizer, loss, x, y, batch_size)` returns `(runner, reason)`: a
-`fit_runner.EpochRunner`, or None when declined.
+`plan_fit(model, optimizer, objective, x, y, batch_size)` returns `(runner, reason)`: a
+`fit_runner.EpochRunner`, or None when declined. `objective` is the Trainer's
+`fast_path.Objective` (the loss and the compiled metrics), or a loss spec.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 import torch
 
 from unrolled.compiled.allow_lists import (
+    FIT_LOSSES,
+    FIT_METRICS,
     FIT_STRUCTURE,
     KERNEL_CELLS,
     MASKING_OPTIONS,
@@ -35,6 +40,7 @@ from unrolled.compiled.allow_lists import (
     settings_of,
 )
 from unrolled.compiled.fit_runner import EpochRunner
+from unrolled.compiled.head_plan import plan_head
 from unrolled.compiled.jit import unavailable
 from unrolled.layers.core import Dense
 from unrolled.layers.input_layer import InputLayer
@@ -104,7 +110,8 @@ def explain_lines(model: Any, width: int = 100) -> list[str]:
     masked = any(type(layer) is Masking for layer in layers)
     return [
         f"Compiled fit: declined, {reason}.",
-        f"The fit kernel trains {FIT_STRUCTURE} with loss MSE, on these options:",
+        f"The fit kernel trains {FIT_STRUCTURE} with loss {FIT_LOSSES}, metrics "
+        f"{FIT_METRICS}, on these options:",
         *describe(fit_tables(taken, masked), width),
     ]
 
@@ -112,7 +119,10 @@ def explain_lines(model: Any, width: int = 100) -> list[str]:
 def _optimizer_blocker(optimizer: Any, parameters: list[torch.Tensor]) -> str | None:
     table = OPTIMIZER_OPTIONS.get(type(optimizer))
     if table is None:
-        return f"optimizer {type(optimizer).__name__}: the kernel implements Keras's Adam and SGD"
+        return (
+            f"optimizer {type(optimizer).__name__}: the kernel implements Keras's Adam, SGD "
+            "and RMSprop"
+        )
     if len(optimizer.param_groups) != 1:
         return "several parameter groups"
     if {id(p) for p in optimizer.param_groups[0]["params"]} != {id(p) for p in parameters}:
@@ -122,18 +132,16 @@ def _optimizer_blocker(optimizer: Any, parameters: list[torch.Tensor]) -> str | 
 
 
 def plan_fit(
-    model: Any, optimizer: Any, loss: str | None, x: Any, y: Any, batch_size: int
+    model: Any, optimizer: Any, objective: Any, x: Any, y: Any, batch_size: int
 ) -> tuple[Any, str]:
-    """`(runner, reason)` for training `model` on `x, y` in batches of `batch_size`; runner
-    None when declined."""
+    """`(runner, reason)` for training `model` on `x, y` in batches of `batch_size` with
+    `objective` (`fast_path.Objective`, or a loss spec); runner None when declined."""
     reason = unavailable()
     if reason is not None:
         return None, reason
     blocker, layers = model_blocker(model)
     if blocker is not None:
         return None, blocker
-    if loss != "mse":
-        return None, f"loss {loss or 'other than MSE'}: the kernel implements mean squared error"
     parameters = list(model.parameters())
     blocker = _optimizer_blocker(optimizer, parameters)
     if blocker is not None:
@@ -141,8 +149,11 @@ def plan_fit(
     recurrent, dense = layers[-2], layers[-1]
     if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.dtype != torch.float32:
         return None, "x is not one float32 array (samples, timesteps, features)"
-    if not isinstance(y, torch.Tensor) or tuple(y.shape) != (x.shape[0], dense.units):
-        return None, f"y is not (samples, {dense.units}), the model's output shape"
+    if not isinstance(y, torch.Tensor) or y.dim() == 0 or y.shape[0] != x.shape[0]:
+        return None, "y is not one array with as many samples as x"
+    head, words = plan_head(dense, objective, y)
+    if head is None:
+        return None, words
     if x.shape[-1] != recurrent.input_features or x.device.type != "cpu":
         return None, "x does not match the model's features (or is not on the CPU)"
     cell = recurrent._cell()
@@ -157,9 +168,11 @@ def plan_fit(
     mask_value = layers[0].mask_value if isinstance(layers[0], Masking) else None
     how = "" if not threads else f", batched over {threads} thread{'s' * (threads > 1)} (MKL sgemm)"
     code = cell.fused_operator().kernel_code
-    runner = EpochRunner(recurrent, dense, optimizer, x, y, mask_value, code, threads, work)
+    runner = EpochRunner(recurrent, dense, optimizer, x, head, mask_value, code, threads, work)
+    activation = config_of(dense)["activation"]
+    shown = "" if activation == "linear" else f"({activation})"
     return runner, (
-        f"numba kernel: whole epochs of {type(recurrent).__name__} -> Dense, MSE, "
+        f"numba kernel: whole epochs of {type(recurrent).__name__} -> Dense{shown}, {words}, "
         f"{type(optimizer).__name__.removesuffix('Rule')}{how}"
     )
 

@@ -17,13 +17,14 @@ import numpy as np
 import torch
 
 from unrolled.compiled import codes
+from unrolled.compiled.head_plan import Head
 from unrolled.compiled.jit import will_compile
 from unrolled.compiled.layout import FlatWeights, dense_shapes, flatten
 from unrolled.layers.core import Dense
 from unrolled.layers.recurrent import RNN
 from unrolled.ops.weights import keras_weight_shapes
 from unrolled.training import optimizer_defaults as default
-from unrolled.training.update_rules import AdamRule
+from unrolled.training.update_rules import AdamRule, RMSpropRule
 
 PATH_NAME = "compiled-epoch"
 # An epoch runs in kernel calls of about this long: the progress bar moves between them, and
@@ -43,7 +44,7 @@ class EpochRunner:
         dense: Dense,
         optimizer: Any,
         x: torch.Tensor,
-        y: torch.Tensor,
+        head: Head,
         mask_value: Any,
         cell_code: int,
         threads: int,
@@ -69,31 +70,44 @@ class EpochRunner:
             np.int64,
         )
         self.x = np.ascontiguousarray(x.detach().numpy())
-        self.y = np.ascontiguousarray(y.detach().numpy())
+        self.head = head
+        self.y = head.y  # (samples, targets) float32
+        # Each sample's metrics in the last epoch's order `(samples trained, M)`: fast_path
+        # adds them to the compiled metrics.
+        self.metric_values: torch.Tensor | None = None
         if mask_value is None:
             self.valid = np.ones(self.x.shape[:2], np.uint8)
         else:
             self.valid = (self.x != np.float32(mask_value)).any(axis=-1).astype(np.uint8)
 
-    def _slots(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+    def _rule(self) -> tuple[int, tuple[str, ...]]:
+        """The kernel's `OPT_*` code for the optimizer, and its slots kept in the kernel's
+        `(m, v)` (an empty name: that vector is unused)."""
         group = self.optimizer.param_groups[0]
         if type(self.optimizer) is AdamRule:
-            names = ["momentum", "velocity"]
-        elif group["momentum"]:
-            names = ["momentum"]
-        else:
-            names = []
+            return codes.OPT_ADAM, ("momentum", "velocity")
+        if type(self.optimizer) is RMSpropRule:
+            if group["momentum"]:
+                return codes.OPT_RMSPROP_MOMENTUM, ("momentum", "velocity")
+            return codes.OPT_RMSPROP, ("", "velocity")
+        if not group["momentum"]:
+            return codes.OPT_SGD, ()
+        return (codes.OPT_NESTEROV if group["nesterov"] else codes.OPT_MOMENTUM), ("momentum",)
+
+    def _slots(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The flat `(m, v)` of the slots `names` (unused ones: one float)."""
         flats = []
-        for name in names:
+        for name in (*names, "", "")[:2]:
+            if not name:
+                flats.append(np.zeros(1, np.float32))
+                continue
             slots = [self.optimizer.state[p].get(name) for p in self.weights]
             flats.append(
                 flatten(
                     [torch.zeros_like(p) if s is None else s for s, p in zip(slots, self.weights)]
                 )
             )
-        while len(flats) < 2:
-            flats.append(np.zeros(1, np.float32))
-        return names, flats[0], flats[1]
+        return flats[0], flats[1]
 
     def run_epoch(
         self,
@@ -112,15 +126,12 @@ class EpochRunner:
         order_np = np.arange(n, dtype=np.int64) if order is None else order.numpy().astype(np.int64)
         batches = -(-n // batch_size)
         losses = np.zeros(batches, np.float32)
+        head = self.head
+        metric_values = np.zeros((n, len(head.metrics)), np.float32)
         theta = flatten(self.weights)
-        names, m, v = self._slots()
+        opt, names = self._rule()
+        m, v = self._slots(names)
         group = self.optimizer.param_groups[0]
-        if type(self.optimizer) is AdamRule:
-            opt = codes.OPT_ADAM
-        elif not group["momentum"]:
-            opt = codes.OPT_SGD
-        else:
-            opt = codes.OPT_NESTEROV if group["nesterov"] else codes.OPT_MOMENTUM
         stateful = self.recurrent.stateful
         if stateful:
             self.recurrent._check_stateful_batch(batch_size)
@@ -136,7 +147,7 @@ class EpochRunner:
         hyper = (
             opt,
             f32(group["lr"]),
-            f32(group.get("beta_1", default.Adam.beta_1)),
+            f32(group.get("beta_1", group.get("rho", default.Adam.beta_1))),  # RMSprop: rho
             f32(group.get("beta_2", default.Adam.beta_2)),
             f32(group.get("epsilon", default.Adam.epsilon)),
             f32(group.get("momentum", default.SGD.momentum)),
@@ -148,22 +159,26 @@ class EpochRunner:
             while done < batches:
                 count = self._batches_per_call(batches - done)
                 started = perf_counter()
+                rows = slice(done * batch_size, (done + count) * batch_size)
                 kernel(
-                    self.cell_code, self.units, self.x, self.y, self.valid,
-                    order_np[done * batch_size : (done + count) * batch_size], batch_size,
-                    stateful, h_state, c_state, theta, self.offsets, m, v, *hyper,
-                    int(group["iterations"]) + done + 1, losses[done : done + count], *workspace,
+                    self.cell_code, self.units, self.x, self.y, self.valid, order_np[rows],
+                    batch_size, stateful, h_state, c_state, theta, self.offsets, m, v, *hyper,
+                    int(group["iterations"]) + done + 1, losses[done : done + count],
+                    head.codes, head.delta, head.metrics, head.thresholds, metric_values[rows],
+                    *workspace,
                 )  # fmt: skip
                 self.seconds_per_batch = (perf_counter() - started) / count
                 done += count
                 if on_batches is not None:
                     on_batches(count)
         finally:
+            self.metric_values = torch.from_numpy(metric_values[: min(n, done * batch_size)])
             group["iterations"] += done
             with torch.no_grad():
                 self._unflat(theta, self.weights)
                 for name, flat in zip(names, (m, v)):
-                    self._unflat(flat, self.optimizer._slots(self.weights, name))
+                    if name:
+                        self._unflat(flat, self.optimizer._slots(self.weights, name))
             if stateful:
                 for name, value in zip(self.recurrent._state_names, states):
                     setattr(self.recurrent, name, torch.from_numpy(value))

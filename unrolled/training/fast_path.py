@@ -3,16 +3,20 @@
 The Trainer drives any `torch.nn.Module`, so it does not know which models a compiled
 kernel can train. It asks the module, through an optional hook:
 
-    module.fast_fit(optimizer, loss, x, y, batch_size) -> (runner or None, reason)
+    module.fast_fit(optimizer, objective, x, y, batch_size) -> (runner or None, reason)
 
-where `loss` is `"mse"` for Keras's mean squared error (else the loss's name or None)
-and `runner.run_epoch(order, batch_size, on_batches)` trains one epoch in place, calls
-`on_batches(count)` as batches finish, and returns the per-batch losses. Optionally,
-`runner.compile_note()` gives a line to print before a first call that compiles.
+where `objective` is an `Objective`: the compiled loss resolved (a `losses.Loss`, or None
+when there are several) and the compiled metrics (`CompiledMetrics`: the module may build
+them, as the first batch would, to see which they are). `runner.run_epoch(order,
+batch_size, on_batches)` trains one epoch in place, calls `on_batches(count)` as batches
+finish, and returns the per-batch losses; with metrics, `runner.metric_values` then holds
+each sample's value of each compiled metric `(samples, metrics)`, computed before each
+update as the reference path computes them. Optionally, `runner.compile_note()` gives a
+line to print before a first call that compiles.
 
-Before asking, the Trainer declines what only it can see: per-batch callbacks, metrics,
-sample weights, distributed or mixed-precision training. The choice and its reason are kept
-in `trainer.last_path`.
+Before asking, the Trainer declines what only it can see: per-batch callbacks, weighted
+metrics, sample weights, distributed or mixed-precision training. The choice and its
+reason are kept in `trainer.last_path`.
 
 Switches to force the reference path: `compile(..., fast_path=False)` (or
 `Trainer(..., fast_path=False)`), or the environment variable `UNROLLED_FAST_PATH=0`.
@@ -27,6 +31,7 @@ from typing import Any, NamedTuple
 import torch
 
 from unrolled.training import losses as losses_module
+from unrolled.training import metrics as metrics_module
 from unrolled.training.data import ArrayData
 
 SWITCH = "UNROLLED_FAST_PATH"
@@ -47,20 +52,21 @@ class FitPath(NamedTuple):
     reason: str
 
 
-def loss_kind(loss: Any) -> str | None:
-    """`"mse"` when `loss` is Keras's mean squared error with a mean reduction."""
+class Objective(NamedTuple):
+    """What a compiled kernel must compute besides the model: the loss and the metrics."""
+
+    loss: Any  # the compiled loss resolved (`losses.get`); None for several outputs' losses
+    metrics: Any  # the Trainer's `CompiledMetrics` (built on the first batch, or by the hook)
+
+
+def resolved_loss(loss: Any) -> Any:
+    """The compiled loss spec as a `losses.Loss`; None when it is several, or not a loss."""
     if loss is None or isinstance(loss, (list, tuple, dict)):
         return None
     try:
-        resolved = losses_module.get(loss)
+        return losses_module.get(loss)
     except Exception:  # noqa: BLE001 - an unusual spec is simply not compiled
         return None
-    if getattr(resolved, "fn", None) is losses_module.mean_squared_error and resolved.reduction in (
-        "sum_over_batch_size",
-        "mean",
-    ):
-        return "mse"
-    return getattr(resolved, "name", None)
 
 
 def choose(
@@ -91,16 +97,16 @@ def choose(
         return reference("the data is not one input array (a Dataset, a loader, or several inputs)")
     if train.sample_weight is not None:
         return reference("sample or class weights run on the reference path")
-    if trainer.compiled_metrics.spec or trainer.compiled_metrics.weighted_spec:
-        return reference("metrics are computed on the reference path")
+    if trainer.compiled_metrics.weighted_spec:
+        return reference("weighted_metrics are computed on the reference path")
     if trainer.compiled_loss.loss_weights is not None:
         return reference("loss_weights run on the reference path")
     if callbacks.wants("on_train_batch_begin") or callbacks.wants("on_train_batch_end"):
         return reference("a callback acts on every batch")
     if steps_per_epoch is not None:
         return reference("steps_per_epoch runs on the reference path")
-    loss = loss_kind(trainer.compiled_loss.loss)
-    runner, reason = hook(trainer.optimizer, loss, train.x, train.y, batch_size)
+    objective = Objective(resolved_loss(trainer.compiled_loss.loss), trainer.compiled_metrics)
+    runner, reason = hook(trainer.optimizer, objective, train.x, train.y, batch_size)
     if runner is None:
         return reference(reason)
     return runner, FitPath(getattr(runner, "path_name", "compiled"), reason)
@@ -118,13 +124,21 @@ def announce(runner: Any, verbose: int) -> None:
 def run_epoch(
     trainer: Any, runner: Any, train: ArrayData, order: Any, batch_size: int, progress: Any
 ) -> int:
-    """One epoch on the runner; fills the loss tracker as the per-batch loop would."""
+    """One epoch on the runner; fills the loss tracker and the metrics as the per-batch loop
+    would."""
 
     def advance(count: int) -> None:
         for _ in range(count):
             progress.batch_end(None)
 
-    losses = runner.run_epoch(order, batch_size, advance)  # (batches,)
+    try:
+        losses = runner.run_epoch(order, batch_size, advance)  # (batches,)
+    finally:  # an interrupted epoch keeps the metrics of the batches it trained
+        values = getattr(runner, "metric_values", None)  # (samples trained, metrics)
+        if values is not None and len(values):
+            for column, metric in zip(values.unbind(1), trainer.compiled_metrics.all()):
+                # Each metric's own sum over samples and count, as its per-batch updates make.
+                metrics_module.Mean.update_state(metric, column)
     batches, n = len(losses), train.num_samples
     if bool(torch.isfinite(losses).all()):
         # One size-weighted entry per epoch: the tracker's result is the same number.
