@@ -68,14 +68,14 @@ OPTIMIZERS = {
 
 # Each loss: the targets it takes, and the metrics drawn with it (fitting those targets).
 LOSSES = {
-    "mse": ("values", lambda case: "mse"),
-    "mae": ("values", lambda case: "mae"),
-    "huber": ("values", lambda case: losses.Huber(delta=case.delta)),
-    "bce": ("binary", lambda case: losses.BinaryCrossentropy(from_logits=case.from_logits)),
-    "cce": ("onehot", lambda case: losses.CategoricalCrossentropy(from_logits=case.from_logits)),
+    "mse": ("values", lambda head: "mse"),
+    "mae": ("values", lambda head: "mae"),
+    "huber": ("values", lambda head: losses.Huber(delta=head.delta)),
+    "bce": ("binary", lambda head: losses.BinaryCrossentropy(from_logits=head.from_logits)),
+    "cce": ("onehot", lambda head: losses.CategoricalCrossentropy(from_logits=head.from_logits)),
     "sparse": (
         "ids",
-        lambda case: losses.SparseCategoricalCrossentropy(from_logits=case.from_logits),
+        lambda head: losses.SparseCategoricalCrossentropy(from_logits=head.from_logits),
     ),
 }
 METRICS = {
@@ -209,7 +209,7 @@ def test_compiled_fit_matches_the_reference_fit(case: FitCase):
         model = _fit_model(case)
         model.compile(
             OPTIMIZERS[case.optimizer](case.learning_rate),
-            LOSSES[case.head.loss][1](case),
+            LOSSES[case.head.loss][1](case.head),
             metrics=list(case.head.metrics),
             fast_path=fast,
         )
