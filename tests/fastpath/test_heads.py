@@ -261,3 +261,27 @@ def test_classifier_history_matches_real_keras():
         np.testing.assert_allclose(our_history[key], their_history[key], rtol=1e-5, atol=1e-6)
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, np.asarray(b), atol=1e-5)
+
+
+def test_validation_and_evaluate_after_a_compiled_fit_match_the_reference():
+    """The metrics the kernel filled are the trainer's own: validation (run by the reference
+    evaluation after each compiled epoch) and a later `evaluate` read the same values."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(20, STEPS, FEATURES)).astype(np.float32)
+    y = targets("ids", 3, samples=20)
+    results = []
+    for fast in ("auto", False):
+        model = build("gru", "softmax", 3)
+        model.compile(
+            "adam", "sparse_categorical_crossentropy", metrics=["accuracy"], fast_path=fast
+        )
+        history = model.fit(
+            x[:14], y[:14], batch_size=4, epochs=2, verbose=0, validation_data=(x[14:], y[14:])
+        )
+        results.append((model.last_fit_path.name, history.history, model.evaluate(x, y, verbose=0)))
+    (fast_path, fast_history, fast_eval), (ref_path, ref_history, ref_eval) = results
+    assert (fast_path, ref_path) == ("compiled-epoch", "reference")
+    assert sorted(fast_history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    for key, values in ref_history.items():
+        np.testing.assert_allclose(fast_history[key], values, rtol=1e-5, atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(fast_eval, ref_eval, rtol=1e-5, atol=1e-6)
