@@ -37,11 +37,27 @@ from unrolled.forecasting.table import Table
 
 NAIVE_SLACK, HW_RATIO, COVERAGE = 1.05, 1.0, (0.70, 0.90)
 READING = [
-    "- Reading it: the five macrodata hold-outs are 2007Q4-2009Q3, the recession. Every "
-    "model fitted before it (ours, Holt-Winters, SARIMA) extends the trend and misses the "
-    "fall, where repeating the last value does not, so a trend-following forecast fails the "
-    "naive target there and intervals built from pre-recession residuals cover few of those "
-    "points; nothing in the training part tells a backtest to prefer the naive forecast.",
+    "- Reading it: the macrodata hold-outs are 2007Q4-2009Q3, the recession. Every model "
+    "fitted before it (ours, Holt-Winters, SARIMA) extends the trend and misses the fall, "
+    "where repeating the last value does not; nothing in the training part tells a backtest "
+    "to prefer the naive forecast, so realgdp, realcons and realinv fail the naive target "
+    "(their backtests prefer the trend by far). Intervals calibrated back to the 1970s and "
+    "relative to the level cover 38-75% of those points (12% in a run with absolute "
+    "residuals from 1983 on).",
+    "- The search budget is wall-clock seconds, so on a loaded machine fewer recurrent "
+    "variants are tried ('budget hit'), and which are tried changes the choice: on Nile, a "
+    "run that tried only the first configuration kept exponential smoothing (148, within "
+    "the target); a run that also tried transform=none kept that LSTM, which beat "
+    "exponential smoothing by over 5% at most of the six backtest origins and lost on the "
+    "hold-out (186 vs naive 153). Choosing the best of several variants on six overlapping "
+    "origins of a 90-year series still overrates the winner.",
+    "- Against the run before this change (3 origins, the lowest backtest RMSE kept, "
+    "residuals from the last three horizons, 100 epochs): El Nino now keeps seasonal naive, where an "
+    "LSTM had won a 3-origin backtest and lost the hold-out (1.69); CPI keeps exponential "
+    "smoothing (4.14, was an LSTM at 7.32); the naive target went from 5/11 to 7/11 and "
+    "coverage from 0.58 to 0.75; airline keeps the mean of the LSTM and exponential "
+    "smoothing (26.0, where the LSTM alone scored 16.8 in that run): the price of the "
+    "stricter, steadier choice on the series where the LSTM was right.",
 ]
 
 
@@ -174,7 +190,8 @@ def report(rows: list[dict], args: argparse.Namespace, seconds: float) -> str:
         f"configuration or the mean of the best recurrent one and the best baseline beats it "
         f"by over {MARGIN:.0%} in backtest RMSE and from most origins. Intervals: conformal, "
         "per horizon step, from the kept forecast's out-of-sample residuals over the backtest "
-        "origins and a calibration fit at mid-training.",
+        "origins and from a calibration fit at a quarter of the training rows, relative to the "
+        "forecast on positive series.",
         "- Holt-Winters: statsmodels `ExponentialSmoothing`, additive damped trend, "
         "multiplicative season for positive series (the same model the job offers as a "
         "candidate); SARIMA: `SARIMAX` order (1,1,1), seasonal (0,1,1,s) (none for Nile).",
