@@ -21,6 +21,7 @@ from unrolled.layers.activity_regularization import ActivityRegularization
 from unrolled.layers.base import Layer
 from unrolled.layers.coerce import as_input, as_weight_input, check_rank
 from unrolled.layers.dropout import Dropout, SpatialDropout1D
+from unrolled.layers.keras2_paths import keras2_names
 from unrolled.layers.lambda_layer import Lambda
 from unrolled.layers.masking import Masking
 from unrolled.layers.parameters import KernelLayer, add_weight
@@ -208,3 +209,7 @@ class Activation(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+# Keras 2's `keras.layers.core` held layers defined elsewhere here; found when first read.
+__getattr__ = keras2_names(__name__)

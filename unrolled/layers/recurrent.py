@@ -27,6 +27,7 @@ from unrolled.layers.cells_protocol import (
     check_cell,
     state_sizes,
 )
+from unrolled.layers.keras2_paths import keras2_names
 from unrolled.layers.stacked import StackedRNNCells
 from unrolled.ops import tracing
 from unrolled.ops.cell_kinds import FusedOperator
@@ -643,3 +644,7 @@ def cell_and_options(cell_class: type, arguments: dict[str, Any]) -> tuple[Any, 
     cell_name = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cell_class.__name__)
     cell = cell_class(name=cell_name.lower(), **{k: v for k, v in given.items() if k in cell_names})
     return cell, {k: v for k, v in given.items() if k not in cell_names}
+
+
+# Keras 2's `keras.layers.recurrent` held layers defined elsewhere here; found when first read.
+__getattr__ = keras2_names(__name__)
