@@ -74,6 +74,23 @@ def test_functional_and_standalone_layers_have_no_model_in_their_paths():
     assert names(layer.weights) == names(keras_layer.weights)
 
 
+def neighbours(k):
+    """Normalization, attention and convolutional recurrence: sublayers and moving statistics."""
+    L = k.layers
+    x = k.Input((6, 4))
+    h = L.LayerNormalization(name="ln")(L.BatchNormalization(name="bn")(x))
+    h = L.MultiHeadAttention(2, 3, name="mha")(h, h)
+    frames = L.Reshape((6, 4, 1))(h)
+    return k.Model(x, L.ConvLSTM1D(2, 3, name="clstm")(frames))
+
+
+def test_neighbour_layers_name_their_weights_and_moving_statistics_as_keras():
+    ours, theirs = neighbours(unrolled), neighbours(keras)
+    assert names(ours.weights) == names(theirs.weights)
+    assert names(ours.trainable_weights) == names(theirs.trainable_weights)
+    assert names(ours.non_trainable_weights) == names(theirs.non_trainable_weights)
+
+
 def test_frozen_layers_move_their_weights_to_non_trainable_weights_as_in_keras():
     ours, theirs = graph(unrolled), graph(keras)
     for model in (ours, theirs):
