@@ -28,6 +28,7 @@ from unrolled.interop.keras_config import hard_sigmoid_keras2
 from unrolled.interop.keras_import import IgnoresInputMask
 from unrolled.interop.onnx_convolution import TABLE as CONVOLUTIONAL_TABLE
 from unrolled.interop.onnx_convolution import folded_time_distributed
+from unrolled.interop.onnx_elementwise import TABLE as ELEMENTWISE_TABLE
 from unrolled.interop.onnx_graph import Graph, Value
 from unrolled.layers import (
     RNN,
@@ -232,7 +233,9 @@ class _Exporter:
             "it has no ONNX form here. Exportable layers: LSTM, GRU, SimpleRNN, RNN over their "
             "cells, Bidirectional, TimeDistributed, Dense, Activation, Dropout, Flatten, "
             "Reshape, RepeatVector, Embedding (without mask_zero), merges, Conv1D/2D/3D, the "
-            "poolings, ZeroPadding1D, UpSampling1D, Cropping1D",
+            "poolings, ZeroPadding1D, UpSampling1D, Cropping1D, Permute, Maximum, Minimum, "
+            "ReLU, LeakyReLU, PReLU, ELU, Softmax, BatchNormalization, LayerNormalization, "
+            "GaussianNoise, GaussianDropout, ActivityRegularization",
         )
 
     def refuse(self, layer: nn.Module, why: str) -> ExportError:
@@ -488,6 +491,7 @@ _Exporter._SIMPLE = [
     (Embedding, _Exporter.embedding),
     (TimeDistributed, _Exporter.time_distributed),
     *CONVOLUTIONAL_TABLE,
+    *ELEMENTWISE_TABLE,
 ]
 
 _WHY_NOT = {
