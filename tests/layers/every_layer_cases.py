@@ -94,19 +94,25 @@ CASES: dict[str, Case] = {
     "LSTM": _seq(lambda L: L.LSTM(3, name="layer")),
     "GRU": _seq(lambda L: L.GRU(3, return_sequences=True, name="layer")),
     "SimpleRNN": _seq(lambda L: L.SimpleRNN(3, name="layer")),
-    "RNN": _seq(lambda L: L.RNN(L.GRUCell(3), name="layer")),
-    "LSTMCell": _seq(lambda L: L.RNN(L.LSTMCell(3), name="layer")),
-    "GRUCell": _seq(lambda L: L.RNN(L.GRUCell(3), return_sequences=True, name="layer")),
-    "SimpleRNNCell": _seq(lambda L: L.RNN(L.SimpleRNNCell(3), name="layer")),
+    "RNN": _seq(lambda L: L.RNN(L.GRUCell(3, name="cell"), name="layer")),
+    "LSTMCell": _seq(lambda L: L.RNN(L.LSTMCell(3, name="cell"), name="layer")),
+    "GRUCell": _seq(
+        lambda L: L.RNN(L.GRUCell(3, name="cell"), return_sequences=True, name="layer")
+    ),
+    "SimpleRNNCell": _seq(lambda L: L.RNN(L.SimpleRNNCell(3, name="cell"), name="layer")),
     "StackedRNNCells": _seq(
         # Two cells of one class: Keras stores them as lstm_cell, lstm_cell_1 (list order).
         lambda L: L.RNN(
-            L.StackedRNNCells([L.LSTMCell(3), L.GRUCell(2), L.LSTMCell(2)]), name="layer"
+            L.StackedRNNCells(
+                [L.LSTMCell(3, name="a"), L.GRUCell(2, name="b"), L.LSTMCell(2, name="c")],
+                name="cells",
+            ),
+            name="layer",
         )
     ),
-    "Bidirectional": _seq(lambda L: L.Bidirectional(L.LSTM(3), name="layer")),
+    "Bidirectional": _seq(lambda L: L.Bidirectional(L.LSTM(3, name="lstm"), name="layer")),
     "TimeDistributed": Case(
-        lambda L: L.TimeDistributed(L.Dense(2), name="layer"),
+        lambda L: L.TimeDistributed(L.Dense(2, name="dense"), name="layer"),
         (SEQ,),
         fewer=(3,),
         wider=(4, 5),

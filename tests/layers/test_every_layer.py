@@ -73,14 +73,31 @@ def _apply(case: Case, layer: Any, inputs: list[Any]) -> Any:
 
 
 def _ours(case: Case) -> Any:
-    """Our model: Sequential for one input, functional for several."""
-    dtype = "int64" if case.tokens else None
+    return _model(case, unrolled, "int64")
+
+
+def _model(case: Case, library: Any, int_dtype: str) -> Any:
+    """The case's layer in a model named "model": Sequential for one input, functional for
+    several; the same code builds Keras's and ours."""
+    dtype = int_dtype if case.tokens else "float32"
+    layer = _make(case, library.layers)
     if len(case.inputs) == 1 and case.call == "one":
-        return unrolled.Sequential(
-            [unrolled.Input(case.inputs[0], dtype=dtype), _make(case, unrolled.layers)]
-        )
-    inputs = [unrolled.Input(s, dtype=dtype) for s in case.inputs]
-    return unrolled.Model(inputs, _apply(case, _make(case, unrolled.layers), inputs))
+        return library.Sequential([library.Input(case.inputs[0], dtype=dtype), layer], name="model")
+    inputs = [library.Input(s, dtype=dtype) for s in case.inputs]
+    return library.Model(inputs, _apply(case, layer, inputs), name="model")
+
+
+def _randomized(model: Any) -> Any:
+    """`model` with random weights (positive variances), so that moving statistics, scales
+    and offsets all show in its predictions."""
+    rng = np.random.default_rng(2)
+    model.set_weights(
+        [
+            rng.uniform(*((0.5, 1.5) if "variance" in w.name else (-0.5, 0.5)), tuple(w.shape))
+            for w in model.weights
+        ]
+    )
+    return model
 
 
 def _make(case: Case, module: Any) -> Any:
@@ -95,11 +112,7 @@ _KERAS: dict[str, tuple[keras.Model, Path, Path]] = {}
 def _keras(name: str, folder: Path) -> tuple[keras.Model, Path, Path]:
     """Keras's model with random weights, saved as .keras and .h5 (built once per module)."""
     if name not in _KERAS:
-        case = CASES[name]
-        dtype = "int32" if case.tokens else "float32"
-        inputs = [keras.Input(s, dtype=dtype) for s in case.inputs]
-        outputs = _apply(case, _make(case, keras.layers), inputs)
-        model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs)
+        model = _model(CASES[name], keras, "int32")
         rng = np.random.default_rng(1)
         for w in model.weights:
             low, high = (0.5, 1.5) if "variance" in w.path else (-0.5, 0.5)
@@ -148,11 +161,20 @@ def test_summary_and_shape_trace_show_the_layer_with_keras_output_shape(
     assert "layer" in str(trace)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_weights_in_keras_order_with_keras_names_and_paths(name: str, folder: Path) -> None:
+    ours, (keras_model, _, _) = _ours(CASES[name]), _keras(name, folder)
+    assert [(w.path, tuple(w.shape)) for w in ours.weights] == [
+        (w.path, tuple(w.shape)) for w in keras_model.weights
+    ]
+    assert [w.name for w in ours.weights] == [w.name for w in keras_model.weights]
+
+
 # -- 3: our file format ---------------------------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
 def test_saves_and_loads_in_our_format_with_the_same_predictions(name: str, tmp_path: Path) -> None:
     case = CASES[name]
-    model = _ours(case)
+    model = _randomized(_ours(case))
     x = _data(case)
     want = _predict(model, x)
     model.save(tmp_path / "m.unrolled")
@@ -190,7 +212,7 @@ def test_exports_to_onnx_equal_to_eager_or_refuses_naming_the_layer(
     name: str, tmp_path: Path
 ) -> None:
     case = CASES[name]
-    model = _ours(case)
+    model = _randomized(_ours(case))
     x = _data(case)
     try:
         sig = to_onnx(model, tmp_path / "m.onnx")
@@ -246,3 +268,13 @@ def test_another_feature_size_after_the_build_is_a_shape_error(name: str) -> Non
     model = _ours(case)
     xs = _bad_inputs(case, case.wider)
     _assert_shape_error_in_our_words(lambda: model(*xs))
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if CASES[n].wider is not None])
+def test_a_built_layer_given_another_feature_size_is_a_shape_error(name: str) -> None:
+    case = CASES[name]
+    layer = _make(case, unrolled.layers)
+    _apply(case, layer, [torch.as_tensor(a) for a in _data(case)])  # builds it
+    xs = _bad_inputs(case, case.wider)
+    with pytest.raises(ShapeError, match=r"(expect|built for).*(features|channels|shape)"):
+        _apply(case, layer, xs)

@@ -19,6 +19,7 @@ from unrolled.errors import ConfigError, ShapeError, positive_int, rate, shape_s
 from unrolled.layers.base import Layer, get_mask
 from unrolled.layers.coerce import as_input
 from unrolled.layers.dropout import Dropout
+from unrolled.layers.weight_names import name_weight
 
 Shape = tuple[int | None, ...]
 
@@ -31,10 +32,19 @@ class Projection(nn.Module):
     -> (samples, ..., *output_shape)` with kernel `(heads, size, *output_shape)`.
     """
 
+    # Its weights answer Keras's names and paths (`mha/query/kernel`): weight_names gives it
+    # the scope of the layer that holds it, as for a sub-layer.
+    _names_weights = True
+
     def __init__(
-        self, kernel_shape: Sequence[int], bias_shape: Sequence[int] | None, owner: Any
+        self,
+        kernel_shape: Sequence[int],
+        bias_shape: Sequence[int] | None,
+        owner: Any,
+        name: str,
     ) -> None:
         super().__init__()
+        self.name = name  # Keras's sub-layer name: query, key, value, gate, attention_output
         # Each projection draws its own weights from the owner's initializers, as Keras clones them.
         self.kernel = nn.Parameter(_draw(owner.kernel_initializer, kernel_shape, owner))
         self.bias = (
@@ -42,6 +52,9 @@ class Projection(nn.Module):
             if bias_shape is None
             else nn.Parameter(_draw(owner.bias_initializer, bias_shape, owner))
         )
+        for weight_name, weight in (("kernel", self.kernel), ("bias", self.bias)):
+            if weight is not None:
+                name_weight(self, weight_name, weight)
         # Read by the training loop (Layer.regularization_losses / apply_constraints).
         self.kernel_regularizer = owner.kernel_regularizer
         self.bias_regularizer = owner.bias_regularizer
@@ -194,27 +207,35 @@ class MultiHeadAttention(Layer):
                 )
         heads, bias = self.num_heads, self.use_bias
         self.query = Projection(
-            (query_shape[-1], heads, self.key_dim), (heads, self.key_dim) if bias else None, self
+            (query_shape[-1], heads, self.key_dim),
+            (heads, self.key_dim) if bias else None,
+            self,
+            "query",
         )
         self.key = Projection(
-            (key_shape[-1], heads, self.key_dim), (heads, self.key_dim) if bias else None, self
+            (key_shape[-1], heads, self.key_dim),
+            (heads, self.key_dim) if bias else None,
+            self,
+            "key",
         )
         if self.use_gate:
             self.gate = Projection(
                 (query_shape[-1], heads, self.value_dim),
                 (heads, self.value_dim) if bias else None,
                 self,
+                "gate",
             )
         self.value = Projection(
             (value_shape[-1], heads, self.value_dim),
             (heads, self.value_dim) if bias else None,
             self,
+            "value",
         )
         self._axes = self._resolved_axes(len(query_shape) + 1)
         self._dot, self._combine, _ = _attention_equations(len(query_shape) + 1, self._axes)
         out = self.output_shape_arg or (int(query_shape[-1]),)
         self.attention_output = Projection(
-            (heads, self.value_dim, *out), out if bias else None, self
+            (heads, self.value_dim, *out), out if bias else None, self, "attention_output"
         )
         if self.variable_dtype is not None:
             self.to(self.variable_dtype)

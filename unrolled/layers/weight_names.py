@@ -114,9 +114,20 @@ def scope_of(layer: nn.Module) -> tuple[str, ...]:
 def _assign_scope(layer: nn.Module, scope: tuple[str, ...]) -> None:
     layer.__dict__["_keras_scope"] = scope
     inner = scope + (layer.name,)
-    for child in layer._modules.values():
-        if _names_weights(child):
-            _assign_scope(child, inner)
+    for child in _sub_layers(layer):
+        _assign_scope(child, inner)
+
+
+def _sub_layers(module: nn.Module) -> list[nn.Module]:
+    """The layers directly inside `module`, looking through ModuleList/ModuleDict (a
+    StackedRNNCells keeps its cells in one), which add no scope, as Keras's lists do not."""
+    found = []
+    for child in module._modules.values():
+        if isinstance(child, (nn.ModuleList, nn.ModuleDict)):
+            found += _sub_layers(child)
+        elif _names_weights(child):
+            found.append(child)
+    return found
 
 
 def _names_weights(module: Any) -> bool:
@@ -127,6 +138,10 @@ def _names_weights(module: Any) -> bool:
 
 def _on_register(parent: nn.Module, name: str, child: Any) -> None:
     # torch calls this for every submodule registered anywhere; only our layers act on it.
+    if _names_weights(parent) and isinstance(child, (nn.ModuleList, nn.ModuleDict)):
+        for item in _sub_layers(child):
+            _on_register(parent, name, item)
+        return
     if not (_names_weights(parent) and _names_weights(child)):
         return
     if getattr(type(parent), "_scope_boundary", False) or "_keras_scope" in child.__dict__:
