@@ -278,3 +278,41 @@ def test_a_built_layer_given_another_feature_size_is_a_shape_error(name: str) ->
     xs = _bad_inputs(case, case.wider)
     with pytest.raises(ShapeError, match=r"(expect|built for).*(features|channels|shape)"):
         _apply(case, layer, xs)
+
+
+def _zeros(*shape: int) -> torch.Tensor:
+    return torch.zeros(shape)
+
+
+L = unrolled.layers
+# Bad inputs beyond the rank that torch would fail on inside its kernels.
+BAD_CALLS = {
+    "conv1d_window_longer_than_the_input": lambda: L.Conv1D(2, 5)(_zeros(2, 4, 3)),
+    "conv2d_dilated_window_larger_than_the_image": lambda: L.Conv2D(2, 3, dilation_rate=2)(
+        _zeros(2, 4, 4, 2)
+    ),
+    "conv3d_window_larger_than_the_volume": lambda: L.Conv3D(2, 4)(_zeros(2, 3, 3, 3, 1)),
+    "max_pooling1d_window_longer_than_the_input": lambda: L.MaxPooling1D(5)(_zeros(2, 4, 3)),
+    "average_pooling2d_window_larger_than_the_image": lambda: L.AveragePooling2D(5)(
+        _zeros(2, 4, 4, 2)
+    ),
+    "attention_samples_differ": lambda: L.Attention()([_zeros(2, 4, 3), _zeros(3, 4, 3)]),
+    "additive_attention_key_samples_differ": lambda: L.AdditiveAttention()(
+        [_zeros(2, 4, 3), _zeros(2, 4, 3), _zeros(3, 4, 3)]
+    ),
+    "multi_head_attention_samples_differ": lambda: L.MultiHeadAttention(2, 2)(
+        _zeros(2, 4, 3), _zeros(3, 4, 3)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CALLS))
+def test_sizes_torch_would_fail_on_are_a_shape_error(name: str) -> None:
+    with pytest.raises(ShapeError, match=r"smaller than the window|same samples axis"):
+        BAD_CALLS[name]()
+
+
+def test_a_window_larger_than_the_input_is_refused_when_the_model_is_built() -> None:
+    # Keras refuses it at the same point: "Computed output size would be negative".
+    with pytest.raises(ShapeError, match=r"smaller than the window \(5,\)"):
+        unrolled.Sequential([unrolled.Input((4, 3)), L.Conv1D(2, 5)])

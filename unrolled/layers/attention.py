@@ -186,6 +186,11 @@ class Attention(Layer):
                 f"{self.name}: value and key need the same timesteps axis (Tv); received value "
                 f"{shape_str(value)} and key {shape_str(key)}."
             )
+        if not all(_agree(query[0], s[0]) for s in shapes):
+            raise ShapeError(
+                f"{self.name}: query, value and key need the same samples axis; received "
+                f"shapes {', '.join(shape_str(s) for s in shapes)}."
+            )
         return shapes
 
     # -- shapes and masks -------------------------------------------------------------------

@@ -25,8 +25,8 @@ from unrolled.ops.convolution import (
     AXES,
     as_tuple,
     check_spatial_input,
+    check_window_fits,
     conv_channels_last,
-    output_sizes,
     padding_amounts,
     steps_after_window,
 )
@@ -190,6 +190,9 @@ class _Conv(KernelLayer):
         check_spatial_input(x.shape, self.rank, self.name)
         self.ensure_built(x)
         self._check_channels(tuple(x.shape))
+        check_window_fits(
+            self.name, x.shape, self.padding, self.kernel_size, self.strides, self.dilation_rate
+        )
         x = as_weight_input(x, self.kernel, self.name)
         y = conv_channels_last(
             x,
@@ -211,8 +214,8 @@ class _Conv(KernelLayer):
         shape = tuple(input_shape)
         check_spatial_input(shape, self.rank, self.name)
         self._check_channels(shape)
-        sizes = output_sizes(
-            shape[1:-1], self.padding, self.kernel_size, self.strides, self.dilation_rate
+        sizes = check_window_fits(
+            self.name, shape, self.padding, self.kernel_size, self.strides, self.dilation_rate
         )
         return (shape[0], *sizes, self.filters)
 

@@ -259,6 +259,11 @@ class MultiHeadAttention(Layer):
                     f"(samples, timesteps, features) or (samples, ..., features); received a "
                     f"{len(shape)}-D {what} of shape {shape_str(shape)} with a {len(query)}-D query."
                 )
+        if not all(_agree(query[0], s[0]) for s in (value, key)):
+            raise ShapeError(
+                f"{self.name}: query, value and key need the same samples axis; received "
+                f"{shape_str(query)}, {shape_str(value)} and {shape_str(key)}."
+            )
         if not all(_agree(a, b) for a, b in zip(value[1:-1], key[1:-1])):
             raise ShapeError(
                 "All dimensions of `value` and `key`, except the last one, must be equal. "

@@ -19,7 +19,7 @@ from unrolled.layers.convolutional import channels_last_only
 from unrolled.ops.convolution import (
     as_tuple,
     check_spatial_input,
-    output_sizes,
+    check_window_fits,
     pool_channels_last,
 )
 
@@ -85,6 +85,7 @@ class _Pooling(Layer):
     def forward(self, inputs: Any) -> torch.Tensor:
         x = as_input(inputs)
         check_spatial_input(x.shape, self.rank, self.name)
+        check_window_fits(self.name, x.shape, self.padding, self.pool_size, self.strides)
         # (samples, *new_spatial, channels)
         return pool_channels_last(x, self.kind, self.pool_size, self.strides, self.padding)
 
@@ -94,7 +95,7 @@ class _Pooling(Layer):
     def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
         shape = tuple(input_shape)
         check_spatial_input(shape, self.rank, self.name)
-        sizes = output_sizes(shape[1:-1], self.padding, self.pool_size, self.strides)
+        sizes = check_window_fits(self.name, shape, self.padding, self.pool_size, self.strides)
         return (shape[0], *sizes, shape[-1])
 
     def get_config(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ __all__ = [
     "AXES",
     "as_tuple",
     "check_spatial_input",
+    "check_window_fits",
     "conv_channels_last",
     "output_sizes",
     "padding_amounts",
@@ -127,6 +128,28 @@ def output_sizes(
         steps_after_window(n, padding, k, s, d)
         for n, k, s, d in zip(sizes, windows, strides, dilations, strict=True)
     )
+
+
+def check_window_fits(
+    layer: str,
+    shape: Sequence[Any],
+    padding: str,
+    windows: Sequence[int],
+    strides: Sequence[int],
+    dilations: Sequence[int] | None = None,
+) -> tuple[int | None, ...]:
+    """The output's spatial sizes; ShapeError where a window is larger than its padded axis
+    (torch would fail inside its kernel, Keras says the output size would be negative)."""
+    sizes = output_sizes(tuple(shape)[1:-1], padding, windows, strides, dilations)
+    if any(size == 0 for size in sizes):
+        raise ShapeError(
+            f"{layer}: inputs of shape {shape_str(tuple(shape))} are smaller than the window "
+            f"{tuple(windows)}"
+            + (f" (dilation {tuple(dilations)})" if dilations and max(dilations) > 1 else "")
+            + f" with padding={padding!r}, so no output step remains. Use padding='same', a "
+            "smaller window, or longer inputs."
+        )
+    return sizes
 
 
 def check_spatial_input(shape: Sequence[Any], rank: int, layer: str) -> None:
