@@ -316,3 +316,30 @@ def test_a_window_larger_than_the_input_is_refused_when_the_model_is_built() -> 
     # Keras refuses it at the same point: "Computed output size would be negative".
     with pytest.raises(ShapeError, match=r"smaller than the window \(5,\)"):
         unrolled.Sequential([unrolled.Input((4, 3)), L.Conv1D(2, 5)])
+
+
+def _steps(*shape: int) -> torch.Tensor:
+    return torch.ones(shape, dtype=torch.bool)
+
+
+# Masks of other steps than their inputs: torch would broadcast them or fail inside.
+BAD_MASKS = {
+    "global_average_pooling1d": lambda: L.GlobalAveragePooling1D()(
+        _zeros(2, 4, 3), mask=_steps(2, 5)
+    ),
+    "attention_value_mask": lambda: L.Attention()(
+        [_zeros(2, 4, 3), _zeros(2, 5, 3)], mask=[None, _steps(2, 4)]
+    ),
+    "additive_attention_query_mask": lambda: L.AdditiveAttention()(
+        [_zeros(2, 4, 3), _zeros(2, 5, 3)], mask=[_steps(2, 5), None]
+    ),
+    "multi_head_attention_attention_mask": lambda: L.MultiHeadAttention(2, 2)(
+        _zeros(2, 4, 3), _zeros(2, 5, 3), attention_mask=_steps(2, 4, 4)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_MASKS))
+def test_a_mask_of_other_steps_is_a_shape_error(name: str) -> None:
+    with pytest.raises(ShapeError, match=r"mask must have shape \(samples, (timesteps|T, S)\)"):
+        BAD_MASKS[name]()

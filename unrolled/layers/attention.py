@@ -17,6 +17,7 @@ from unrolled.layers.base import Layer, get_mask
 from unrolled.layers.coerce import as_input
 from unrolled.layers.dropout import Dropout
 from unrolled.layers.parameters import add_weight
+from unrolled.ops.masks import check_step_mask
 
 Shape = tuple[int | None, ...]
 
@@ -122,6 +123,8 @@ class Attention(Layer):
         key = tensors[2] if len(tensors) > 2 else value
         masks = _masks(inputs, mask, self.name)
         query_mask, value_mask = masks[0], masks[1]
+        for each, tensor, what in zip(masks, (query, value, key), ("query", "value", "key")):
+            check_step_mask(each, tensor, self.name, f"the {what}'s mask")
         scores = self._scores(query, key)  # (samples, Tq, Tv)
         allowed = _allowed(scores, value_mask, use_causal_mask)
         if allowed is not None:

@@ -20,6 +20,7 @@ from unrolled.layers.base import Layer, get_mask
 from unrolled.layers.coerce import as_input
 from unrolled.layers.dropout import Dropout
 from unrolled.layers.weight_names import name_weight
+from unrolled.ops.masks import check_step_mask, mask_shape
 
 Shape = tuple[int | None, ...]
 
@@ -336,6 +337,11 @@ class MultiHeadAttention(Layer):
         q, v = as_input(query), as_input(value)
         k = v if key is None else as_input(key)
         self._check_shapes(q.shape, v.shape, k.shape)
+        if q.dim() == 3:  # (samples, timesteps, features); higher ranks follow attention_axes
+            for each, tensor, what in ((query_mask, q, "query"), (value_mask, v, "value")):
+                check_step_mask(each, tensor, self.name, f"the {what}'s mask")
+            check_step_mask(key_mask, k, self.name, "the key's mask")
+            _check_attention_mask(attention_mask, q, v, self.name)
         self.ensure_built((q, v, k))
         dtype = self.query.kernel.dtype
         q, v, k = q.to(dtype), v.to(dtype), k.to(dtype)
@@ -556,6 +562,20 @@ def _attention_equations(rank: int, axes: tuple[int, ...]) -> tuple[str, str, in
     kept = [i for i in range(rank - 1) if i not in axes]
     scores = "".join([query[i] for i in kept] + [query[i] for i in axes] + [key[i] for i in axes])
     return f"{key},{query}->{scores}", f"{scores},{key}->{query}", len(scores)
+
+
+def _check_attention_mask(mask: Any, query: torch.Tensor, value: torch.Tensor, layer: str) -> None:
+    """`attention_mask` must broadcast to `(samples, T, S)`, Keras's shape for it."""
+    if mask is None:
+        return
+    expected = (query.shape[0], query.shape[1], value.shape[1])
+    got = mask_shape(mask)
+    if not (len(got) == 3 and all(g in (1, e) for g, e in zip(got, expected))):
+        raise ShapeError(
+            f"{layer}: attention_mask must have shape (samples, T, S) = {shape_str(expected)} "
+            f"(T query steps, S value steps), or size 1 on an axis to broadcast; received "
+            f"{shape_str(got)}."
+        )
 
 
 def _agree(a: int | None, b: int | None) -> bool:

@@ -22,6 +22,7 @@ from unrolled.ops.convolution import (
     check_window_fits,
     pool_channels_last,
 )
+from unrolled.ops.masks import check_step_mask
 
 __all__ = [
     "AvgPool1D",
@@ -307,6 +308,7 @@ class GlobalAveragePooling1D(_GlobalAveragePooling):
         check_spatial_input(x.shape, 1, self.name)
         if mask is None:
             return x.mean(dim=1, keepdim=self.keepdims)
+        check_step_mask(mask, x, self.name)
         valid = torch.as_tensor(mask, device=x.device).bool().unsqueeze(-1)  # (samples, steps, 1)
         total = torch.where(valid, x, torch.zeros_like(x)).sum(dim=1, keepdim=self.keepdims)
         # A sample with no valid step gives 0 / 0 = nan, as Keras's.
