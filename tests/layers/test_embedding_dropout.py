@@ -72,3 +72,23 @@ def test_dropped_words_get_no_gradient_and_the_rate_survives_saving(tmp_path):
         warnings.simplefilter("error", DeprecationWarning)  # loading our own file: no warning
         loaded = unrolled.models.load_model(tmp_path / "m.keras")
     assert loaded.layers[0].dropout == RATE
+
+
+def test_a_keras1_file_keeps_the_dropout_and_reads_the_table(tmp_path):
+    from oracles import legacy_keras_files as legacy
+
+    table = np.random.default_rng(1).standard_normal((VOCABULARY, WIDTH)).astype("float32")
+    config = {"name": "embedding_1", "input_dim": VOCABULARY, "output_dim": WIDTH}
+    config.update(init="uniform", W_regularizer=None, dropout=RATE, batch_input_shape=[None, 5])
+    path = legacy.write_keras1_h5(
+        tmp_path / "k1.h5",
+        [{"class_name": "Embedding", "config": config}],
+        {"embedding_1": [("embedding_1_W", table)]},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = unrolled.interop.from_keras(path)
+    embedding = model.layers[0]
+    assert embedding.dropout == RATE
+    words = np.array([[3, 1, 4, 1, 5]])
+    np.testing.assert_array_equal(model.predict(words, verbose=0), table[words])

@@ -76,6 +76,7 @@ from unrolled.layers.activity_regularization import ActivityRegularization
 from unrolled.layers.advanced_activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from unrolled.layers.attention import AdditiveAttention, Attention
 from unrolled.layers.dropout import SpatialDropout1D
+from unrolled.layers.embeddings import KERAS1_NAMES as EMBEDDING_KERAS1_NAMES
 from unrolled.layers.merging import Dot, Maximum, Minimum
 from unrolled.layers.multi_head_attention import MultiHeadAttention
 from unrolled.layers.noise import GaussianDropout, GaussianNoise
@@ -194,11 +195,6 @@ _WHY_NOT = {
 # Keras 1 argument names → Keras 3 ones: the recurrent layers' own table, and Dense's and
 # Dropout's two others.
 _KERAS1_NAMES = {**KERAS1_NAMES, "bias": "use_bias", "p": "rate"}
-_KERAS1_EMBEDDING_NAMES = {
-    "init": "embeddings_initializer",
-    "W_regularizer": "embeddings_regularizer",
-    "W_constraint": "embeddings_constraint",
-}
 # Keys that describe the saved object, not the layer's computation: dropped.
 _IGNORED = {
     "dtype",
@@ -303,13 +299,8 @@ def _bidirectional(config: dict[str, Any], version: int) -> Bidirectional:
 # -- other layers -----------------------------------------------------------------------------------
 def _simple_args(config: dict[str, Any], class_name: str, version: int) -> dict[str, Any]:
     if class_name == "Embedding":
-        if config.pop("dropout", 0.0):  # Keras 1's dropout of whole rows, in training only
-            warnings.warn(
-                f"Layer {config.get('name')!r}: Keras 1's Embedding dropout is dropped; it only "
-                "matters for further training.",
-                stacklevel=4,
-            )
-        return _translate(config, _KERAS1_EMBEDDING_NAMES, class_name, version, keep_input_dim=True)
+        # Keras 1's `dropout` (whole words, in training) is kept: Embedding implements it.
+        return _translate(config, EMBEDDING_KERAS1_NAMES, class_name, version, keep_input_dim=True)
     if class_name in ("Conv1D", "Conv2D", "Conv3D") and version < 2:
         raise UnsupportedLayerError(
             f"Layer {config.get('name')!r} ({class_name}): Keras 1 files store convolution "
