@@ -40,7 +40,7 @@ class Program:
         trained_weights_agree: compare the models' weights after the script ran (it trains
             deterministically); False where training draws dropout masks.
         keras3_script: a Keras 3 spelling of the program, run on the Keras side instead.
-        by_layer: share weights layer by layer, matched by name (`model.get_layer(name)`),
+        by_layer: share weights layer by layer, matched by place in `model.layers` and class,
             instead of as the model's whole `get_weights()` list.
         weight_scale: the standard deviation of the drawn weights; large enough that the
             outputs compared are not near-constant.
@@ -104,12 +104,15 @@ def run(source: str, filename: str, program: Program, weights: dict | None) -> d
             parts = (
                 [layer for layer in model.layers if layer.weights] if program.by_layer else [model]
             )
-            for part in parts:
-                key = f"{program.name}/{model_name}" + (f"/{part.name}" if program.by_layer else "")
+            for index, part in enumerate(parts):
+                # Layers are matched by their place in Keras's order of `model.layers` and
+                # their class, not by automatic names: those count every layer the process
+                # made before, so they drift apart between the two libraries.
+                where = f"/{index}:{type(part).__name__}" if program.by_layer else ""
+                key = f"{program.name}/{model_name}{where}"
                 if weights is None:
                     drawn[key] = draw_weights(key, part.weights, program.weight_scale)
-                target = model.get_layer(part.name) if program.by_layer else part
-                target.set_weights(weights[key] if weights else drawn[key])
+                part.set_weights(weights[key] if weights else drawn[key])
     namespace["__weights__"] = drawn
     return namespace
 
@@ -150,7 +153,7 @@ def assert_programs_agree(program: Program, ours: dict, theirs: dict) -> None:
             mine, keras_model = ours[model_name], theirs[model_name]
             pairs = [(mine, keras_model)]
             if program.by_layer:
-                pairs = [(mine.get_layer(layer.name), layer) for layer in keras_model.layers]
+                pairs = list(zip(mine.layers, keras_model.layers, strict=True))
             for our_part, keras_part in pairs:
                 got, want = our_part.get_weights(), keras_part.get_weights()
                 assert len(got) == len(want), (model_name, keras_part.name)
