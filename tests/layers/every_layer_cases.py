@@ -245,3 +245,99 @@ def _renamed(make: Callable[[Any], Any], module: Any, short: str) -> Any:
     """The layer `make` builds, under Keras's short class name with the same config."""
     layer = make(module)
     return getattr(module, short).from_config(layer.get_config())
+
+
+def _options(make: Callable[[Any], Any], inputs: tuple[Shape, ...], call: str = "one") -> Case:
+    """A layer with options other than the defaults (no bad-input checks: its class's case
+    has them)."""
+    return Case(make, inputs, call=call)
+
+
+# Options a user reaches for, beyond each class's first case: "Class/what" keys.
+CASES.update(
+    {
+        "Conv1D/dilated_same_groups_relu": _options(
+            lambda L: L.Conv1D(
+                3, 2, padding="same", dilation_rate=2, groups=3, activation="relu", name="layer"
+            ),
+            (SEQ,),
+        ),
+        "Conv2D/strided_rectangular_no_bias": _options(
+            lambda L: L.Conv2D(2, (2, 3), strides=2, padding="same", use_bias=False, name="layer"),
+            (IMAGE,),
+        ),
+        "MaxPooling2D/same_strided": _options(
+            lambda L: L.MaxPooling2D((2, 3), strides=(1, 2), padding="same", name="layer"),
+            (IMAGE,),
+        ),
+        # An even "same" padding: for an uneven one Keras's torch backend counts a repeated
+        # edge step, we follow Keras's documented rule (AveragePooling1D's Keras differences).
+        "AveragePooling1D/same": _options(
+            lambda L: L.AveragePooling1D(3, strides=1, padding="same", name="layer"), (SEQ,)
+        ),
+        "GlobalAveragePooling1D/keepdims": _options(
+            lambda L: L.GlobalAveragePooling1D(keepdims=True, name="layer"), (SEQ,)
+        ),
+        "UpSampling1D/three": _options(lambda L: L.UpSampling1D(3, name="layer"), (SEQ,)),
+        "ZeroPadding1D/uneven": _options(lambda L: L.ZeroPadding1D((1, 2), name="layer"), (SEQ,)),
+        "Cropping1D/end_only": _options(lambda L: L.Cropping1D((0, 2), name="layer"), (SEQ,)),
+        "Reshape/inferred_axis": _options(lambda L: L.Reshape((-1, 2), name="layer"), (SEQ,)),
+        "BatchNormalization/timesteps_axis_no_center": _options(
+            lambda L: L.BatchNormalization(axis=1, center=False, epsilon=0.01, name="layer"),
+            (SEQ,),
+        ),
+        "LayerNormalization/two_axes_no_scale": _options(
+            lambda L: L.LayerNormalization(axis=[1, 2], scale=False, name="layer"), (SEQ,)
+        ),
+        "PReLU/shared_timesteps": _options(
+            lambda L: L.PReLU(shared_axes=[1], name="layer"), (SEQ,)
+        ),
+        "Softmax/over_timesteps": _options(lambda L: L.Softmax(axis=1, name="layer"), (SEQ,)),
+        "ReLU/threshold": _options(lambda L: L.ReLU(threshold=0.3, name="layer"), (SEQ,)),
+        "GRU/reset_before_backwards": _options(
+            lambda L: L.GRU(3, reset_after=False, go_backwards=True, name="layer"), (SEQ,)
+        ),
+        "Bidirectional/sum_of_sequences": _options(
+            lambda L: L.Bidirectional(
+                L.GRU(2, return_sequences=True, name="gru"), merge_mode="sum", name="layer"
+            ),
+            (SEQ,),
+        ),
+        "TimeDistributed/Conv2D": _options(
+            lambda L: L.TimeDistributed(L.Conv2D(2, 2, name="conv"), name="layer"),
+            ((3, 4, 4, 2),),
+        ),
+        "ConvLSTM2D/same_backwards": _options(
+            lambda L: L.ConvLSTM2D(
+                2, 3, padding="same", go_backwards=True, return_sequences=True, name="layer"
+            ),
+            ((3, 4, 4, 2),),
+        ),
+        "ConvLSTM1D/dilated": _options(
+            lambda L: L.ConvLSTM1D(2, 2, dilation_rate=2, name="layer"), ((3, 5, 2),)
+        ),
+        "Concatenate/timesteps": _options(
+            lambda L: L.Concatenate(axis=1, name="layer"), (SEQ, (2, 3)), call="list"
+        ),
+        "Dot/normalized_timesteps": _options(
+            lambda L: L.Dot(axes=1, normalize=True, name="layer"), (SEQ, (4, 2)), call="list"
+        ),
+        "Attention/concat_scores_with_key": _options(
+            lambda L: L.Attention(score_mode="concat", name="layer"),
+            (SEQ, (5, 2), (5, 3)),
+            call="list",
+        ),
+        "AdditiveAttention/no_scale": _options(
+            lambda L: L.AdditiveAttention(use_scale=False, name="layer"),
+            (SEQ, (5, 3)),
+            call="list",
+        ),
+        "MultiHeadAttention/key_value_dim_output_shape": _options(
+            lambda L: L.MultiHeadAttention(
+                2, 2, value_dim=3, output_shape=5, use_bias=False, name="layer"
+            ),
+            (SEQ, (5, 2), (5, 4)),
+            call="args",
+        ),
+    }
+)

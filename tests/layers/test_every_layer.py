@@ -117,7 +117,8 @@ def _keras(name: str, folder: Path) -> tuple[keras.Model, Path, Path]:
         for w in model.weights:
             low, high = (0.5, 1.5) if "variance" in w.path else (-0.5, 0.5)
             w.assign(rng.uniform(low, high, tuple(w.shape)).astype(w.dtype))
-        keras_file, h5_file = folder / f"{name}.keras", folder / f"{name}.h5"
+        stem = name.replace("/", "-")
+        keras_file, h5_file = folder / f"{stem}.keras", folder / f"{stem}.h5"
         model.save(keras_file)
         model.save(h5_file)
         _KERAS[name] = (model, keras_file, h5_file)
