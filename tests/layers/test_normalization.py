@@ -432,3 +432,58 @@ def test_weights_carry_keras_names_paths_and_trainable_flags():
     np.testing.assert_array_equal(bn.moving_variance.numpy(), keras_bn.moving_variance.numpy())
     ours.double()  # torch's .to() hands back plain tensors; the names stay
     assert [w.name for w in bn.weights] == ["gamma", "beta", "moving_mean", "moving_variance"]
+
+
+# -- who decides training: fit, a plain call, a torch loop ----------------------------------
+def _bn_model():
+    torch.manual_seed(0)
+    model = unrolled.Sequential(
+        [unrolled.Input((4,)), unrolled.layers.Dense(3), unrolled.layers.BatchNormalization()]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_a_plain_call_is_inference_as_in_keras_even_after_fit():
+    model = _bn_model()
+    x = torch.randn(16, 4) * 3 + 2
+    model.fit(x.numpy(), np.zeros((16, 3), "float32"), epochs=1, verbose=0)
+    moving = model.layers[-1].moving_mean.detach().clone()
+    y = model(x)  # Keras: inference, moving statistics untouched
+    bn = model.layers[-1]
+    want = (model.layers[0](x) - bn.moving_mean) / torch.sqrt(bn.moving_variance + 1e-3)
+    torch.testing.assert_close(y, want * bn.gamma + bn.beta)
+    torch.testing.assert_close(bn.moving_mean, moving)
+
+
+def test_a_hand_written_torch_loop_in_train_mode_uses_and_moves_the_batch_statistics():
+    # PyTorch's rule once the user sets the mode, as torch.nn.BatchNorm1d (Keras's
+    # momentum 0.99 is torch's momentum 0.01; Keras's epsilon 1e-3).
+    model = _bn_model()
+    reference = torch.nn.BatchNorm1d(3, eps=1e-3, momentum=0.01)
+    x = torch.randn(16, 4) * 3 + 2
+    model.train()
+    y = model(x)
+    hidden = model.layers[0](x).detach()
+    torch.testing.assert_close(y, reference(hidden), atol=1e-5, rtol=1e-5)
+    bn = model.layers[-1]
+    torch.testing.assert_close(bn.moving_mean, reference.running_mean)
+    # torch keeps the unbiased variance in its running statistic; Keras the biased one.
+    biased = hidden.var(0, unbiased=False)
+    torch.testing.assert_close(bn.moving_variance, 0.99 + 0.01 * biased)
+    model.eval()
+    reference.eval()
+    torch.testing.assert_close(
+        model(x),
+        (hidden - bn.moving_mean) / torch.sqrt(bn.moving_variance + 1e-3) * bn.gamma + bn.beta,
+    )
+
+
+def test_fit_and_predict_leave_the_mode_as_the_user_set_it():
+    model = _bn_model()
+    model.eval()
+    model.fit(np.ones((8, 4), "float32"), np.zeros((8, 3), "float32"), epochs=1, verbose=0)
+    assert not model.training
+    model.train()
+    model.predict(np.ones((2, 4), "float32"), verbose=0)
+    assert model.training and model.layers[-1].mode_set_by_user

@@ -24,6 +24,7 @@ from unrolled.errors import ConfigError, ShapeError, shape_str
 from unrolled.explain.walk import find_recurrent, model_inputs
 from unrolled.layers.cell import KernelCell
 from unrolled.layers.symbolic import flatten
+from unrolled.ops import phase
 
 GATE_TITLES = {
     "i": "input gate i",
@@ -150,7 +151,7 @@ def _inputs_of(model: Any, rnn: Any, name: str, x: list[torch.Tensor]) -> tuple[
             for t in x
         ]
     handle = rnn.register_forward_pre_hook(catch, with_kwargs=True)
-    model.eval()
+    phase.set_mode(model, False)
     try:
         with torch.no_grad():
             model(*x)

@@ -24,6 +24,7 @@ from unrolled.layers.base import layer_from_spec
 from unrolled.layers.input_layer import _torch_dtype
 from unrolled.layers.recurrent import RNN
 from unrolled.models import Model, Sequential
+from unrolled.ops import phase
 from unrolled.ops.cell_kinds import kind_of_layer
 from unrolled.saving.registry import register_builtin
 
@@ -70,7 +71,7 @@ def from_keras(path: str | os.PathLike[str]) -> Sequential | Model:
             "functional models (subclassed models are code and cannot be rebuilt from a file)."
         )
     _load_weights(layers, saved)
-    model.eval()
+    phase.set_mode(model, False)
     return model
 
 

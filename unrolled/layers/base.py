@@ -17,6 +17,7 @@ from torch import nn
 from unrolled import compat, regularizers
 from unrolled.errors import ConfigError, ShapeError, UnbuiltWeightsWarning, shape_str
 from unrolled.layers import dtype_policy, layer_repr, symbolic, weight_names
+from unrolled.ops import phase
 
 _NAME_COUNTS: Counter[str] = Counter()
 
@@ -48,6 +49,8 @@ class Layer(nn.Module):
     supports_masking: bool = False
     # Its weights carry Keras's `name` and `path`, and it is a scope for the layers in it.
     _names_weights: bool = True
+    # Whether the user chose train/eval mode (`model.train()`), as opposed to fit/predict.
+    mode_set_by_user: bool = False
 
     def __init__(
         self,
@@ -82,6 +85,18 @@ class Layer(nn.Module):
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         weight_names.adopt_weights(self)  # copies and unpickled layers name their own weights
+
+    def train(self, mode: bool = True) -> Layer:
+        """torch's `train(mode)`; it also notes that the mode is the user's own choice.
+
+        `fit` and `predict` switch modes through `ops.phase.set_mode`, which is not noted: a
+        layer such as BatchNormalization then follows Keras's rule (batch statistics in
+        `fit` only), and PyTorch's (`self.training`) once the user set the mode, as a
+        hand-written torch loop or Lightning does.
+        """
+        if not phase.library_sets_mode():
+            self.mode_set_by_user = True
+        return super().train(mode)
 
     def register_parameter(self, name: str, param: nn.Parameter | None) -> None:
         """torch's `register_parameter`; the weight also gets Keras's `name` and `path`."""

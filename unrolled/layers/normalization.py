@@ -157,8 +157,9 @@ class BatchNormalization(_Normalization):
     Call:
         `layer(inputs, training=None, mask=None)`. `training=True` uses and updates the batch
         statistics, `False` the moving ones. `None` (the default) is Keras's rule: training
-        inside `fit` / `train_on_batch`, inference in `predict`, `evaluate` and a plain call.
-        A `trainable=False` layer always runs in inference, as in Keras. With a mask of shape
+        inside `fit` / `train_on_batch`, inference in `predict`, `evaluate` and a plain call;
+        once you set the mode yourself (`model.train()` / `model.eval()`, as a torch loop or
+        Lightning does), PyTorch's rule: batch statistics in train mode. A `trainable=False` layer always runs in inference, as in Keras. With a mask of shape
         `(samples, timesteps)`, masked timesteps do not count in the batch statistics.
 
     Weights:
@@ -171,8 +172,7 @@ class BatchNormalization(_Normalization):
         a mask passes through.
 
     Keras differences: `synchronized=True` is accepted but statistics are not gathered
-    across processes in distributed training (Keras 3 refuses it outside TensorFlow). A
-    custom torch training loop passes `training=True`, as a Keras custom loop does.
+    across processes in distributed training (Keras 3 refuses it outside TensorFlow).
 
     Example:
         >>> layer = BatchNormalization()
@@ -310,7 +310,9 @@ class BatchNormalization(_Normalization):
         assert self.moving_mean is not None and self.moving_variance is not None
         x = as_weight_input(x, self.moving_mean, self.name)
         if training is None:
-            training = self.training and phase.in_train_step()
+            # Keras's rule (batch statistics inside fit's training step; a plain call is
+            # inference) unless the user set the mode, as a torch loop or Lightning does.
+            training = self.training and (phase.in_train_step() or self.mode_set_by_user)
         axis = self.axis % x.dim()
         if training and self.trainable:
             mean, variance = self._moments(x, axis, mask)

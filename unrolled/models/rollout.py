@@ -22,6 +22,7 @@ import torch
 from unrolled.compiled.rollout_plan import plan_rollout
 from unrolled.errors import ConfigError, InputTypeError, ShapeError, positive_int, shape_str
 from unrolled.models.stepping import Stepper
+from unrolled.ops import phase
 
 
 class ForecastPath(NamedTuple):
@@ -94,7 +95,7 @@ def forecast(
             f"scaled and ordered like the training data's x. Received shape {shape_str(_history_shape(history))}."
         )
     was_training = model.training
-    model.eval()
+    phase.set_mode(model, False)
     try:
         with torch.no_grad():
             if _is_step_model(model):
@@ -104,7 +105,7 @@ def forecast(
             covariates = _as_future(future, series, steps, rollout.covariate_columns)
             predicted = rollout.run(series, steps, covariates)  # (S, steps, K)
     finally:
-        model.train(was_training)
+        phase.set_mode(model, was_training)
     result = predicted.cpu().numpy()
     if rank == 1:
         return result[0, :, 0] if result.shape[-1] == 1 else result[0]

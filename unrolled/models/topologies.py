@@ -37,6 +37,7 @@ from unrolled.models.feedback import Feedback
 from unrolled.models.functional import Model
 from unrolled.models.sequential import Sequential
 from unrolled.models.stepping import Stepper
+from unrolled.ops import phase
 from unrolled.saving import serialization
 from unrolled.saving.registry import register_builtin
 
@@ -283,12 +284,12 @@ class Seq2Seq(Model):
         """
         steps = positive_int(steps or self.options["output_steps"], "steps")
         was_training = self.training
-        self.eval()
+        phase.set_mode(self, False)
         try:
             with torch.no_grad():
                 outputs, _ = self._decode(x, steps, stop)
         finally:
-            self.train(was_training)
+            phase.set_mode(self, was_training)
         return outputs.cpu().numpy()
 
     def _decode(

@@ -339,7 +339,7 @@ class Trainer(EvaluationMethods):
                 cbs.call("on_epoch_begin", epoch, None)
                 progress = Progress(verbose, steps)
                 progress.epoch_begin(epoch, epochs)
-                self.module.train()
+                phase.set_mode(self.module, True)
                 if isinstance(train, ArrayData):
                     order = data_module.epoch_order(
                         train.num_samples, batch_size, shuffle, generator
@@ -394,7 +394,7 @@ class Trainer(EvaluationMethods):
             if replicas is not None:
                 replicas.finish()
         finally:
-            self.module.train(was_training)
+            phase.set_mode(self.module, was_training)
             if replicas is not None:
                 self._replicas = None
                 replicas.close()
@@ -420,11 +420,11 @@ class Trainer(EvaluationMethods):
         stateful.check(self.module, "train_on_batch", batch.num_samples, None)
         self._reset_trackers()
         was_training = self.module.training
-        self.module.train()
+        phase.set_mode(self.module, True)
         try:
             self._train_step(batch.x, batch.y, batch.sample_weight)
         finally:
-            self.module.train(was_training)
+            phase.set_mode(self.module, was_training)
         logs = self.logs()
         return dict(sorted(logs.items())) if return_dict else self._flatten(logs)
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from unrolled.errors import ConfigError
+from unrolled.ops import phase
 from unrolled.training import data as data_module
 from unrolled.training import distributed as distributed_module
 from unrolled.training import stateful
@@ -117,7 +118,7 @@ class EvaluationMethods:
         progress.begin()
         outputs: list[Any] = []
         was_training = self.module.training
-        self.module.eval()
+        phase.set_mode(self.module, False)
         cbs.call("on_predict_begin", None)
         try:
             with torch.no_grad():
@@ -130,7 +131,7 @@ class EvaluationMethods:
                     cbs.batch("on_predict_batch_end", step, {"outputs": y_pred})
                     progress.batch_end(None)
         finally:
-            self.module.train(was_training)
+            phase.set_mode(self.module, was_training)
         cbs.call("on_predict_end", None)
         progress.end({}, len(outputs))
         if not outputs:
@@ -155,12 +156,12 @@ class EvaluationMethods:
         stateful.check(self.module, "test_on_batch", batch.num_samples, None)
         self._reset_trackers()
         was_training = self.module.training
-        self.module.eval()
+        phase.set_mode(self.module, False)
         try:
             with torch.no_grad():
                 self._test_step(batch.x, batch.y, batch.sample_weight)
         finally:
-            self.module.train(was_training)
+            phase.set_mode(self.module, was_training)
         logs = self.logs()
         return dict(sorted(logs.items())) if return_dict else self._flatten(logs)
 
@@ -169,12 +170,12 @@ class EvaluationMethods:
         batch = ArrayData.build(x, None, None, *data_module.placement(self.module), check=False)
         stateful.check(self.module, "predict_on_batch", batch.num_samples, None)
         was_training = self.module.training
-        self.module.eval()
+        phase.set_mode(self.module, False)
         try:
             with torch.no_grad():
                 return data_module.concatenate([self._infer(batch.x)])
         finally:
-            self.module.train(was_training)
+            phase.set_mode(self.module, was_training)
 
     def _evaluate(
         self,
@@ -197,7 +198,7 @@ class EvaluationMethods:
             )
         self._reset_trackers()
         was_training = self.module.training
-        self.module.eval()
+        phase.set_mode(self.module, False)
         cbs.call("on_test_begin", None)
         want_begin, want_end = cbs.wants("on_test_batch_begin"), cbs.wants("on_test_batch_end")
         try:
@@ -211,7 +212,7 @@ class EvaluationMethods:
                     if want_end:
                         cbs.batch("on_test_batch_end", step, self._running_logs())
         finally:
-            self.module.train(was_training)
+            phase.set_mode(self.module, was_training)
         if replicas is not None:
             replicas.reduce(self)
         logs = self.logs()
