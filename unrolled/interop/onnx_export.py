@@ -26,6 +26,7 @@ from unrolled.errors import ConfigError
 from unrolled.files import write_bytes
 from unrolled.interop.keras_config import hard_sigmoid_keras2
 from unrolled.interop.keras_import import IgnoresInputMask
+from unrolled.interop.onnx_attention import TABLE as ATTENTION_TABLE
 from unrolled.interop.onnx_convolution import TABLE as CONVOLUTIONAL_TABLE
 from unrolled.interop.onnx_convolution import folded_time_distributed
 from unrolled.interop.onnx_elementwise import TABLE as ELEMENTWISE_TABLE
@@ -227,6 +228,12 @@ class _Exporter:
             return [self.merge(layer, x)]
         for kind, method in self._SIMPLE:
             if isinstance(layer, kind):
+                # Call options (use_causal_mask=True, ...) would change the result: refused.
+                options = [
+                    f"{k}={v!r}" for k, v in kwargs.items() if v is not None and v is not False
+                ]
+                if options:
+                    raise self.refuse(layer, f"it is called with {', '.join(options)}")
                 return [method(self, layer, x)]
         raise self.refuse(
             layer,
@@ -235,7 +242,8 @@ class _Exporter:
             "Reshape, RepeatVector, Embedding (without mask_zero), merges, Conv1D/2D/3D, the "
             "poolings, ZeroPadding1D, UpSampling1D, Cropping1D, Permute, Maximum, Minimum, "
             "ReLU, LeakyReLU, PReLU, ELU, Softmax, BatchNormalization, LayerNormalization, "
-            "GaussianNoise, GaussianDropout, ActivityRegularization",
+            "GaussianNoise, GaussianDropout, ActivityRegularization, Dot, Attention, "
+            "AdditiveAttention",
         )
 
     def refuse(self, layer: nn.Module, why: str) -> ExportError:
@@ -492,6 +500,7 @@ _Exporter._SIMPLE = [
     (TimeDistributed, _Exporter.time_distributed),
     *CONVOLUTIONAL_TABLE,
     *ELEMENTWISE_TABLE,
+    *ATTENTION_TABLE,
 ]
 
 _WHY_NOT = {
