@@ -88,7 +88,7 @@ def test_fit_forecast_evaluate_and_explain_a_csv(tmp_path: Path) -> None:
     fitted = run(
         "fit", str(data), "--target", "sales", "--features", "price", "--look-back", "12",
         "--horizon", "3", "--epochs", "5", "--test", "12", "--steps", "6", "--units", "8,4",
-        "--cell", "gru", "--model", "gru", "--out", str(out), "--quiet",
+        "--cell", "gru", "--model", "gru", "--budget", "1", "--out", str(out), "--quiet",
     )  # fmt: skip
     # --model gru: the saved GRU wrote forecast.csv (where a baseline wins, `forecast` uses
     # that baseline instead: tests/forecasting/test_winner.py).

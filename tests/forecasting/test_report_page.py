@@ -56,7 +56,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = subprocess.run(
         [sys.executable, "-m", "unrolled", "fit", str(folder / "sales.csv"), "--target", "sales",
          "--date", "month", "--epochs", "2", "--units", "4", "--look-back", "6", "--test", "12",
-         "--steps", "6", "--out", str(out), "--quiet"],
+         "--steps", "6", "--budget", "1", "--out", str(out), "--quiet"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
