@@ -36,9 +36,9 @@ print(json.dumps([before, after, sum(stats.cache_misses.values()), sum(stats.cac
 
 def _tiny_kernel(folder, body: str) -> None:
     source = f"""
-    import numba
+    from unrolled.compiled.jit import kernel
 
-    @numba.njit(cache=True)
+    @kernel  # as the real kernels: numba's cache, keyed on the kernel sources too
     def add_one(x):
         return {body}
     """

@@ -8,8 +8,11 @@ per machine, not once per model.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from unrolled.training.fast_path import switched_off
@@ -32,14 +35,54 @@ def kernel(function: Callable[..., Any]) -> Callable[..., Any]:
     """`numba.njit` with an on-disk cache and IEEE arithmetic (no fastmath: same math as torch)."""
     import numba  # only kernel modules call this, and only once a plan has accepted
 
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(function)
+    return keyed_on_sources(numba.njit(cache=True, nogil=True, error_model="numpy")(function))
 
 
 def parallel_kernel(function: Callable[..., Any]) -> Callable[..., Any]:
     """`kernel` whose `numba.prange` loops run on numba's threads."""
     import numba
 
-    return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(function)
+    return keyed_on_sources(
+        numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(function)
+    )
+
+
+def sources_digest(paths: Iterable[Path]) -> str:
+    """SHA-256 over the files' names and contents, in name order."""
+    hasher = hashlib.sha256()
+    for path in sorted(paths):
+        hasher.update(path.name.encode())
+        hasher.update(path.read_bytes())
+    return hasher.hexdigest()
+
+
+@functools.cache
+def kernel_sources_digest() -> str:
+    """The digest of every module a kernel's machine code depends on: this package (kernels,
+    the steps they inline, the codes they freeze in) and the cell kinds the codes come from."""
+    here = Path(__file__).resolve().parent
+    return sources_digest([*here.glob("*.py"), here.parent / "ops" / "cell_kinds.py"])
+
+
+def keyed_on_sources(dispatcher: Any) -> Any:
+    """`dispatcher` whose on-disk cache entries are also keyed on `kernel_sources_digest()`.
+
+    numba keys a cached kernel on its own function's bytecode only, while the machine code
+    also holds the functions it calls (`cell_steps.forward_step`, `head_kernel.head_row`)
+    and the module constants it reads: after a change to one of those, numba would load the
+    old kernel, a silent wrong answer. With the digest in the key it compiles again.
+    """
+    cache = getattr(dispatcher, "_cache", None)
+    index_key = getattr(cache, "_index_key", None)
+    if index_key is None:  # no disk cache (numba's internals moved): nothing stale to load
+        return dispatcher
+    digest = kernel_sources_digest()
+
+    def index_key_with_sources(sig: Any, codegen: Any) -> tuple[Any, ...]:
+        return (*index_key(sig, codegen), digest)
+
+    cache._index_key = index_key_with_sources
+    return dispatcher
 
 
 def will_compile(dispatcher: Any) -> bool:
@@ -48,6 +91,8 @@ def will_compile(dispatcher: Any) -> bool:
     if dispatcher.signatures:
         return False
     try:
-        return not dispatcher._cache._cache_file._load_index()
+        index = dispatcher._cache._cache_file._load_index()
+        digest = kernel_sources_digest()  # entries of older sources do not count
+        return not any(isinstance(key, tuple) and key[-1] == digest for key in index)
     except Exception:  # noqa: BLE001 - numba's cache internals moved: say nothing, not a guess
         return False
