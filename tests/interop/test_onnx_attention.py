@@ -28,11 +28,30 @@ def _model(layer: Any, shapes: list[tuple[int | None, ...]], **options: Any) -> 
     return model
 
 
+class _MultiHead:
+    """Calls a MultiHeadAttention as `layer(query, value[, key])` from a list, as the others."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+
+    def __call__(self, inputs: list[Any], **options: Any) -> Any:
+        return self.layer(*inputs, **options)
+
+
 LAYERS = {
     "attention_scaled_with_key": (lambda: L.Attention(use_scale=True), 3),
     "attention_concat": (lambda: L.Attention(score_mode="concat", use_scale=True), 2),
     "additive_attention": (lambda: L.AdditiveAttention(), 2),
     "dot_over_features_normalized": (lambda: L.Dot(axes=2, normalize=True), 2),
+    "multi_head_attention": (lambda: _MultiHead(L.MultiHeadAttention(2, 4)), 2),
+    "multi_head_attention_with_key_value_dim_no_bias": (
+        lambda: _MultiHead(L.MultiHeadAttention(3, 2, value_dim=5, output_shape=4, use_bias=False)),
+        3,
+    ),
+    "multi_head_attention_gated": (
+        lambda: _MultiHead(L.MultiHeadAttention(2, 2, use_gate=True)),
+        2,
+    ),
 }
 
 
@@ -64,4 +83,11 @@ def test_a_causal_mask_is_refused_by_name(tmp_path: Path) -> None:
 def test_a_dot_of_two_axis_inputs_is_refused_by_name(tmp_path: Path) -> None:
     model = _model(L.Dot(axes=1), [(3,), (3,)])
     with pytest.raises(ExportError, match=r"Dot.*3 axes"):
+        to_onnx(model, tmp_path / "m.onnx")
+
+
+def test_multi_head_attention_over_two_axes_is_refused_by_name(tmp_path: Path) -> None:
+    inputs = [U.Input((2, 4, 3)), U.Input((2, 4, 3))]
+    model = U.Model(inputs, L.MultiHeadAttention(2, 2, attention_axes=(1, 2))(*inputs))
+    with pytest.raises(ExportError, match=r"MultiHeadAttention.*3 axes"):
         to_onnx(model, tmp_path / "m.onnx")

@@ -1,5 +1,5 @@
-"""ONNX nodes for the layers made of batched matrix products: Dot, Attention and
-AdditiveAttention, for inputs of shape `(samples, steps, features)`.
+"""ONNX nodes for the layers made of batched matrix products: Dot, Attention,
+AdditiveAttention and MultiHeadAttention, for inputs of shape `(samples, steps, features)`.
 
 Masks never reach here (the exporter refuses the layers that make them); call options such
 as `use_causal_mask=True` are refused by the exporter before these run. Each function takes
@@ -16,6 +16,7 @@ import numpy as np
 from unrolled.interop.onnx_graph import Value
 from unrolled.layers.attention import AdditiveAttention, Attention
 from unrolled.layers.merging import Dot
+from unrolled.layers.multi_head_attention import MultiHeadAttention
 
 _L2_EPSILON = 1e-7  # Keras's l2_normalize, as Dot's own _l2_normalize
 
@@ -101,7 +102,48 @@ def _scalar(weight: Any) -> np.ndarray:
     return weight.detach().cpu().numpy().astype(np.float32)
 
 
+def multi_head_attention(exporter: Any, layer: MultiHeadAttention, inputs: Any) -> Value:
+    # The layer's own einsums, spelled out for 3-D inputs: ONNX's Einsum runs them as they are.
+    g, name = exporter.g, layer.name
+    values = list(inputs)
+    _three_axes(exporter, layer, values)
+    out_shape = tuple(layer.attention_output.kernel.shape[2:])
+    if layer._axes != (1,) or len(out_shape) != 1:
+        raise exporter.refuse(
+            layer, "only attention over the timesteps with a 1-D output_shape is exported"
+        )
+    query, value = values[0], values[1]
+    key = values[2] if len(values) > 2 else value
+    q = _project(g, layer.query, query.name, f"{name}/query")  # (samples, T, heads, key_dim)
+    scale = g.const(1.0 / np.sqrt(layer.key_dim), f"{name}/scale")
+    q = g.op("Mul", [q, scale], f"{name}/query_scaled")
+    k = _project(g, layer.key, key.name, f"{name}/key")  # (samples, S, heads, key_dim)
+    v = _project(g, layer.value, value.name, f"{name}/value")  # (samples, S, heads, value_dim)
+    scores = g.op("Einsum", [k, q], f"{name}/scores", equation="bshk,bthk->bhts")
+    weights = g.op("Softmax", [scores], f"{name}/softmax", axis=-1)  # (samples, heads, T, S)
+    heads = g.op("Einsum", [weights, v], f"{name}/heads", equation="bhts,bshv->bthv")
+    if layer.use_gate:
+        gate = g.op("Sigmoid", [_project(g, layer.gate, query.name, f"{name}/gate")], f"{name}/g")
+        heads = g.op("Mul", [heads, gate], f"{name}/gated")
+    kernel = g.const(_scalar(layer.attention_output.kernel), f"{name}/attention_output/kernel")
+    out = g.op("Einsum", [heads, kernel], f"{name}/output", equation="bthv,hvo->bto")
+    if layer.attention_output.bias is not None:
+        bias = g.const(_scalar(layer.attention_output.bias), f"{name}/attention_output/bias")
+        out = g.op("Add", [out, bias], f"{name}/output_bias")
+    return Value(out, (query.shape[0], query.shape[1], out_shape[0]))
+
+
+def _project(g: Any, projection: Any, x: str, hint: str) -> str:
+    """`(samples, steps, dim) -> (samples, steps, heads, size)`, as Projection.split."""
+    kernel = g.const(_scalar(projection.kernel), f"{hint}/kernel")
+    y = g.op("Einsum", [x, kernel], f"{hint}/einsum", equation="btd,dhs->bths")
+    if projection.bias is None:
+        return y
+    return g.op("Add", [y, g.const(_scalar(projection.bias), f"{hint}/bias")], f"{hint}/bias")
+
+
 TABLE: list[tuple[tuple[type, ...], Any]] = [
+    ((MultiHeadAttention,), multi_head_attention),
     ((Dot,), dot),
     ((Attention, AdditiveAttention), attention),
 ]

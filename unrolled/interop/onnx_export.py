@@ -243,7 +243,7 @@ class _Exporter:
             "poolings, ZeroPadding1D, UpSampling1D, Cropping1D, Permute, Maximum, Minimum, "
             "ReLU, LeakyReLU, PReLU, ELU, Softmax, BatchNormalization, LayerNormalization, "
             "GaussianNoise, GaussianDropout, ActivityRegularization, Dot, Attention, "
-            "AdditiveAttention",
+            "AdditiveAttention, MultiHeadAttention",
         )
 
     def refuse(self, layer: nn.Module, why: str) -> ExportError:
