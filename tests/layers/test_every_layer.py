@@ -1,13 +1,14 @@
 """Every layer class exported from `unrolled.layers`, held to issue 16's promises as a user
 tries them: in a model it shows in `summary()` and the shape trace with Keras's output shape,
-saves and loads in our format, imports from Keras `.keras` and `.h5` files with Keras's
-predictions, exports to ONNX (or refuses naming the layer), and refuses inputs of the wrong
-rank or feature size with our ShapeError.
+its weights have Keras's order, names and paths, it saves and loads in our format, imports
+from Keras `.keras` and `.h5` files with Keras's predictions, exports to ONNX (or refuses
+naming the layer), and refuses inputs of the wrong rank or feature size, and masks or sizes
+torch would fail on, with our ShapeError.
 
-The cases are in every_layer_cases.py, one per class; a class without a case fails
-`test_every_exported_layer_has_a_case`. Keras (torch backend) is the oracle for output shapes
-and predictions, onnxruntime runs the exported graphs, and the loaded model is compared with
-the one that was saved.
+The cases are in every_layer_cases.py, one per class (plus "Class/option" cases); a class
+without a case fails `test_every_exported_layer_has_a_case`. Keras (torch backend) is the
+oracle for output shapes, weights and predictions, onnxruntime runs the exported graphs, and
+the loaded model is compared with the one that was saved.
 """
 
 from __future__ import annotations
