@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import pytest
 import torch
-from every_layer_cases import CASES, NOT_PLACED, Case
+from every_layer_cases import CASES, IMAGE, NOT_PLACED, Case
 
 import unrolled
 import unrolled.layers
@@ -345,3 +345,30 @@ BAD_MASKS = {
 def test_a_mask_of_other_steps_is_a_shape_error(name: str) -> None:
     with pytest.raises(ShapeError, match=r"mask must have shape \(samples, (timesteps|T, S)\)"):
         BAD_MASKS[name]()
+
+
+# Sequential models without an Input, built from their first array as Keras builds them.
+UNSIZED = {
+    "conv2d_flatten_dense": (lambda lib: [lib.Conv2D(2, 2), lib.Flatten(), lib.Dense(1)], IMAGE),
+    "lstm_sequences_flatten_dense": (
+        lambda lib: [lib.LSTM(2, return_sequences=True), lib.Flatten(), lib.Dense(1)],
+        (4, 3),
+    ),
+    "prelu_first": (lambda lib: [lib.PReLU(), lib.Dense(1)], (4, 3)),
+    "conv_lstm2d_first": (lambda lib: [lib.ConvLSTM2D(2, 2)], (3, 4, 4, 2)),
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ShapeError,
+    reason="a Sequential without Input builds for its first array with only the features axis "
+    "known (models/inputs.py shape_from_data), so layers needing other sizes (Flatten -> Dense, "
+    "PReLU, ConvLSTM frames) fail, where Keras builds for the array's shape",
+)
+@pytest.mark.parametrize("name", sorted(UNSIZED))
+def test_a_sequential_without_input_predicts_as_keras(name: str) -> None:
+    layers, shape = UNSIZED[name]
+    x = np.random.default_rng(0).normal(size=(2, *shape)).astype(np.float32)
+    want = keras.Sequential(layers(keras.layers)).predict(x, verbose=0).shape
+    assert unrolled.Sequential(layers(L)).predict(x, verbose=0).shape == want
