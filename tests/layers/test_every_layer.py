@@ -359,16 +359,16 @@ UNSIZED = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ShapeError,
-    reason="a Sequential without Input builds for its first array with only the features axis "
-    "known (models/inputs.py shape_from_data), so layers needing other sizes (Flatten -> Dense, "
-    "PReLU, ConvLSTM frames) fail, where Keras builds for the array's shape",
-)
 @pytest.mark.parametrize("name", sorted(UNSIZED))
 def test_a_sequential_without_input_predicts_as_keras(name: str) -> None:
     layers, shape = UNSIZED[name]
     x = np.random.default_rng(0).normal(size=(2, *shape)).astype(np.float32)
     want = keras.Sequential(layers(keras.layers)).predict(x, verbose=0).shape
     assert unrolled.Sequential(layers(L)).predict(x, verbose=0).shape == want
+
+
+def test_a_recurrent_sequential_without_input_still_takes_other_timesteps() -> None:
+    # Only the features axis is fixed where the layers allow it (Keras runs other lengths too).
+    model = unrolled.Sequential([L.LSTM(3), L.Dense(1)])
+    model.predict(np.zeros((2, 5, 1), np.float32), verbose=0)
+    assert model.predict(np.zeros((2, 8, 1), np.float32), verbose=0).shape == (2, 1)

@@ -21,7 +21,7 @@ from unrolled.errors import ConfigError
 from unrolled.explain.summary import summary_text
 from unrolled.layers.base import Layer
 from unrolled.models.generator_methods import GeneratorMethods
-from unrolled.models.inputs import check_input_shape, shape_from_data
+from unrolled.models.inputs import build_from_data, check_input_shape
 from unrolled.models.model_files import checked_path
 from unrolled.saving import archive, serialization, weights
 from unrolled.training import checkpoint
@@ -229,7 +229,7 @@ class ModelBase(GeneratorMethods, Layer):
         # (a generator's first batch, which training still gets).
         if isinstance(x, BatchSource):
             x = unpack_batch(x.first_batch())[0]
-        self.build(shape_from_data(tuple(getattr(x, "shape", None) or np.shape(x))))
+        build_from_data(self, tuple(getattr(x, "shape", None) or np.shape(x)))
 
     def fit(
         self,

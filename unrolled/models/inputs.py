@@ -55,6 +55,20 @@ def shape_from_data(shape: tuple[int, ...]) -> Shape:
     )
 
 
+def build_from_data(model: Any, shape: tuple[int, ...]) -> None:
+    """Builds a model without an input shape for its first array `shape`.
+
+    Only the features axis is fixed where the layers allow it, so a recurrent model takes
+    other timesteps later. Layers that need the other sizes (`Flatten -> Dense`, `PReLU`,
+    `Conv2D` frames into a `ConvLSTM2D`) build for the array's own shape instead, as Keras
+    builds every model without an `Input`.
+    """
+    try:
+        model.build(shape_from_data(shape))
+    except ShapeError:
+        model.build((None, *shape[1:]))
+
+
 def input_shape_message(model: str, expected: Shape, received: tuple[int, ...]) -> str:
     """The error for inputs of the wrong shape, with the one fix that fits the mismatch."""
     # Beyond 3 axes the middle ones depend on the first layer (rows and cols, or timesteps

@@ -13,7 +13,7 @@ from unrolled.layers.base import Layer, accepts
 from unrolled.layers.input_layer import InputLayer
 from unrolled.layers.symbolic import SymbolicTensor
 from unrolled.models.base import ModelBase
-from unrolled.models.inputs import as_model_input, check_input_shape, shape_from_data
+from unrolled.models.inputs import as_model_input, build_from_data, check_input_shape
 from unrolled.saving import serialization
 from unrolled.saving.registry import register_builtin
 
@@ -176,7 +176,7 @@ class Sequential(ModelBase):
         if self._input_shape is not None:
             check_input_shape(self.name, self._input_shape, tuple(x.shape))
         elif not self.built:
-            self.build(shape_from_data(tuple(x.shape)))
+            build_from_data(self, tuple(x.shape))
             self.to(x.device)
         if mask is not None:
             x._keras_mask = torch.as_tensor(mask, device=x.device)
