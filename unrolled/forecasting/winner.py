@@ -6,6 +6,8 @@ holds that winner's forecast, and so must `unrolled forecast` and `unrolled eval
 document says which forecaster it was, with what a baseline needs to forecast again (the
 season, exponential smoothing's fitted parameters, the series it forecast from).
 
+    >>> import numpy as np
+    >>> from unrolled.forecasting.selection import BASELINE, Candidate
     >>> document = winner_document(Candidate("naive", BASELINE), None, None, np.array([[1.0], [3.0]]))
     >>> predictor = winner_predictor(document, forecaster=None)
     >>> predictor.forecast(np.array([[2.0], [5.0]]), 2)
