@@ -3,8 +3,10 @@ changing only the import. See `unrolled.training.optimizers`."""
 
 from unrolled.training.optimizers import (
     SGD,
+    Adadelta,
     Adagrad,
     Adam,
+    Adamax,
     AdamW,
     Nadam,
     Optimizer,
@@ -12,4 +14,15 @@ from unrolled.training.optimizers import (
     get,
 )
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Nadam", "Optimizer", "RMSprop", "get"]
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "Adamax",
+    "AdamW",
+    "Nadam",
+    "Optimizer",
+    "RMSprop",
+    "get",
+]

@@ -26,6 +26,10 @@ CASES = [
     ("Adagrad", {"learning_rate": 0.05}),
     ("AdamW", {"learning_rate": 0.01}),
     ("Nadam", {"learning_rate": 0.01}),
+    ("Adadelta", {}),
+    ("Adadelta", {"learning_rate": 1.0, "rho": 0.9}),
+    ("Adamax", {}),
+    ("Adamax", {"learning_rate": 0.01, "beta_2": 0.9}),
     ("Adam", {"learning_rate": 0.01, "clipnorm": 0.5}),
     ("SGD", {"learning_rate": 0.1, "global_clipnorm": 0.5}),
     ("RMSprop", {"clipvalue": 0.05}),
@@ -65,7 +69,20 @@ def test_update_sequence_matches_keras(name: str, config: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["adam", "ADAM", "Adam", "sgd", "rmsprop", "RMSprop", "adagrad", "adamw", "nadam"]
+    "name",
+    [
+        "adam",
+        "ADAM",
+        "Adam",
+        "sgd",
+        "rmsprop",
+        "RMSprop",
+        "adagrad",
+        "adamw",
+        "nadam",
+        "adadelta",
+        "adamax",
+    ],
 )
 def test_names_resolve_case_insensitively_with_keras_defaults(name: str) -> None:
     spec = optimizers.resolve(name)

@@ -54,3 +54,18 @@ class Nadam:
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = KERAS_EPSILON
+
+
+@dataclass(frozen=True)
+class Adadelta:
+    learning_rate: float = 0.001
+    rho: float = 0.95
+    epsilon: float = KERAS_EPSILON
+
+
+@dataclass(frozen=True)
+class Adamax:
+    learning_rate: float = 0.001
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = KERAS_EPSILON

@@ -261,8 +261,47 @@ class Nadam(Optimizer):
         self.epsilon = _epsilon(epsilon)
 
 
+class Adadelta(Optimizer):
+    """Adadelta, Keras 3 defaults (learning rate 0.001, rho 0.95)."""
+
+    rule = update_rules.AdadeltaRule
+    hyper = ("rho", "epsilon")
+
+    def __init__(
+        self,
+        learning_rate: float = default.Adadelta.learning_rate,
+        rho: float = default.Adadelta.rho,
+        epsilon: float = default.Adadelta.epsilon,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.rho = _number(rho, "rho")
+        self.epsilon = _epsilon(epsilon)
+
+
+class Adamax(Optimizer):
+    """Adamax (Adam with the infinity norm), Keras 3 defaults."""
+
+    rule = update_rules.AdamaxRule
+    hyper = ("beta_1", "beta_2", "epsilon")
+
+    def __init__(
+        self,
+        learning_rate: float = default.Adamax.learning_rate,
+        beta_1: float = default.Adamax.beta_1,
+        beta_2: float = default.Adamax.beta_2,
+        epsilon: float = default.Adamax.epsilon,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = _number(beta_1, "beta_1")
+        self.beta_2 = _number(beta_2, "beta_2")
+        self.epsilon = _epsilon(epsilon)
+
+
 _BY_NAME: dict[str, type[Optimizer]] = {
-    cls.__name__.lower(): cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Nadam)
+    cls.__name__.lower(): cls
+    for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Nadam, Adadelta, Adamax)
 }
 
 

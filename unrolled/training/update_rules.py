@@ -296,3 +296,45 @@ class NadamRule(KerasRule):
         torch._foreach_sqrt_(denominator)
         torch._foreach_add_(denominator, group["epsilon"])
         torch._foreach_addcdiv_(params, m_hat, denominator, value=-lr)
+
+
+class AdadeltaRule(KerasRule):
+    """Keras Adadelta: `d = -sqrt(D + eps) / sqrt(A + eps) * g` with `A = rho * A + (1 - rho) * g^2`,
+    then `D = rho * D + (1 - rho) * d^2` and `w += lr * d`.
+
+    As torch.optim.Adadelta (whose default learning rate is 1.0; Keras's is 0.001).
+    """
+
+    settings = default.Adadelta
+
+    def _update(self, group, params, grads, lr, step):  # type: ignore[no-untyped-def]
+        rho, epsilon = group["rho"], group["epsilon"]
+        accumulated_grad = self._slots(params, "accumulated_grad")
+        accumulated_delta = self._slots(params, "accumulated_delta_var")
+        torch._foreach_mul_(accumulated_grad, rho)
+        torch._foreach_addcmul_(accumulated_grad, grads, grads, value=1.0 - rho)
+        numerator = torch._foreach_add(accumulated_delta, epsilon)
+        torch._foreach_sqrt_(numerator)
+        denominator = torch._foreach_add(accumulated_grad, epsilon)
+        torch._foreach_sqrt_(denominator)
+        delta = torch._foreach_mul(numerator, grads)
+        torch._foreach_div_(delta, denominator)  # -d
+        torch._foreach_mul_(accumulated_delta, rho)
+        torch._foreach_addcmul_(accumulated_delta, delta, delta, value=1.0 - rho)
+        torch._foreach_add_(params, delta, alpha=-lr)
+
+
+class AdamaxRule(KerasRule):
+    """Keras Adamax: `m` as Adam's, `u = max(b2 * u, |g|)`, `w -= lr * m / ((1 - b1^t) * (u + eps))`."""
+
+    settings = default.Adamax
+
+    def _update(self, group, params, grads, lr, step):  # type: ignore[no-untyped-def]
+        beta_1 = group["beta_1"]
+        m = self._slots(params, "momentum")
+        u = self._slots(params, "norm")
+        torch._foreach_lerp_(m, grads, 1.0 - beta_1)
+        torch._foreach_mul_(u, group["beta_2"])
+        torch._foreach_maximum_(u, torch._foreach_abs(grads))
+        denominator = torch._foreach_add(u, group["epsilon"])
+        torch._foreach_addcdiv_(params, m, denominator, value=-lr / (1.0 - beta_1**step))
