@@ -28,8 +28,10 @@ def run_loop(
     """
     outputs = []
     previous: torch.Tensor | None = None
-    for t in range(x.shape[1]):
-        output, new_states = step(x[:, t], states)
+    # unbind, not x[:, t]: the gradient of T views is one stack, where each indexed step's
+    # backward would fill a zero tensor the size of all of x (T of them, quadratic in T).
+    for t, x_t in enumerate(x.unbind(1)):
+        output, new_states = step(x_t, states)
         if mask is not None:
             valid = mask[:, t]  # (B,)
             if previous is None:
