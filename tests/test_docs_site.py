@@ -66,3 +66,10 @@ def test_examples_render_as_code_not_quotes(site):
 def test_index_is_the_readme(site):
     readme_title = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
     assert readme_title in page_text(site, ".")
+
+
+def test_every_exported_layer_is_on_the_layers_page(site):
+    # A layer added to unrolled.layers without a line in docs/layers.md fails here.
+    text = page_text(site, "layers")
+    missing = [name for name in unrolled.layers.__all__ if name not in text]
+    assert not missing, f"not on docs/layers.md: {missing}"

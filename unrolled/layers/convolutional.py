@@ -254,9 +254,10 @@ class Conv1D(_Conv):
         dilation_rate: the gap between the window's taps; Keras refuses it above 1 with
             strides above 1, and so do we.
         groups: split features and filters into this many independent convolutions.
-        activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-            bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint: as
-            `Dense`'s.
+        activation, use_bias: as `Dense`'s.
+        kernel_initializer, bias_initializer: as `Dense`'s.
+        kernel_regularizer, bias_regularizer, activity_regularizer: as `Dense`'s.
+        kernel_constraint, bias_constraint: as `Dense`'s.
         **kwargs: passed to `Layer`. Keras 1 names (`nb_filter`, `filter_length`,
             `border_mode`, `subsample_length`, `init`, `W_regularizer`, ...) are accepted with
             a DeprecationWarning; `Convolution1D` is Keras 1's name of this class.

@@ -89,8 +89,9 @@ class MultiHeadAttention(Layer):
         sliding_window: None, or a positive int: query step i sees key steps with
             `|i - j| < sliding_window`.
         flash_attention: accepted for Keras code; the computation is the same either way.
-        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
-            kernel_constraint, bias_constraint: for every projection, as in Keras.
+        kernel_initializer, bias_initializer: for every projection, as in Keras.
+        kernel_regularizer, bias_regularizer: likewise.
+        kernel_constraint, bias_constraint: likewise.
         use_gate: a sigmoid gate on the heads' outputs, projected from the query.
         seed: seeds the dropout's generator.
 

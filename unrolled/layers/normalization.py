@@ -145,8 +145,8 @@ class BatchNormalization(_Normalization):
         momentum: how much of the moving statistics each training batch keeps.
         epsilon: added to the variance before the square root.
         center, scale: make and use `beta` / `gamma`.
-        beta_initializer, gamma_initializer, moving_mean_initializer,
-            moving_variance_initializer: Keras initializer names or callables.
+        beta_initializer, gamma_initializer: Keras initializer names or callables.
+        moving_mean_initializer, moving_variance_initializer: likewise.
         beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: applied by
             the training loop, as for Dense's kernel.
         synchronized: accepted as Keras accepts it; statistics are those of the batch each
@@ -382,8 +382,9 @@ class LayerNormalization(_Normalization):
         axis: an axis or a list of axes to normalize over (not the samples axis).
         epsilon: added to the variance before the square root.
         center, scale: make and use `beta` / `gamma`.
-        beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer,
-            beta_constraint, gamma_constraint: as for BatchNormalization.
+        beta_initializer, gamma_initializer: as for BatchNormalization.
+        beta_regularizer, gamma_regularizer: as for BatchNormalization.
+        beta_constraint, gamma_constraint: as for BatchNormalization.
         rms_scaling: Keras's deprecated option (UserWarning, as in Keras): divides by
             `sqrt(variance + epsilon)` without subtracting the mean, and has no `beta`.
 
