@@ -29,6 +29,7 @@ from unrolled.training.batch_sources import BatchSource, as_batch_source
 from unrolled.training.callbacks import Callback, History
 from unrolled.training.data import unpack_batch
 from unrolled.training.engine import Trainer
+from unrolled.training.fast_path import Objective
 
 
 class ModelBase(GeneratorMethods, Layer):
@@ -281,11 +282,11 @@ class ModelBase(GeneratorMethods, Layer):
         return None if self._trainer is None else self._trainer.last_path
 
     def fast_fit(
-        self, optimizer: Any, loss: str | None, x: Any, y: Any, batch_size: int
+        self, optimizer: Any, objective: Objective, x: Any, y: Any, batch_size: int
     ) -> tuple[Any, str]:
         """The Trainer's hook for compiled training (`training/fast_path.py`): a runner of
         whole epochs, or None and the reason the model stays on the reference path."""
-        return plan_fit(self, optimizer, loss, x, y, batch_size)
+        return plan_fit(self, optimizer, objective, x, y, batch_size)
 
     def evaluate(
         self,
