@@ -80,11 +80,22 @@ def lstm_step(
 ) -> LSTMStep:
     """`c = f * c_prev + i * g`, `h = o * activation(c)`, gates in Keras's order i, f, c, o."""
     z = _preactivations(xs, hs, kernel, recurrent_kernel, bias, 4)
+    return _lstm_update(z, c_prev, activation, recurrent_activation)
+
+
+def _lstm_update(
+    z: Sequence[torch.Tensor],
+    c_prev: torch.Tensor,
+    activation: Activation,
+    recurrent_activation: Activation,
+) -> LSTMStep:
+    """The LSTM's gates and states from the four gates' pre-activations `z` (i, f, c, o),
+    for the dense and the convolutional LSTM alike."""
     i = recurrent_activation(z[0])
     f = recurrent_activation(z[1])
     g = activation(z[2])
-    c = f * c_prev + i * g
     o = recurrent_activation(z[3])
+    c = f * c_prev + i * g
     return LSTMStep(i, f, g, o, c, o * activation(c))
 
 
@@ -293,11 +304,6 @@ def conv_lstm_step_from_inputs(
             z_gate + _convolve(first(h_gate), w_h_gate, recurrent, None)
             for z_gate, h_gate, w_h_gate in zip(z_x.chunk(4, dim=1), hs, w_h.chunk(4))
         ]  # 4 x (B, F, *spatial')
-    i = recurrent_activation(z[0])
-    f = recurrent_activation(z[1])
-    g = activation(z[2])
-    o = recurrent_activation(z[3])
-    c = f * first(c_prev) + i * g
-    h = o * activation(c)
+    step = _lstm_update(z, first(c_prev), activation, recurrent_activation)
     back = (lambda t: t.movedim(1, -1)) if channels_last else (lambda t: t)
-    return ConvLSTMStep(back(i), back(f), back(g), back(o), back(c), back(h))
+    return ConvLSTMStep(*(back(t) for t in step))
