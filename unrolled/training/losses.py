@@ -423,20 +423,19 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         )
 
 
-_FUNCTIONS: dict[str, LossFn] = {
-    fn.__name__: fn
-    for fn in (
-        mean_squared_error,
-        mean_absolute_error,
-        mean_absolute_percentage_error,
-        mean_squared_logarithmic_error,
-        huber,
-        log_cosh,
-        binary_crossentropy,
-        categorical_crossentropy,
-        sparse_categorical_crossentropy,
-    )
-}
+# Each Keras loss function and the class that wraps it: the one table of the losses we know.
+_FUNCTION_AND_CLASS: tuple[tuple[LossFn, type[Loss]], ...] = (
+    (mean_squared_error, MeanSquaredError),
+    (mean_absolute_error, MeanAbsoluteError),
+    (mean_absolute_percentage_error, MeanAbsolutePercentageError),
+    (mean_squared_logarithmic_error, MeanSquaredLogarithmicError),
+    (huber, Huber),
+    (log_cosh, LogCosh),
+    (binary_crossentropy, BinaryCrossentropy),
+    (categorical_crossentropy, CategoricalCrossentropy),
+    (sparse_categorical_crossentropy, SparseCategoricalCrossentropy),
+)
+_FUNCTIONS: dict[str, LossFn] = {fn.__name__: fn for fn, _ in _FUNCTION_AND_CLASS}
 _ALIASES = {
     "mse": "mean_squared_error",
     "mae": "mean_absolute_error",
@@ -446,32 +445,9 @@ _ALIASES = {
     "huber_loss": "huber",
     "logcosh": "log_cosh",
 }
-_CLASSES: dict[str, type[Loss]] = {
-    cls.__name__: cls
-    for cls in (
-        MeanSquaredError,
-        MeanAbsoluteError,
-        MeanAbsolutePercentageError,
-        MeanSquaredLogarithmicError,
-        Huber,
-        LogCosh,
-        BinaryCrossentropy,
-        CategoricalCrossentropy,
-        SparseCategoricalCrossentropy,
-    )
-}
+_CLASSES: dict[str, type[Loss]] = {cls.__name__: cls for _, cls in _FUNCTION_AND_CLASS}
 # A string resolves to the class with the Keras defaults and keeps the string as its name.
-_CLASS_OF_FUNCTION = {
-    "mean_squared_error": MeanSquaredError,
-    "mean_absolute_error": MeanAbsoluteError,
-    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
-    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
-    "huber": Huber,
-    "log_cosh": LogCosh,
-    "binary_crossentropy": BinaryCrossentropy,
-    "categorical_crossentropy": CategoricalCrossentropy,
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-}
+_CLASS_OF_FUNCTION = {fn.__name__: cls for fn, cls in _FUNCTION_AND_CLASS}
 
 
 def get(identifier: Any) -> Loss:
