@@ -169,6 +169,8 @@ class KernelCell(Cell):
     """
 
     kind: CellKind
+    # Keras draws one input mask per gate only under recurrent dropout; its ConvLSTM always does.
+    input_mask_per_gate = False
 
     def __init__(
         self,
@@ -280,10 +282,11 @@ class KernelCell(Cell):
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """`(xs, hs)` for a step function: one input and one `h_prev` per dropout mask.
 
-        Keras uses one input mask unless recurrent dropout asks for one per gate.
+        Keras uses one input mask unless recurrent dropout (or `input_mask_per_gate`) asks
+        for one per gate.
         """
         gates = self.kind.gate_count
-        per_gate = self.recurrent_dropout > 0
+        per_gate = self.input_mask_per_gate or self.recurrent_dropout > 0
         x_masks = self.input_dropout_masks(inputs, gates if per_gate else 1, training)
         h_masks = self.recurrent_dropout_masks(h_prev, gates, training)
         xs = [inputs] if x_masks is None else [inputs * m for m in x_masks]

@@ -17,9 +17,11 @@ from unrolled import activations, constraints, initializers, regularizers
 from unrolled.errors import ConfigError, ShapeError, positive_int, shape_str
 from unrolled.layers.base import Layer
 from unrolled.layers.cell import KernelCell, Tensors, Weights
+from unrolled.layers.lstm import LSTMCell
 from unrolled.layers.recurrent import RNN, cell_and_options
 from unrolled.ops import cell_kinds
 from unrolled.ops.convert import as_real_tensor
+from unrolled.ops.convolution import as_tuple, output_sizes
 from unrolled.ops.steps import (
     ConvLSTMStep,
     ConvOptions,
@@ -38,29 +40,10 @@ _CONV_OPTIONS = frozenset(
 )
 
 
-def _ints(value: Any, rank: int, argument: str) -> tuple[int, ...]:
-    """`rank` positive ints from an int or a sequence of `rank` ints, as Keras's `standardize_tuple`."""
-    values = list(value) if isinstance(value, (tuple, list)) else [value] * rank
-    if len(values) != rank:
-        raise ConfigError(
-            f"Argument `{argument}` must be an int or a tuple of {rank} ints for a {rank}-D "
-            f"convolution. Received: {argument}={value!r}"
-        )
-    return tuple(positive_int(v, argument) for v in values)
-
-
 def _frame_words(rank: int, channels_last: bool) -> str:
     """`(rows, cols, channels)`: one frame's axes in words."""
     axes = list(_SPATIAL_WORDS[rank])
     return "(" + ", ".join([*axes, "channels"] if channels_last else ["channels", *axes]) + ")"
-
-
-def output_size(size: int, window: int, stride: int, dilation: int, padding: str) -> int:
-    """Positions a convolution leaves along one axis of `size`, as Keras counts them."""
-    if padding == "same":
-        return -(-size // stride)
-    span = dilation * (window - 1) + 1
-    return (size - span) // stride + 1
 
 
 class ConvLSTMCell(KernelCell):
@@ -85,6 +68,7 @@ class ConvLSTMCell(KernelCell):
     """
 
     kind = cell_kinds.CONV_LSTM
+    input_mask_per_gate = True  # Keras's ConvLSTM draws one mask per gate for the inputs too
 
     def __init__(
         self,
@@ -103,9 +87,9 @@ class ConvLSTMCell(KernelCell):
         super().__init__(positive_int(filters, "filters"), **kwargs)
         self.rank = int(rank)
         self.filters = self.units
-        self.kernel_size = _ints(kernel_size, rank, "kernel_size")
-        self.strides = _ints(strides, rank, "strides")
-        self.dilation_rate = _ints(dilation_rate, rank, "dilation_rate")
+        self.kernel_size = as_tuple(kernel_size, rank, "kernel_size")
+        self.strides = as_tuple(strides, rank, "strides")
+        self.dilation_rate = as_tuple(dilation_rate, rank, "dilation_rate")
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ConfigError(
                 "Specifying `strides > 1` is not compatible with `dilation_rate > 1`. Provide "
@@ -147,18 +131,17 @@ class ConvLSTMCell(KernelCell):
             )
         spatial = frame[:-1] if self.channels_last else frame[1:]
         channels = frame[-1] if self.channels_last else frame[0]
-        out = [
-            output_size(size, k, s, d, self.padding)
-            for size, k, s, d in zip(spatial, self.kernel_size, self.strides, self.dilation_rate)
-        ]
-        if min(out) < 1:
+        out = output_sizes(
+            spatial, self.padding, self.kernel_size, self.strides, self.dilation_rate
+        )
+        if 0 in out:
             raise ShapeError(
                 f"{self.name}: a frame of {shape_str(tuple(spatial))} is smaller than the window "
                 f"{self.kernel_size} (dilation {self.dilation_rate}) with padding='valid'. Use "
                 "padding='same' or a smaller kernel_size."
             )
         self.step_shape = tuple(int(d) for d in frame)  # type: ignore[arg-type]
-        self.output_spatial = tuple(out)
+        self.output_spatial = out
         gates = self.kind.gate_count * self.filters
         self.add_weight("kernel", (*self.kernel_size, channels, gates), self.kernel_initializer)
         self.add_weight(
@@ -184,28 +167,8 @@ class ConvLSTMCell(KernelCell):
         options = {"device": self.kernel.device, "dtype": self.kernel.dtype}
         return [torch.zeros(batch_size, *shape, **options) for shape in self.state_shapes]
 
-    def _bias_initial_value(self) -> Any:
-        if not self.unit_forget_bias:
-            return self.bias_initializer
-        init = initializers.get(self.bias_initializer, "bias_initializer")
-        f = self.filters
-
-        def forget_gate_ones(shape: Any) -> torch.Tensor:
-            draw = initializers.draw
-            return torch.cat([draw(init, (f,)), torch.ones(f), draw(init, (2 * f,))])
-
-        return forget_gate_ones
-
-    def _dropped_out(
-        self, inputs: torch.Tensor, h_prev: torch.Tensor, training: bool
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        # Keras's ConvLSTM draws one mask per gate for the inputs and for h alike.
-        gates = self.kind.gate_count
-        x_masks = self.input_dropout_masks(inputs, gates, training)
-        h_masks = self.recurrent_dropout_masks(h_prev, gates, training)
-        xs = [inputs] if x_masks is None else [inputs * m for m in x_masks]
-        hs = [h_prev] if h_masks is None else [h_prev * m for m in h_masks]
-        return xs, hs
+    # LSTM's gates, so LSTM's forget-gate bias of one (`units` is `filters`).
+    _bias_initial_value = LSTMCell._bias_initial_value
 
     def project_sequence(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor | None:
         """`inputs (B, T, *frame)` convolved with `kernel` for every step at once:
@@ -389,9 +352,8 @@ class ConvLSTM(RNN):
         samples, timesteps, frame = input_shape[0], input_shape[1], tuple(input_shape[2:])
         cell = self.cell
         spatial = frame[:-1] if cell.channels_last else frame[1:]
-        out = tuple(
-            None if size is None else output_size(size, k, s, d, cell.padding)
-            for size, k, s, d in zip(spatial, cell.kernel_size, cell.strides, cell.dilation_rate)
+        out = output_sizes(
+            spatial, cell.padding, cell.kernel_size, cell.strides, cell.dilation_rate
         )
         state = (*out, cell.filters) if cell.channels_last else (cell.filters, *out)
         output = (samples, timesteps, *state) if self.return_sequences else (samples, *state)
