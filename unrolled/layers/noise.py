@@ -117,14 +117,10 @@ class GaussianDropout(_Noise):
 
 
 def _unit_interval(value: Any, name: str, closed: bool) -> float:
-    bounds = "[0, 1]" if closed else "[0, 1)"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(
-            f"Invalid value received for argument `{name}`: expected a float in {bounds}. "
-            f"Received: {name}={value!r}"
-        )
-    number = float(value)
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    number = float(value) if is_number else math.nan  # NaN fails both bounds
     if not (0.0 <= number <= 1.0 if closed else 0.0 <= number < 1.0):
+        bounds = "[0, 1]" if closed else "[0, 1)"
         raise ConfigError(
             f"Invalid value received for argument `{name}`: expected a float in {bounds}. "
             f"Received: {name}={value!r}"
