@@ -179,17 +179,17 @@ class Attention(Layer):
                 f"and key (samples, Tv, dim) of one rank; received shapes "
                 f"{', '.join(shape_str(s) for s in shapes)}."
             )
-        if not _agree(query[-1], key[-1]):
+        if not sizes_agree(query[-1], key[-1]):
             raise ShapeError(
                 f"{self.name}: query and key need the same features axis; received query "
                 f"{shape_str(query)} and key {shape_str(key)}."
             )
-        if not _agree(value[-2], key[-2]):
+        if not sizes_agree(value[-2], key[-2]):
             raise ShapeError(
                 f"{self.name}: value and key need the same timesteps axis (Tv); received value "
                 f"{shape_str(value)} and key {shape_str(key)}."
             )
-        if not all(_agree(query[0], s[0]) for s in shapes):
+        if not all(sizes_agree(query[0], s[0]) for s in shapes):
             raise ShapeError(
                 f"{self.name}: query, value and key need the same samples axis; received "
                 f"shapes {', '.join(shape_str(s) for s in shapes)}."
@@ -308,7 +308,8 @@ def _allowed(scores: torch.Tensor, value_mask: Any, use_causal_mask: bool) -> to
     return allowed
 
 
-def _agree(a: int | None, b: int | None) -> bool:
+def sizes_agree(a: int | None, b: int | None) -> bool:
+    """Two sizes of one axis agree when they are equal or either is unknown (None)."""
     return a is None or b is None or a == b
 
 

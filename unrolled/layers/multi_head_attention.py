@@ -16,6 +16,7 @@ from torch import nn
 
 from unrolled import constraints, initializers, regularizers
 from unrolled.errors import ConfigError, ShapeError, positive_int, rate, shape_str
+from unrolled.layers.attention import sizes_agree
 from unrolled.layers.base import Layer, get_mask
 from unrolled.layers.coerce import as_input
 from unrolled.layers.dropout import Dropout
@@ -208,31 +209,16 @@ class MultiHeadAttention(Layer):
                     f"{what} shape {shape_str(shape)}."
                 )
         heads, bias = self.num_heads, self.use_bias
-        self.query = Projection(
-            (query_shape[-1], heads, self.key_dim),
-            (heads, self.key_dim) if bias else None,
-            self,
-            "query",
-        )
-        self.key = Projection(
-            (key_shape[-1], heads, self.key_dim),
-            (heads, self.key_dim) if bias else None,
-            self,
-            "key",
-        )
+
+        def per_head(name: str, features: Any, size: int) -> Projection:
+            # kernel (features, heads, size), bias (heads, size): a `split` projection
+            return Projection((features, heads, size), (heads, size) if bias else None, self, name)
+
+        self.query = per_head("query", query_shape[-1], self.key_dim)
+        self.key = per_head("key", key_shape[-1], self.key_dim)
         if self.use_gate:
-            self.gate = Projection(
-                (query_shape[-1], heads, self.value_dim),
-                (heads, self.value_dim) if bias else None,
-                self,
-                "gate",
-            )
-        self.value = Projection(
-            (value_shape[-1], heads, self.value_dim),
-            (heads, self.value_dim) if bias else None,
-            self,
-            "value",
-        )
+            self.gate = per_head("gate", query_shape[-1], self.value_dim)
+        self.value = per_head("value", value_shape[-1], self.value_dim)
         self._axes = self._resolved_axes(len(query_shape) + 1)
         self._dot, self._combine, _ = _attention_equations(len(query_shape) + 1, self._axes)
         out = self.output_shape_arg or (int(query_shape[-1]),)
@@ -261,19 +247,19 @@ class MultiHeadAttention(Layer):
                     f"(samples, timesteps, features) or (samples, ..., features); received a "
                     f"{len(shape)}-D {what} of shape {shape_str(shape)} with a {len(query)}-D query."
                 )
-        if not all(_agree(query[0], s[0]) for s in (value, key)):
+        if not all(sizes_agree(query[0], s[0]) for s in (value, key)):
             raise ShapeError(
                 f"{self.name}: query, value and key need the same samples axis; received "
                 f"{shape_str(query)}, {shape_str(value)} and {shape_str(key)}."
             )
-        if not all(_agree(a, b) for a, b in zip(value[1:-1], key[1:-1])):
+        if not all(sizes_agree(a, b) for a, b in zip(value[1:-1], key[1:-1])):
             raise ShapeError(
                 "All dimensions of `value` and `key`, except the last one, must be equal. "
                 f"Received: value_shape={shape_str(value)} and key_shape={shape_str(key)}"
             )
         axes = self._resolved_axes(len(query) + 1)
         for axis in range(1, len(query) - 1):
-            if axis not in axes and not _agree(query[axis], value[axis]):
+            if axis not in axes and not sizes_agree(query[axis], value[axis]):
                 raise ShapeError(
                     f"{self.name}: query and value must agree on axis {axis}, which is not "
                     f"attended over (attention_axes={self.attention_axes}); received "
@@ -577,7 +563,3 @@ def _check_attention_mask(mask: Any, query: torch.Tensor, value: torch.Tensor, l
             f"(T query steps, S value steps), or size 1 on an axis to broadcast; received "
             f"{shape_str(got)}."
         )
-
-
-def _agree(a: int | None, b: int | None) -> bool:
-    return a is None or b is None or a == b
