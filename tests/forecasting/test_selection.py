@@ -41,9 +41,10 @@ def test_conformal_half_widths_by_hand() -> None:
         parse_levels("80,100")
 
 
-# Seeds 0 and 2-5 keep naive; on seed 1 exponential smoothing (a smoothing level near 1,
-# nearly naive) scores 2% better and is kept. The LSTM is never kept on a random walk.
-@pytest.mark.parametrize("seed", [0, 2, 3])
+# With the nested selection, seeds 0-2, 4 and 6 of 0-7 keep naive; on seeds 3, 5 and 7
+# exponential smoothing (a smoothing level near 1, nearly naive) scores over 1% better on the
+# choosing origins and stays. The LSTM is kept on none of them.
+@pytest.mark.parametrize("seed", [0, 2])
 def test_selection_keeps_naive_on_a_random_walk(seed: int) -> None:
     y = 50 + np.random.default_rng(seed).normal(size=150).cumsum()
     result = _job(

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from unrolled.forecasting.decision import MARGIN, decide
 from unrolled.forecasting.forecaster import ForecastSettings
-from unrolled.forecasting.job import MARGIN, SearchSettings, _select, run_job
+from unrolled.forecasting.job import SearchSettings, run_job
 from unrolled.forecasting.report import write_report
 from unrolled.forecasting.selection import (
     BASELINE,
@@ -38,16 +39,16 @@ def test_a_recurrent_forecast_must_beat_the_best_baseline_clearly() -> None:
     naive = _backtest("naive", BASELINE, [1.0, 1.0, 1.0])
     # 3% better overall: inside the margin, the baseline stays.
     close = _backtest("LSTM", RECURRENT, [0.97, 0.97, 0.97])
-    assert _select([naive, close], "auto") is naive
+    assert decide([naive, close], "auto") is naive
     # Much better overall, but from one origin only: the baseline stays.
     lucky = _backtest("LSTM", RECURRENT, [0.1, 1.05, 1.05])
     assert lucky.errors["rmse"] < (1 - MARGIN) * naive.errors["rmse"]
-    assert _select([naive, lucky], "auto") is naive
+    assert decide([naive, lucky], "auto") is naive
     # Better by the margin and from most origins: kept.
     clear = _backtest("LSTM", RECURRENT, [0.5, 0.8, 1.1])
-    assert _select([naive, clear], "auto") is clear
+    assert decide([naive, clear], "auto") is clear
     # --model lstm: the recurrent one, whatever the baselines did.
-    assert _select([naive, close], "lstm") is close
+    assert decide([naive, close], "lstm") is close
 
 
 def test_the_combination_is_the_mean_of_its_parts_at_every_origin() -> None:

@@ -1,7 +1,9 @@
 """The main job: choose a forecast by backtest, score it on the last steps, refit, forecast ahead.
 
 `run_job` is what `unrolled demo` and `unrolled fit` do; it returns a `JobResult` and
-the CLI writes it out with `report.write_report`.
+the CLI writes it out with `report.write_report`. The search and its nested selection (the
+recurrent variant chosen on the earlier backtest origins, compared with the best baseline
+on the later ones) are `search.run_search` and `decision`.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from unrolled.errors import ConfigError, ShapeError, positive_int
-from unrolled.forecasting.baselines import errors, naive, seasonal_naive, statsmodels_missing
+from unrolled.errors import ShapeError, positive_int
+from unrolled.forecasting.baselines import errors, naive, seasonal_naive
+from unrolled.forecasting.budget import SearchPlan
 from unrolled.forecasting.dates import continue_labels
+from unrolled.forecasting.decision import MARGIN
 from unrolled.forecasting.forecaster import Forecaster, ForecastSettings
-from unrolled.forecasting.intervals import coverage, half_widths, parse_levels
+from unrolled.forecasting.intervals import coverage, half_widths
+from unrolled.forecasting.search import MODELS, SearchSettings, run_search
 from unrolled.forecasting.selection import (
     BASELINE,
     COMBINATION,
@@ -25,71 +30,30 @@ from unrolled.forecasting.selection import (
     Backtest,
     Candidate,
     Predictor,
-    combine,
-    recurrent_grid,
     recurrent_name,
-    rolling_origins,
-    run_backtest,
 )
 from unrolled.forecasting.table import Table
 
-MODELS = ("auto", "lstm", "gru")
-TIE = 0.01  # backtest RMSEs within 1% of the best count as equal; the simplest is kept
-# A recurrent or combined forecast replaces the best baseline only where it beats it clearly:
-# a backtest RMSE this much lower, and a lower RMSE from most of the origins. A few origins
-# make a noisy score, and a close call on them is no reason to give up the simpler forecast.
-MARGIN = 0.05
+__all__ = ["MARGIN", "MODELS", "JobResult", "SearchSettings", "run_job"]
+
 # The conformal intervals' residuals come from the backtest's origins and, before them, from
 # a fit at a calibration origin this share of the training rows from its start (at most
 # CALIBRATION_ROWS rows before the first origin): more residuals, from calmer and rougher years.
 # On a positive series they are relative to the forecast, as its errors grow with its level.
 CALIBRATION_SHARE, CALIBRATION_ROWS = 0.25, 240
-PRUNE_RATIO = 1.25  # a recurrent candidate this much worse than the best after an origin stops
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """How `run_job` chooses its forecast (the CLI's --model, --budget, --interval).
-
-    Args:
-        model: "auto" keeps the best candidate by backtest RMSE, baselines included;
-            "lstm" or "gru" keeps the best recurrent configuration of that cell.
-        budget: seconds for the whole search; recurrent candidates that would start past it
-            are skipped (and the skip is reported). The first one always runs.
-        intervals: prediction-interval levels in percent.
-        origins: rolling origins of the backtest (`ceil(horizon / 2)` apart).
-        seeds: models per recurrent candidate (seeds `seed`, `seed + 1`, ...); their mean is
-            the forecast.
-        grid: try the variants of `recurrent_grid`, not only the given configuration.
-    """
-
-    model: str = "auto"
-    budget: float = 120.0
-    intervals: tuple[float, ...] = (80.0, 95.0)
-    origins: int = 6
-    seeds: int = 3
-    grid: bool = True
-
-    def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ConfigError(
-                f"`model` must be one of {', '.join(MODELS)}; received {self.model!r}."
-            )
-        if not self.budget > 0:
-            raise ConfigError(
-                f"`budget` must be a positive number of seconds; received {self.budget!r}."
-            )
-        object.__setattr__(self, "intervals", tuple(parse_levels(self.intervals)))
-        positive_int(self.origins, "origins")
-        positive_int(self.seeds, "seeds")
 
 
 @dataclass
 class CandidateScore:
-    """One candidate of the search: its backtest errors, and whether it was kept."""
+    """One candidate of the search: its backtest errors on both stages, and whether it was kept.
+
+    `rmse`, `mae` and `mape` are over the earlier (choosing) origins, which every candidate
+    ran; `decide_rmse` over the later (deciding) origins, for the candidates that ran them
+    (the baselines, the chosen recurrent variant and the mean; None for the other variants).
+    """
 
     name: str
-    kind: str  # "recurrent" or "baseline"
+    kind: str  # "recurrent", "baseline" or "combination"
     rmse: float
     mae: float
     mape: float
@@ -97,6 +61,8 @@ class CandidateScore:
     seconds: float
     settings: dict[str, Any] | None = None  # recurrent candidates
     pruned: bool = False  # stopped after the first origins (errors over those only)
+    decide_rmse: float | None = None
+    finalist: bool = False  # one of the forecasts compared on the later origins
 
 
 @dataclass
@@ -128,24 +94,28 @@ class JobResult:
     backtest_intervals: dict[float, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     coverage: dict[float, float] = field(default_factory=dict)  # level -> share of held-out steps
     notes: list[str] = field(default_factory=list)  # what the search skipped or decided, and why
-    search_seconds: float = 0.0
+    search_seconds: float = 0.0  # measured, reported only: nothing is decided on it
+    choose_origins: list[int] = field(default_factory=list)  # chose the variant and baseline
+    decide_origins: list[int] = field(default_factory=list)  # decided between them
+    plan: SearchPlan | None = None  # the recurrent configurations tried and skipped
 
     @property
     def verdict(self) -> str:
         """One sentence on what was kept (the CLI prints it, metrics.json holds it)."""
         if self.winner_is_baseline:
             return (
-                f"A baseline won: {self.chosen} had the best backtest, so the forecast is "
-                f"{self.chosen}'s; no recurrent configuration beat it clearly (by {MARGIN:.0%} "
-                "in RMSE and from most origins) on this series."
+                f"A baseline won: {self.chosen} had the best backtest of the baselines, so the "
+                f"forecast is {self.chosen}'s; neither the best recurrent configuration nor its "
+                f"mean with {self.chosen} beat it clearly (by {MARGIN:.0%} in RMSE and from most "
+                "origins) on the later backtest origins, which played no part in choosing them."
             )
         if self.model != "auto":
             return f"Kept {self.chosen}: the best {self.model.upper()} configuration (--model {self.model})."
         if any(c.kind == BASELINE for c in self.candidates):
             return (
                 f"Kept {self.chosen}: of {len(self.candidates)} candidates, it beat the best "
-                f"baseline clearly in the backtest (by over {MARGIN:.0%} in RMSE, and from most "
-                "origins)."
+                f"baseline clearly (by over {MARGIN:.0%} in RMSE, and from most origins) on the "
+                "later backtest origins, which played no part in choosing the recurrent variant."
             )
         return f"Kept {self.chosen}: the best backtest of {len(self.candidates)} candidates."
 
@@ -209,18 +179,16 @@ def run_job(
     )
     notes: list[str] = []
     started = time.perf_counter()
-    backtests = _search(
-        table, train, base, season, search, test_steps, future_steps, notes, callbacks
+    # Each origin forecasts the longest horizon asked for (the held-out steps or the future).
+    outcome = run_search(
+        table, train, base, season, search, max(test_steps, future_steps), notes, callbacks
     )
     search_seconds = time.perf_counter() - started
-
-    complete = [b for b in backtests if not b.pruned]
-    recurrent = [b for b in complete if b.candidate.kind == RECURRENT]
-    best_recurrent = _simplest_best(recurrent)
-    best_baseline = _simplest_best([b for b in complete if b.candidate.kind == BASELINE])
-    if search.model == "auto" and best_recurrent and best_baseline:
-        backtests.append(combine([best_recurrent, best_baseline]))
-    chosen_test = _select(backtests, search.model)
+    backtests, chosen_test, best_recurrent = (
+        outcome.backtests,
+        outcome.chosen,
+        outcome.best_recurrent,
+    )
     if chosen_test is None:  # too short to backtest: the given configuration, unscored
         chosen = Candidate(recurrent_name(base), RECURRENT, base)
     else:
@@ -284,23 +252,13 @@ def run_job(
         winner=final,
         winner_candidate=chosen,
         model=search.model,
-        candidates=[
-            CandidateScore(
-                b.candidate.name,
-                b.candidate.kind,
-                b.errors["rmse"],
-                b.errors["mae"],
-                b.errors["mape"],
-                b.candidate == chosen,
-                round(b.seconds, 3),
-                asdict(b.candidate.settings) if b.candidate.settings else None,
-                b.pruned,
-            )
-            for b in backtests
-        ],
+        candidates=[_score(b, b is chosen_test, outcome) for b in backtests],
         backtests=backtests,
         notes=notes,
         search_seconds=search_seconds,
+        choose_origins=outcome.choose,
+        decide_origins=outcome.decide,
+        plan=outcome.plan,
     )
     notes.append(result.produced_by)
     if chosen_test is not None and search.intervals:
@@ -313,94 +271,25 @@ def run_job(
     return result
 
 
-def _search(
-    table: Table,
-    train: np.ndarray,
-    base: ForecastSettings,
-    season: int | None,
-    search: SearchSettings,
-    test_steps: int,
-    future_steps: int,
-    notes: list[str],
-    callbacks: Callable[[str], Any] | None,
-) -> list[Backtest]:
-    """Backtests the baselines, then the recurrent grid until the budget is spent."""
-    started = time.perf_counter()
-    grid = recurrent_grid(base, season) if search.grid else [base]
-    # Each origin forecasts the longest horizon asked for (the held-out steps or the future).
-    horizon = max(test_steps, future_steps)
-    smallest = min(s.look_back + s.horizon + 1 for s in grid)
-    horizon = min(horizon, len(train) - smallest)
-    # The origins leave room for the user's own configuration where they can; variants
-    # that need more rows than the first origin has are skipped (with a note).
-    own = base.look_back + base.horizon + 1
-    if horizon < 1:
-        notes.append(
-            f"No backtest: {len(train)} training rows leave no room for a forecast after "
-            f"the {smallest} rows the smallest configuration needs; kept {recurrent_name(base)}."
-        )
-        return []
-    origins = rolling_origins(len(train), horizon, search.origins, first=own)
-    if len(origins) < 2:
-        origins = rolling_origins(len(train), horizon, search.origins, first=smallest)
-    if horizon < max(test_steps, future_steps):
-        notes.append(
-            f"The backtest forecasts {horizon} steps (the training part is too short for "
-            f"{max(test_steps, future_steps)}); interval widths past step {horizon} repeat the last."
-        )
-    candidates = [Candidate("naive", BASELINE)]
-    if season and season > 1 and origins[0] >= season:
-        candidates.append(Candidate("seasonal naive", BASELINE))
-    missing = statsmodels_missing()
-    if missing:
-        notes.append(missing + ".")
-    elif origins[0] >= 10:
-        candidates.append(Candidate("exponential smoothing", BASELINE))
-    fits = [s for s in grid if s.look_back + s.horizon + 1 <= origins[0]]
-    for s in grid:
-        if s not in fits:
-            notes.append(
-                f"{recurrent_name(s)} skipped: the first backtest origin has {origins[0]} rows, "
-                f"it needs {s.look_back + s.horizon + 1}."
-            )
-    candidates += [Candidate(recurrent_name(s), RECURRENT, s) for s in fits]
-
-    results: list[Backtest] = []
-    recurrent_seconds: list[float] = []
-    for candidate in candidates:
-        if candidate.kind == RECURRENT and recurrent_seconds:
-            elapsed = time.perf_counter() - started
-            expected = float(np.mean(recurrent_seconds))
-            if elapsed + expected > search.budget:
-                left = [c.name for c in candidates[candidates.index(candidate) :]]
-                notes.append(
-                    f"Search budget of {search.budget:g} s reached after {elapsed:.0f} s: "
-                    f"skipped {len(left)} recurrent candidate(s): {'; '.join(left)}."
-                )
-                break
-        i = len(recurrent_seconds) + 1
-        label = f"search {i}/{len(fits)}: {candidate.name}"
-        progress = (
-            (
-                lambda k, m, label=label: callbacks(
-                    f"{label}, origin {k + 1}/{len(origins)}, seed {m + 1}"
-                )
-            )
-            if callbacks and candidate.kind == RECURRENT
-            else None
-        )
-        prune = _pruner(results, search.model) if recurrent_seconds else None
-        results.append(
-            run_backtest(candidate, train, table.columns, origins, horizon, season, progress, prune)
-        )
-        if results[-1].pruned:
-            notes.append(
-                f"{candidate.name} stopped after {len(results[-1].origins)} of {len(origins)} "
-                f"origins: its RMSE there was over {PRUNE_RATIO:g} times the best."
-            )
-        if candidate.kind == RECURRENT:
-            recurrent_seconds.append(results[-1].seconds)
-    return results
+def _score(backtest: Backtest, chosen: bool, outcome: Any) -> CandidateScore:
+    """The candidate's row of the selection table: errors on the choosing origins it ran,
+    RMSE on the deciding ones where it ran them."""
+    ran = backtest.on([o for o in backtest.origins if o in outcome.choose]).errors
+    decided = all(o in backtest.origins for o in outcome.decide) and outcome.decide
+    settings = backtest.candidate.settings
+    return CandidateScore(
+        backtest.candidate.name,
+        backtest.candidate.kind,
+        ran["rmse"],
+        ran["mae"],
+        ran["mape"],
+        chosen,
+        round(backtest.seconds, 3),
+        asdict(settings) if settings else None,
+        backtest.pruned,
+        backtest.on(outcome.decide).errors["rmse"] if decided else None,
+        any(backtest is f for f in outcome.finalists),
+    )
 
 
 def _add_intervals(
@@ -455,64 +344,6 @@ def _rows_needed(candidate: Candidate, season: int | None) -> int:
     if candidate.name == "exponential smoothing":
         return max(10, 2 * season if season else 0)
     return season if candidate.name == "seasonal naive" and season else 1
-
-
-def _select(backtests: list[Backtest], model: str) -> Backtest | None:
-    """The kept backtest: with `model` "auto", the best baseline unless a recurrent or
-    combined forecast beats it clearly (`_clearly_better`); else the best recurrent one."""
-    complete = [b for b in backtests if not b.pruned]
-    if model != "auto":
-        return _simplest_best([b for b in complete if b.candidate.kind == RECURRENT])
-    baseline = _simplest_best([b for b in complete if b.candidate.kind == BASELINE])
-    challengers = [b for b in complete if b.candidate.kind != BASELINE]
-    if baseline is None:
-        return _simplest_best(challengers)
-    return _simplest_best([b for b in challengers if _clearly_better(b, baseline)]) or baseline
-
-
-def _clearly_better(challenger: Backtest, baseline: Backtest) -> bool:
-    """A backtest RMSE MARGIN lower than the baseline's, and lower from most origins."""
-    if not _rmse(challenger) < (1 - MARGIN) * _rmse(baseline):
-        return False
-    wins = challenger.origin_rmse() < baseline.origin_rmse()
-    return 2 * int(wins.sum()) > len(wins)
-
-
-def _pruner(done: list[Backtest], model: str) -> Callable[[int, float], bool]:
-    """Stops a recurrent candidate whose RMSE over the first origins is PRUNE_RATIO times the
-    best eligible candidate's over the same origins."""
-    rivals = [
-        b for b in done if not b.pruned and (model == "auto" or b.candidate.kind == RECURRENT)
-    ]
-
-    def prune(k: int, rmse: float) -> bool:
-        best = min(
-            (
-                errors(b.actuals[: k + 1].ravel(), b.predictions[: k + 1].ravel())["rmse"]
-                for b in rivals
-            ),
-            default=float("inf"),
-        )
-        return rmse > PRUNE_RATIO * best
-
-    return prune
-
-
-def _simplest_best(backtests: list[Backtest]) -> Backtest | None:
-    """The first (simplest: baselines, then the given configuration) within TIE of the best.
-
-    Backtest RMSEs a hair apart are noise; on a random walk, exponential smoothing with a
-    smoothing level near 1 ties the naive forecast, and the naive forecast should be kept.
-    """
-    if not backtests:
-        return None
-    best = min(_rmse(b) for b in backtests)
-    return next(b for b in backtests if _rmse(b) <= (1 + TIE) * best)
-
-
-def _rmse(backtest: Backtest) -> float:
-    rmse = backtest.errors["rmse"]
-    return rmse if np.isfinite(rmse) else float("inf")
 
 
 def future_dates(dates: list[str] | None, steps: int) -> list[str] | None:

@@ -7,11 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from unrolled.forecasting.budget import SearchPlan
+from unrolled.forecasting.decision import RULE
 from unrolled.forecasting.fit_record import write_fit_record
 from unrolled.forecasting.intervals import level_name
 from unrolled.forecasting.job import JobResult
 from unrolled.forecasting.report_folder import atomic_folder, pause_for_tests
 from unrolled.forecasting.report_page import page, write_plots
+from unrolled.forecasting.selection import recurrent_name
 
 MODEL_FOLDER = "model"
 
@@ -71,11 +74,27 @@ def selection_document(result: JobResult) -> dict[str, Any]:
         "forecast_csv_from": result.chosen,
         "produced_by": result.produced_by,
         "verdict": result.verdict,
+        "selection_rule": RULE,
         "backtest_origins": origins,
+        "choose_origins": result.choose_origins,
+        "decide_origins": result.decide_origins,
         "candidates": [_finite(vars(c)) for c in result.candidates],
+        "search_plan": _plan_document(result.plan),
         "interval_coverage": {level_name(k): v for k, v in result.coverage.items()},
         "notes": result.notes,
         "search_seconds": round(result.search_seconds, 2),
+    }
+
+
+def _plan_document(plan: SearchPlan | None) -> dict[str, Any] | None:
+    """The recurrent configurations tried and skipped, and the estimate that chose them."""
+    if plan is None:
+        return None
+    return {
+        "budget_seconds": plan.budget,
+        "estimated_seconds": round(plan.estimated_seconds, 2),
+        "tried": [recurrent_name(s) for s in plan.tried],
+        "skipped": [recurrent_name(s) for s in plan.skipped],
     }
 
 
@@ -95,11 +114,18 @@ def summary_table(result: JobResult) -> str:
         f"Last {result.test_steps} steps of {result.table.target!r} held out:\n",
         model_label=label,
     )
-    lines = [table, "", "Backtest of the candidates (RMSE over the rolling origins):"]
+    lines = [
+        table,
+        "",
+        "Backtest of the candidates (RMSE on the earlier origins, which choose the recurrent "
+        "variant and the baseline; on the later ones, which decide between them):",
+    ]
     width = max([48, *(len(c.name) + 2 for c in result.candidates)])
+    lines.append(f"  {'candidate':<{width}}{'choose':>10}{'decide':>10}")
     for c in result.candidates:
         mark = "  <- kept" if c.chosen else ""
-        lines.append(f"  {c.name:<{width}}{c.rmse:>10.2f}{mark}")
+        decided = "-" if c.decide_rmse is None else f"{c.decide_rmse:.2f}"
+        lines.append(f"  {c.name:<{width}}{c.rmse:>10.2f}{decided:>10}{mark}")
     lines += ["", result.verdict, *result.notes]
     return "\n".join(lines)
 

@@ -72,7 +72,7 @@ class Candidate:
         raise ValueError(f"Unknown baseline {self.name!r}.")
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: one backtest, one run
 class Backtest:
     """A candidate's rolling-origin backtest; `pruned` where it stopped after fewer origins."""
 
@@ -87,6 +87,29 @@ class Backtest:
 
     def __post_init__(self) -> None:
         self.errors = errors(self.actuals.ravel(), self.predictions.ravel())
+
+    def on(self, origins: list[int]) -> Backtest:
+        """The same backtest over `origins` only (each one it ran), errors recomputed."""
+        keep = [self.origins.index(o) for o in origins]
+        return Backtest(
+            self.candidate,
+            list(origins),
+            self.predictions[keep],
+            self.actuals[keep],
+            [self.predictors[k] for k in keep],
+            self.seconds,
+        )
+
+    def then(self, later: Backtest) -> Backtest:
+        """This backtest followed by `later`, the same candidate run on later origins."""
+        return Backtest(
+            self.candidate,
+            self.origins + later.origins,
+            np.concatenate([self.predictions, later.predictions]),
+            np.concatenate([self.actuals, later.actuals]),
+            self.predictors + later.predictors,
+            self.seconds + later.seconds,
+        )
 
     def origin_rmse(self) -> np.ndarray:
         """The RMSE of the forecast from each origin run: `(origins run,)`."""
