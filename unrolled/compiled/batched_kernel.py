@@ -1,13 +1,10 @@
 """`fit_kernel`'s epochs for batches too big for its row-by-row loops: matrix products and threads.
 
-Same model, head (`head_kernel.head_row`), optimizers (`fit_kernel._apply_update`: Adam,
-SGD, RMSprop), masking and states as `fit_kernel.fit_epoch`, and the same arguments plus
-per-thread workspaces.
+Same model, step backwards (`cell_steps.step_gradients`), head (`head_kernel.dense_head`),
+optimizers (`fit_kernel._apply_update`: Adam, SGD, RMSprop), masking and states as
+`fit_kernel.fit_epoch`, and the same arguments plus per-thread workspaces.
 
-numba's disk cache keys a kernel on its own file's contents, not its callees': after
-editing `fit_kernel._apply_update`, `head_kernel.py` or `cell_steps.py`, edit this file too
-(its cached build keeps the old callees). Each batch is split into groups of rows, one per
-workspace, trained side by side on numba's threads (rows are independent until the weight
+Each batch is split into groups of rows, one per workspace, trained side by side on numba's threads (rows are independent until the weight
 gradients are summed). Within a group:
 
 - the input projection of every step is one matrix product, `(T*n, F) @ (F, G*U)`;
@@ -26,6 +23,7 @@ import numba
 import numpy as np
 
 from unrolled.compiled.blas import GEMM, SET_THREADS, missing
+from unrolled.compiled.cell_steps import step_gradients
 from unrolled.compiled.codes import (
     CELL_GRU,
     CELL_LSTM,
@@ -39,7 +37,7 @@ from unrolled.compiled.codes import (
     OFFSET_RECURRENT,
 )
 from unrolled.compiled.fit_kernel import _apply_update
-from unrolled.compiled.head_kernel import head_row
+from unrolled.compiled.head_kernel import dense_head
 from unrolled.compiled.jit import kernel, parallel_kernel
 
 _NO, _YES = 78, 84  # Fortran's 'N' and 'T'
@@ -191,96 +189,17 @@ def _simple_step(cell, a, h_out, e, bits):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def _lstm_gradients(a, c_prev, tanh_c, live, dh, dc, dz):  # type: ignore[no-untyped-def]
-    """One LSTM step backwards for a group: `dz (n, 4U)` for live rows (zeros elsewhere), `dc`
-    becomes dc_prev's direct part and `dh` zero (the caller adds `dz @ R^T`).
-
-    Indexes the 2D arrays directly instead of taking per-row views: at 64 units the views
-    cost as much as the arithmetic (2.8 against 1.4 us per 16-row step).
-    """
-    n, gu = a.shape
-    units = gu // 4
-    one = np.float32(1.0)
-    for b in range(n):
-        if not live[b]:  # a masked step: dh and dc pass through to the step before
-            for j in range(gu):
-                dz[b, j] = np.float32(0.0)
-            continue
-        for u in range(units):
-            t = tanh_c[b, u]
-            dc[b, u] = dc[b, u] + dh[b, u] * a[b, 3 * units + u] * (one - t * t)
-        for u in range(units):
-            i = a[b, u]
-            dz[b, u] = dc[b, u] * a[b, 2 * units + u] * i * (one - i)
-        for u in range(units):
-            f = a[b, units + u]
-            dz[b, units + u] = dc[b, u] * c_prev[b, u] * f * (one - f)
-        for u in range(units):
-            g = a[b, 2 * units + u]
-            dz[b, 2 * units + u] = dc[b, u] * a[b, u] * (one - g * g)
-        for u in range(units):
-            o = a[b, 3 * units + u]
-            dz[b, 3 * units + u] = dh[b, u] * tanh_c[b, u] * o * (one - o)
-        for u in range(units):
-            dc[b, u] = dc[b, u] * a[b, units + u]
-        for u in range(units):
-            dh[b, u] = np.float32(0.0)
-
-
-@kernel
-def _gru_gradients(ab, rec, h_prev, dh, dz, dr):  # type: ignore[no-untyped-def]
-    """One row of one GRU step backwards: `dz` (input projections), `dr` (recurrent ones)."""
-    units = dh.shape[0]
-    one = np.float32(1.0)
-    z, r, hh, r_h = ab[:units], ab[units : 2 * units], ab[2 * units :], rec[2 * units :]
-    dz_z, dz_r, d_hh = dz[:units], dz[units : 2 * units], dz[2 * units :]
-    for u in range(units):
-        d_hh[u] = dh[u] * (one - z[u]) * (one - hh[u] * hh[u])
-    for u in range(units):
-        dz_z[u] = dh[u] * (h_prev[u] - hh[u]) * z[u] * (one - z[u])
-    for u in range(units):
-        dz_r[u] = d_hh[u] * r_h[u] * r[u] * (one - r[u])
-    for j in range(2 * units):
-        dr[j] = dz[j]
-    dr_h = dr[2 * units :]
-    for u in range(units):
-        dr_h[u] = d_hh[u] * r[u]
-
-
-@kernel
 def _step_gradients(cell, a, rec, h_prev, c_prev, tanh_c, live, dh, dc, dz, dr):  # type: ignore[no-untyped-def]
-    """One step backwards for a group: fills `dz` (input pre-activations) and `dr`
-    (recurrent ones; the same values except GRU's h part) for live rows, zeros elsewhere.
-
-    `dh` keeps only the direct path into h_prev (GRU: dh * z; others: 0): the caller adds
-    `dr @ R^T`. Rows masked at this step keep their dh and dc: their states passed through.
-    """
-    if cell == CELL_LSTM:
-        _lstm_gradients(a, c_prev, tanh_c, live, dh, dc, dz)  # dr is dz
-        return
-    n, gu = a.shape
-    units = dh.shape[1]
-    one = np.float32(1.0)
-    for b in range(n):
-        dzb, drb, dhb = dz[b], dr[b], dh[b]
-        if not live[b]:
-            dzb[:] = np.float32(0.0)
-            drb[:] = np.float32(0.0)
-            continue
-        if cell == CELL_GRU:
-            _gru_gradients(a[b], rec[b], h_prev[b], dhb, dzb, drb)
-            z = a[b, :units]
-            for u in range(units):
-                dhb[u] = dhb[u] * z[u]
+    """One step backwards for a group: `cell_steps.step_gradients` for each live row. A row
+    masked at this step gets zero `dz` and `dr`, and keeps its dh and dc: its states passed
+    through."""
+    r_h = rec[:, 2 * dh.shape[1] :]  # GRU's recurrent h projection; other cells never read it
+    for b in range(a.shape[0]):
+        if live[b]:
+            step_gradients(cell, b, a, r_h, h_prev, c_prev, tanh_c, dh, dc, dz, dr)
         else:
-            ab = a[b]
-            if cell == CELL_RNN_TANH:
-                for u in range(units):
-                    dzb[u] = dhb[u] * (one - ab[u] * ab[u])
-            else:
-                for u in range(units):
-                    dzb[u] = dhb[u] if ab[u] > 0 else np.float32(0.0)
-            dhb[:] = np.float32(0.0)  # dr is dz
+            dz[b, :] = np.float32(0.0)
+            dr[b, :] = np.float32(0.0)
 
 
 @kernel
@@ -323,7 +242,6 @@ def _train_rows(  # type: ignore[no-untyped-def]
     oK, oR, ob = offsets[OFFSET_KERNEL], offsets[OFFSET_RECURRENT], offsets[OFFSET_BIAS]
     oD, obd = offsets[OFFSET_DENSE], offsets[OFFSET_DENSE_BIAS]
     K_at, R_at = theta[oK:].ctypes.data, theta[oR:].ctypes.data
-    D = theta[oD : oD + units * outputs].reshape(units, outputs)
     ints, floats = np.zeros(8, np.int32), np.zeros(2, np.float32)
     one = np.float32(1.0)
     # ---- the workspace, carved (sizes as in `work_size`) ----------------------------------
@@ -403,27 +321,11 @@ def _train_rows(  # type: ignore[no-untyped-def]
     ok = np.zeros(outputs, np.float32)
     gk = np.zeros(outputs, np.float32)
     for b in range(n):
-        s = rows[b]
-        for u in range(units):
-            dH[b, u] = np.float32(0.0)
-            dC[b, u] = np.float32(0.0)
-        for k in range(outputs):
-            pred = np.float32(0.0)
-            if seen[b]:
-                for u in range(units):
-                    pred += H[steps, b, u] * D[u, k]
-            if obd >= 0:
-                pred += theta[obd + k]
-            zk[k] = pred
-        loss += head_row(head, delta, y[s], zk, ok, gk, metrics, thresholds, metric_values[b])
-        for k in range(outputs):
-            d_pred = gk[k] * per_row
-            if obd >= 0:
-                grad[obd + k] += d_pred
-            if seen[b]:
-                for u in range(units):
-                    grad[oD + u * outputs + k] += H[steps, b, u] * d_pred
-                    dH[b, u] += d_pred * D[u, k]
+        dC[b, :] = np.float32(0.0)
+        loss += dense_head(
+            head, delta, y[rows[b]], H[steps, b], seen[b], theta, oD, obd, per_row, grad,
+            dH[b], zk, ok, gk, metrics, thresholds, metric_values[b],
+        )  # fmt: skip
     # ---- backward through time (the initial states are constants: truncated BPTT) ----------
     for t in range(steps - 1, -1, -1):
         _step_gradients(cell, A[t], REC[t], H[t], C[t], TC[t], live[t], dH, dC, DZ[t], DR[t])
@@ -445,10 +347,8 @@ def _train_rows(  # type: ignore[no-untyped-def]
                 for j in range(gu):
                     grad[ob + gu + j] += DR2[r, j]
     if stateful:
-        for b in range(n):
-            for u in range(units):
-                h_state[b, u] = H[steps, b, u]
-                c_state[b, u] = C[steps, b, u]
+        h_state[:, :] = H[steps]
+        c_state[:, :] = C[steps]
     return loss
 
 

@@ -8,21 +8,21 @@ lists, not on arithmetic.
 
 Layouts are Keras's (`kernel (features, G * units)`, gates side by side); every weight
 and optimizer slot lives in one flat float32 vector, addressed by `offsets`
-(`codes.OFFSET_*`, laid out by `layout.py`). The forward step is `cell_steps.forward_step`,
-the rollout kernel's too; the head (Dense's activation, the loss, the metrics) is
-`head_kernel.head_row`. All arithmetic is float32, as torch's.
+(`codes.OFFSET_*`, laid out by `layout.py`). The step is `cell_steps.forward_step` (the
+rollout kernel's too) and `cell_steps.step_gradients` backwards (the batched kernel's too);
+the head (Dense, its activation, the loss, the metrics) is `head_kernel.dense_head`. All
+arithmetic is float32, as torch's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from unrolled.compiled.cell_steps import forward_step
+from unrolled.compiled.cell_steps import forward_step, step_gradients
 from unrolled.compiled.codes import (
     BIAS_ROWS_BY_CELL,
     CELL_GRU,
     CELL_LSTM,
-    CELL_RNN_TANH,
     GATES_BY_CELL,
     HEAD_OUTPUTS,
     OFFSET_BIAS,
@@ -36,73 +36,19 @@ from unrolled.compiled.codes import (
     OPT_RMSPROP_MOMENTUM,
     OPT_SGD,
 )
-from unrolled.compiled.head_kernel import head_row
+from unrolled.compiled.head_kernel import dense_head
 from unrolled.compiled.jit import kernel
 
 
 @kernel
-def _backward_step(
-    cell,
-    x_t,
-    h_prev,
-    c_prev,
-    c_t,
-    K,
-    RT,
-    ob,
-    units,
-    acts,
-    rec_h,
-    dh,
-    dc,
-    grad,
-    oK,
-    oR,
-    dh_prev,
-    dc_prev,
-    dz,
-    dr,
-):  # type: ignore[no-untyped-def]
-    """Gradients of one step for one row: adds weight gradients to `grad`, fills `dh_prev`, `dc_prev`.
+def _weight_gradients(gru, x_t, h_prev, dz, dr, RT, grad, oK, oR, ob, dh):  # type: ignore[no-untyped-def]
+    """Adds one row's step to the weight gradients in `grad`, and `dr @ R^T` to `dh` (U).
 
-    `dz`, `dr` (G*U) are scratch: gradients of the input and recurrent pre-activations.
-    `RT (G*U, U)` is the recurrent kernel transposed, so that every inner loop runs along
-    contiguous memory (and vectorizes).
+    `dz`, `dr (G*U)` are the gradients by the step's input and recurrent pre-activations
+    (`cell_steps.step_gradients`). `RT (G*U, U)` is the recurrent kernel transposed, so that
+    every inner loop runs along contiguous memory (and vectorizes).
     """
-    gu = acts.shape[0]
-    one = np.float32(1.0)
-    if cell == CELL_LSTM:
-        for u in range(units):
-            i, fg, g, o = acts[u], acts[units + u], acts[2 * units + u], acts[3 * units + u]
-            tc = np.tanh(c_t[u])
-            d_o = dh[u] * tc
-            d_c = dc[u] + dh[u] * o * (one - tc * tc)
-            dz[u] = d_c * g * i * (one - i)
-            dz[units + u] = d_c * c_prev[u] * fg * (one - fg)
-            dz[2 * units + u] = d_c * i * (one - g * g)
-            dz[3 * units + u] = d_o * o * (one - o)
-            dc_prev[u] = d_c * fg
-        for j in range(gu):
-            dr[j] = dz[j]
-    elif cell == CELL_GRU:
-        for u in range(units):
-            zg, rg, hh = acts[u], acts[units + u], acts[2 * units + u]
-            d_hh = dh[u] * (one - zg) * (one - hh * hh)
-            dz[u] = dh[u] * (h_prev[u] - hh) * zg * (one - zg)
-            dz[units + u] = d_hh * rec_h[u] * rg * (one - rg)
-            dz[2 * units + u] = d_hh
-            dr[u], dr[units + u], dr[2 * units + u] = dz[u], dz[units + u], d_hh * rg
-            dh_prev[u] = dh[u] * zg  # the direct path; the matmul path is added below
-    else:
-        for u in range(units):
-            if cell == CELL_RNN_TANH:
-                dz[u] = dh[u] * (one - acts[u] * acts[u])
-            else:
-                dz[u] = dh[u] if acts[u] > 0 else np.float32(0.0)
-            dr[u] = dz[u]
-    if cell != CELL_GRU:
-        for k in range(units):
-            dh_prev[k] = np.float32(0.0)
+    gu, units = RT.shape
     for f in range(x_t.shape[0]):
         xv = x_t[f]
         base = oK + f * gu
@@ -111,7 +57,7 @@ def _backward_step(
     if ob >= 0:
         for j in range(gu):
             grad[ob + j] += dz[j]
-        if cell == CELL_GRU:
+        if gru:
             for j in range(gu):
                 grad[ob + gu + j] += dr[j]
     for k in range(units):
@@ -122,7 +68,7 @@ def _backward_step(
     for j in range(gu):  # dh_prev += dr @ R.T
         d = dr[j]
         for k in range(units):
-            dh_prev[k] += d * RT[j, k]
+            dh[k] += d * RT[j, k]
 
 
 @kernel
@@ -215,21 +161,20 @@ def fit_epoch(  # type: ignore[no-untyped-def]
     K = theta[oK : oK + features * gu].reshape(features, gu)
     R = theta[oR : oR + units * gu].reshape(units, gu)
     B = theta[ob : ob + BIAS_ROWS_BY_CELL[cell] * gu] if ob >= 0 else theta[:0]
-    D = theta[oD : oD + units * outputs].reshape(units, outputs)
     grad = np.zeros(theta.shape[0], np.float32)
     rows = min(batch_size, n_samples)
     H = np.zeros((steps + 1, rows, units), np.float32)  # H[t + 1]: h after step t
     C = np.zeros((steps + 1, rows, units), np.float32)
     A = np.zeros((steps, rows, gu), np.float32)  # gate values
     RH = np.zeros((steps, rows, units), np.float32)  # GRU: h @ recurrent kernel (+ bias), h gate
-    out = np.zeros((rows, units), np.float32)
+    TC = np.zeros((rows, units), np.float32)  # LSTM: tanh(c) of the step going backwards
     dH = np.zeros((rows, units), np.float32)
     dC = np.zeros((rows, units), np.float32)
-    dh_prev = np.zeros(units, np.float32)
-    dc_prev = np.zeros(units, np.float32)
+    DZ = np.zeros((rows, gu), np.float32)  # gradients by the input, recurrent pre-activations
+    DR = np.zeros((rows, gu), np.float32) if cell == CELL_GRU else DZ  # the same but for GRU
     seen = np.zeros(rows, np.bool_)
     RT = np.zeros((gu, units), np.float32)
-    z = np.zeros(gu, np.float32)  # scratch for the steps
+    z = np.zeros(gu, np.float32)  # scratch for the forward steps
     r = np.zeros(gu, np.float32)
     zk = np.zeros(outputs, np.float32)  # the head's pre-activations, outputs, gradient
     ok = np.zeros(outputs, np.float32)
@@ -259,31 +204,11 @@ def fit_epoch(  # type: ignore[no-untyped-def]
         grad[:] = np.float32(0.0)
         per_row = np.float32(1.0) / np.float32(size)  # the batch loss is the mean of the rows'
         for b in range(size):
-            s = order[start + b]
-            for u in range(units):  # a row with no valid step outputs zeros (Keras)
-                out[b, u] = H[steps, b, u] if seen[b] else np.float32(0.0)
-                dH[b, u] = np.float32(0.0)
-                dC[b, u] = np.float32(0.0)
-            for k in range(outputs):
-                pred = np.float32(0.0)
-                for u in range(units):
-                    pred += out[b, u] * D[u, k]
-                if obd >= 0:
-                    pred += theta[obd + k]
-                zk[k] = pred
-            loss += head_row(
-                head, delta, y[s], zk, ok, gk, metrics, thresholds, metric_values[start + b]
-            )
-            for k in range(outputs):
-                d_pred = gk[k] * per_row
-                for u in range(units):
-                    grad[oD + u * outputs + k] += out[b, u] * d_pred
-                    dH[b, u] += d_pred * D[u, k]
-                if obd >= 0:
-                    grad[obd + k] += d_pred
-            if not seen[b]:
-                for u in range(units):
-                    dH[b, u] = np.float32(0.0)
+            dC[b, :] = np.float32(0.0)
+            loss += dense_head(
+                head, delta, y[order[start + b]], H[steps, b], seen[b], theta, oD, obd,
+                per_row, grad, dH[b], zk, ok, gk, metrics, thresholds, metric_values[start + b],
+            )  # fmt: skip
         losses[batch] = loss / np.float32(size)
         # ---- backward through time (the initial states are constants: truncated BPTT) ------
         RT[:, :] = R.T
@@ -292,18 +217,16 @@ def fit_epoch(  # type: ignore[no-untyped-def]
                 s = order[start + b]
                 if not valid[s, t]:
                     continue  # the states passed through unchanged, and so do their gradients
-                _backward_step(
-                    cell, x[s, t], H[t, b], C[t, b], C[t + 1, b], K, RT, ob, units,
-                    A[t, b], RH[t, b], dH[b], dC[b], grad, oK, oR, dh_prev, dc_prev, z, r,
-                )  # fmt: skip
-                for u in range(units):
-                    dH[b, u] = dh_prev[u]
-                    dC[b, u] = dc_prev[u]
+                if cell == CELL_LSTM:
+                    for u in range(units):
+                        TC[b, u] = np.tanh(C[t + 1, b, u])
+                step_gradients(cell, b, A[t], RH[t], H[t], C[t], TC, dH, dC, DZ, DR)
+                _weight_gradients(
+                    cell == CELL_GRU, x[s, t], H[t, b], DZ[b], DR[b], RT, grad, oK, oR, ob, dH[b]
+                )
         if stateful:
-            for b in range(size):
-                for u in range(units):
-                    h_state[b, u] = H[steps, b, u]
-                    c_state[b, u] = C[steps, b, u]
+            h_state[:size] = H[steps, :size]
+            c_state[:size] = C[steps, :size]
         _apply_update(
             opt, theta, grad, m, v, lr, beta_1, beta_2, epsilon, momentum, first_step + batch
         )

@@ -1,7 +1,8 @@
-"""The fit kernels' head for one row: Dense's activation, the loss and its gradient, the metrics.
+"""The fit kernels' head for one row: Dense, its activation, the loss and its gradient, the metrics.
 
-Both epoch kernels (`fit_kernel`, `batched_kernel`) compute the Dense pre-activations `z`
-of a row and hand them here. `head_row` applies the activation (linear, sigmoid, softmax),
+Both epoch kernels (`fit_kernel`, `batched_kernel`) hand each row's last output to
+`dense_head`, which computes the Dense pre-activations `z` and its gradients around
+`head_row`. `head_row` applies the activation (linear, sigmoid, softmax),
 the loss as `training/losses.py` defines it (Keras's: probabilities clipped to
 `[1e-7, 1 - 1e-7]`, categorical ones renormalized first; `from_logits` both ways), its
 gradient with respect to `z` (the chain through the clipping, the renormalization and the
@@ -12,9 +13,6 @@ activation, as autograd takes it), and the metrics on the outputs before the upd
 `from_logits` (0/1) and the number of outputs. Targets `y_row` are the row's values, or
 for the sparse loss its class id at `y_row[0]`.
 
-numba's disk cache keys a kernel on its own file's contents only: after editing this file,
-edit `fit_kernel.py` and `batched_kernel.py` too (or clear the cache), or their cached
-builds keep the old head.
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ from unrolled.compiled.codes import (
     HEAD_ACTIVATION,
     HEAD_FROM_LOGITS,
     HEAD_LOSS,
+    HEAD_OUTPUTS,
     LOSS_BCE,
     LOSS_HUBER,
     LOSS_MAE,
@@ -188,4 +187,40 @@ def head_row(head, delta, y_row, z, o, g, metrics, thresholds, metric_row):  # t
             dot += g[k] * o[k]
         for k in range(n):
             g[k] = o[k] * (g[k] - dot)
+    return row_loss
+
+
+@kernel
+def dense_head(  # type: ignore[no-untyped-def]
+    head, delta, y_row, h, seen, theta, oD, obd, per_row, grad, dh, z, o, g,
+    metrics, thresholds, metric_row,
+):  # fmt: skip
+    """`Dense` on one row's last output `h (U)`, then `head_row`; returns the row's loss.
+
+    A row with no valid step (`seen` False) outputs zeros, as Keras: Dense gives its bias, and
+    no gradient reaches its kernel or `h`. Adds Dense's gradients (of the batch's mean loss:
+    `per_row` is 1 / the batch's size) to `grad` at `oD` (kernel `(U, outputs)`) and `obd`
+    (bias; -1: none), and sets `dh (U)` to the gradient by `h`. `z`, `o`, `g (outputs)` are
+    scratch; the other arguments are `head_row`'s.
+    """
+    units, outputs = h.shape[0], head[HEAD_OUTPUTS]
+    D = theta[oD : oD + units * outputs].reshape(units, outputs)
+    for k in range(outputs):
+        pred = np.float32(0.0)
+        if seen:
+            for u in range(units):
+                pred += h[u] * D[u, k]
+        if obd >= 0:
+            pred += theta[obd + k]
+        z[k] = pred
+    row_loss = head_row(head, delta, y_row, z, o, g, metrics, thresholds, metric_row)
+    dh[:] = np.float32(0.0)
+    for k in range(outputs):
+        d_pred = g[k] * per_row
+        if obd >= 0:
+            grad[obd + k] += d_pred
+        if seen:
+            for u in range(units):
+                grad[oD + u * outputs + k] += h[u] * d_pred
+                dh[u] += d_pred * D[u, k]
     return row_loss
