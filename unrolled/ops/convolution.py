@@ -22,12 +22,14 @@ __all__ = [
     "as_tuple",
     "check_spatial_input",
     "check_window_fits",
+    "conv_channels_first",
     "conv_channels_last",
     "output_sizes",
     "padding_amounts",
     "pool_channels_last",
     "spatial_padding",
     "steps_after_window",
+    "torch_conv_weight",
 ]
 
 #: The axes of a channels-last input with 1, 2 or 3 spatial axes, in our words.
@@ -181,6 +183,40 @@ def _torch_pad(pads: Sequence[tuple[int, int]]) -> tuple[int, ...]:
     return tuple(amount for pair in reversed(pads) for amount in pair)
 
 
+def torch_conv_weight(kernel: torch.Tensor) -> torch.Tensor:
+    """Keras's `(*window, in, out)` kernel as torch's `(out, in, *window)`: a view."""
+    rank = kernel.dim() - 2
+    return kernel.permute(rank + 1, rank, *range(rank))
+
+
+def conv_channels_first(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    strides: Sequence[int],
+    dilations: Sequence[int],
+    padding: str,
+    groups: int = 1,
+) -> torch.Tensor:
+    """torch's convolution of `x (samples, channels, *spatial)`, padded as Keras's `padding`.
+
+    Args:
+        weight: torch's layout, `(filters, channels // groups, *window)`.
+        padding: "valid", "same" or "causal" (1-D only).
+
+    Returns:
+        `(samples, filters, *new_spatial)`.
+    """
+    rank = x.dim() - 2
+    pads = spatial_padding(padding, x.shape[2:], weight.shape[2:], strides, dilations)
+    if all(before == after for before, after in pads):
+        symmetric = [before for before, _ in pads]  # torch pads both sides itself
+    else:
+        x, symmetric = F.pad(x, _torch_pad(pads)), [0] * rank
+    # torch's arguments: input, weight, bias, stride, padding, dilation, groups
+    return _CONV[rank](x, weight, bias, tuple(strides), tuple(symmetric), tuple(dilations), groups)
+
+
 def conv_channels_last(
     x: torch.Tensor,
     kernel: torch.Tensor,
@@ -199,22 +235,9 @@ def conv_channels_last(
     Returns:
         `(samples, *new_spatial, filters)`.
     """
-    rank = x.dim() - 2
-    pads = spatial_padding(padding, x.shape[1:-1], kernel.shape[:rank], strides, dilations)
-    weight = kernel.permute(rank + 1, rank, *range(rank))  # (filters, channels // groups, *window)
-    x = _channels_first(x)  # (samples, channels, *spatial)
-    if all(before == after for before, after in pads):
-        symmetric = [before for before, _ in pads]  # torch pads both sides itself
-    else:
-        x, symmetric = F.pad(x, _torch_pad(pads)), [0] * rank
-    y = _CONV[rank](
-        x,
-        weight,
-        bias,
-        stride=tuple(strides),
-        padding=tuple(symmetric),
-        dilation=tuple(dilations),
-        groups=groups,
+    weight = torch_conv_weight(kernel)  # (filters, channels // groups, *window)
+    y = conv_channels_first(
+        _channels_first(x), weight, bias, strides, dilations, padding, groups
     )  # (samples, filters, *new_spatial)
     return _channels_last(y)
 

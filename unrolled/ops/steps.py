@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
+
+from unrolled.ops.convolution import conv_channels_first, torch_conv_weight
 
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
@@ -190,41 +191,13 @@ class ConvOptions(NamedTuple):
     channels_last: bool = True
 
 
-_CONVOLUTIONS = (F.conv1d, F.conv2d, F.conv3d)
-
-
-def torch_conv_weight(kernel: torch.Tensor) -> torch.Tensor:
-    """Keras's `(*kernel_size, in, out)` as torch's `(out, in, *kernel_size)`: a view."""
-    rank = kernel.dim() - 2
-    return kernel.permute(rank + 1, rank, *range(rank))
-
-
-def _same_padding(size: int, window: int, stride: int, dilation: int) -> tuple[int, int]:
-    """Zeros `(before, after)` one axis of `size` needs for Keras's "same"."""
-    span = dilation * (window - 1) + 1
-    outputs = -(-size // stride)
-    total = max(0, (outputs - 1) * stride + span - size)
-    return total // 2, total - total // 2
-
-
 def _convolve(
     x: torch.Tensor, weight: torch.Tensor, options: ConvOptions, bias: torch.Tensor | None
 ) -> torch.Tensor:
     """`x (B, in, *spatial)` convolved with torch's `weight (out, in, *window)`: `(B, out, *spatial')`."""
-    convolution = _CONVOLUTIONS[x.dim() - 3]
-    padding: str | tuple[int, ...] = 0
-    if options.padding == "same":
-        amounts = [
-            _same_padding(size, window, stride, dilation)
-            for size, window, stride, dilation in zip(
-                x.shape[2:], weight.shape[2:], options.strides, options.dilation_rate
-            )
-        ]
-        if all(before == after for before, after in amounts):
-            padding = tuple(before for before, _ in amounts)
-        else:  # the odd zero goes after: F.pad takes the last axis first
-            x = F.pad(x, [side for pair in reversed(amounts) for side in pair])
-    return convolution(x, weight, bias, options.strides, padding, options.dilation_rate)
+    return conv_channels_first(
+        x, weight, bias, options.strides, options.dilation_rate, options.padding
+    )
 
 
 def conv_lstm_inputs(
