@@ -8,7 +8,7 @@ fused path.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -76,14 +76,12 @@ _ZERO_HIDDEN_LIMIT = 32
 def _zero_hidden(kind: FusedOperator, x: torch.Tensor, state_size: int | list[int]) -> Any:
     sizes = (state_size,) if isinstance(state_size, int) else tuple(state_size)
     if not tracing.may_keep(x):
-        zeros = [x.new_zeros(1, x.shape[0], size) for size in sizes]
-        return tuple(zeros) if kind.paired_states else zeros[0]
+        return _hidden(kind, _zeros(x, sizes))
     # Inference-mode tensors cannot be saved for backward, so they are kept apart.
     key = (kind, x.shape[0], sizes, x.dtype, x.device, torch.is_inference_mode_enabled())
     hidden = _ZERO_HIDDEN.get(key)
     if hidden is None:
-        zeros = [x.new_zeros(1, x.shape[0], size) for size in sizes]
-        hidden = tuple(zeros) if kind.paired_states else zeros[0]
+        hidden = _hidden(kind, _zeros(x, sizes))
         if len(_ZERO_HIDDEN) >= _ZERO_HIDDEN_LIMIT:
             _ZERO_HIDDEN.clear()
         _ZERO_HIDDEN[key] = hidden
@@ -94,6 +92,12 @@ def _keeps_workspace() -> bool:
     # The operator's `train` flag: keep what backward needs when gradients are on. A trace
     # is made for inference, and must not depend on the grad mode it was traced under.
     return torch.is_grad_enabled() and not torch.jit.is_tracing()
+
+
+def _options(params: list[torch.Tensor]) -> tuple[bool, int, float, bool, bool]:
+    # What torch's operators take after the weights: has_biases, num_layers, dropout, train,
+    # bidirectional (the unpacked operator then takes batch_first).
+    return len(params) == 4, 1, 0.0, _keeps_workspace(), False
 
 
 def run_fused(
@@ -110,7 +114,7 @@ def run_fused(
     states are not returned (an empty list).
     """
     hidden = _zero_hidden(kind, x, state_size) if states is None else _hidden(kind, states)
-    arguments = (len(params) == 4, 1, 0.0, _keeps_workspace(), False, True)
+    arguments = (*_options(params), True)  # batch_first
     if x.is_cuda or _cpu_autocast():
         precision, x, hidden = _float32_under_cpu_autocast(x, hidden, params)
         with _on_cuda(x), precision:
@@ -120,11 +124,9 @@ def run_fused(
     return outputs, [s.squeeze(0) for s in final] if final_states else []
 
 
-def _zero_states(
-    kind: FusedOperator, x: torch.Tensor, params: list[torch.Tensor]
-) -> list[torch.Tensor]:
+def _zeros(x: torch.Tensor, sizes: Sequence[int]) -> list[torch.Tensor]:
     # `(B, U)` zeros for each state.
-    return [x.new_zeros(x.shape[0], size) for size in _state_sizes(kind, params)]
+    return [x.new_zeros(x.shape[0], size) for size in sizes]
 
 
 def host_mask(mask: torch.Tensor) -> list[bool] | np.ndarray:
@@ -203,7 +205,7 @@ def _nothing_runs(
     last_only: bool,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     # Every step masked: zero outputs, and the states stay as they came.
-    initial = _zero_states(kind, x, params) if states is None else list(states)
+    initial = _zeros(x, _state_sizes(kind, params)) if states is None else list(states)
     units = params[1].shape[1]
     outputs = x.new_zeros(x.shape[0], units) if last_only else x.new_zeros(*x.shape[:2], units)
     if torch.is_grad_enabled():
@@ -312,7 +314,7 @@ def _run_packed(
     # Rows padded differently, LSTM's final c wanted: the packed operator stops each row
     # at its end, so every state is exact.
     batch, steps = mask.shape
-    states = _zero_states(kind, x, params) if states is None else states
+    states = _zeros(x, _state_sizes(kind, params)) if states is None else states
     packing = packing_ops.plan(mask)
     hidden = _hidden(kind, [s.index_select(0, packing.run_rows) for s in states])
     precision, packed, hidden = _float32_under_cpu_autocast(
@@ -320,15 +322,7 @@ def _run_packed(
     )
     with _on_cuda(x), precision:
         out_data, *final = kind.sequence(
-            packed,
-            packing.batch_sizes,
-            hidden,
-            params,
-            len(params) == 4,
-            1,
-            0.0,
-            _keeps_workspace(),
-            False,
+            packed, packing.batch_sizes, hidden, params, *_options(params)
         )
     outputs = packing_ops.unpack(out_data, packing, batch, steps)  # (B, T, U)
     if last_only:
