@@ -22,7 +22,7 @@ import torch
 from unrolled.compiled.rollout_plan import plan_rollout
 from unrolled.errors import ConfigError, InputTypeError, ShapeError, positive_int, shape_str
 from unrolled.models.stepping import Stepper
-from unrolled.ops import phase
+from unrolled.training.evaluation import switched_mode
 
 
 class ForecastPath(NamedTuple):
@@ -94,18 +94,13 @@ def forecast(
             f"takes {expected}: history is (timesteps, features) or (series, timesteps, features), "
             f"scaled and ordered like the training data's x. Received shape {shape_str(_history_shape(history))}."
         )
-    was_training = model.training
-    phase.set_mode(model, False)
-    try:
-        with torch.no_grad():
-            if _is_step_model(model):
-                rollout = _StepRollout(model, features, targets)
-            else:
-                rollout = _WindowRollout(model, features, targets, look_back)
-            covariates = _as_future(future, series, steps, rollout.covariate_columns)
-            predicted = rollout.run(series, steps, covariates)  # (S, steps, K)
-    finally:
-        phase.set_mode(model, was_training)
+    with switched_mode(model, False), torch.no_grad():
+        if _is_step_model(model):
+            rollout = _StepRollout(model, features, targets)
+        else:
+            rollout = _WindowRollout(model, features, targets, look_back)
+        covariates = _as_future(future, series, steps, rollout.covariate_columns)
+        predicted = rollout.run(series, steps, covariates)  # (S, steps, K)
     result = predicted.cpu().numpy()
     if rank == 1:
         return result[0, :, 0] if result.shape[-1] == 1 else result[0]

@@ -37,9 +37,9 @@ from unrolled.models.feedback import Feedback
 from unrolled.models.functional import Model
 from unrolled.models.sequential import Sequential
 from unrolled.models.stepping import Stepper
-from unrolled.ops import phase
 from unrolled.saving import serialization
 from unrolled.saving.registry import register_builtin
+from unrolled.training.evaluation import switched_mode
 
 CELLS: dict[str, type[RNN]] = {"lstm": LSTM, "gru": GRU, "simplernn": SimpleRNN}
 
@@ -283,13 +283,8 @@ class Seq2Seq(Model):
         decoding ends when every row has stopped.
         """
         steps = positive_int(steps or self.options["output_steps"], "steps")
-        was_training = self.training
-        phase.set_mode(self, False)
-        try:
-            with torch.no_grad():
-                outputs, _ = self._decode(x, steps, stop)
-        finally:
-            phase.set_mode(self, was_training)
+        with switched_mode(self, False), torch.no_grad():
+            outputs, _ = self._decode(x, steps, stop)
         return outputs.cpu().numpy()
 
     def _decode(

@@ -53,7 +53,7 @@ from unrolled.training.callbacks import Callback, CallbackList, History, ResetSt
 from unrolled.training.checkpoint import FitCheckpoint
 from unrolled.training.compile_options import BatchMean, CompiledLoss, CompiledMetrics
 from unrolled.training.data import ArrayData, Batch, Placement
-from unrolled.training.evaluation import EvaluationMethods
+from unrolled.training.evaluation import EvaluationMethods, switched_mode
 from unrolled.training.fit_options import (
     DEFAULT_BATCH_SIZE,
     check_counts,
@@ -419,12 +419,8 @@ class Trainer(EvaluationMethods):
             batch.sample_weight = data_module.class_weight_to_sample_weight(batch.y, class_weight)
         stateful.check(self.module, "train_on_batch", batch.num_samples, None)
         self._reset_trackers()
-        was_training = self.module.training
-        phase.set_mode(self.module, True)
-        try:
+        with switched_mode(self.module, True):
             self._train_step(batch.x, batch.y, batch.sample_weight)
-        finally:
-            phase.set_mode(self.module, was_training)
         logs = self.logs()
         return dict(sorted(logs.items())) if return_dict else self._flatten(logs)
 

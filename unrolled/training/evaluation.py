@@ -8,6 +8,7 @@ uses `_evaluate` for its validation passes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -23,6 +24,18 @@ from unrolled.training.data import ArrayData, Batch, Placement
 from unrolled.training.fit_options import DEFAULT_BATCH_SIZE, check_counts, loader_length
 from unrolled.training.precision import MixedPrecision
 from unrolled.training.progress import Progress, resolve_verbose
+
+
+@contextmanager
+def switched_mode(module: torch.nn.Module, training: bool) -> Iterator[None]:
+    """`module` in train (True) or eval (False) mode inside, switched as the library's own
+    (`phase.set_mode`), and back in the mode it had after."""
+    was_training = module.training
+    phase.set_mode(module, training)
+    try:
+        yield
+    finally:
+        phase.set_mode(module, was_training)
 
 
 class EvaluationMethods:
@@ -117,10 +130,8 @@ class EvaluationMethods:
         progress = Progress(2 if verbose else 0, total)
         progress.begin()
         outputs: list[Any] = []
-        was_training = self.module.training
-        phase.set_mode(self.module, False)
-        cbs.call("on_predict_begin", None)
-        try:
+        with switched_mode(self.module, False):
+            cbs.call("on_predict_begin", None)
             with torch.no_grad():
                 for step, (x_batch, _, _) in enumerate(batches):
                     if steps is not None and step >= steps:
@@ -130,8 +141,6 @@ class EvaluationMethods:
                     outputs.append(y_pred)
                     cbs.batch("on_predict_batch_end", step, {"outputs": y_pred})
                     progress.batch_end(None)
-        finally:
-            phase.set_mode(self.module, was_training)
         cbs.call("on_predict_end", None)
         progress.end({}, len(outputs))
         if not outputs:
@@ -155,13 +164,8 @@ class EvaluationMethods:
         batch = ArrayData.build(x, y, sample_weight, *data_module.placement(self.module))
         stateful.check(self.module, "test_on_batch", batch.num_samples, None)
         self._reset_trackers()
-        was_training = self.module.training
-        phase.set_mode(self.module, False)
-        try:
-            with torch.no_grad():
-                self._test_step(batch.x, batch.y, batch.sample_weight)
-        finally:
-            phase.set_mode(self.module, was_training)
+        with switched_mode(self.module, False), torch.no_grad():
+            self._test_step(batch.x, batch.y, batch.sample_weight)
         logs = self.logs()
         return dict(sorted(logs.items())) if return_dict else self._flatten(logs)
 
@@ -169,13 +173,8 @@ class EvaluationMethods:
         """The module's outputs on one batch, as NumPy arrays."""
         batch = ArrayData.build(x, None, None, *data_module.placement(self.module), check=False)
         stateful.check(self.module, "predict_on_batch", batch.num_samples, None)
-        was_training = self.module.training
-        phase.set_mode(self.module, False)
-        try:
-            with torch.no_grad():
-                return data_module.concatenate([self._infer(batch.x)])
-        finally:
-            phase.set_mode(self.module, was_training)
+        with switched_mode(self.module, False), torch.no_grad():
+            return data_module.concatenate([self._infer(batch.x)])
 
     def _evaluate(
         self,
@@ -197,11 +196,10 @@ class EvaluationMethods:
                 source, place, None
             )
         self._reset_trackers()
-        was_training = self.module.training
-        phase.set_mode(self.module, False)
-        cbs.call("on_test_begin", None)
-        want_begin, want_end = cbs.wants("on_test_batch_begin"), cbs.wants("on_test_batch_end")
-        try:
+        with switched_mode(self.module, False):
+            cbs.call("on_test_begin", None)
+            want_begin = cbs.wants("on_test_batch_begin")
+            want_end = cbs.wants("on_test_batch_end")
             with torch.no_grad():
                 for step, (x, y, sample_weight) in enumerate(batches):
                     if steps is not None and step >= steps:
@@ -211,8 +209,6 @@ class EvaluationMethods:
                     self._test_step(x, y, sample_weight)
                     if want_end:
                         cbs.batch("on_test_batch_end", step, self._running_logs())
-        finally:
-            phase.set_mode(self.module, was_training)
         if replicas is not None:
             replicas.reduce(self)
         logs = self.logs()
