@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from unrolled.interop.onnx_graph import Value
+from unrolled.interop.onnx_graph import Value, weight_array
 from unrolled.layers.attention import AdditiveAttention, Attention
 from unrolled.layers.merging import Dot
 from unrolled.layers.multi_head_attention import MultiHeadAttention
@@ -73,7 +73,8 @@ def attention(exporter: Any, layer: Attention, inputs: Any) -> Value:
 
 def _scores(exporter: Any, layer: Attention, query: Value, key: Value) -> str:
     g, name = exporter.g, layer.name
-    scale = None if layer.scale is None else _scalar(layer.scale)
+    # a scale of shape () or (dim,): broadcast as it is in the layer
+    scale = None if layer.scale is None else weight_array(layer.scale)
     if isinstance(layer, AdditiveAttention) or layer.score_mode == "concat":
         q = g.op("Unsqueeze", [query.name, g.axes(2)], f"{name}/query_pairs")  # (s, Tq, 1, d)
         k = g.op("Unsqueeze", [key.name, g.axes(1)], f"{name}/key_pairs")  # (s, 1, Tv, d)
@@ -87,7 +88,7 @@ def _scores(exporter: Any, layer: Attention, query: Value, key: Value) -> str:
             pairs = g.op("Tanh", [pairs], f"{name}/tanh")
         scores = g.op("ReduceSum", [pairs, g.axes(-1)], f"{name}/sum", keepdims=0)
         if not additive:
-            weight = g.const(_scalar(layer.concat_score_weight), f"{name}/concat_score_weight")
+            weight = g.const(weight_array(layer.concat_score_weight), f"{name}/concat_score_weight")
             scores = g.op("Mul", [scores, weight], f"{name}/weighted")
         return scores
     keys = _swap_last_two(g, key.name, f"{name}/keys")  # (samples, dim, Tv)
@@ -95,11 +96,6 @@ def _scores(exporter: Any, layer: Attention, query: Value, key: Value) -> str:
     if scale is not None:
         scores = g.op("Mul", [scores, g.const(scale, f"{name}/scale")], f"{name}/scaled")
     return scores
-
-
-def _scalar(weight: Any) -> np.ndarray:
-    # A scale of shape () or (dim,): broadcast as it is in the layer.
-    return weight.detach().cpu().numpy().astype(np.float32)
 
 
 def multi_head_attention(exporter: Any, layer: MultiHeadAttention, inputs: Any) -> Value:
@@ -125,21 +121,21 @@ def multi_head_attention(exporter: Any, layer: MultiHeadAttention, inputs: Any) 
     if layer.use_gate:
         gate = g.op("Sigmoid", [_project(g, layer.gate, query.name, f"{name}/gate")], f"{name}/g")
         heads = g.op("Mul", [heads, gate], f"{name}/gated")
-    kernel = g.const(_scalar(layer.attention_output.kernel), f"{name}/attention_output/kernel")
+    kernel = g.const(weight_array(layer.attention_output.kernel), f"{name}/attention_output/kernel")
     out = g.op("Einsum", [heads, kernel], f"{name}/output", equation="bthv,hvo->bto")
     if layer.attention_output.bias is not None:
-        bias = g.const(_scalar(layer.attention_output.bias), f"{name}/attention_output/bias")
+        bias = g.const(weight_array(layer.attention_output.bias), f"{name}/attention_output/bias")
         out = g.op("Add", [out, bias], f"{name}/output_bias")
     return Value(out, (query.shape[0], query.shape[1], out_shape[0]))
 
 
 def _project(g: Any, projection: Any, x: str, hint: str) -> str:
     """`(samples, steps, dim) -> (samples, steps, heads, size)`, as Projection.split."""
-    kernel = g.const(_scalar(projection.kernel), f"{hint}/kernel")
+    kernel = g.const(weight_array(projection.kernel), f"{hint}/kernel")
     y = g.op("Einsum", [x, kernel], f"{hint}/einsum", equation="btd,dhs->bths")
     if projection.bias is None:
         return y
-    return g.op("Add", [y, g.const(_scalar(projection.bias), f"{hint}/bias")], f"{hint}/bias")
+    return g.op("Add", [y, g.const(weight_array(projection.bias), f"{hint}/bias")], f"{hint}/bias")
 
 
 TABLE: list[tuple[tuple[type, ...], Any]] = [

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from unrolled.interop.onnx_graph import Value
+from unrolled.interop.onnx_graph import Value, weight_array
 from unrolled.layers.convolutional import Conv1D, Conv2D, Conv3D
 from unrolled.layers.cropping import Cropping1D
 from unrolled.layers.padding_upsampling import UpSampling1D, ZeroPadding1D
@@ -80,11 +80,11 @@ def _window_attributes(
 def convolution(exporter: Any, layer: Any, x: Value) -> Value:
     """Conv1D/2D/3D: Transpose, `Conv` (Keras's kernel moved to ONNX's layout), Transpose."""
     g, name, rank = exporter.g, layer.name, layer.rank
-    kernel = layer.kernel.detach().cpu().float().numpy()  # (*window, channels // groups, filters)
+    kernel = weight_array(layer.kernel)  # (*window, channels // groups, filters)
     weight = np.transpose(kernel, (rank + 1, rank, *range(rank)))  # (filters, in, *window)
     inputs = [_to_channels_first(exporter, x, name), g.const(weight, f"{name}/kernel")]
     if layer.use_bias:
-        inputs.append(g.const(layer.bias.detach().cpu().float().numpy(), f"{name}/bias"))
+        inputs.append(g.const(weight_array(layer.bias), f"{name}/bias"))
     y = g.op(
         "Conv",
         inputs,

@@ -12,19 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
-from unrolled.interop.onnx_graph import Value
+from unrolled.interop.onnx_graph import Value, expanded_to_one_rank, weight_array
 from unrolled.layers.activity_regularization import ActivityRegularization
 from unrolled.layers.advanced_activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from unrolled.layers.merging import Maximum, Minimum
 from unrolled.layers.noise import GaussianDropout, GaussianNoise
 from unrolled.layers.normalization import BatchNormalization, LayerNormalization
 from unrolled.layers.reshaping import Permute
-
-
-def _array(weight: torch.Tensor | None) -> np.ndarray | None:
-    return None if weight is None else weight.detach().cpu().numpy().astype(np.float32)
 
 
 def identity(exporter: Any, layer: Any, x: Value) -> Value:
@@ -66,7 +61,7 @@ def elu(exporter: Any, layer: ELU, x: Value) -> Value:
 
 def prelu(exporter: Any, layer: PReLU, x: Value) -> Value:
     # alpha is (…per-sample axes…) with size 1 on shared axes: ONNX's slope broadcasts the same.
-    slope = exporter.g.const(_array(layer.alpha), f"{layer.name}/alpha")
+    slope = exporter.g.const(weight_array(layer.alpha), f"{layer.name}/alpha")
     return Value(exporter.g.op("PRelu", [x.name, slope], f"{layer.name}/prelu"), x.shape)
 
 
@@ -88,14 +83,7 @@ def permute(exporter: Any, layer: Permute, x: Value) -> Value:
 def extreme(exporter: Any, layer: Maximum | Minimum, inputs: Any) -> Value:
     g, name = exporter.g, layer.name
     values = list(inputs)
-    rank = max(v.rank for v in values)
-    names = []
-    for v in values:  # lower ranks get size-1 axes after the samples axis, as Merge does
-        if v.rank < rank:
-            axes = g.const(list(range(1, 1 + rank - v.rank)), "axes", np.int64)
-            names.append(g.op("Unsqueeze", [v.name, axes], f"{name}/expand"))
-        else:
-            names.append(v.name)
+    names = expanded_to_one_rank(g, values, name)
     op_type = "Max" if isinstance(layer, Maximum) else "Min"
     return Value(
         g.op(op_type, names, f"{name}/{op_type.lower()}"), max(values, key=lambda v: v.rank).shape
@@ -111,10 +99,10 @@ def batch_normalization(exporter: Any, layer: BatchNormalization, x: Value) -> V
     # Inference: (x - moving_mean) * (rsqrt(moving_variance + epsilon) * gamma) + beta.
     g, name = exporter.g, layer.name
     axis = layer.axis % x.rank
-    mean, variance = _array(layer.moving_mean), _array(layer.moving_variance)
+    mean, variance = weight_array(layer.moving_mean), weight_array(layer.moving_variance)
     factor = 1.0 / np.sqrt(variance + np.float32(layer.epsilon))
     if layer.gamma is not None:
-        factor = factor * _array(layer.gamma)
+        factor = factor * weight_array(layer.gamma)
     centered = g.op(
         "Sub", [x.name, g.const(_along(mean, axis, x.rank), f"{name}/mean")], f"{name}/center"
     )
@@ -124,7 +112,7 @@ def batch_normalization(exporter: Any, layer: BatchNormalization, x: Value) -> V
     if layer.beta is not None:
         y = g.op(
             "Add",
-            [y, g.const(_along(_array(layer.beta), axis, x.rank), f"{name}/beta")],
+            [y, g.const(_along(weight_array(layer.beta), axis, x.rank), f"{name}/beta")],
             f"{name}/offset",
         )
     return Value(y, x.shape)
@@ -150,9 +138,9 @@ def layer_normalization(exporter: Any, layer: LayerNormalization, x: Value) -> V
     # rms_scaling (deprecated in Keras 3) scales x itself by the variance's inverse root.
     y = g.op("Mul", [x.name if layer.rms_scaling else centered, inverse], f"{name}/normalized")
     if layer.gamma is not None:
-        y = g.op("Mul", [y, g.const(_array(layer.gamma), f"{name}/gamma")], f"{name}/scale")
+        y = g.op("Mul", [y, g.const(weight_array(layer.gamma), f"{name}/gamma")], f"{name}/scale")
     if layer.beta is not None:
-        y = g.op("Add", [y, g.const(_array(layer.beta), f"{name}/beta")], f"{name}/offset")
+        y = g.op("Add", [y, g.const(weight_array(layer.beta), f"{name}/beta")], f"{name}/offset")
     return Value(y, x.shape)
 
 

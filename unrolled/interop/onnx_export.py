@@ -30,7 +30,7 @@ from unrolled.interop.onnx_attention import TABLE as ATTENTION_TABLE
 from unrolled.interop.onnx_convolution import TABLE as CONVOLUTIONAL_TABLE
 from unrolled.interop.onnx_convolution import folded_time_distributed
 from unrolled.interop.onnx_elementwise import TABLE as ELEMENTWISE_TABLE
-from unrolled.interop.onnx_graph import Graph, Value
+from unrolled.interop.onnx_graph import Graph, Value, expanded_to_one_rank, weight_array
 from unrolled.layers import (
     RNN,
     Activation,
@@ -363,10 +363,14 @@ class _Exporter:
     def dense(self, layer: Dense, x: Value) -> Value:
         g, name = self.g, layer.name
         y = g.op(
-            "MatMul", [x.name, g.const(_array(layer.kernel), f"{name}/kernel")], f"{name}/matmul"
+            "MatMul",
+            [x.name, g.const(weight_array(layer.kernel), f"{name}/kernel")],
+            f"{name}/matmul",
         )
         if layer.use_bias:
-            y = g.op("Add", [y, g.const(_array(layer.bias), f"{name}/bias")], f"{name}/bias_add")
+            y = g.op(
+                "Add", [y, g.const(weight_array(layer.bias), f"{name}/bias")], f"{name}/bias_add"
+            )
         y = self.activation(layer, layer.activation, y)
         return Value(y, (*x.shape[:-1], layer.units))
 
@@ -405,7 +409,7 @@ class _Exporter:
     def embedding(self, layer: Embedding, x: Value) -> Value:
         g, name = self.g, layer.name
         indices = g.op("Cast", [x.name], f"{name}/indices", to=g.onnx.TensorProto.INT64)
-        table = g.const(_array(layer.embeddings), f"{name}/embeddings")
+        table = g.const(weight_array(layer.embeddings), f"{name}/embeddings")
         return Value(
             g.op("Gather", [table, indices], f"{name}/gather", axis=0), (*x.shape, layer.output_dim)
         )
@@ -429,15 +433,7 @@ class _Exporter:
             shape[axis] = sum(sizes) if all(isinstance(s, int) for s in sizes) else None
             out = g.op("Concat", [v.name for v in values], f"{name}/concat", axis=layer.axis)
             return Value(out, tuple(shape))
-        # Lower-rank inputs get size-1 axes after the samples axis, as the layers do.
-        rank = max(v.rank for v in values)
-        names = []
-        for v in values:
-            if v.rank < rank:
-                axes = g.const(list(range(1, 1 + rank - v.rank)), "axes", np.int64)
-                names.append(g.op("Unsqueeze", [v.name, axes], f"{name}/expand"))
-            else:
-                names.append(v.name)
+        names = expanded_to_one_rank(g, values, name)
         op_type = {Add: "Sum", Average: "Mean", Subtract: "Sub"}.get(type(layer))
         if op_type is not None:
             out = g.op(op_type, names, f"{name}/{op_type.lower()}")
@@ -559,7 +555,7 @@ def _recurrent_weights(layer: RNN, cell: KernelCell) -> tuple[list[np.ndarray], 
     if kind.bias_rows == 1:  # Keras's one bias is ONNX's input bias; the recurrent bias is zero
         bias = torch.stack([bias, torch.zeros_like(bias)])  # (2, G*U)
     kernel, recurrent, bias = (
-        _array(reorder_blocks(w.detach(), kind.onnx_order, u))  # ONNX gate order
+        weight_array(reorder_blocks(w.detach(), kind.onnx_order, u))  # ONNX gate order
         for w in (cell.kernel, cell.recurrent_kernel, bias)
     )  # (F, G*U), (U, G*U), (2, G*U): (input bias, recurrent bias)
     weights = [kernel.T[None], recurrent.T[None], bias.reshape(1, 2 * width)]
@@ -575,10 +571,6 @@ def _recurrent_weights(layer: RNN, cell: KernelCell) -> tuple[list[np.ndarray], 
     if kind.onnx_operator == "GRU":  # the reset gate after the recurrent matmul, as ONNX names it
         attrs["linear_before_reset"] = int(kind.bias_rows == 2)
     return weights, attrs
-
-
-def _array(weight: torch.Tensor) -> np.ndarray:
-    return weight.detach().cpu().to(torch.float32).numpy()
 
 
 def _dynamic(shape: Any, timesteps: str | None = None) -> tuple[int | str | None, ...]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 Shape = tuple[int | str | None, ...]
 
@@ -24,6 +25,11 @@ class Value:
     @property
     def rank(self) -> int:
         return len(self.shape)
+
+
+def weight_array(weight: torch.Tensor) -> np.ndarray:
+    """A layer's weight as a float32 NumPy array, for an initializer."""
+    return weight.detach().cpu().to(torch.float32).numpy()
 
 
 def onnx_module() -> Any:
@@ -111,3 +117,17 @@ class Graph:
         )
         self.onnx.checker.check_model(model)
         return model
+
+
+def expanded_to_one_rank(g: Graph, values: list[Value], hint: str) -> list[str]:
+    """The names of `values`, the lower-rank ones given size-1 axes after the samples axis
+    (`Unsqueeze`) up to the highest rank, as the merge layers broadcast."""
+    rank = max(v.rank for v in values)
+    names = []
+    for v in values:
+        if v.rank < rank:
+            axes = g.const(list(range(1, 1 + rank - v.rank)), "axes", np.int64)
+            names.append(g.op("Unsqueeze", [v.name, axes], f"{hint}/expand"))
+        else:
+            names.append(v.name)
+    return names
