@@ -147,11 +147,7 @@ class ResetStates(Callback):
     """
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
-        if reset_method(self.model) is None:
-            raise ConfigError(
-                f"ResetStates needs a model with a `reset_state()` or `reset_states()` method; "
-                f"{type(self.model).__name__} has neither."
-            )
+        _check_reset_method(self)
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         reset_method(self.model)()
@@ -208,11 +204,8 @@ class ResetStatesAt(Callback):
         self.during = frozenset(loops)
 
     def _check(self, loop: str) -> None:
-        if loop in self.during and reset_method(self.model) is None:
-            raise ConfigError(
-                f"ResetStatesAt needs a model with a `reset_state()` or `reset_states()` method; "
-                f"{type(self.model).__name__} has neither."
-            )
+        if loop in self.during:
+            _check_reset_method(self)
 
     def _maybe_reset(self, loop: str, batch: int) -> None:
         if loop in self.during and batch in self.batch_indices:
@@ -246,6 +239,14 @@ def reset_method(model: Any) -> Any:
     return None
 
 
+def _check_reset_method(callback: Callback) -> None:
+    if reset_method(callback.model) is None:
+        raise ConfigError(
+            f"{type(callback).__name__} needs a model with a `reset_state()` or `reset_states()` "
+            f"method; {type(callback.model).__name__} has neither."
+        )
+
+
 class TerminateOnNaN(Callback):
     """Stops training quietly at the first batch whose loss is NaN or infinite.
 
@@ -275,17 +276,6 @@ class LambdaCallback(Callback):
     Accepts on_epoch_begin/end(epoch, logs), on_train_begin/end(logs),
     on_train_batch_begin/end(batch, logs); other keyword arguments become attributes.
     """
-
-    _HOOKS = (
-        "on_epoch_begin",
-        "on_epoch_end",
-        "on_train_begin",
-        "on_train_end",
-        "on_train_batch_begin",
-        "on_train_batch_end",
-        "on_batch_begin",
-        "on_batch_end",
-    )
 
     def __init__(self, **functions: Callable[..., Any]) -> None:
         super().__init__()

@@ -51,7 +51,6 @@ class MixedPrecision:
     def __init__(self, dtype: torch.dtype) -> None:
         self.dtype = dtype
         self._scaler: Any = None
-        self._scaler_device: str | None = None
 
     @classmethod
     def resolve(cls, spec: Any) -> MixedPrecision | None:
