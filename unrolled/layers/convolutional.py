@@ -20,7 +20,7 @@ from unrolled import activations, constraints, initializers, regularizers
 from unrolled.compat import keras1_names
 from unrolled.errors import ConfigError, ShapeError, positive_int, shape_str
 from unrolled.layers.coerce import as_input, as_weight_input
-from unrolled.layers.parameters import KernelLayer, add_weight
+from unrolled.layers.parameters import KernelLayer
 from unrolled.ops.convolution import (
     AXES,
     as_tuple,
@@ -157,11 +157,7 @@ class _Conv(KernelLayer):
         self.input_features = int(shape[-1])  # type: ignore[arg-type]
         # (*kernel_size, channels // groups, filters): Keras's layout.
         kernel_shape = (*self.kernel_size, self.input_features // self.groups, self.filters)
-        add_weight(self, "kernel", kernel_shape, self.kernel_initializer, "kernel_initializer")
-        if self.use_bias:
-            add_weight(self, "bias", (self.filters,), self.bias_initializer, "bias_initializer")
-        else:
-            self.register_parameter("bias", None)
+        self._add_kernel_and_bias(kernel_shape, self.filters)
         self.built = True
         self._apply_trainable()
 
@@ -229,14 +225,7 @@ class _Conv(KernelLayer):
             "data_format": self.data_format,
             "dilation_rate": self.dilation_rate,
             "groups": self.groups,
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
-            "kernel_regularizer": self.kernel_regularizer,
-            "bias_regularizer": self.bias_regularizer,
-            "kernel_constraint": self.kernel_constraint,
-            "bias_constraint": self.bias_constraint,
+            **self._kernel_options_config(),
         }
 
 

@@ -24,7 +24,7 @@ from unrolled.layers.dropout import Dropout, SpatialDropout1D
 from unrolled.layers.keras2_paths import keras2_names
 from unrolled.layers.lambda_layer import Lambda
 from unrolled.layers.masking import Masking
-from unrolled.layers.parameters import KernelLayer, add_weight
+from unrolled.layers.parameters import KernelLayer
 from unrolled.layers.reshaping import Flatten, RepeatVector, Reshape
 
 __all__ = [
@@ -119,17 +119,7 @@ class Dense(KernelLayer):
                 f"features axis; received input shape {shape_str(shape)}."
             )
         self.input_features = int(shape[-1])
-        add_weight(
-            self,
-            "kernel",
-            (self.input_features, self.units),
-            self.kernel_initializer,
-            "kernel_initializer",
-        )
-        if self.use_bias:
-            add_weight(self, "bias", (self.units,), self.bias_initializer, "bias_initializer")
-        else:
-            self.register_parameter("bias", None)
+        self._add_kernel_and_bias((self.input_features, self.units), self.units)
         self.built = True
         self._apply_trainable()
 
@@ -172,14 +162,7 @@ class Dense(KernelLayer):
         return {
             **super().get_config(),
             "units": self.units,
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
-            "kernel_regularizer": self.kernel_regularizer,
-            "bias_regularizer": self.bias_regularizer,
-            "kernel_constraint": self.kernel_constraint,
-            "bias_constraint": self.bias_constraint,
+            **self._kernel_options_config(),
         }
 
 

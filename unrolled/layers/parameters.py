@@ -70,6 +70,27 @@ class KernelLayer(Layer):
         self.kernel: nn.Parameter
         self.bias: nn.Parameter | None
 
+    def _add_kernel_and_bias(self, kernel_shape: tuple[int, ...], units: int) -> None:
+        """Makes `kernel` of `kernel_shape` and, with `use_bias`, `bias (units,)`."""
+        add_weight(self, "kernel", kernel_shape, self.kernel_initializer, "kernel_initializer")
+        if self.use_bias:
+            add_weight(self, "bias", (units,), self.bias_initializer, "bias_initializer")
+        else:
+            self.register_parameter("bias", None)
+
+    def _kernel_options_config(self) -> dict[str, Any]:
+        """The options above as `get_config()` lists them, after the layer's own."""
+        return {
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+            "kernel_regularizer": self.kernel_regularizer,
+            "bias_regularizer": self.bias_regularizer,
+            "kernel_constraint": self.kernel_constraint,
+            "bias_constraint": self.bias_constraint,
+        }
+
     @property
     def weights(self) -> list[nn.Parameter]:
         """`[kernel(, bias)]`: Keras's order."""
