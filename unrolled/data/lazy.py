@@ -26,7 +26,7 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from unrolled.data.series import as_numeric
-from unrolled.data.windowing import target_columns
+from unrolled.data.windowing import check_same_features, target_columns, window_count
 from unrolled.errors import ConfigError, InputTypeError, ShapeError, positive_int, shape_str
 
 Source = Any  # a path to a .npy file, or an array (np.memmap included)
@@ -100,21 +100,13 @@ class WindowDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
         for index, item in enumerate(items):
             name = f"series[{index}]" if len(items) > 1 else "series"
             source = NpyFile(os.fspath(item), name) if _is_path(item) else _as_2d(item, name)
-            timesteps, features = source.shape
-            if self._series and features != self.features:
-                raise ShapeError(
-                    f"Every series must have the same number of features; series[0] has "
-                    f"{self.features}, {name} has {features} (shape {shape_str(source.shape)})."
-                )
-            self.features = features
-            if timesteps < self.look_back + self.horizon:
-                raise ShapeError(
-                    f"`{name}` has {timesteps} timesteps; one window needs look_back + horizon = "
-                    f"{self.look_back} + {self.horizon} = {self.look_back + self.horizon}. Use a "
-                    "smaller look_back or horizon, or a longer series."
-                )
+            if self._series:
+                check_same_features(self.features, source.shape, name)
+            self.features = source.shape[1]
             self._series.append(source)
-            counts.append((timesteps - self.look_back - self.horizon) // self.stride + 1)
+            counts.append(
+                window_count(source.shape[0], self.look_back, self.horizon, self.stride, name)
+            )
         self.columns = target_columns(targets, self.features)
         self.targets = len(np.arange(self.features)[self.columns])  # how many target columns
         self._offsets = np.cumsum([0, *counts])  # window index where each series starts

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from unrolled.data.series import as_series, several
-from unrolled.errors import ConfigError, ShapeError, positive_int
+from unrolled.errors import ConfigError, ShapeError, positive_int, shape_str
 
 
 class Windows(NamedTuple):
@@ -88,11 +88,8 @@ def windows(
     for index, item in enumerate(series):
         name = f"series[{index}]"
         data = as_series(item, name)
-        if parts and data.shape[1] != parts[0].x.shape[2]:
-            raise ShapeError(
-                f"Every series must have the same number of features; series[0] has "
-                f"{parts[0].x.shape[2]}, {name} has {data.shape[1]} (shape {data.shape})."
-            )
+        if parts:
+            check_same_features(parts[0].x.shape[2], data.shape, name)
         parts.append(_windows_of_one(data, look_back, horizon, stride, targets, name))
     # Views of different arrays cannot form one array: this is where a list costs a copy.
     return Windows(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]))
@@ -106,14 +103,8 @@ def _windows_of_one(
     targets: int | Sequence[int] | None,
     name: str = "series",
 ) -> Windows:
-    timesteps, features = data.shape
-    if timesteps < look_back + horizon:
-        raise ShapeError(
-            f"`{name}` has {timesteps} timesteps; one window needs look_back + horizon = "
-            f"{look_back} + {horizon} = {look_back + horizon}. Use a smaller look_back or "
-            "horizon, or a longer series."
-        )
-    samples = (timesteps - look_back - horizon) // stride + 1
+    features = data.shape[1]
+    samples = window_count(data.shape[0], look_back, horizon, stride, name)
     step, feature = data.strides
     x = as_strided(
         data,
@@ -131,6 +122,26 @@ def _windows_of_one(
     )  # (samples, horizon, targets)
     # NumPy reshapes in place when the strides allow (horizon 1, one target, whole rows).
     return Windows(x, y.reshape(samples, horizon * chosen.shape[1]))
+
+
+def window_count(timesteps: int, look_back: int, horizon: int, stride: int, name: str) -> int:
+    """How many windows a series of `timesteps` steps gives; ShapeError when not one."""
+    if timesteps < look_back + horizon:
+        raise ShapeError(
+            f"`{name}` has {timesteps} timesteps; one window needs look_back + horizon = "
+            f"{look_back} + {horizon} = {look_back + horizon}. Use a smaller look_back or "
+            "horizon, or a longer series."
+        )
+    return (timesteps - look_back - horizon) // stride + 1
+
+
+def check_same_features(first: int, shape: tuple[int, ...], name: str) -> None:
+    """ShapeError unless the series `name`, of `shape`, has series[0]'s `first` features."""
+    if shape[1] != first:
+        raise ShapeError(
+            f"Every series must have the same number of features; series[0] has {first}, "
+            f"{name} has {shape[1]} (shape {shape_str(shape)})."
+        )
 
 
 def target_columns(targets: int | Sequence[int] | None, features: int) -> slice | np.ndarray:
