@@ -33,30 +33,23 @@ class _Normalization(Layer):
 
     supports_masking = True
 
-    def _init_scale_and_offset(
-        self,
-        epsilon: float,
-        center: bool,
-        scale: bool,
-        beta_initializer: Any,
-        gamma_initializer: Any,
-        beta_regularizer: Any,
-        gamma_regularizer: Any,
-        beta_constraint: Any,
-        gamma_constraint: Any,
-    ) -> None:
-        self.epsilon = _number(epsilon, "epsilon", minimum=0.0)
-        self.center = bool(center)
-        self.scale = bool(scale)
-        initializers.get(beta_initializer, "beta_initializer")  # checked now, drawn at build
-        initializers.get(gamma_initializer, "gamma_initializer")
-        self.beta_initializer = beta_initializer
-        self.gamma_initializer = gamma_initializer
+    def _init_scale_and_offset(self, arguments: dict[str, Any]) -> None:
+        """The shared options, read by name from the constructor's `locals()`: each
+        layer's signature lists them for readers and type checkers."""
+        self.epsilon = _number(arguments["epsilon"], "epsilon", minimum=0.0)
+        self.center = bool(arguments["center"])
+        self.scale = bool(arguments["scale"])
+        self.beta_initializer = arguments["beta_initializer"]
+        self.gamma_initializer = arguments["gamma_initializer"]
+        initializers.get(self.beta_initializer, "beta_initializer")  # checked now, drawn at build
+        initializers.get(self.gamma_initializer, "gamma_initializer")
         # Applied by the training loop through Layer.regularization_losses/apply_constraints.
-        self.beta_regularizer = regularizers.get(beta_regularizer, "beta_regularizer")
-        self.gamma_regularizer = regularizers.get(gamma_regularizer, "gamma_regularizer")
-        self.beta_constraint = constraints.get(beta_constraint, "beta_constraint")
-        self.gamma_constraint = constraints.get(gamma_constraint, "gamma_constraint")
+        self.beta_regularizer = regularizers.get(arguments["beta_regularizer"], "beta_regularizer")
+        self.gamma_regularizer = regularizers.get(
+            arguments["gamma_regularizer"], "gamma_regularizer"
+        )
+        self.beta_constraint = constraints.get(arguments["beta_constraint"], "beta_constraint")
+        self.gamma_constraint = constraints.get(arguments["gamma_constraint"], "gamma_constraint")
         self.register_parameter("gamma", None)  # made by build
         self.register_parameter("beta", None)
         self.input_shape_built: tuple[int | None, ...] | None = None
@@ -217,17 +210,7 @@ class BatchNormalization(_Normalization):
             axis = axis[0]  # tf.keras 2 saved the axis as a list, e.g. [2]
         self.axis = _axis(axis, "axis")
         self.momentum = _number(momentum, "momentum", minimum=0.0, maximum=1.0)
-        self._init_scale_and_offset(
-            epsilon,
-            center,
-            scale,
-            beta_initializer,
-            gamma_initializer,
-            beta_regularizer,
-            gamma_regularizer,
-            beta_constraint,
-            gamma_constraint,
-        )
+        self._init_scale_and_offset(locals())
         initializers.get(moving_mean_initializer, "moving_mean_initializer")
         initializers.get(moving_variance_initializer, "moving_variance_initializer")
         self.moving_mean_initializer = moving_mean_initializer
@@ -426,17 +409,7 @@ class LayerNormalization(_Normalization):
             self.axis: int | list[int] = [_axis(a, "axis") for a in axis]
         else:
             self.axis = _axis(axis, "axis")
-        self._init_scale_and_offset(
-            epsilon,
-            center,
-            scale,
-            beta_initializer,
-            gamma_initializer,
-            beta_regularizer,
-            gamma_regularizer,
-            beta_constraint,
-            gamma_constraint,
-        )
+        self._init_scale_and_offset(locals())
         self.rms_scaling = bool(rms_scaling)
         if self.rms_scaling:
             warnings.warn(
