@@ -169,9 +169,9 @@ def svg(diagram: Any) -> str:
 # -- PNG --------------------------------------------------------------------------------------
 def png(diagram: Any, dpi: int = 150) -> bytes:
     """The diagram as PNG bytes, drawn with matplotlib on an Agg canvas (no window, no pyplot)."""
-    figure, axes = new_figure(*_inches(diagram), dpi=dpi)
+    figure = new_figure(*_inches(diagram), dpi=dpi)
     plan = layout(diagram)
-    draw(axes, diagram, plan)
+    draw(figure.add_axes((0, 0, 1, 1)), diagram, plan)
     return figure_bytes(figure, dpi)
 
 
@@ -245,8 +245,8 @@ def draw(axes: Any, diagram: Any, plan: Layout) -> None:
             )
 
 
-def new_figure(width: float, height: float, dpi: int = 100) -> tuple[Any, Any]:
-    """A matplotlib figure on its own Agg canvas, and one axes filling it.
+def new_figure(width: float, height: float, dpi: int = 100, layout: str | None = None) -> Any:
+    """A matplotlib figure on its own Agg canvas: the diagram's and the plots' (`plots.py`).
 
     Made without pyplot, so no window opens, no global backend changes and nothing is
     left open afterwards.
@@ -254,13 +254,13 @@ def new_figure(width: float, height: float, dpi: int = 100) -> tuple[Any, Any]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=dpi)
+    figure = Figure(figsize=(width, height), dpi=dpi, layout=layout)
     FigureCanvasAgg(figure)
-    axes = figure.add_axes((0, 0, 1, 1))
-    return figure, axes
+    return figure
 
 
 def figure_bytes(figure: Any, dpi: int) -> bytes:
+    """The figure as PNG bytes on a white background."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
     return buffer.getvalue()

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from unrolled.errors import ConfigError, ShapeError
+from unrolled.explain.drawing import figure_bytes, new_figure
 from unrolled.explain.gates import GATE_TITLES, gate_activations
 from unrolled.explain.walk import find_recurrent
 
@@ -183,26 +184,18 @@ def plot_gate_activations(
 def _figure(
     rows: int, columns: int, width: float, height: float, layout: str | None = "constrained"
 ) -> tuple[Any, list[Any]]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=_DPI, layout=layout)
-    FigureCanvasAgg(figure)
+    figure = new_figure(width, height, _DPI, layout)
     grid = figure.subplots(rows, columns, squeeze=False)
     return figure, list(grid.ravel())
 
 
 def _save(figure: Any, path: str | os.PathLike[str]) -> Path:
-    import io
-
     from unrolled.files import write_bytes
 
     target = Path(path)
     if target.suffix.lower() != ".png":
         raise ConfigError(f"Plots are written as .png files; received {str(target)!r}.")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=_DPI, facecolor="white")
-    write_bytes(target, buffer.getvalue())
+    write_bytes(target, figure_bytes(figure, _DPI))
     return target
 
 
