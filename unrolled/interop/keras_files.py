@@ -150,31 +150,30 @@ def _cell_orders(config: Any) -> dict[str, list[str]]:
         cells = _find_cells(layer)
         if cells is not None:
             used: dict[str, int] = {}
-            keys = []
-            for cell in cells:
-                key = re.sub(r"\W+", "", str(cell.get("class_name", "")))
-                key = re.sub("([a-z])([A-Z])", r"\1_\2", re.sub("(.)([A-Z][a-z]+)", r"\1_\2", key))
-                key = key.lower()
-                used[key] = used.get(key, -1) + 1
-                keys.append(key if used[key] == 0 else f"{key}_{used[key]}")
+            keys = [storage_key(str(cell.get("class_name", "")), used) for cell in cells]
             orders[str(layer.get("config", {}).get("name"))] = keys
     return orders
 
 
+def storage_key(class_name: str, counts: dict[str, int]) -> str:
+    """Keras 3's storage key of the next object of `class_name` in a list: the class name in
+    snake case, then `_1`, `_2`, ... for repeats (`counts` keeps how many came before)."""
+    snake = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", class_name))
+    snake = re.sub("([a-z])([A-Z])", r"\1_\2", snake).lower()
+    count = counts.get(snake)
+    counts[snake] = 0 if count is None else count + 1
+    return snake if count is None else f"{snake}_{count + 1}"
+
+
 def _find_cells(item: Any) -> list[dict[str, Any]] | None:
     """The `cells` list of the first StackedRNNCells config inside `item`, or None."""
-    if isinstance(item, dict):
-        if item.get("class_name") == "StackedRNNCells":
-            return list(item.get("config", {}).get("cells", []))
-        for value in item.values():
-            found = _find_cells(value)
-            if found is not None:
-                return found
-    elif isinstance(item, list):
-        for value in item:
-            found = _find_cells(value)
-            if found is not None:
-                return found
+    if isinstance(item, dict) and item.get("class_name") == "StackedRNNCells":
+        return list(item.get("config", {}).get("cells", []))
+    inside = item.values() if isinstance(item, dict) else item if isinstance(item, list) else []
+    for value in inside:
+        found = _find_cells(value)
+        if found is not None:
+            return found
     return None
 
 

@@ -9,7 +9,6 @@ h5py and json alone: no TensorFlow, no Keras, no pickle, no code from the file.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +17,7 @@ from torch import nn
 
 from unrolled.errors import ConfigError
 from unrolled.interop.keras_config import UnsupportedLayerError, build_layer, input_shape_hint
-from unrolled.interop.keras_files import KerasFile, read_keras_file
+from unrolled.interop.keras_files import KerasFile, read_keras_file, storage_key
 from unrolled.layers import Bidirectional, Input, Layer
 from unrolled.layers.base import layer_from_spec
 from unrolled.layers.input_layer import _torch_dtype
@@ -383,7 +382,7 @@ def _load_weights(built: list[tuple[dict[str, Any], Any]], saved: KerasFile) -> 
     counts: dict[str, int] = {}
     for entry, layer in built:
         name = (entry.get("config") or {}).get("name") or entry.get("name")
-        key = _storage_key(entry.get("class_name", ""), counts)
+        key = storage_key(entry.get("class_name", ""), counts)  # Keras 3's, in layer order
         expected = _weights_of(layer)
         values = saved.weights.get(name)
         if values is None and saved.format == "keras":
@@ -409,15 +408,6 @@ def _weights_of(layer: Any) -> list[Any]:
     if isinstance(layer, Layer):
         return list(layer.weights)
     return list(layer.parameters()) if isinstance(layer, nn.Module) else []
-
-
-def _storage_key(class_name: str, counts: dict[str, int]) -> str:
-    # Keras 3 stores a model's layers as `<snake_case class>`, `<...>_1`, ... in layer order.
-    snake = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", class_name))
-    snake = re.sub("([a-z])([A-Z])", r"\1_\2", snake).lower()
-    count = counts.get(snake)
-    counts[snake] = 0 if count is None else count + 1
-    return snake if count is None else f"{snake}_{count + 1}"
 
 
 def _upgrade_weights(
