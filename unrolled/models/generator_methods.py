@@ -56,22 +56,11 @@ class GeneratorMethods:
             ...     model.fit_generator(batches, 2, epochs=2, verbose=0).epoch
             [0, 1]
         """
+        # Every named argument is fit's own, under the same name (`generator` is fit's `x`).
+        options = {k: v for k, v in locals().items() if k not in ("self", "generator", "legacy")}
         _warn("fit_generator", "fit(generator, steps_per_epoch=..., ...)")
         _refuse_sample_counts(legacy)
-        return self.fit(  # type: ignore[attr-defined]
-            generator,
-            steps_per_epoch=steps_per_epoch,
-            epochs=epochs,
-            verbose=verbose,
-            callbacks=callbacks,
-            validation_data=validation_data,
-            validation_steps=validation_steps,
-            validation_freq=validation_freq,
-            class_weight=class_weight,
-            shuffle=shuffle,
-            initial_epoch=initial_epoch,
-            **_without_unused(legacy),
-        )
+        return self.fit(generator, **options, **_without_unused(legacy))  # type: ignore[attr-defined]
 
     def evaluate_generator(
         self,
