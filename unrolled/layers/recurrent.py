@@ -29,6 +29,7 @@ from unrolled.layers.cells_protocol import (
 )
 from unrolled.layers.keras2_paths import keras2_names
 from unrolled.layers.stacked import StackedRNNCells
+from unrolled.layers.symbolic import flatten
 from unrolled.ops import tracing
 from unrolled.ops.cell_kinds import FusedOperator
 from unrolled.ops.convert import as_real_tensor
@@ -441,7 +442,7 @@ class RNN(Layer):
             if self.stateful:
                 return [getattr(self, name) for name in self._state_names]
             return None
-        given = _flatten(initial_state)
+        given = flatten(initial_state)
         shapes = self.state_shapes()
         if len(given) != len(shapes):
             raise ShapeError(
@@ -526,7 +527,7 @@ class RNN(Layer):
         """Sets the stateful states (same order as `get_states`); also fixes the batch size."""
         if not self.stateful:
             raise ConfigError(f"{self.name} is not stateful, so it keeps no states between calls.")
-        values = [as_real_tensor(s, f"states[{i}]") for i, s in enumerate(_flatten(states))]
+        values = [as_real_tensor(s, f"states[{i}]") for i, s in enumerate(flatten(states))]
         shapes = self.state_shapes()
         if len(values) != len(shapes) or any(
             tuple(v.shape[1:]) != s for v, s in zip(values, shapes)
@@ -615,12 +616,6 @@ def _rank_message(kind: str, shape: tuple[int | None, ...]) -> str:
     return (
         f"{expected} Merge the extra axes into features, e.g. x.reshape({size[0]}, {size[1]}, -1)."
     )
-
-
-def _flatten(value: Any) -> list[Any]:
-    if isinstance(value, (list, tuple)):
-        return [leaf for item in value for leaf in _flatten(item)]
-    return [value]
 
 
 def cell_and_options(cell_class: type, arguments: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
