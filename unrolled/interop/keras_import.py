@@ -22,6 +22,7 @@ from unrolled.layers import Bidirectional, Input, Layer
 from unrolled.layers.base import layer_from_spec
 from unrolled.layers.input_layer import _torch_dtype
 from unrolled.layers.recurrent import RNN
+from unrolled.layers.symbolic import flatten
 from unrolled.models import Model, Sequential
 from unrolled.ops import phase
 from unrolled.ops.cell_kinds import kind_of_layer
@@ -292,7 +293,7 @@ def _node_call(node: Any, produced: dict[tuple[str, int], list[Any]], layer: Any
             args, kwargs["initial_state"] = [inputs[0]], inputs[1:]
         else:
             args = [inputs[0] if len(inputs) == 1 else inputs]
-    if any(leaf is missing for leaf in _leaves((args, kwargs))):
+    if any(leaf is missing for leaf in flatten((args, kwargs))):
         return None
     # A saved `mask=` is the mask Keras propagated; ours travels with the tensors the same way.
     kept = {k: v for k, v in kwargs.items() if k == "initial_state" and v is not None}
@@ -338,14 +339,6 @@ def _endpoints(spec: Any, produced: dict[tuple[str, int], list[Any]]) -> Any:
 
 def _flat(outputs: Any) -> list[Any]:
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-
-
-def _leaves(value: Any) -> list[Any]:
-    if isinstance(value, (list, tuple)):
-        return [leaf for item in value for leaf in _leaves(item)]
-    if isinstance(value, dict):
-        return [leaf for item in value.values() for leaf in _leaves(item)]
-    return [value]
 
 
 # -- shapes and dtypes ------------------------------------------------------------------------------
