@@ -7,7 +7,6 @@ One class, `_Conv`, holds the options and the weights for every rank; the subcla
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import warnings
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from unrolled import activations, constraints, initializers, regularizers
 from unrolled.compat import keras1_names
 from unrolled.errors import ConfigError, ShapeError, positive_int, shape_str
 from unrolled.layers.coerce import as_input, as_weight_input
+from unrolled.layers.keras2_paths import keras2_names
 from unrolled.layers.parameters import KernelLayer
 from unrolled.ops.convolution import (
     AXES,
@@ -422,31 +422,6 @@ class Convolution3D(Conv3D):
     __init__ = _keras1_kernel_init(("kernel_dim1", "kernel_dim2", "kernel_dim3"))
 
 
-# Keras 1 and 2 scripts import the poolings and the 1-D resizing layers from
-# `keras.layers.convolutional` too (its legacy re-exports). They live in their own modules,
-# which import this one, so they are looked up on first use (PEP 562).
-_KERAS2_NEIGHBOURS = {
-    "unrolled.layers.pooling": (
-        "MaxPooling1D",
-        "MaxPooling2D",
-        "MaxPooling3D",
-        "AveragePooling1D",
-        "AveragePooling2D",
-        "AveragePooling3D",
-        "GlobalMaxPooling1D",
-        "GlobalMaxPooling2D",
-        "GlobalMaxPooling3D",
-        "GlobalAveragePooling1D",
-        "GlobalAveragePooling2D",
-        "GlobalAveragePooling3D",
-    ),
-    "unrolled.layers.padding_upsampling": ("UpSampling1D", "ZeroPadding1D"),
-    "unrolled.layers.cropping": ("Cropping1D",),
-}
-
-
-def __getattr__(name: str) -> Any:
-    for module, names in _KERAS2_NEIGHBOURS.items():
-        if name in names:
-            return getattr(importlib.import_module(module), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Keras 2's `keras.layers.convolutional` held the 1-D resizing layers and the poolings too;
+# they live in their own modules (which import this one) and are found when first read.
+__getattr__ = keras2_names(__name__)

@@ -24,6 +24,10 @@ KERAS2_MODULES: dict[str, tuple[str, ...]] = {
         "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D",
         "Conv2DTranspose", "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D",
         "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
+        # and its legacy re-exports of the poolings, which Keras 1 and 2 scripts import too
+        "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
+        "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+        "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
     ),
     "convolutional_recurrent": ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"),
     "normalization": ("BatchNormalization", "LayerNormalization"),
