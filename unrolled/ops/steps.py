@@ -162,19 +162,10 @@ def simple_rnn_step(
 
 
 # -- ConvLSTM: the LSTM step with convolutions for matmuls ----------------------------------
-class ConvLSTMStep(NamedTuple):
-    """Gates i, f, g (candidate), o and the new states c, h, each shaped like the state.
-
-    In the inputs' layout: `(B, *spatial, filters)` channels last, `(B, filters, *spatial)`
-    channels first.
-    """
-
-    i: torch.Tensor
-    f: torch.Tensor
-    g: torch.Tensor
-    o: torch.Tensor
-    c: torch.Tensor
-    h: torch.Tensor
+# The LSTM's record: gates i, f, g (candidate), o and the new states c, h, here each shaped
+# like the state, in the inputs' layout: `(B, *spatial, filters)` channels last,
+# `(B, filters, *spatial)` channels first.
+ConvLSTMStep = LSTMStep
 
 
 class ConvOptions(NamedTuple):
