@@ -314,20 +314,15 @@ _CLASSES: dict[str, type[Metric]] = {
         SparseCategoricalAccuracy,
     )
 }
+# Each class by its snake-case name (`mean_squared_error`) and the short ones; "accuracy"
+# chooses its class from the data (`_from_name`).
 _NAMES: dict[str, type[Metric]] = {
+    **{losses._snake(name): cls for name, cls in _CLASSES.items() if cls is not Accuracy},
     "mse": MeanSquaredError,
-    "mean_squared_error": MeanSquaredError,
     "mae": MeanAbsoluteError,
-    "mean_absolute_error": MeanAbsoluteError,
     "mape": MeanAbsolutePercentageError,
-    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
     "msle": MeanSquaredLogarithmicError,
-    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
     "rmse": RootMeanSquaredError,
-    "root_mean_squared_error": RootMeanSquaredError,
-    "binary_accuracy": BinaryAccuracy,
-    "categorical_accuracy": CategoricalAccuracy,
-    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
 }
 _LOSS_METRICS = (
     "binary_crossentropy",
