@@ -22,7 +22,7 @@ from typing import Any
 from unrolled.errors import ConfigError
 from unrolled.explain.trace import model_words
 from unrolled.explain.unrolling import Unroller, topology_from
-from unrolled.explain.walk import is_model, model_inputs
+from unrolled.explain.walk import check_model, model_inputs
 
 BOX_KINDS = ("input", "cell", "output", "ellipsis")
 ARROW_KINDS = ("state", "input", "output")
@@ -127,10 +127,7 @@ def diagram(model: Any, timesteps: int | None = None, max_columns: int = 8) -> D
         ConfigError: timesteps unknown, or different from the model's fixed timesteps; the
             model not built; max_columns below 3.
     """
-    if not is_model(model):
-        raise ConfigError(
-            f"diagram expects a Sequential or Model; received {type(model).__name__}."
-        )
+    check_model(model, "diagram")
     if isinstance(max_columns, bool) or not isinstance(max_columns, int) or max_columns < 3:
         raise ConfigError(
             f"max_columns must be an int of at least 3 (first steps, '...', last steps); "

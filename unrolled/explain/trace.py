@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from unrolled.errors import ConfigError
 from unrolled.explain.shapes import rank, shape_words
 from unrolled.explain.unrolling import Unroller, topology_from
 from unrolled.explain.walk import (
     Call,
     calls,
+    check_model,
     is_feedback,
     is_model,
     model_inputs,
@@ -115,10 +115,7 @@ def shape_trace(model: Any) -> ShapeTrace:
     Raises:
         ConfigError: for an object that is not a model.
     """
-    if not is_model(model):
-        raise ConfigError(
-            f"shape_trace expects a Sequential or Model; received {type(model).__name__}."
-        )
+    check_model(model, "shape_trace")
     rows: list[TraceRow] = []
     _trace_calls(model, 0, rows)
     inputs = [s for _, s in model_inputs(model)]
@@ -140,10 +137,7 @@ def topology_of(model: Any) -> str:
     recurrent layer returning its last step, `RepeatVector`, cropping, states handed from an
     encoder to a decoder.
     """
-    if not is_model(model):
-        raise ConfigError(
-            f"topology_of expects a Sequential or Model; received {type(model).__name__}."
-        )
+    check_model(model, "topology_of")
     unroller = Unroller(None, max_columns=4, need_steps=False)
     return topology_from(unroller.run(model), model)
 

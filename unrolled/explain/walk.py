@@ -45,6 +45,12 @@ def is_model(obj: Any) -> bool:
     return all(hasattr(obj, name) for name in ("layers", "input_shape", "output_shape"))
 
 
+def check_model(obj: Any, caller: str) -> None:
+    """Raises ConfigError, naming `caller`, unless `obj` is a model (`is_model`)."""
+    if not is_model(obj):
+        raise ConfigError(f"{caller} expects a Sequential or Model; received {type(obj).__name__}.")
+
+
 def is_functional(obj: Any) -> bool:
     return hasattr(obj, "_nodes") and hasattr(obj, "_inputs") and hasattr(obj, "_outputs")
 
