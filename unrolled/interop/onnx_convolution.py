@@ -167,37 +167,27 @@ def folded_time_distributed(exporter: Any, layer: Any, x: Value) -> Value:
     """TimeDistributed(layer) by folding: `(samples * timesteps, ...)` in, unfolded after."""
     g, name = exporter.g, layer.name
     whole = g.op("Shape", [x.name], f"{name}/shape")
-    samples_steps = g.op(
-        "Slice",
-        [whole, g.const([0], f"{name}/zero", np.int64), g.const([2], f"{name}/two", np.int64)],
-        f"{name}/samples_timesteps",
+    samples_steps = _shape_slice(
+        g, whole, 0, 2, f"{name}/samples_timesteps"
     )  # [samples, timesteps]
-    step = g.op(
-        "Slice",
-        [
-            whole,
-            g.const([2], f"{name}/two", np.int64),
-            g.const([_INT64_MAX], f"{name}/end", np.int64),
-        ],
-        f"{name}/step_shape",
-    )  # one step's shape
+    step = _shape_slice(g, whole, 2, _INT64_MAX, f"{name}/step_shape")  # one step's shape
     folded_shape = g.op(
         "Concat", [g.const([-1], f"{name}/minus_one", np.int64), step], f"{name}/folded", axis=0
     )
     folded = g.op("Reshape", [x.name, folded_shape], f"{name}/fold")  # (samples * timesteps, ...)
     (y,) = exporter.layer(layer.layer, Value(folded, (None, *x.shape[2:])), {})
-    out_step = g.op(
-        "Slice",
-        [
-            g.op("Shape", [y.name], f"{name}/out_shape"),
-            g.const([1], f"{name}/one", np.int64),
-            g.const([_INT64_MAX], f"{name}/out_end", np.int64),
-        ],
-        f"{name}/out_step_shape",
-    )
+    out_shape = g.op("Shape", [y.name], f"{name}/out_shape")
+    out_step = _shape_slice(g, out_shape, 1, _INT64_MAX, f"{name}/out_step_shape")
     unfolded_shape = g.op("Concat", [samples_steps, out_step], f"{name}/unfolded", axis=0)
     out = g.op("Reshape", [y.name, unfolded_shape], f"{name}/unfold")
     return Value(out, (x.shape[0], x.shape[1], *y.shape[1:]))
+
+
+def _shape_slice(g: Any, shape: str, start: int, end: int, hint: str) -> str:
+    """`shape[start:end]` of a `Shape` output; `_INT64_MAX` for `end` reads to its last entry."""
+    starts = g.const([start], f"{hint}/start", np.int64)
+    ends = g.const([end], f"{hint}/end", np.int64)
+    return g.op("Slice", [shape, starts, ends], hint)
 
 
 #: (layer classes, export function): entries of the exporter's table.
