@@ -50,6 +50,8 @@ class ReLU(_Elementwise):
         tensor([-1.,  3.,  6.])
     """
 
+    _config_options = ("max_value", "negative_slope", "threshold")
+
     def __init__(
         self,
         max_value: float | None = None,
@@ -80,14 +82,6 @@ class ReLU(_Elementwise):
             y = y - slope * below
         return y
 
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "max_value": self.max_value,
-            "negative_slope": self.negative_slope,
-            "threshold": self.threshold,
-        }
-
 
 class LeakyReLU(_Elementwise):
     """`f(x) = x` for `x >= 0`, `negative_slope * x` otherwise.
@@ -104,6 +98,8 @@ class LeakyReLU(_Elementwise):
         tensor([-0.3000,  2.0000])
     """
 
+    _config_options = ("negative_slope",)
+
     def __init__(self, negative_slope: float = 0.3, **kwargs: Any) -> None:
         if "alpha" in kwargs:
             negative_slope = kwargs.pop("alpha")
@@ -118,9 +114,6 @@ class LeakyReLU(_Elementwise):
 
     def forward(self, inputs: Any) -> torch.Tensor:
         return F.leaky_relu(as_input(inputs), self.negative_slope)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "negative_slope": self.negative_slope}
 
 
 class PReLU(_Elementwise):
@@ -143,6 +136,8 @@ class PReLU(_Elementwise):
         >>> layer(torch.tensor([[-2.0, 2.0]])).detach()
         tensor([[-1.,  2.]])
     """
+
+    _config_options = ("alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes")
 
     def __init__(
         self,
@@ -221,15 +216,6 @@ class PReLU(_Elementwise):
         self._check_shared_axes(shape)
         return shape
 
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "alpha_initializer": self.alpha_initializer,
-            "alpha_regularizer": self.alpha_regularizer,
-            "alpha_constraint": self.alpha_constraint,
-            "shared_axes": self.shared_axes,
-        }
-
 
 class ELU(_Elementwise):
     """Exponential linear unit: `f(x) = x` for `x > 0`, `alpha * (exp(x) - 1)` otherwise.
@@ -248,6 +234,8 @@ class ELU(_Elementwise):
         tensor([-1.2642,  1.0000])
     """
 
+    _config_options = ("alpha",)
+
     def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.alpha = _real(alpha, "alpha")
@@ -255,9 +243,6 @@ class ELU(_Elementwise):
 
     def forward(self, inputs: Any) -> torch.Tensor:
         return F.elu(as_input(inputs), self.alpha)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "alpha": self.alpha}
 
 
 class Softmax(_Elementwise):
@@ -278,6 +263,8 @@ class Softmax(_Elementwise):
         >>> layer(torch.tensor([[1.0, 1.0, 5.0]]), mask=torch.tensor([[True, True, False]]))
         tensor([[0.5000, 0.5000, 0.0000]])
     """
+
+    _config_options = ("axis",)
 
     def __init__(self, axis: int | Sequence[int] = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -322,9 +309,6 @@ class Softmax(_Elementwise):
                 f"{shape_str(mask.shape)} for inputs of shape {shape_str(x.shape)}."
             )
         return mask > 0.5 if mask.dtype != torch.bool else mask
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "axis": self.axis}
 
 
 def _real(value: Any, name: str) -> float:

@@ -62,6 +62,7 @@ class Attention(Layer):
     """
 
     supports_masking = True
+    _config_options = ("use_scale", "score_mode", "dropout", "seed")
 
     def __init__(
         self,
@@ -221,15 +222,6 @@ class Attention(Layer):
         masks = _masks(inputs, mask, self.name)
         return None if masks[0] is None else torch.as_tensor(masks[0])
 
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "use_scale": self.use_scale,
-            "score_mode": self.score_mode,
-            "dropout": self.dropout,
-            "seed": self.seed,
-        }
-
 
 class AdditiveAttention(Attention):
     """Additive attention, a.k.a. Bahdanau-style attention.
@@ -249,6 +241,8 @@ class AdditiveAttention(Attention):
         >>> AdditiveAttention()([torch.ones(2, 3, 4), torch.ones(2, 5, 4)]).shape
         torch.Size([2, 3, 4])
     """
+
+    _config_options = ("use_scale", "dropout", "seed")
 
     def __init__(self, use_scale: bool = True, dropout: float = 0.0, **kwargs: Any) -> None:
         kwargs.pop("score_mode", None)  # Keras's config omits it; the parent's "dot" is unused
@@ -274,11 +268,6 @@ class AdditiveAttention(Attention):
         if self.scale is not None:
             pairs = self.scale * pairs
         return pairs.sum(dim=-1)  # (samples, Tq, Tv)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        del config["score_mode"]
-        return config
 
 
 def _masks(inputs: Any, mask: Any, layer: str) -> list[Any]:

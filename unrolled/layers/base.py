@@ -51,6 +51,9 @@ class Layer(nn.Module):
     _names_weights: bool = True
     # Whether the user chose train/eval mode (`model.train()`), as opposed to fit/predict.
     mode_set_by_user: bool = False
+    # The layer's own constructor arguments that `get_config()` gives after the base ones,
+    # each read from the attribute of its name: its options, declared once.
+    _config_options: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -425,6 +428,7 @@ class Layer(nn.Module):
         }
         if self.batch_shape is not None:
             config["batch_shape"] = self.batch_shape
+        config.update((name, getattr(self, name)) for name in self._config_options)
         return config
 
     @classmethod

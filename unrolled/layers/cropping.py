@@ -26,6 +26,8 @@ class Cropping1D(Layer):
         torch.Size([4, 3, 3])
     """
 
+    _config_options = ("cropping",)
+
     def __init__(self, cropping: int | tuple[int, int] = (1, 1), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         pair = (cropping, cropping) if isinstance(cropping, int) else tuple(cropping)
@@ -61,6 +63,3 @@ class Cropping1D(Layer):
                 f"{self.name}: cropping={self.cropping} removes {sum(self.cropping)} timesteps, but "
                 f"the inputs have {shape[1]} (shape {shape_str(shape)}); at least one must remain."
             )
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "cropping": self.cropping}

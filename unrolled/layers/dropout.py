@@ -41,6 +41,7 @@ class Dropout(Layer):
     """
 
     supports_masking = True
+    _config_options = ("rate", "seed", "noise_shape")
 
     def __init__(
         self,
@@ -90,14 +91,6 @@ class Dropout(Layer):
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return tuple(input_shape)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "rate": self.rate,
-            "seed": self.seed,
-            "noise_shape": self.noise_shape,
-        }
 
 
 def _rate(value: Any) -> float:
@@ -155,6 +148,8 @@ class SpatialDropout1D(Dropout):
         True
     """
 
+    _config_options = ("rate", "seed")
+
     def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
         kwargs.pop("noise_shape", None)  # fixed by the layer, as in Keras
         super().__init__(rate, seed=seed, **kwargs)
@@ -170,11 +165,6 @@ class SpatialDropout1D(Dropout):
     def compute_output_shape(self, input_shape: Any) -> Any:
         _check_timesteps(tuple(input_shape), self.name)
         return tuple(input_shape)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.pop("noise_shape")
-        return config
 
 
 def _check_timesteps(shape: Sequence[int | None], name: str) -> None:

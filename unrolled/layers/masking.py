@@ -27,6 +27,7 @@ class Masking(Layer):
     """
 
     supports_masking = True
+    _config_options = ("mask_value",)
 
     def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -47,6 +48,3 @@ class Masking(Layer):
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return tuple(input_shape)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "mask_value": self.mask_value}

@@ -232,6 +232,7 @@ class Dot(Layer):
     """
 
     supports_masking = True
+    _config_options = ("axes", "normalize")
 
     def __init__(self, axes: int | Sequence[int], normalize: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -312,9 +313,6 @@ class Dot(Layer):
     def compute_mask(self, inputs: Any, mask: Any = None) -> None:
         return None  # Keras's Dot drops masks
 
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}
-
 
 def _l2_normalize(x: torch.Tensor, axis: int) -> torch.Tensor:
     # Keras: x * min(rsqrt(sum(x^2)), 1 / epsilon), epsilon = 1e-7.
@@ -339,6 +337,7 @@ class Concatenate(Layer):
     """
 
     supports_masking = True
+    _config_options = ("axis",)
 
     def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -400,9 +399,6 @@ class Concatenate(Layer):
             else:
                 full.append(m.bool())
         return torch.cat(full, dim=self.axis).any(dim=-1)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "axis": self.axis}
 
 
 def concatenate(inputs: Sequence[Any], axis: int = -1, **kwargs: Any) -> Any:

@@ -61,6 +61,8 @@ class GaussianNoise(_Noise):
         tensor([[1., 1.]])
     """
 
+    _config_options = ("stddev", "seed")
+
     def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.stddev = _unit_interval(stddev, "stddev", closed=True)
@@ -72,9 +74,6 @@ class GaussianNoise(_Noise):
         if not self._training(training) or self.stddev == 0.0:
             return x
         return x + self.stddev * self._normal(x)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
 
 
 class GaussianDropout(_Noise):
@@ -99,6 +98,8 @@ class GaussianDropout(_Noise):
         tensor([[1., 1.]])
     """
 
+    _config_options = ("rate", "seed")
+
     def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rate = _unit_interval(rate, "rate", closed=False)
@@ -111,9 +112,6 @@ class GaussianDropout(_Noise):
             return x
         stddev = math.sqrt(self.rate / (1.0 - self.rate))
         return x * (1.0 + stddev * self._normal(x))
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
 def _unit_interval(value: Any, name: str, closed: bool) -> float:

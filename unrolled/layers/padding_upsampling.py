@@ -32,6 +32,8 @@ class ZeroPadding1D(Layer):
         tensor([[0., 1., 1., 0., 0.]])
     """
 
+    _config_options = ("padding", "data_format")
+
     def __init__(
         self, padding: int | tuple[int, int] = 1, data_format: str | None = None, **kwargs: Any
     ) -> None:
@@ -63,9 +65,6 @@ class ZeroPadding1D(Layer):
         steps = None if shape[1] is None else shape[1] + sum(self.padding)
         return (shape[0], steps, shape[2])
 
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "padding": self.padding, "data_format": self.data_format}
-
 
 class UpSampling1D(Layer):
     """Repeats every timestep `size` times: `[a, b]` becomes `[a, a, b, b]` for size 2.
@@ -82,6 +81,8 @@ class UpSampling1D(Layer):
         >>> UpSampling1D(2)(torch.tensor([[[1.0], [2.0]]])).squeeze(-1)
         tensor([[1., 1., 2., 2.]])
     """
+
+    _config_options = ("size",)
 
     def __init__(self, size: int = 2, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -101,6 +102,3 @@ class UpSampling1D(Layer):
         check_steps_input(shape, self.name)
         steps = None if shape[1] is None else self.size * shape[1]
         return (shape[0], steps, shape[2])
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "size": self.size}

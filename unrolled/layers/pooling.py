@@ -60,6 +60,7 @@ class _Pooling(Layer):
 
     rank: ClassVar[int]
     kind: ClassVar[str]  # "max" or "average"
+    _config_options = ("pool_size", "strides", "padding", "data_format")
 
     def __init__(
         self,
@@ -98,15 +99,6 @@ class _Pooling(Layer):
         check_spatial_input(shape, self.rank, self.name)
         sizes = check_window_fits(self.name, shape, self.padding, self.pool_size, self.strides)
         return (shape[0], *sizes, shape[-1])
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "pool_size": self.pool_size,
-            "strides": self.strides,
-            "padding": self.padding,
-            "data_format": self.data_format,
-        }
 
 
 _POOLING_INIT = keras1_names(_POOLING_LEGACY)(_Pooling.__init__)
@@ -242,6 +234,7 @@ class _GlobalPooling(Layer):
     """One value per channel over all spatial axes."""
 
     rank: ClassVar[int]
+    _config_options = ("data_format", "keepdims")
 
     def __init__(
         self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any
@@ -264,9 +257,6 @@ class _GlobalPooling(Layer):
         if self.keepdims:
             return (shape[0], *(1,) * self.rank, shape[-1])
         return (shape[0], shape[-1])
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
 
 
 class _GlobalMaxPooling(_GlobalPooling):

@@ -29,6 +29,8 @@ class Flatten(Layer):
         torch.Size([2, 12])
     """
 
+    _config_options = ("data_format",)
+
     def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         data_format = "channels_last" if data_format is None else str(data_format).lower()
@@ -53,9 +55,6 @@ class Flatten(Layer):
         size = None if any(d is None for d in rest) else math.prod(rest)
         return (input_shape[0], size)
 
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "data_format": self.data_format}
-
 
 class Reshape(Layer):
     """Reshapes each sample to `target_shape`; one entry may be -1 (inferred).
@@ -72,6 +71,8 @@ class Reshape(Layer):
         >>> Reshape((-1, 1))(torch.zeros(2, 12)).shape
         torch.Size([2, 12, 1])
     """
+
+    _config_options = ("target_shape",)
 
     def __init__(self, target_shape: Sequence[int], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -106,9 +107,6 @@ class Reshape(Layer):
             )
         return tuple(size // known if d == -1 else d for d in self.target_shape)
 
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "target_shape": self.target_shape}
-
 
 class RepeatVector(Layer):
     """Repeats each sample's vector `n` times along a new timesteps axis.
@@ -122,6 +120,8 @@ class RepeatVector(Layer):
         >>> RepeatVector(3)(torch.zeros(2, 4)).shape
         torch.Size([2, 3, 4])
     """
+
+    _config_options = ("n",)
 
     def __init__(self, n: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -153,9 +153,6 @@ class RepeatVector(Layer):
                 f"{len(shape)}-D input of shape {shape_str(shape)}.{hint}"
             )
 
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "n": self.n}
-
 
 class Permute(Layer):
     """Reorders the axes after the samples axis by the pattern `dims` (counted from 1).
@@ -171,6 +168,8 @@ class Permute(Layer):
         >>> Permute((2, 1))(torch.zeros(2, 10, 64)).shape
         torch.Size([2, 64, 10])
     """
+
+    _config_options = ("dims",)
 
     def __init__(self, dims: Sequence[int], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -210,9 +209,6 @@ class Permute(Layer):
                 f"(samples and {len(self.dims)} more); received a {len(shape)}-D input of shape "
                 f"{shape_str(shape)}."
             )
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "dims": self.dims}
 
 
 def _target_shape(value: Any) -> tuple[int, ...]:
