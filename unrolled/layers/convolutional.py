@@ -91,6 +91,15 @@ class _Conv(KernelLayer):
 
     rank: ClassVar[int]
     supports_masking = False
+    _config_options = (
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "data_format",
+        "dilation_rate",
+        "groups",
+    )
 
     def __init__(
         self,
@@ -214,19 +223,6 @@ class _Conv(KernelLayer):
             self.name, shape, self.padding, self.kernel_size, self.strides, self.dilation_rate
         )
         return (shape[0], *sizes, self.filters)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-            "data_format": self.data_format,
-            "dilation_rate": self.dilation_rate,
-            "groups": self.groups,
-            **self._kernel_options_config(),
-        }
 
 
 class Conv1D(_Conv):

@@ -81,6 +81,7 @@ class Dense(KernelLayer):
     """
 
     supports_masking = True
+    _config_options = ("units",)
 
     @keras1_names(_DENSE_LEGACY)
     def __init__(
@@ -157,13 +158,6 @@ class Dense(KernelLayer):
                 f"received input shape {shape_str(shape)}."
             )
         return (*shape[:-1], self.units)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "units": self.units,
-            **self._kernel_options_config(),
-        }
 
 
 class Activation(Layer):

@@ -78,9 +78,10 @@ class KernelLayer(Layer):
         else:
             self.register_parameter("bias", None)
 
-    def _kernel_options_config(self) -> dict[str, Any]:
-        """The options above as `get_config()` lists them, after the layer's own."""
+    def get_config(self) -> dict[str, Any]:
+        """The layer's own options (`_config_options`), then the kernel-and-bias ones."""
         return {
+            **super().get_config(),
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer,
