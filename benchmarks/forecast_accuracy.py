@@ -42,22 +42,31 @@ READING = [
     "where repeating the last value does not; nothing in the training part tells a backtest "
     "to prefer the naive forecast, so realgdp, realcons and realinv fail the naive target "
     "(their backtests prefer the trend by far). Intervals calibrated back to the 1970s and "
-    "relative to the level cover 38-75% of those points (12% in a run with absolute "
-    "residuals from 1983 on).",
-    "- The search budget is wall-clock seconds, so on a loaded machine fewer recurrent "
-    "variants are tried ('budget hit'), and which are tried changes the choice: on Nile, a "
-    "run that tried only the first configuration kept exponential smoothing (148, within "
-    "the target); a run that also tried transform=none kept that LSTM, which beat "
-    "exponential smoothing by over 5% at most of the six backtest origins and lost on the "
-    "hold-out (186 vs naive 153). Choosing the best of several variants on six overlapping "
-    "origins of a 90-year series still overrates the winner.",
-    "- Against the run before this change (3 origins, the lowest backtest RMSE kept, "
-    "residuals from the last three horizons, 100 epochs): El Nino now keeps seasonal naive, where an "
-    "LSTM had won a 3-origin backtest and lost the hold-out (1.69); CPI keeps exponential "
-    "smoothing (4.14, was an LSTM at 7.32); the naive target went from 5/11 to 7/11 and "
-    "coverage from 0.58 to 0.75; airline keeps the mean of the LSTM and exponential "
-    "smoothing (26.0, where the LSTM alone scored 16.8 in that run): the price of the "
-    "stricter, steadier choice on the series where the LSTM was right.",
+    "relative to the level cover 38-50% of those points.",
+    "- Against the previous run (same command with `--budget 20`: one stage, the best variant "
+    "and the best baseline compared on the same six origins, the budget read off the wall "
+    "clock and hit on 10 of 11 series): this run planned every configuration on every series "
+    "(the largest estimate, El Nino, 55 s of the 60), so the rows do not depend on the "
+    "machine's load, and each recurrent or combined forecast kept beat the best baseline on "
+    "origins that played no part in choosing it. The targets did not improve: naive target 7/11 in both; geometric mean vs "
+    "Holt-Winters 0.942 -> 1.021 (now FAIL); coverage 0.75 -> 0.69 (now FAIL, just under). "
+    "Better: El Nino (mean of LSTM and seasonal naive, 0.993, was seasonal naive 1.031), "
+    "unemp (mean of LSTM and exponential smoothing, 2.19, was 2.375). Worse: danish lrm keeps "
+    "naive (0.077, was exponential smoothing 0.036; ratio to Holt-Winters 2.16, most of the "
+    "geometric mean's change): the baseline is now chosen on the three earlier origins, where "
+    "the training part has 23-31 quarters and naive scored 0.043 against exponential "
+    "smoothing's 0.052; exponential smoothing was the better one on the two later origins "
+    "(0.126 vs 0.164). realinv keeps the LSTM (569, was the mean of the LSTM and naive, 500); "
+    "sunspots keeps the look_back=22 variant, tried only now (15.3, was 13.5 with look_back "
+    "12). Airline, co2, realgdp, realcons, cpi keep what they kept.",
+    "- Nile is not fixed by the nested rule: the LSTM with transform=none is chosen on the "
+    "three earlier origins, forecasting 1926-1945 (RMSE 129 against exponential smoothing's "
+    "132), then beats exponential smoothing on the three later ones, forecasting 1941-1960 "
+    "(103 vs 128, at two of three), which it was not chosen on, and still loses the "
+    "1961-1970 hold-out (186 vs naive 153). "
+    "Its backtest edge is now measured without selection bias, on three overlapping 10-year "
+    "windows, and does not carry to the next decade; we did not change the rule or the "
+    "hold-out to reach the target.",
 ]
 
 
@@ -137,15 +146,22 @@ def evaluate(series: Series, budget: float, epochs: int) -> dict[str, object]:
         "chosen": result.chosen,
         "coverage": result.coverage.get(80.0, float("nan")),
         "seconds": seconds,
-        "skipped": any("budget" in n for n in result.notes),
+        "tried": len(result.plan.tried) if result.plan else 0,
+        "grid": len(result.plan.tried) + len(result.plan.skipped) if result.plan else 0,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="three series; writes nothing")
-    parser.add_argument("--budget", type=float, default=20.0, help="search seconds per series")
-    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=60.0,
+        help="search seconds per series, estimated at the reference speed (60 plans every "
+        "configuration of every series at 40 epochs)",
+    )
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--only", default="", help="series whose name holds one of these words")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -185,10 +201,13 @@ def report(rows: list[dict], args: argparse.Namespace, seconds: float) -> str:
         f"- statsmodels {_statsmodels_version()}; ours: `run_job` (look_back 12 as the base, "
         f"horizon = hold-out, {args.epochs} epochs, {search.seeds} seeds per configuration, "
         f"{search.origins} rolling origins `ceil(hold-out / 2)` apart inside the training part, "
-        f"search budget {args.budget:g} s), fitted on the training part only. Selection: the "
-        "best baseline (naive, seasonal naive, exponential smoothing) unless a recurrent "
-        f"configuration or the mean of the best recurrent one and the best baseline beats it "
-        f"by over {MARGIN:.0%} in backtest RMSE and from most origins. Intervals: conformal, "
+        f"search budget {args.budget:g} s estimated before the search at the reference speed, "
+        "'configs tried' = recurrent configurations it planned / the grid), fitted on the "
+        f"training part only. Selection, nested: the recurrent variant and the best baseline "
+        "(naive, seasonal naive, exponential smoothing) are chosen on the earlier half of the "
+        "origins; the best baseline stays unless that variant or its mean with the baseline "
+        f"beats it by over {MARGIN:.0%} in RMSE and from most of the later origins, which "
+        "played no part in choosing them. Intervals: conformal, "
         "per horizon step, from the kept forecast's out-of-sample residuals over the backtest "
         "origins and from a calibration fit at a quarter of the training rows, relative to the "
         "forecast on positive series.",
@@ -196,9 +215,10 @@ def report(rows: list[dict], args: argparse.Namespace, seconds: float) -> str:
         "multiplicative season for positive series (the same model the job offers as a "
         "candidate); SARIMA: `SARIMAX` order (1,1,1), seasonal (0,1,1,s) (none for Nile).",
         "",
-        "| series | freq | hold-out | ours RMSE | ours MAPE % | kept | naive | seasonal naive "
-        "| Holt-Winters | SARIMA | ours / best naive | ours / HW | 80% coverage | fit s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| series | freq | hold-out | ours RMSE | ours MAPE % | kept | configs tried | naive "
+        "| seasonal naive | Holt-Winters | SARIMA | ours / best naive | ours / HW "
+        "| 80% coverage | fit s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     naive_ok, hw_ratios, coverages = [], [], []
     for row in rows:
@@ -211,7 +231,7 @@ def report(rows: list[dict], args: argparse.Namespace, seconds: float) -> str:
         snaive = f"{sc['seasonal naive']['rmse']:.4g}" if "seasonal naive" in sc else "-"
         lines.append(
             f"| {s.name} | {s.frequency} | {s.hold_out} | {ours:.4g} | {sc['ours']['mape']:.2f} "
-            f"| {row['chosen']}{' (budget hit)' if row['skipped'] else ''} "
+            f"| {row['chosen']} | {row['tried']}/{row['grid']} "
             f"| {sc['naive']['rmse']:.4g} | {snaive} | {sc['Holt-Winters']['rmse']:.4g} "
             f"| {sc['SARIMA']['rmse']:.4g} | {ours / best_naive:.3f} | {hw_ratios[-1]:.3f} "
             f"| {row['coverage']:.2f} | {row['seconds']:.0f} |"
