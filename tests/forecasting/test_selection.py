@@ -129,6 +129,15 @@ def test_fit_writes_every_candidate_intervals_and_the_backtest(tmp_path: Path) -
     assert len(chosen) == 1 and chosen[0]["kind"] == "recurrent"
     assert metrics["winner_is_baseline"] is False and metrics["chosen"] == chosen[0]["name"]
     assert set(metrics["interval_coverage"]) == {"80", "95"}
+    # Nested: the earlier half of the origins chose, the later half decided.
+    assert metrics["choose_origins"] == metrics["backtest_origins"][:3]
+    assert metrics["decide_origins"] == metrics["backtest_origins"][3:]
+    assert metrics["selection_rule"].startswith("nested")
+    plan = metrics["search_plan"]
+    assert plan["budget_seconds"] == 1 and chosen[0]["name"] in plan["tried"]
+    assert [c["name"] for c in metrics["candidates"] if c["kind"] == "recurrent"] == plan["tried"]
+    for c in metrics["candidates"]:  # the baselines and the chosen variant ran both halves
+        assert (c["decide_rmse"] is not None) == (c["kind"] == "baseline" or c["chosen"])
     assert any("--model lstm" in note for note in metrics["notes"])
     with open(out / "forecast.csv") as file:
         rows = list(csv.DictReader(file))
