@@ -17,6 +17,18 @@ if _TESTS not in sys.path:
 
 # One torch thread: the test models are small, and on a busy 2-core machine two threads
 # spin-wait on each other (a 12x slowdown measured). UNROLLED_TEST_THREADS overrides it.
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(int(os.environ.get("UNROLLED_TEST_THREADS", "1")))
+THREADS = int(os.environ.get("UNROLLED_TEST_THREADS", "1"))
+torch.set_num_threads(THREADS)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Puts torch back to THREADS after each test: a compiled (numba, MKL) fit can leave
+    torch at another count (2 seen), and every later test in the process ran up to 10x
+    slower on a busy machine."""
+    yield
+    if torch.get_num_threads() != THREADS:
+        torch.set_num_threads(THREADS)
