@@ -96,7 +96,14 @@ def _fake_result(intervals: dict[float, tuple[np.ndarray, np.ndarray]]) -> Simpl
         intervals=intervals,
         candidates=[
             SimpleNamespace(
-                name="naive", kind="baseline", rmse=2.0, mae=1.5, mape=9.0, chosen=True, seconds=0.0
+                name="naive",
+                kind="baseline",
+                rmse=2.0,
+                mae=1.5,
+                mape=9.0,
+                chosen=True,
+                seconds=0.0,
+                decide_rmse=1.75,
             ),
             SimpleNamespace(
                 name="lstm look_back=4",
@@ -120,6 +127,9 @@ def test_interval_band_and_selection_table_are_drawn_when_present() -> None:
     table = selection_table(banded)
     assert table.index("naive (kept)") < table.index("lstm look_back=4")
     assert "<td>2.00</td>" in table and "<td>4.2</td>" in table
+    # The later origins' RMSE: the baseline ran them, the variant (not chosen) did not.
+    assert "<th>RMSE (decide)</th>" in table
+    assert "<td>1.75</td>" in table and "<td>-</td>" in table
     assert selection_table(SimpleNamespace()) == ""
 
 
