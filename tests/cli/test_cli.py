@@ -1,4 +1,5 @@
-"""The command line end to end, in subprocesses: the main job, the model folder, every bad input."""
+"""The command line end to end, in subprocesses: the main job, the model folder, every bad input
+(each also by `main` in this process; see cli_runs)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runs import in_both_places, run_here
 
 from unrolled.forecasting.forecaster import Forecaster
 
@@ -124,21 +126,22 @@ def test_explain_a_topology_writes_its_diagram(tmp_path: Path) -> None:
     assert (tmp_path / "diagram.svg").read_text().lstrip().startswith("<")
 
 
-@pytest.mark.parametrize(
-    "case, message",
-    [
-        ("missing file", "no such file"),
-        ("missing column", "no column 'revenue'; its columns are: date, sales, price, note"),
-        ("non-numeric column", "line 2, column 'note': expected a number, found 'x'"),
-        ("too few rows", "look_back=12"),
-        ("nan", "line 7, column 'sales': expected a number, found nan (a missing value)"),
-        ("empty cell", "line 5, column 'sales': expected a number, found an empty cell"),
-        ("unreadable model folder", "is not a forecaster folder"),
-        ("bad units", "--units must be integers"),
-    ],
-)
+BAD_INPUT = [
+    ("missing file", "no such file"),
+    ("missing column", "no column 'revenue'; its columns are: date, sales, price, note"),
+    ("non-numeric column", "line 2, column 'note': expected a number, found 'x'"),
+    ("too few rows", "look_back=12"),
+    ("nan", "line 7, column 'sales': expected a number, found nan (a missing value)"),
+    ("empty cell", "line 5, column 'sales': expected a number, found an empty cell"),
+    ("unreadable model folder", "is not a forecaster folder"),
+    ("bad units", "--units must be integers"),
+]
+
+
+# In a subprocess by default: one `fit` refusal and one `forecast` refusal.
+@pytest.mark.parametrize("case, message, where", in_both_places(BAD_INPUT, end_to_end={1, 6}))
 def test_bad_input_is_one_line_on_stderr_and_a_non_zero_exit(
-    tmp_path: Path, case: str, message: str
+    tmp_path: Path, case: str, message: str, where: str
 ) -> None:
     data = _write_csv(tmp_path / "sales.csv")
     fit = ["fit", "--epochs", "1", "--out", str(tmp_path / "out")]
@@ -152,10 +155,14 @@ def test_bad_input_is_one_line_on_stderr_and_a_non_zero_exit(
         "unreadable model folder": ["forecast", str(tmp_path), "--steps", "3"],
         "bad units": [*fit, str(data), "--target", "sales", "--units", "many"],
     }[case]  # fmt: skip
-    result = run(*args)
-    assert result.returncode == 1
-    assert message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    if where == "subprocess":
+        result = run(*args)
+        code, stderr = result.returncode, result.stderr
+    else:
+        code, stderr = run_here(*args)
+    assert code == 1
+    assert message in stderr
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:

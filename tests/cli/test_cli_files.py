@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runs import in_both_places, run_here
 
 QUICK = ["--epochs", "1", "--units", "4", "--look-back", "4", "--horizon", "1", "--quiet"]
 QUICK += ["--budget", "1"]  # the user's configuration and the baselines only
@@ -108,20 +109,27 @@ def test_evaluate_warns_about_fitted_rows_and_keeps_the_fit_season(tmp_path: Pat
     assert "warning: 2 of the 10 evaluated rows (from 2009-09-30)" in overlap.stderr
 
 
-@pytest.mark.parametrize(
-    "extra, message",
-    [
-        ([], "line 3, column 'y': expected a number, found an empty cell (a missing value); pass --missing drop"),
-        (["--date", "d", "--missing", "drop"], "line 5 (2020-03) comes before line 4 (2020-04) in time; expected increasing dates. Pass --sort"),
-        (["--date", "d", "--missing", "drop", "--sort", "--sep", ";"], "no column 'y'; its columns are: d,y"),
-    ],
-)  # fmt: skip
-def test_file_errors_are_one_line(tmp_path: Path, extra: list[str], message: str) -> None:
+FILE_ERRORS = [
+    ([], "line 3, column 'y': expected a number, found an empty cell (a missing value); pass --missing drop"),
+    (["--date", "d", "--missing", "drop"], "line 5 (2020-03) comes before line 4 (2020-04) in time; expected increasing dates. Pass --sort"),
+    (["--date", "d", "--missing", "drop", "--sort", "--sep", ";"], "no column 'y'; its columns are: d,y"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("extra, message, where", in_both_places(FILE_ERRORS, end_to_end={1}))
+def test_file_errors_are_one_line(
+    tmp_path: Path, extra: list[str], message: str, where: str
+) -> None:
     path = tmp_path / "f.csv"
+    args = ["fit", str(path), "--target", "y", *extra, "--out", str(tmp_path / "o")]
     path.write_text("d,y\n2020-01,1\n2020-02,\n2020-04,4\n2020-03,3\n")
-    result = run("fit", str(path), "--target", "y", *extra, "--out", str(tmp_path / "o"))
-    assert result.returncode == 1
-    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    if where == "subprocess":
+        result = run(*args)
+        code, stderr = result.returncode, result.stderr
+    else:
+        code, stderr = run_here(*args)
+    assert code == 1
+    assert message in stderr and len(stderr.strip().splitlines()) == 1
 
 
 def test_an_unrelated_out_folder_is_never_replaced(tmp_path: Path) -> None:
