@@ -22,7 +22,7 @@ from unrolled.forecasting.dates import continue_labels
 from unrolled.forecasting.decision import MARGIN
 from unrolled.forecasting.forecaster import Forecaster, ForecastSettings
 from unrolled.forecasting.intervals import coverage, half_widths
-from unrolled.forecasting.search import MODELS, SearchSettings, run_search
+from unrolled.forecasting.search import MODELS, SearchOutcome, SearchSettings, run_search
 from unrolled.forecasting.selection import (
     BASELINE,
     COMBINATION,
@@ -271,7 +271,7 @@ def run_job(
     return result
 
 
-def _score(backtest: Backtest, chosen: bool, outcome: Any) -> CandidateScore:
+def _score(backtest: Backtest, chosen: bool, outcome: SearchOutcome) -> CandidateScore:
     """The candidate's row of the selection table: errors on the choosing origins it ran,
     RMSE on the deciding ones where it ran them."""
     ran = backtest.on([o for o in backtest.origins if o in outcome.choose]).errors
