@@ -279,6 +279,48 @@ def assert_matches_keras(
 
 # ----------------------------------------------------------------------------- 1. full grid
 
+
+def pairwise(
+    axes: dict[str, list[Any]], seed: int = 0, candidates: int = 40
+) -> list[dict[str, Any]]:
+    """A small set of rows covering every pair of values of every two axes (greedy, deterministic)."""
+    names = list(axes)
+
+    def pairs(row: dict[str, int]) -> set[tuple[str, int, str, int]]:
+        return {(a, row[a], b, row[b]) for i, a in enumerate(names) for b in names[i + 1 :]}
+
+    uncovered = {
+        (a, i, b, j)
+        for k, a in enumerate(names)
+        for b in names[k + 1 :]
+        for i in range(len(axes[a]))
+        for j in range(len(axes[b]))
+    }
+    rng = random.Random(seed)
+    rows = []
+    while uncovered:
+        ordered = sorted(uncovered)
+        best, best_gain = None, -1
+        for _ in range(candidates):
+            a, i, b, j = ordered[rng.randrange(len(ordered))]
+            row = {n: rng.randrange(len(axes[n])) for n in names}
+            row[a], row[b] = i, j
+            gain = len(pairs(row) & uncovered)
+            if gain > best_gain:
+                best, best_gain = row, gain
+        rows.append(best)
+        uncovered -= pairs(best)
+    return [{n: axes[n][row[n]] for n in names} for row in rows]
+
+
+GRID_AXES: dict[str, list[Any]] = {
+    "kind": list(KINDS),
+    "mask": [m for m in MASKS if m != "all_valid"],  # its own test below, and in the sample
+    "flags": list(itertools.product((False, True), repeat=4)),  # seq, state, backwards, zero_out
+}
+# The default run takes every pair of kind, mask and switch settings (each setting of the four
+# switches is one value, so every kind and mask meet all 16); the full product with -m slow.
+GRID_PAIRS = {(row["kind"], row["mask"], row["flags"]) for row in pairwise(GRID_AXES)}
 GRID = [
     pytest.param(
         kind,
@@ -289,11 +331,11 @@ GRID = [
             name if on else f"no_{name}"
             for name, on in zip(("seq", "state", "backwards", "zero_out"), flags)
         ),
+        marks=() if (kind, mask, flags) in GRID_PAIRS else (pytest.mark.slow,),
     )
-    for kind in KINDS
-    for mask in MASKS
-    if mask != "all_valid"  # its own test below, and in the pairwise sample
-    for flags in itertools.product((False, True), repeat=4)
+    for kind in GRID_AXES["kind"]
+    for mask in GRID_AXES["mask"]
+    for flags in GRID_AXES["flags"]
 ]
 
 
@@ -1008,40 +1050,6 @@ def test_stacked_cells_gradients_match_keras(mask):
 
 
 # ----------------------------------------------------------------------------- 10. pairwise sample
-
-
-def pairwise(
-    axes: dict[str, list[Any]], seed: int = 0, candidates: int = 40
-) -> list[dict[str, Any]]:
-    """A small set of rows covering every pair of values of every two axes (greedy, deterministic)."""
-    names = list(axes)
-
-    def pairs(row: dict[str, int]) -> set[tuple[str, int, str, int]]:
-        return {(a, row[a], b, row[b]) for i, a in enumerate(names) for b in names[i + 1 :]}
-
-    uncovered = {
-        (a, i, b, j)
-        for k, a in enumerate(names)
-        for b in names[k + 1 :]
-        for i in range(len(axes[a]))
-        for j in range(len(axes[b]))
-    }
-    rng = random.Random(seed)
-    rows = []
-    while uncovered:
-        ordered = sorted(uncovered)
-        best, best_gain = None, -1
-        for _ in range(candidates):
-            a, i, b, j = ordered[rng.randrange(len(ordered))]
-            row = {n: rng.randrange(len(axes[n])) for n in names}
-            row[a], row[b] = i, j
-            gain = len(pairs(row) & uncovered)
-            if gain > best_gain:
-                best, best_gain = row, gain
-        rows.append(best)
-        uncovered -= pairs(best)
-    return [{n: axes[n][row[n]] for n in names} for row in rows]
-
 
 SAMPLE_AXES: dict[str, list[Any]] = {
     "kind": list(KINDS),
