@@ -50,7 +50,14 @@ def _run(folder: Path, mode: str) -> int:
     return int(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("mode, second", [("plain", 2), ("keyed", 4)])
+@pytest.mark.parametrize(
+    "mode, second",
+    [
+        # numba's own behaviour, not ours (two interpreters, ~10 s): only with -m slow.
+        pytest.param("plain", 2, marks=pytest.mark.slow),
+        ("keyed", 4),
+    ],
+)
 def test_a_changed_callee_is_compiled_again_only_with_the_sources_in_the_key(
     tmp_path, mode, second
 ):
