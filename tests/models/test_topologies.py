@@ -48,7 +48,7 @@ def test_one_to_many_generates_a_ramp_from_its_start_value(via: str) -> None:
 def test_many_to_many_labels_each_step_by_its_running_sum() -> None:
     unrolled.set_random_seed(0)
     rng = np.random.default_rng(2)
-    x = rng.choice([-1.0, 1.0], (2000, 10, 1)).astype("float32")
+    x = rng.choice([-1.0, 1.0], (1000, 10, 1)).astype("float32")
     labels = (np.cumsum(x, axis=1) > 0).astype("float32")  # needs memory of every step so far
     model = topologies.many_to_many(10, 1, outputs=1, units=16, output_activation="sigmoid")
     model.compile(_adam(), "binary_crossentropy")
@@ -77,10 +77,10 @@ def _digits(rng: np.random.Generator, samples: int, steps: int) -> tuple[np.ndar
 def test_seq2seq_reverses_digits_with_99_percent_token_accuracy() -> None:
     unrolled.set_random_seed(0)
     rng = np.random.default_rng(3)
-    _, x = _digits(rng, 4000, 5)
+    _, x = _digits(rng, 2000, 5)
     model = topologies.seq2seq(5, 5, 10, 10, units=64, output_activation="softmax")
     model.compile(_adam(), "categorical_crossentropy")
-    model.fit(x, x[:, ::-1], epochs=20, batch_size=64, verbose=0)
+    model.fit(x, x[:, ::-1], epochs=12, batch_size=64, verbose=0)
     tokens, x_test = _digits(rng, 500, 5)
     decoded = model.predict(x_test, verbose=0).argmax(-1)  # greedy, from its own predictions
     assert (decoded == tokens[:, ::-1]).mean() >= 0.99
@@ -142,7 +142,7 @@ def _roc_auc(negatives: np.ndarray, positives: np.ndarray) -> float:
 def test_autoencoder_scores_injected_anomalies_above_normal_windows() -> None:
     unrolled.set_random_seed(0)
     rng = np.random.default_rng(7)
-    x = _sines(rng, 1000)
+    x = _sines(rng, 500)
     model = topologies.autoencoder(24, 1, latent=8, units=32)
     model.compile(_adam(), "mse")
     model.fit(x, x, epochs=15, batch_size=32, verbose=0)
