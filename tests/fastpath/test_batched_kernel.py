@@ -112,3 +112,21 @@ def test_epochs_match_the_row_kernel(cell, masked, stateful, optimizer):
     for other in results[1:]:
         for ours, reference in zip(other, results[0]):
             np.testing.assert_allclose(ours, reference, atol=1e-5, rtol=1e-5)
+
+
+def test_a_batched_fit_leaves_torchs_thread_count_as_the_user_set_it():
+    """numba's OpenMP threads reset the process's OpenMP count, which is torch's too: a fit
+    left torch at 2 threads where the user had set 1 (every later op ran on 2)."""
+    import torch
+
+    import unrolled
+    from unrolled import layers
+
+    torch.set_num_threads(1)
+    model = unrolled.models.Sequential([layers.Input((20, 8)), layers.LSTM(64), layers.Dense(1)])
+    model.compile("adam", "mse")
+    rng = np.random.default_rng(0)
+    x = rng.random((512, 20, 8), np.float32)
+    model.fit(x, x[:, -1, :1], batch_size=256, epochs=1, verbose=0)
+    assert "batched" in model.last_fit_path.reason  # the numba-threaded kernel ran
+    assert torch.get_num_threads() == 1

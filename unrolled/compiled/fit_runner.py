@@ -154,6 +154,9 @@ class EpochRunner:
         )
         workspace = self._workspace(batch_size) if self.threads else ()
         kernel = self._kernel()
+        # numba's OpenMP threads reset the process's OpenMP count, which is torch's too:
+        # the user's torch.set_num_threads must hold after the fit.
+        torch_threads = torch.get_num_threads()
         done = 0
         try:
             while done < batches:
@@ -172,6 +175,8 @@ class EpochRunner:
                 if on_batches is not None:
                     on_batches(count)
         finally:
+            if torch.get_num_threads() != torch_threads:
+                torch.set_num_threads(torch_threads)
             self.metric_values = torch.from_numpy(metric_values[: min(n, done * batch_size)])
             group["iterations"] += done
             with torch.no_grad():
