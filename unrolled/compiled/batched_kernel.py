@@ -189,20 +189,6 @@ def _simple_step(cell, a, h_out, e, bits):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def _step_gradients(cell, a, rec, h_prev, c_prev, tanh_c, live, dh, dc, dz, dr):  # type: ignore[no-untyped-def]
-    """One step backwards for a group: `cell_steps.step_gradients` for each live row. A row
-    masked at this step gets zero `dz` and `dr`, and keeps its dh and dc: its states passed
-    through."""
-    r_h = rec[:, 2 * dh.shape[1] :]  # GRU's recurrent h projection; other cells never read it
-    for b in range(a.shape[0]):
-        if live[b]:
-            step_gradients(cell, b, a, r_h, h_prev, c_prev, tanh_c, dh, dc, dz, dr)
-        else:
-            dz[b, :] = np.float32(0.0)
-            dr[b, :] = np.float32(0.0)
-
-
-@kernel
 def _train_rows(  # type: ignore[no-untyped-def]
     cell,
     units,
@@ -263,6 +249,7 @@ def _train_rows(  # type: ignore[no-untyped-def]
         at += steps * n * gu
         DR = work[at : at + steps * n * gu].reshape(steps, n, gu)
         at += steps * n * gu
+    R_H = REC[:, :, 2 * units :]  # GRU's recurrent h projection; other cells never read it
     TC = C  # tanh(c): LSTM only; other cells never read it
     if cell == CELL_LSTM:
         TC = work[at : at + steps * n * units].reshape(steps, n, units)
@@ -328,7 +315,7 @@ def _train_rows(  # type: ignore[no-untyped-def]
         )  # fmt: skip
     # ---- backward through time (the initial states are constants: truncated BPTT) ----------
     for t in range(steps - 1, -1, -1):
-        _step_gradients(cell, A[t], REC[t], H[t], C[t], TC[t], live[t], dH, dC, DZ[t], DR[t])
+        step_gradients(cell, A[t], R_H[t], H[t], C[t], TC[t], live[t], dH, dC, DZ[t], DR[t])
         if t > 0:  # dh_prev += dr @ R^T (nothing flows into the initial state)
             _gemm(False, True, n, units, gu, DR[t].ctypes.data, gu, R_at, gu, one,
                   dH.ctypes.data, units, ints, floats)  # fmt: skip

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from unrolled.compiled.codes import CELL_GRU, CELL_LSTM, CELL_RNN_TANH
-from unrolled.compiled.jit import kernel
+from unrolled.compiled.jit import inline_kernel, kernel
 
 
 @kernel
@@ -77,23 +77,41 @@ def forward_step(cell, x_t, h_prev, c_prev, K, R, bias, acts, rec_h, h_out, c_ou
             h_out[u] = v
 
 
-@kernel
-def step_gradients(cell, b, a, r_h, h_prev, c_prev, tanh_c, dh, dc, dz, dr):  # type: ignore[no-untyped-def]
-    """One step backwards for row `b` of a group, from the step's gate values `a (n, G*U)`.
+@inline_kernel
+def step_gradients(cell, a, r_h, h_prev, c_prev, tanh_c, live, dh, dc, dz, dr):  # type: ignore[no-untyped-def]
+    """One step backwards for a group of rows, from the step's gate values `a (n, G*U)`.
 
-    Fills `dz[b]`, the gradient by the input pre-activations, and for GRU `dr[b]`, by the
-    recurrent ones (the same values but for the h part; the other cells' are `dz`'s). `dh[b]`
-    keeps only its direct path into h_prev (GRU: `dh * z`; others: zero): the caller adds
-    `dr @ R^T`. LSTM's `dc[b]` becomes the gradient by c_prev. `r_h (n, U)`: GRU's recurrent
-    h projection, which the reset gate multiplied; `tanh_c (n, U)`: LSTM's tanh of the new c.
+    For each live row fills `dz`, the gradient by the input pre-activations, and for GRU
+    `dr`, by the recurrent ones (the same values but for the h part; the other cells' are
+    `dz`'s). `dh` keeps only its direct path into h_prev (GRU: `dh * z`; others: zero): the
+    caller adds `dr @ R^T`. LSTM's `dc` becomes the gradient by c_prev. A row masked at this
+    step (`live` False) gets zero `dz` and `dr`, and keeps its dh and dc: its states passed
+    through. `r_h (n, U)`: GRU's recurrent h projection, which the reset gate multiplied;
+    `tanh_c (n, U)`: LSTM's tanh of the new c.
 
-    Indexes the 2-D arrays directly instead of taking per-row views: at 64 units the views
-    cost as much as the arithmetic (2.8 against 1.4 us per 16-row step). Each loop writes one
-    array, so that LLVM can vectorize it.
+    Each kind's function indexes the 2-D arrays directly instead of taking per-row views (at
+    64 units the views cost as much as the arithmetic: 2.8 against 1.4 us per 16-row step),
+    and each of its loops writes one array, so that LLVM can vectorize it.
     """
-    units = dh.shape[1]
-    one = np.float32(1.0)
+    for b in range(a.shape[0]):
+        if not live[b]:
+            dz[b, :] = np.float32(0.0)
+            dr[b, :] = np.float32(0.0)
     if cell == CELL_LSTM:
+        _lstm_gradients(a, c_prev, tanh_c, live, dh, dc, dz)
+    elif cell == CELL_GRU:
+        _gru_gradients(a, r_h, h_prev, live, dh, dz, dr)
+    else:
+        _simple_gradients(cell == CELL_RNN_TANH, a, live, dh, dz)
+
+
+@kernel
+def _lstm_gradients(a, c_prev, tanh_c, live, dh, dc, dz):  # type: ignore[no-untyped-def]
+    units = a.shape[1] // 4
+    one = np.float32(1.0)
+    for b in range(a.shape[0]):
+        if not live[b]:
+            continue
         for u in range(units):
             t = tanh_c[b, u]
             dc[b, u] = dc[b, u] + dh[b, u] * a[b, 3 * units + u] * (one - t * t)
@@ -113,7 +131,15 @@ def step_gradients(cell, b, a, r_h, h_prev, c_prev, tanh_c, dh, dc, dz, dr):  # 
             dc[b, u] = dc[b, u] * a[b, units + u]
         for u in range(units):
             dh[b, u] = np.float32(0.0)
-    elif cell == CELL_GRU:
+
+
+@kernel
+def _gru_gradients(a, r_h, h_prev, live, dh, dz, dr):  # type: ignore[no-untyped-def]
+    units = dh.shape[1]
+    one = np.float32(1.0)
+    for b in range(a.shape[0]):
+        if not live[b]:
+            continue
         for u in range(units):  # the candidate h~'s
             z, hh = a[b, u], a[b, 2 * units + u]
             dz[b, 2 * units + u] = dh[b, u] * (one - z) * (one - hh * hh)
@@ -129,8 +155,16 @@ def step_gradients(cell, b, a, r_h, h_prev, c_prev, tanh_c, dh, dc, dz, dr):  # 
             dr[b, 2 * units + u] = dz[b, 2 * units + u] * a[b, units + u]
         for u in range(units):
             dh[b, u] = dh[b, u] * a[b, u]
-    else:
-        if cell == CELL_RNN_TANH:
+
+
+@kernel
+def _simple_gradients(tanh, a, live, dh, dz):  # type: ignore[no-untyped-def]
+    units = dh.shape[1]
+    one = np.float32(1.0)
+    for b in range(a.shape[0]):
+        if not live[b]:
+            continue
+        if tanh:
             for u in range(units):
                 dz[b, u] = dh[b, u] * (one - a[b, u] * a[b, u])
         else:

@@ -37,10 +37,10 @@ from unrolled.compiled.codes import (
     OPT_SGD,
 )
 from unrolled.compiled.head_kernel import dense_head
-from unrolled.compiled.jit import kernel
+from unrolled.compiled.jit import inline_kernel, kernel
 
 
-@kernel
+@inline_kernel
 def _weight_gradients(gru, x_t, h_prev, dz, dr, RT, grad, oK, oR, ob, dh):  # type: ignore[no-untyped-def]
     """Adds one row's step to the weight gradients in `grad`, and `dr @ R^T` to `dh` (U).
 
@@ -173,6 +173,7 @@ def fit_epoch(  # type: ignore[no-untyped-def]
     DZ = np.zeros((rows, gu), np.float32)  # gradients by the input, recurrent pre-activations
     DR = np.zeros((rows, gu), np.float32) if cell == CELL_GRU else DZ  # the same but for GRU
     seen = np.zeros(rows, np.bool_)
+    live = np.zeros(rows, np.bool_)  # which rows a step going backwards ran
     RT = np.zeros((gu, units), np.float32)
     z = np.zeros(gu, np.float32)  # scratch for the forward steps
     r = np.zeros(gu, np.float32)
@@ -182,6 +183,7 @@ def fit_epoch(  # type: ignore[no-untyped-def]
     batch = 0
     for start in range(0, n_samples, batch_size):
         size = min(batch_size, n_samples - start)
+        live[size:] = False  # rows past a short last batch
         # ---- forward -------------------------------------------------------------------
         for b in range(size):
             for u in range(units):
@@ -214,16 +216,17 @@ def fit_epoch(  # type: ignore[no-untyped-def]
         RT[:, :] = R.T
         for t in range(steps - 1, -1, -1):
             for b in range(size):
-                s = order[start + b]
-                if not valid[s, t]:
-                    continue  # the states passed through unchanged, and so do their gradients
-                if cell == CELL_LSTM:
+                live[b] = valid[order[start + b], t] != 0  # else its states passed through
+                if live[b] and cell == CELL_LSTM:
                     for u in range(units):
                         TC[b, u] = np.tanh(C[t + 1, b, u])
-                step_gradients(cell, b, A[t], RH[t], H[t], C[t], TC, dH, dC, DZ, DR)
-                _weight_gradients(
-                    cell == CELL_GRU, x[s, t], H[t, b], DZ[b], DR[b], RT, grad, oK, oR, ob, dH[b]
-                )
+            step_gradients(cell, A[t], RH[t], H[t], C[t], TC, live, dH, dC, DZ, DR)
+            for b in range(size):
+                if live[b]:
+                    _weight_gradients(
+                        cell == CELL_GRU, x[order[start + b], t], H[t, b], DZ[b], DR[b], RT,
+                        grad, oK, oR, ob, dH[b],
+                    )  # fmt: skip
         if stateful:
             h_state[:size] = H[steps, :size]
             c_state[:size] = C[steps, :size]

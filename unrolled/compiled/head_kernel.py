@@ -36,7 +36,7 @@ from unrolled.compiled.codes import (
     METRIC_MAE,
     METRIC_MSE,
 )
-from unrolled.compiled.jit import kernel
+from unrolled.compiled.jit import inline_kernel, kernel
 
 EPSILON = np.float32(1e-7)  # keras.backend.epsilon(), losses.EPSILON
 ONE_MINUS_EPSILON = np.float32(1.0 - 1e-7)
@@ -190,7 +190,7 @@ def head_row(head, delta, y_row, z, o, g, metrics, thresholds, metric_row):  # t
     return row_loss
 
 
-@kernel
+@inline_kernel
 def dense_head(  # type: ignore[no-untyped-def]
     head, delta, y_row, h, seen, theta, oD, obd, per_row, grad, dh, z, o, g,
     metrics, thresholds, metric_row,

@@ -38,6 +38,14 @@ def kernel(function: Callable[..., Any]) -> Callable[..., Any]:
     return keyed_on_sources(numba.njit(cache=True, nogil=True, error_model="numpy")(function))
 
 
+def inline_kernel(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`kernel` that numba compiles into each caller (`inline="always"`): for the small steps
+    the epoch kernels call per row and timestep, where the cost of a call would show."""
+    import numba
+
+    return numba.njit(inline="always", nogil=True, error_model="numpy")(function)
+
+
 def parallel_kernel(function: Callable[..., Any]) -> Callable[..., Any]:
     """`kernel` whose `numba.prange` loops run on numba's threads."""
     import numba
