@@ -2,8 +2,8 @@
 
 `run_job` is what `unrolled demo` and `unrolled fit` do; it returns a `JobResult` and
 the CLI writes it out with `report.write_report`. The search and its nested selection (the
-recurrent variant chosen on the earlier backtest origins, compared with the best baseline
-on the later ones) are `search.run_search` and `decision`.
+recurrent variant chosen on the earlier backtest origins, compared with the best baseline,
+chosen on all of them, on the later ones) are `search.run_search` and `decision`.
 """
 
 from __future__ import annotations

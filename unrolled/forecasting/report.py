@@ -118,7 +118,8 @@ def summary_table(result: JobResult) -> str:
         table,
         "",
         "Backtest of the candidates (RMSE on the earlier origins, which choose the recurrent "
-        "variant and the baseline; on the later ones, which decide between them):",
+        "variant; on the later ones, which decide between it and the best baseline, chosen on "
+        "all the origins):",
     ]
     width = max([48, *(len(c.name) + 2 for c in result.candidates)])
     lines.append(f"  {'candidate':<{width}}{'choose':>10}{'decide':>10}")

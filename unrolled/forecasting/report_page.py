@@ -257,8 +257,9 @@ def selection_table(result: Any) -> str:
     )
     return (
         "<h2>Model selection (rolling-origin backtest inside the training rows)</h2>"
-        "<p>The earlier origins choose the recurrent variant and the best baseline; the later "
-        "origins, which played no part in that choice, decide between them and their mean.</p>"
+        "<p>The earlier origins choose the recurrent variant, all of them the best baseline; "
+        "the later origins, which played no part in choosing the variant, decide between the "
+        "two and their mean.</p>"
         '<table class="selection"><tr><th>candidate</th><th>kind</th><th>RMSE (choose)</th>'
         "<th>MAE (choose)</th><th>MAPE % (choose)</th><th>RMSE (decide)</th><th>seconds</th>"
         f"</tr>{rows}</table>"
