@@ -26,9 +26,9 @@ torch.set_num_threads(THREADS)
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
-    """Puts torch back to THREADS after each test: a compiled (numba, MKL) fit can leave
-    torch at another count (2 seen), and every later test in the process ran up to 10x
-    slower on a busy machine."""
+    """Puts torch back to THREADS after each test. A test that changes the count (the CLI's
+    `main` sets it from --threads; a compiled fit once left it at 2) made every later test
+    in the process run up to 10x slower on a busy machine."""
     yield
     if torch.get_num_threads() != THREADS:
         torch.set_num_threads(THREADS)
