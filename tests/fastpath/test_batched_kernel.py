@@ -116,13 +116,16 @@ def test_epochs_match_the_row_kernel(cell, masked, stateful, optimizer):
 
 def test_a_batched_fit_leaves_torchs_thread_count_as_the_user_set_it():
     """numba's OpenMP threads reset the process's OpenMP count, which is torch's too: a fit
-    left torch at 2 threads where the user had set 1 (every later op ran on 2)."""
+    left torch at 2 threads where the user had set 1 (every later op ran on 2). The kernel
+    runs on a numba team of its own size; numba's setting is put back too."""
+    import numba
     import torch
 
     import unrolled
     from unrolled import layers
 
     torch.set_num_threads(1)
+    numba_threads = numba.get_num_threads()
     model = unrolled.models.Sequential([layers.Input((20, 8)), layers.LSTM(64), layers.Dense(1)])
     model.compile("adam", "mse")
     rng = np.random.default_rng(0)
@@ -130,3 +133,4 @@ def test_a_batched_fit_leaves_torchs_thread_count_as_the_user_set_it():
     model.fit(x, x[:, -1, :1], batch_size=256, epochs=1, verbose=0)
     assert "batched" in model.last_fit_path.reason  # the numba-threaded kernel ran
     assert torch.get_num_threads() == 1
+    assert numba.get_num_threads() == numba_threads

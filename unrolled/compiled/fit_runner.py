@@ -157,6 +157,7 @@ class EpochRunner:
         # numba's OpenMP threads reset the process's OpenMP count, which is torch's too:
         # the user's torch.set_num_threads must hold after the fit.
         torch_threads = torch.get_num_threads()
+        team = _numba_team(self.threads)
         done = 0
         try:
             while done < batches:
@@ -175,6 +176,8 @@ class EpochRunner:
                 if on_batches is not None:
                     on_batches(count)
         finally:
+            if team is not None:
+                _numba_team(team)
             if torch.get_num_threads() != torch_threads:
                 torch.set_num_threads(torch_threads)
             self.metric_values = torch.from_numpy(metric_values[: min(n, done * batch_size)])
@@ -241,3 +244,17 @@ class EpochRunner:
             count = t.numel()
             t.copy_(torch.from_numpy(flat[start : start + count]).view_as(t))
             start += count
+
+
+def _numba_team(threads: int) -> int | None:
+    """Sets numba's parallel team to `threads` (0: the row kernel, no team) and returns the
+    size it had. The batched kernel splits each batch into `threads` parts; a larger team
+    leaves the spare threads spinning for work between batches, a core taken from whatever
+    else runs (another process, or torch)."""
+    if not threads:
+        return None
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    return before
