@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
 from unrolled.forecasting.table import MISSING, CsvOptions
 
@@ -37,11 +38,5 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def csv_options_from(args: argparse.Namespace) -> CsvOptions:
-    return CsvOptions(
-        sep=args.sep,
-        decimal=args.decimal,
-        encoding=args.encoding,
-        missing=args.missing,
-        sort=args.sort,
-        date_format=args.date_format,
-    )
+    # Each flag above is stored under its CsvOptions field's name.
+    return CsvOptions(**{f.name: getattr(args, f.name) for f in fields(CsvOptions)})

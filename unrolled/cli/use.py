@@ -238,29 +238,22 @@ def run_explain(args: argparse.Namespace) -> int:
     from unrolled.models.model_files import load_model
 
     if args.topology:
+        # Every topology but the autoencoder takes these by name (its latent size is --units).
+        sizes = {
+            "features": args.features,
+            "outputs": args.outputs,
+            "units": args.units,
+            "cell": args.cell,
+        }
+        steps = args.timesteps
         builders = {
-            "one_to_one": lambda: topologies.one_to_one(
-                args.features, args.outputs, args.units, cell=args.cell
-            ),
-            "many_to_one": lambda: topologies.many_to_one(
-                args.timesteps, args.features, args.outputs, args.units, cell=args.cell
-            ),
-            "many_to_many": lambda: topologies.many_to_many(
-                args.timesteps, args.features, args.outputs, args.units, cell=args.cell
-            ),
-            "one_to_many": lambda: topologies.one_to_many(
-                args.timesteps, args.features, args.outputs, args.units, cell=args.cell
-            ),
-            "seq2seq": lambda: topologies.seq2seq(
-                args.timesteps,
-                args.timesteps,
-                args.features,
-                args.outputs,
-                units=args.units,
-                cell=args.cell,
-            ),
+            "one_to_one": lambda: topologies.one_to_one(**sizes),
+            "many_to_one": lambda: topologies.many_to_one(steps, **sizes),
+            "many_to_many": lambda: topologies.many_to_many(steps, **sizes),
+            "one_to_many": lambda: topologies.one_to_many(steps, **sizes),
+            "seq2seq": lambda: topologies.seq2seq(steps, steps, **sizes),
             "autoencoder": lambda: topologies.autoencoder(
-                args.timesteps, args.features, args.units, cell=args.cell
+                steps, args.features, args.units, cell=args.cell
             ),
         }
         if args.topology not in builders:
