@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from unrolled.data.series import as_series
+from unrolled.data.windowing import check_same_features
 from unrolled.errors import ConfigError, ShapeError, positive_int, shape_str
 
 
@@ -218,9 +219,5 @@ def _series_list(sequences: Any, name: str) -> list[np.ndarray]:
     for index, values in enumerate(series):
         if len(values) == 0:
             raise ShapeError(f"`{name}[{index}]` is empty; every series needs a timestep.")
-        if values.shape[1] != series[0].shape[1]:
-            raise ShapeError(
-                f"Every series in `{name}` must have the same number of features; {name}[0] has "
-                f"{series[0].shape[1]}, {name}[{index}] has {values.shape[1]}."
-            )
+        check_same_features(series[0].shape[1], values.shape, f"{name}[{index}]", f"{name}[0]")
     return series

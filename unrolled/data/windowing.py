@@ -135,11 +135,13 @@ def window_count(timesteps: int, look_back: int, horizon: int, stride: int, name
     return (timesteps - look_back - horizon) // stride + 1
 
 
-def check_same_features(first: int, shape: tuple[int, ...], name: str) -> None:
-    """ShapeError unless the series `name`, of `shape`, has series[0]'s `first` features."""
+def check_same_features(
+    first: int, shape: tuple[int, ...], name: str, first_name: str = "series[0]"
+) -> None:
+    """ShapeError unless the series `name`, of `shape`, has `first_name`'s `first` features."""
     if shape[1] != first:
         raise ShapeError(
-            f"Every series must have the same number of features; series[0] has {first}, "
+            f"Every series must have the same number of features; {first_name} has {first}, "
             f"{name} has {shape[1]} (shape {shape_str(shape)})."
         )
 
