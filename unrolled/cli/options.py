@@ -91,8 +91,9 @@ def add_training_options(
         "--budget",
         type=float,
         default=budget,
-        help=f"seconds for the search; recurrent candidates past it are skipped, with a note "
-        f"(default {budget:g})",
+        help=f"seconds for the search, estimated before it starts (the same data and arguments "
+        f"try the same candidates on any machine); recurrent candidates that do not fit are "
+        f"skipped, with a note (default {budget:g})",
     )
     search.add_argument(
         "--interval",
