@@ -25,64 +25,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from unrolled import constraints, initializers, regularizers
+from unrolled import constraints, initializers, layers, regularizers
 from unrolled.errors import ConfigError
-from unrolled.layers import (
-    GRU,
-    LSTM,
-    RNN,
-    Activation,
-    Add,
-    Average,
-    AveragePooling1D,
-    AveragePooling2D,
-    AveragePooling3D,
-    Bidirectional,
-    Concatenate,
-    Conv1D,
-    Conv2D,
-    Conv3D,
-    ConvLSTM1D,
-    ConvLSTM2D,
-    ConvLSTM3D,
-    Cropping1D,
-    Dense,
-    Dropout,
-    Embedding,
-    Flatten,
-    GlobalAveragePooling1D,
-    GlobalAveragePooling2D,
-    GlobalAveragePooling3D,
-    GlobalMaxPooling1D,
-    GlobalMaxPooling2D,
-    GlobalMaxPooling3D,
-    GRUCell,
-    LSTMCell,
-    Masking,
-    MaxPooling1D,
-    MaxPooling2D,
-    MaxPooling3D,
-    Multiply,
-    RepeatVector,
-    Reshape,
-    SimpleRNN,
-    SimpleRNNCell,
-    Subtract,
-    TimeDistributed,
-    UpSampling1D,
-    ZeroPadding1D,
-)
-from unrolled.layers.activity_regularization import ActivityRegularization
-from unrolled.layers.advanced_activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
-from unrolled.layers.attention import AdditiveAttention, Attention
-from unrolled.layers.dropout import SpatialDropout1D
+from unrolled.layers import RNN, Bidirectional, TimeDistributed
 from unrolled.layers.embeddings import KERAS1_NAMES as EMBEDDING_KERAS1_NAMES
-from unrolled.layers.merging import Dot, Maximum, Minimum
-from unrolled.layers.multi_head_attention import MultiHeadAttention
-from unrolled.layers.noise import GaussianDropout, GaussianNoise
-from unrolled.layers.normalization import BatchNormalization, LayerNormalization
 from unrolled.layers.recurrent import KERAS1_NAMES
-from unrolled.layers.reshaping import Permute
 from unrolled.saving.registry import register_serializable
 
 
@@ -99,76 +46,65 @@ def hard_sigmoid_keras2(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp(0.2 * x + 0.5, 0.0, 1.0)
 
 
-RECURRENT = {
-    "LSTM": LSTM,
-    "GRU": GRU,
-    "SimpleRNN": SimpleRNN,
-    "ConvLSTM1D": ConvLSTM1D,
-    "ConvLSTM2D": ConvLSTM2D,
-    "ConvLSTM3D": ConvLSTM3D,
-}
-CELLS = {"LSTMCell": LSTMCell, "GRUCell": GRUCell, "SimpleRNNCell": SimpleRNNCell}
-MERGES = {
-    "Concatenate": Concatenate,
-    "Add": Add,
-    "Subtract": Subtract,
-    "Multiply": Multiply,
-    "Average": Average,
-    "Maximum": Maximum,
-    "Minimum": Minimum,
-    "Dot": Dot,
-}
+def _classes(*names: str) -> dict[str, type[nn.Module]]:
+    """Our layer classes by Keras class name: `unrolled.layers` exports each under that name."""
+    return {name: getattr(layers, name) for name in names}
+
+
+RECURRENT = _classes("LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
+CELLS = _classes("LSTMCell", "GRUCell", "SimpleRNNCell")
+MERGES = _classes(
+    "Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Dot"
+)
 #: Attention layers (Keras 3 saves MultiHeadAttention's projections in its get_weights order).
-ATTENTION = {
-    "Attention": Attention,
-    "AdditiveAttention": AdditiveAttention,
-    "MultiHeadAttention": MultiHeadAttention,
-}
+ATTENTION = _classes("Attention", "AdditiveAttention", "MultiHeadAttention")
 #: Convolutions, poolings and the 1-D resizing layers (channels-last), as Keras 2 and 3 save them.
-CONVOLUTIONAL = {
-    "Conv1D": Conv1D,
-    "Conv2D": Conv2D,
-    "Conv3D": Conv3D,
-    "MaxPooling1D": MaxPooling1D,
-    "MaxPooling2D": MaxPooling2D,
-    "MaxPooling3D": MaxPooling3D,
-    "AveragePooling1D": AveragePooling1D,
-    "AveragePooling2D": AveragePooling2D,
-    "AveragePooling3D": AveragePooling3D,
-    "GlobalMaxPooling1D": GlobalMaxPooling1D,
-    "GlobalMaxPooling2D": GlobalMaxPooling2D,
-    "GlobalMaxPooling3D": GlobalMaxPooling3D,
-    "GlobalAveragePooling1D": GlobalAveragePooling1D,
-    "GlobalAveragePooling2D": GlobalAveragePooling2D,
-    "GlobalAveragePooling3D": GlobalAveragePooling3D,
-    "UpSampling1D": UpSampling1D,
-    "ZeroPadding1D": ZeroPadding1D,
-    "Cropping1D": Cropping1D,
-}
+CONVOLUTIONAL = _classes(
+    "Conv1D",
+    "Conv2D",
+    "Conv3D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
+    "UpSampling1D",
+    "ZeroPadding1D",
+    "Cropping1D",
+)
 #: Normalizations, activation layers, noise and activity regularization.
-NORMALIZATION_AND_ACTIVATIONS = {
-    "BatchNormalization": BatchNormalization,
-    "LayerNormalization": LayerNormalization,
-    "ReLU": ReLU,
-    "LeakyReLU": LeakyReLU,
-    "PReLU": PReLU,
-    "ELU": ELU,
-    "Softmax": Softmax,
-    "SpatialDropout1D": SpatialDropout1D,
-    "GaussianNoise": GaussianNoise,
-    "GaussianDropout": GaussianDropout,
-    "ActivityRegularization": ActivityRegularization,
-}
+NORMALIZATION_AND_ACTIVATIONS = _classes(
+    "BatchNormalization",
+    "LayerNormalization",
+    "ReLU",
+    "LeakyReLU",
+    "PReLU",
+    "ELU",
+    "Softmax",
+    "SpatialDropout1D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "ActivityRegularization",
+)
 SIMPLE = {
-    "Dense": Dense,
-    "Dropout": Dropout,
-    "Activation": Activation,
-    "Flatten": Flatten,
-    "Reshape": Reshape,
-    "RepeatVector": RepeatVector,
-    "Masking": Masking,
-    "Embedding": Embedding,
-    "Permute": Permute,
+    **_classes(
+        "Dense",
+        "Dropout",
+        "Activation",
+        "Flatten",
+        "Reshape",
+        "RepeatVector",
+        "Masking",
+        "Embedding",
+        "Permute",
+    ),
     **MERGES,
     **ATTENTION,
     **CONVOLUTIONAL,
