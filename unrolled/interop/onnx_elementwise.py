@@ -23,7 +23,7 @@ from unrolled.layers.reshaping import Permute
 
 
 def identity(exporter: Any, layer: Any, x: Value) -> Value:
-    return x  # noise and activity regularization do nothing at inference
+    return x  # noise, dropout and activity regularization do nothing at inference
 
 
 def relu(exporter: Any, layer: ReLU, x: Value) -> Value:

@@ -30,6 +30,7 @@ from unrolled.interop.onnx_attention import TABLE as ATTENTION_TABLE
 from unrolled.interop.onnx_convolution import TABLE as CONVOLUTIONAL_TABLE
 from unrolled.interop.onnx_convolution import folded_time_distributed
 from unrolled.interop.onnx_elementwise import TABLE as ELEMENTWISE_TABLE
+from unrolled.interop.onnx_elementwise import identity
 from unrolled.interop.onnx_graph import Graph, Value, expanded_to_one_rank, weight_array
 from unrolled.layers import (
     RNN,
@@ -377,9 +378,6 @@ class _Exporter:
     def activation_layer(self, layer: Activation, x: Value) -> Value:
         return Value(self.activation(layer, layer.activation, x.name), x.shape)
 
-    def identity(self, layer: nn.Module, x: Value) -> Value:
-        return x  # Dropout at inference
-
     def flatten(self, layer: Flatten, x: Value) -> Value:
         if getattr(layer, "data_format", None) == "channels_first" and x.rank > 2:
             raise self.refuse(layer, "data_format='channels_first' is not exported")
@@ -488,7 +486,7 @@ class _Exporter:
 _Exporter._SIMPLE = [
     (Dense, _Exporter.dense),
     (Activation, _Exporter.activation_layer),
-    (Dropout, _Exporter.identity),
+    (Dropout, identity),  # at inference
     (Flatten, _Exporter.flatten),
     (Reshape, _Exporter.reshape),
     (RepeatVector, _Exporter.repeat_vector),
