@@ -82,20 +82,18 @@ class LayerGates:
     @property
     def formula(self) -> str:
         """The closed form in words, e.g. `4 * (units * (features + units) + units)`."""
-        bias = {0: "", 1: " + units", 2: " + 2 * units"}[self.bias_rows]
-        taps = "".join(f"{axis} * " for axis in ("k1", "k2", "k3")[: len(self.window)])
-        inner = f"{taps}units * (features + units){bias}"
-        return inner if len(self.gates) == 1 else f"{len(self.gates)} * ({inner})"
+        return self._closed_form(("k1", "k2", "k3")[: len(self.window)], "units", "features")
 
     @property
     def numbers(self) -> str:
         """The closed form with this layer's numbers, e.g. `4 * (16 * (3 + 16) + 16) = 1280`."""
-        u, f = self.units, self.features
-        bias = {0: "", 1: f" + {u}", 2: f" + 2 * {u}"}[self.bias_rows]
-        taps = "".join(f"{k} * " for k in self.window)
-        inner = f"{taps}{u} * ({f} + {u}){bias}"
-        text = inner if len(self.gates) == 1 else f"{len(self.gates)} * ({inner})"
-        return f"{text} = {self.total}"
+        return f"{self._closed_form(self.window, self.units, self.features)} = {self.total}"
+
+    def _closed_form(self, taps: tuple[Any, ...], units: Any, features: Any) -> str:
+        # The window's taps, then each gate's weights and biases, times the gates.
+        bias = {0: "", 1: f" + {units}", 2: f" + 2 * {units}"}[self.bias_rows]
+        inner = "".join(f"{k} * " for k in taps) + f"{units} * ({features} + {units}){bias}"
+        return inner if len(self.gates) == 1 else f"{len(self.gates)} * ({inner})"
 
     def sentence(self, timesteps: int | None = None) -> str:
         """One block of `units` cells, in words, with this layer's numbers."""
