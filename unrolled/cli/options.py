@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
 from unrolled.forecasting.forecaster import TOPOLOGIES, ForecastSettings
 from unrolled.forecasting.job import MODELS, SearchSettings
@@ -113,15 +114,6 @@ def settings_from(args: argparse.Namespace) -> ForecastSettings:
         raise ValueError(
             f"--units must be integers separated by commas; received {args.units!r}."
         ) from None
-    return ForecastSettings(
-        look_back=args.look_back,
-        horizon=args.horizon,
-        topology=args.topology,
-        cell=args.cell,
-        units=units,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        transform=args.transform,
-        seed=args.seed,
-    )
+    # The other settings are flags of the same name (the ensemble size is the search's seeds).
+    flags = [f.name for f in fields(ForecastSettings) if f.name not in ("units", "ensemble")]
+    return ForecastSettings(units=units, **{name: getattr(args, name) for name in flags})
