@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from unrolled.explain.drawing import figure_bytes, new_figure
+from unrolled.files import write_bytes
+
 _DPI = 120
 _BAND_COLORS = ("#fddbc7", "#f4a582")  # widest level first and lightest
 
@@ -61,8 +64,6 @@ def series_axis(result: Any) -> tuple[list[Any], list[Any], str | None]:
 
 
 def _forecast_png(result: Any, path: Path) -> None:
-    from unrolled.files import write_bytes
-
     figure, axes = _figure(9.0, 4.2)
     x, x_future, frequency = series_axis(result)
     y = result.table.values[:, 0].astype(np.float64)
@@ -95,7 +96,7 @@ def _forecast_png(result: Any, path: Path) -> None:
     axes.grid(alpha=0.3)
     axes.legend(loc="upper left", fontsize=8)
     axes.set_title(f"{result.table.target}: forecast of the next {len(result.future)} steps")
-    write_bytes(path, _png(figure))
+    write_bytes(path, figure_bytes(figure, _DPI))
 
 
 def _date_ticks(axes: Any, dates: list[datetime.date], frequency: str) -> None:
@@ -126,8 +127,6 @@ def _quarter_label(value: float, _: Any = None) -> str:
 
 
 def _training_png(result: Any, history: dict[str, list[float]] | None, path: Path) -> None:
-    from unrolled.files import write_bytes
-
     figure, axes = _figure(6.4, 3.4)
     from matplotlib.ticker import MaxNLocator
 
@@ -147,24 +146,12 @@ def _training_png(result: Any, history: dict[str, list[float]] | None, path: Pat
     axes.grid(alpha=0.3)
     axes.legend(loc="upper right", fontsize=8)
     axes.set_title("Training and validation loss" if "val_loss" in curves else "Training loss")
-    write_bytes(path, _png(figure))
+    write_bytes(path, figure_bytes(figure, _DPI))
 
 
 def _figure(width: float, height: float) -> tuple[Any, Any]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = new_figure(width, height, _DPI, "constrained")
     return figure, figure.subplots()
-
-
-def _png(figure: Any) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=_DPI, facecolor="white")
-    return buffer.getvalue()
 
 
 # -- the page ---------------------------------------------------------------------------------
