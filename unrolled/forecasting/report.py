@@ -13,7 +13,7 @@ from unrolled.forecasting.fit_record import write_fit_record
 from unrolled.forecasting.intervals import level_name
 from unrolled.forecasting.job import JobResult
 from unrolled.forecasting.report_folder import atomic_folder, pause_for_tests
-from unrolled.forecasting.report_page import page, write_plots
+from unrolled.forecasting.report_page import decided_rmse, page, write_plots
 from unrolled.forecasting.selection import recurrent_name
 
 MODEL_FOLDER = "model"
@@ -125,8 +125,7 @@ def summary_table(result: JobResult) -> str:
     lines.append(f"  {'candidate':<{width}}{'choose':>10}{'decide':>10}")
     for c in result.candidates:
         mark = "  <- kept" if c.chosen else ""
-        decided = "-" if c.decide_rmse is None else f"{c.decide_rmse:.2f}"
-        lines.append(f"  {c.name:<{width}}{c.rmse:>10.2f}{decided:>10}{mark}")
+        lines.append(f"  {c.name:<{width}}{c.rmse:>10.2f}{decided_rmse(c):>10}{mark}")
     lines += ["", result.verdict, *result.notes]
     return "\n".join(lines)
 

@@ -239,7 +239,7 @@ def selection_table(result: Any) -> str:
     rows = "".join(
         f"<tr{' class=chosen' if c.chosen else ''}><td>{html.escape(c.name)}{' (kept)' if c.chosen else ''}</td>"
         f"<td>{html.escape(c.kind)}</td><td>{c.rmse:.2f}</td><td>{c.mae:.2f}</td><td>{c.mape:.2f}</td>"
-        f"<td>{_decided(c)}</td><td>{c.seconds:.1f}</td></tr>"
+        f"<td>{decided_rmse(c)}</td><td>{c.seconds:.1f}</td></tr>"
         for c in sorted(candidates, key=lambda c: (not c.chosen, _finite(c.rmse)))
     )
     return (
@@ -253,8 +253,8 @@ def selection_table(result: Any) -> str:
     )
 
 
-def _decided(candidate: Any) -> str:
-    # Only the finalists ran the later origins; the other variants show a dash.
+def decided_rmse(candidate: Any) -> str:
+    """The RMSE on the deciding origins, or a dash: only the finalists ran them."""
     value = getattr(candidate, "decide_rmse", None)
     return "-" if value is None else f"{value:.2f}"
 
