@@ -19,7 +19,7 @@ import math
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -149,12 +149,10 @@ def read_table(
     values, keep = _fill(values, line_of, columns, name, options.missing)
     if index is not None and not keep.all():
         kept = [i for i in range(len(keep)) if keep[i]]
-        index = DateIndex(
-            tuple(index.labels[i] for i in kept),
-            tuple(index.dates[i] for i in kept),
-            index.frequency,
-            index.style,
-            index.separator,
+        index = replace(
+            index,
+            labels=tuple(index.labels[i] for i in kept),
+            dates=tuple(index.dates[i] for i in kept),
         )
     if len(values) == 0:
         raise DataError(f"{name}: no rows left after dropping the rows with missing values.")
