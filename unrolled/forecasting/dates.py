@@ -28,7 +28,6 @@ _MONTH = re.compile(r"^(\d{4})([-/])(\d{1,2})$")
 _QUARTER = re.compile(r"^(\d{4})([- ]?)([Qq])([1-4])$")
 _YEAR = re.compile(r"^(\d{4})$")
 _NUMERIC = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})$")  # 01/31/2020 or 31.01.2020
-_MONTHS_PER = {"monthly": 1, "quarterly": 3, "yearly": 12}
 
 
 class DateError(ConfigError):
