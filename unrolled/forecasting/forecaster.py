@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from unrolled.data.series import as_numeric, check_finite
+from unrolled.data.series import as_series
 from unrolled.data.windowing import windows
 from unrolled.errors import ConfigError, ShapeError, positive_int
 from unrolled.files import write_bytes
@@ -108,7 +108,7 @@ class Forecaster:
         `callbacks` is a list of Keras callbacks for every member, or `callbacks(member)`
         returning that list for member 0, 1, ... of the ensemble.
         """
-        levels = _as_levels(levels, "levels")
+        levels = as_series(levels, "levels").astype(np.float64)
         if len(levels) < self.needed_rows:
             raise ShapeError(
                 f"`levels` has {len(levels)} steps; look_back={self.settings.look_back} and "
@@ -162,7 +162,7 @@ class Forecaster:
             raise ConfigError(
                 "The forecaster is not fitted; call fit(series) first (or load a fitted one)."
             )
-        levels = self.tail if history is None else _as_levels(history, "history")
+        levels = self.tail if history is None else as_series(history, "history").astype(np.float64)
         needed = self.settings.look_back + 1
         if len(levels) < needed:
             raise ShapeError(
@@ -229,17 +229,3 @@ class Forecaster:
 def member_file(member: int) -> str:
     """The ensemble member's model file: `model.unrolled`, then `model-1.unrolled`, ..."""
     return MODEL_FILE if member == 0 else MODEL_FILE.replace(".", f"-{member}.", 1)
-
-
-def _as_levels(levels: Any, name: str) -> np.ndarray:
-    # Strings, objects and complex numbers are refused, not cast (np.asarray would drop
-    # imaginary parts with only a warning); a NaN is named with its timestep.
-    array = as_numeric(levels, name).astype(np.float64)
-    if array.ndim == 1:
-        array = array[:, None]
-    if array.ndim != 2:
-        raise ShapeError(
-            f"`{name}` is (timesteps,) or (timesteps, features); received shape {array.shape}."
-        )
-    check_finite(array, name)
-    return array
