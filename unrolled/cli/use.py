@@ -14,7 +14,7 @@ import numpy as np
 from unrolled.cli.data_options import add_data_options, csv_options_from
 from unrolled.errors import ConfigError
 from unrolled.forecasting.baselines import errors, naive, seasonal_naive
-from unrolled.forecasting.fit_record import FitRecord, read_fit_record
+from unrolled.forecasting.fit_record import FitRecord, end_of, read_fit_record
 from unrolled.forecasting.forecaster import FORMAT_VERSION, MODEL_FILE, SETTINGS_FILE, Forecaster
 from unrolled.forecasting.report import errors_table
 from unrolled.forecasting.table import Table, check_length, read_table
@@ -90,7 +90,7 @@ def run_forecast(args: argparse.Namespace) -> int:
     if upcoming is None and index is not None and record is not None:
         # Without --data, or with data ending where the fit ended: after the last fitted date.
         target = np.asarray(record.target[-8:], dtype=np.float64)
-        if history is None or _end_of(history[:, 0].astype(np.float64), target) == len(history):
+        if history is None or end_of(history[:, 0].astype(np.float64), target) == len(history):
             upcoming = index.future(args.steps)
     winner = _winner(record, forecaster, args.quiet)
     if winner is None:
@@ -193,16 +193,8 @@ def _rows_seen_in_fit(
         if record is not None
         else np.asarray(forecaster.tail, dtype=np.float64)[:, 0]
     )
-    end = _end_of(table.values[:, 0].astype(np.float64), reference[-8:])
+    end = end_of(table.values[:, 0].astype(np.float64), reference[-8:])
     return max(0, end - first)
-
-
-def _end_of(series: np.ndarray, tail: np.ndarray) -> int:
-    """The row after the last place `series` holds `tail`, or 0 where it never does."""
-    for end in range(len(series), len(tail) - 1, -1):
-        if np.array_equal(series[end - len(tail) : end], tail):
-            return end
-    return 0
 
 
 def _load(folder: Path) -> Forecaster:

@@ -47,11 +47,15 @@ def fitted_rows(values: np.ndarray, tail: np.ndarray | None) -> int:
     """How many leading rows of `values` the forecaster was fitted on (its `tail` ends there)."""
     if tail is None or len(tail) == 0:
         return len(values)
-    tail = np.asarray(tail, dtype=np.float64)
-    for end in range(len(values), len(tail) - 1, -1):
-        if np.array_equal(values[end - len(tail) : end], tail):
+    return end_of(values, np.asarray(tail, dtype=np.float64)) or len(values)
+
+
+def end_of(series: np.ndarray, tail: np.ndarray) -> int:
+    """The row after the last place `series` holds `tail`, or 0 where it never does."""
+    for end in range(len(series), len(tail) - 1, -1):
+        if np.array_equal(series[end - len(tail) : end], tail):
             return end
-    return len(values)
+    return 0
 
 
 def write_fit_record(result: Any, folder: str | os.PathLike[str]) -> Path:
