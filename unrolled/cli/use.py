@@ -81,7 +81,7 @@ def run_forecast(args: argparse.Namespace) -> int:
     record = read_fit_record(folder)
     history, upcoming = None, None
     if args.data:
-        table = _read(args, forecaster, args.date)
+        table = _read(args, forecaster)
         check_length(
             table, forecaster.settings.look_back + 1, f"look_back={forecaster.settings.look_back}"
         )
@@ -109,7 +109,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     folder = _folder(args.model)
     forecaster = _load(folder)
     record = read_fit_record(folder)
-    table = _read(args, forecaster, args.date)
+    table = _read(args, forecaster)
     check_length(
         table,
         forecaster.settings.look_back + 1 + args.test,
@@ -165,11 +165,10 @@ def _winner(record: FitRecord | None, forecaster: Forecaster, quiet: bool) -> An
     return winner
 
 
-def _read(args: argparse.Namespace, forecaster: Forecaster, date: str | None) -> Table:
-    data = args.data
-    return read_table(
-        data, forecaster.columns[0], forecaster.columns[1:], date, csv_options_from(args)
-    )
+def _read(args: argparse.Namespace, forecaster: Forecaster) -> Table:
+    """`--data` (and its `--date` column) with the columns the forecaster was fitted on."""
+    target, *features = forecaster.columns
+    return read_table(args.data, target, features, args.date, csv_options_from(args))
 
 
 def _saved_season(record: FitRecord | None) -> int | None:
