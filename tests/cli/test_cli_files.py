@@ -156,6 +156,10 @@ def test_ctrl_c_while_the_report_is_written_leaves_the_old_report_whole(tmp_path
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "UNROLLED_TEST_SLOW_REPORT": "2"},
+        # A runner started in the background (`cmd &`) ignores SIGINT, and the child would
+        # inherit that: Ctrl-C is restored to its default so Python turns it into
+        # KeyboardInterrupt, as in a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 240
     partial: list[Path] = []
