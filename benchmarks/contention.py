@@ -21,13 +21,18 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # report.header_lines names Keras's version
 
 import torch  # noqa: E402
 from fast_paths import fit_contenders  # noqa: E402
-from report import header_lines, load_average, write_section  # noqa: E402
+from report import (  # noqa: E402
+    header_lines,
+    interleaved_rounds,
+    load_average,
+    ratio_text,
+    write_section,
+)
 
 SECTION = "contention"
 COMMAND = "python benchmarks/contention.py"
@@ -35,24 +40,6 @@ THREADS = 2
 M = (32, 50, 8, 64)
 BURNER = "while True:\n    pass\n"
 ROUNDS = 15
-
-
-def rounds_of(contenders: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Seconds per call of each contender, one call each per round, the order alternating."""
-    samples: dict[str, list[float]] = {name: [] for name in contenders}
-    names = list(contenders)
-    for index in range(rounds):
-        for name in names if index % 2 == 0 else reversed(names):
-            start = time.perf_counter()
-            contenders[name]()
-            samples[name].append(time.perf_counter() - start)
-    return samples
-
-
-def ratio_text(samples: dict[str, list[float]], other: str, ours: str) -> str:
-    per_round = sorted(o / u for o, u in zip(samples[other], samples[ours], strict=True))
-    median = statistics.median(per_round)
-    return f"{median:.2f}x ({per_round[0]:.2f}-{per_round[-1]:.2f})"
 
 
 def main() -> None:
@@ -74,7 +61,7 @@ def main() -> None:
             burner = subprocess.Popen([sys.executable, "-c", BURNER])
             time.sleep(1.0)
         try:
-            samples = rounds_of(contenders, rounds)
+            samples = interleaved_rounds(contenders, rounds)
         finally:
             if burner is not None:
                 burner.kill()
@@ -100,8 +87,8 @@ def main() -> None:
             f"- M training step (batch {M[0]}, {M[1]} steps, {M[2]} features, {M[3]} units), "
             f"LSTM -> Dense(1), MSE, Adam: `fit` of 2 epochs of 8 batches per call against "
             f"the same steps by hand over torch.nn.LSTM; {THREADS} torch threads; {rounds} "
-            "interleaved rounds per phase. Ratio = hand loop / ours (above 1: ours faster), "
-            "median and range of the per-round ratios.",
+            "interleaved rounds per phase. Ratio = hand loop / ours (above 1: ours faster): "
+            "the ratio of the medians, and the range of the per-round ratios.",
             f"- Path ours took: {path.name}: {path.reason}",
             "",
             "| phase | ours ms per call | hand torch ms per call | hand / ours | "

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import statistics
 import sys
 import time
@@ -40,7 +39,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from report import header_lines, load_average, write_section  # noqa: E402
+from report import (  # noqa: E402
+    header_lines,
+    interleaved_rounds,
+    load_average,
+    ratio_text,
+    write_section,
+)
 
 import unrolled  # noqa: E402
 
@@ -271,24 +276,9 @@ def contenders_for(program: str, rng: np.random.Generator) -> dict[str, Callable
 
 
 def measure(contenders: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
-    names = list(contenders)
     for fn in contenders.values():  # warm-up epoch each: allocators, Keras's traced train step
         fn()
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    order = random.Random(0)
-    for _ in range(rounds):
-        order.shuffle(names)
-        for name in names:
-            start = time.perf_counter()
-            contenders[name]()
-            samples[name].append(time.perf_counter() - start)
-    return samples
-
-
-def ratio_text(samples: dict[str, list[float]], other: str, base: str = "ours") -> str:
-    per_round = [o / u for o, u in zip(samples[other], samples[base], strict=True)]
-    median = statistics.median(samples[other]) / statistics.median(samples[base])
-    return f"{median:.2f}x ({min(per_round):.2f}-{max(per_round):.2f})"
+    return interleaved_rounds(contenders, rounds)
 
 
 def main() -> None:
@@ -306,8 +296,8 @@ def main() -> None:
         )
         medians = {name: statistics.median(values) for name, values in samples.items()}
         keras_ratio, hand_ratio = (
-            ratio_text(samples, "keras_torch"),
-            ratio_text(samples, "hand_torch"),
+            ratio_text(samples, "keras_torch", "ours"),
+            ratio_text(samples, "hand_torch", "ours"),
         )
         floor = "- | -"
         if "conv_floor" in samples:

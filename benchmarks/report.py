@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import random
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +69,27 @@ def write_section(name: str, body: str) -> None:
         RESULTS.write_text(before + text + ("\n" + after if after else ""))
     else:
         RESULTS.write_text(current.rstrip("\n") + "\n\n" + text)
+
+
+def interleaved_rounds(
+    contenders: dict[str, Callable[[], object]], rounds: int
+) -> dict[str, list[float]]:
+    """Seconds per call of each contender: one call each per round, in a fresh random order
+    each round (seeded), so drift on a shared machine hits all alike."""
+    names = list(contenders)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    order = random.Random(0)
+    for _ in range(rounds):
+        order.shuffle(names)
+        for name in names:
+            start = time.perf_counter()
+            contenders[name]()
+            samples[name].append(time.perf_counter() - start)
+    return samples
+
+
+def ratio_text(samples: dict[str, list[float]], other: str, base: str) -> str:
+    """`other / base` as the ratio of the medians, with the range of the per-round ratios."""
+    per_round = [o / u for o, u in zip(samples[other], samples[base], strict=True)]
+    median = statistics.median(samples[other]) / statistics.median(samples[base])
+    return f"{median:.2f}x ({min(per_round):.2f}-{max(per_round):.2f})"
