@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import subprocess
+import sys
 
 import pytest
 
@@ -19,6 +21,17 @@ def run_here(*args: str) -> tuple[int, str]:
         except SystemExit as exit_:  # argparse
             code = int(exit_.code or 0)
     return code, err.getvalue()
+
+
+def run_in(where: str, *args: str) -> tuple[int, str]:
+    """Exit code and stderr of `unrolled *args`, run "here" (`run_here`) or as a
+    "subprocess" (`python -m unrolled`)."""
+    if where == "here":
+        return run_here(*args)
+    result = subprocess.run(
+        [sys.executable, "-m", "unrolled", *args], capture_output=True, text=True, timeout=300
+    )
+    return result.returncode, result.stderr
 
 
 def in_both_places(cases: list[tuple[object, str]], end_to_end: set[int]) -> list[object]:

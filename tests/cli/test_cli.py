@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_runs import in_both_places, run_here
+from cli_runs import in_both_places, run_in
 
 from unrolled.forecasting.forecaster import Forecaster
 
@@ -155,11 +155,7 @@ def test_bad_input_is_one_line_on_stderr_and_a_non_zero_exit(
         "unreadable model folder": ["forecast", str(tmp_path), "--steps", "3"],
         "bad units": [*fit, str(data), "--target", "sales", "--units", "many"],
     }[case]  # fmt: skip
-    if where == "subprocess":
-        result = run(*args)
-        code, stderr = result.returncode, result.stderr
-    else:
-        code, stderr = run_here(*args)
+    code, stderr = run_in(where, *args)
     assert code == 1
     assert message in stderr
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_runs import in_both_places, run_here
+from cli_runs import in_both_places, run_in
 
 QUICK = ["--epochs", "1", "--units", "4", "--look-back", "4", "--horizon", "1", "--quiet"]
 QUICK += ["--budget", "1"]  # the user's configuration and the baselines only
@@ -123,11 +123,7 @@ def test_file_errors_are_one_line(
     path = tmp_path / "f.csv"
     args = ["fit", str(path), "--target", "y", *extra, "--out", str(tmp_path / "o")]
     path.write_text("d,y\n2020-01,1\n2020-02,\n2020-04,4\n2020-03,3\n")
-    if where == "subprocess":
-        result = run(*args)
-        code, stderr = result.returncode, result.stderr
-    else:
-        code, stderr = run_here(*args)
+    code, stderr = run_in(where, *args)
     assert code == 1
     assert message in stderr and len(stderr.strip().splitlines()) == 1
 
