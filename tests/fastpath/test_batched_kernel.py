@@ -28,6 +28,9 @@ HEADS = [
     (codes.LOSS_CCE, codes.ACT_SOFTMAX),
     (codes.LOSS_HUBER, codes.ACT_LINEAR),
 ]
+# learning rate, beta_1 (RMSprop: rho), beta_2, epsilon, momentum; no decay or clipping
+HYPER = np.zeros(codes.HYPER_SIZE, np.float32)
+HYPER[:5] = 0.01, 0.9, 0.999, 1e-7, 0.9
 METRICS = np.array(
     [
         codes.METRIC_MSE,
@@ -91,6 +94,7 @@ def test_epochs_match_the_row_kernel(cell, masked, stateful, optimizer):
         valid = (rng.random((samples, STEPS)) > 0.3).astype(np.uint8)
         valid[0] = 0  # a row with no valid step
     order = np.arange(samples) if stateful else rng.permutation(samples)
+    sample_weights = rng.uniform(0.2, 2.0, samples).astype(np.float32)
     loss, activation = HEADS[(cell + optimizer) % len(HEADS)]  # each head in turn
     head = np.array([loss, activation, 0, OUTPUTS], np.int64)
     results = []
@@ -102,10 +106,9 @@ def test_epochs_match_the_row_kernel(cell, masked, stateful, optimizer):
         for epoch in range(3):
             kernel(
                 cell, UNITS, x, y, valid, order.astype(np.int64), batch, stateful, h, c,
-                weights, offsets, m, v, optimizer, np.float32(0.01), np.float32(0.9),
-                np.float32(0.999), np.float32(1e-7), np.float32(0.9),
+                weights, offsets, m, v, optimizer, HYPER, np.array([0, len(theta)]),
                 1 + epoch * len(losses), losses, head, np.float32(0.5), METRICS,
-                np.full(len(METRICS), 0.5, np.float32), values,
+                np.full(len(METRICS), 0.5, np.float32), values, sample_weights,
             )  # fmt: skip
         states = (h, c) if cell == codes.CELL_LSTM else (h,)
         results.append((weights, losses.copy(), m, v, values, *states))

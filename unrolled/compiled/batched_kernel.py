@@ -210,6 +210,7 @@ def _train_rows(  # type: ignore[no-untyped-def]
     metrics,
     thresholds,
     metric_values,
+    sample_weights,
 ):
     """Forward, loss and backward for one group of a batch (`rows`: its sample indices).
 
@@ -309,9 +310,10 @@ def _train_rows(  # type: ignore[no-untyped-def]
     gk = np.zeros(outputs, np.float32)
     for b in range(n):
         dC[b, :] = np.float32(0.0)
-        loss += dense_head(
-            head, delta, y[rows[b]], H[steps, b], seen[b], theta, oD, obd, per_row, grad,
-            dH[b], zk, ok, gk, metrics, thresholds, metric_values[b],
+        weight = sample_weights[rows[b]]
+        loss += weight * dense_head(
+            head, delta, y[rows[b]], H[steps, b], seen[b], theta, oD, obd, per_row * weight,
+            grad, dH[b], zk, ok, gk, metrics, thresholds, metric_values[b],
         )  # fmt: skip
     # ---- backward through time (the initial states are constants: truncated BPTT) ----------
     for t in range(steps - 1, -1, -1):
@@ -356,11 +358,8 @@ def fit_epoch_batched(  # type: ignore[no-untyped-def]
     m,
     v,
     opt,
-    lr,
-    beta_1,
-    beta_2,
-    epsilon,
-    momentum,
+    hyper,
+    bounds,
     first_step,
     losses,
     head,
@@ -368,6 +367,7 @@ def fit_epoch_batched(  # type: ignore[no-untyped-def]
     metrics,
     thresholds,
     metric_values,
+    sample_weights,
     work,
     bits,
 ):
@@ -391,13 +391,12 @@ def fit_epoch_batched(  # type: ignore[no-untyped-def]
                 cell, units, x, y, valid, order[start + lo : start + hi], stateful,
                 h_state[lo:hi], c_state[lo:hi], theta, offsets, grads[p], per_row, work[p],
                 bits[p], head, delta, metrics, thresholds, metric_values[start + lo : start + hi],
+                sample_weights,
             )  # fmt: skip
             SET_THREADS(before)
         grad[:] = np.float32(0.0)
         for p in range(parts):
             grad += grads[p]
         losses[batch] = group_loss.sum() / np.float32(size)
-        _apply_update(
-            opt, theta, grad, m, v, lr, beta_1, beta_2, epsilon, momentum, first_step + batch
-        )
+        _apply_update(opt, theta, grad, m, v, hyper, bounds, first_step + batch)
         batch += 1

@@ -25,6 +25,11 @@ from unrolled.compiled.codes import (
     CELL_LSTM,
     GATES_BY_CELL,
     HEAD_OUTPUTS,
+    HYPER_BETA_1,
+    HYPER_BETA_2,
+    HYPER_EPSILON,
+    HYPER_LR,
+    HYPER_MOMENTUM,
     OFFSET_BIAS,
     OFFSET_DENSE,
     OFFSET_DENSE_BIAS,
@@ -72,11 +77,15 @@ def _weight_gradients(gru, x_t, h_prev, dz, dr, RT, grad, oK, oR, ob, dh):  # ty
 
 
 @kernel
-def _apply_update(opt, theta, grad, m, v, lr, beta_1, beta_2, epsilon, momentum, step):  # type: ignore[no-untyped-def]
+def _apply_update(opt, theta, grad, m, v, hyper, bounds, step):  # type: ignore[no-untyped-def]
     """Keras's update rule on the flat vector (see `update_rules.py` for the per-tensor form).
 
-    RMSprop reads its `rho` from `beta_1`, keeps its velocity in `v` and momentum in `m`.
+    `hyper` holds the settings (`codes.HYPER_*`); RMSprop reads its `rho` from `beta_1`,
+    keeps its velocity in `v` and momentum in `m`. `bounds (tensors + 1,)` are where each
+    weight tensor starts in `theta`, then its size: per-tensor rules read them.
     """
+    lr, beta_1, beta_2 = hyper[HYPER_LR], hyper[HYPER_BETA_1], hyper[HYPER_BETA_2]
+    epsilon, momentum = hyper[HYPER_EPSILON], hyper[HYPER_MOMENTUM]
     n = theta.shape[0]
     if opt == OPT_RMSPROP or opt == OPT_RMSPROP_MOMENTUM:
         w = np.float32(1.0 - float(beta_1))
@@ -131,11 +140,8 @@ def fit_epoch(  # type: ignore[no-untyped-def]
     m,
     v,
     opt,
-    lr,
-    beta_1,
-    beta_2,
-    epsilon,
-    momentum,
+    hyper,
+    bounds,
     first_step,
     losses,
     head,
@@ -143,6 +149,7 @@ def fit_epoch(  # type: ignore[no-untyped-def]
     metrics,
     thresholds,
     metric_values,
+    sample_weights,
 ):
     """Trains the batches of `order` in place; returns nothing. `losses[i]` gets batch i's loss.
 
@@ -150,8 +157,11 @@ def fit_epoch(  # type: ignore[no-untyped-def]
     Keras masking), `order` sample indices (an epoch's, or a run of whole batches of it),
     `h_state`, `c_state (B, U)` stateful states (read and written when `stateful`), `theta`
     the flat weights, `m`, `v` the optimizer slots, `first_step` Keras's `iterations + 1` at
-    the first batch; `head`, `delta`, `metrics`, `thresholds` as `head_kernel.head_row`
-    takes them, and `metric_values (len(order), M)` gets each sample's metrics, in order.
+    the first batch; `opt` (`codes.OPT_*`), `hyper`, `bounds` as `_apply_update` takes them;
+    `head`, `delta`, `metrics`, `thresholds` as `head_kernel.head_row` takes them, and
+    `metric_values (len(order), M)` gets each sample's metrics, in order. `sample_weights
+    (N,)` weigh each sample's loss (Keras's `sample_weight`; the batch loss stays the
+    weighted sum over the batch's size).
     """
     n_samples, steps, features = order.shape[0], x.shape[1], x.shape[2]
     outputs = head[HEAD_OUTPUTS]
@@ -207,9 +217,11 @@ def fit_epoch(  # type: ignore[no-untyped-def]
         per_row = np.float32(1.0) / np.float32(size)  # the batch loss is the mean of the rows'
         for b in range(size):
             dC[b, :] = np.float32(0.0)
-            loss += dense_head(
+            weight = sample_weights[order[start + b]]
+            loss += weight * dense_head(
                 head, delta, y[order[start + b]], H[steps, b], seen[b], theta, oD, obd,
-                per_row, grad, dH[b], zk, ok, gk, metrics, thresholds, metric_values[start + b],
+                per_row * weight, grad, dH[b], zk, ok, gk, metrics, thresholds,
+                metric_values[start + b],
             )  # fmt: skip
         losses[batch] = loss / np.float32(size)
         # ---- backward through time (the initial states are constants: truncated BPTT) ------
@@ -230,7 +242,5 @@ def fit_epoch(  # type: ignore[no-untyped-def]
         if stateful:
             h_state[:size] = H[steps, :size]
             c_state[:size] = C[steps, :size]
-        _apply_update(
-            opt, theta, grad, m, v, lr, beta_1, beta_2, epsilon, momentum, first_step + batch
-        )
+        _apply_update(opt, theta, grad, m, v, hyper, bounds, first_step + batch)
         batch += 1

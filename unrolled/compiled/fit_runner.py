@@ -16,15 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from unrolled.compiled import codes
 from unrolled.compiled.head_plan import Head
 from unrolled.compiled.jit import will_compile
 from unrolled.compiled.layout import FlatWeights, dense_shapes, flatten
+from unrolled.compiled.update_plan import UpdatePlan, unflatten
 from unrolled.layers.core import Dense
 from unrolled.layers.recurrent import RNN
 from unrolled.ops.weights import keras_weight_shapes
-from unrolled.training import optimizer_defaults as default
-from unrolled.training.update_rules import AdamRule, RMSpropRule
 
 PATH_NAME = "compiled-epoch"
 # An epoch runs in kernel calls of about this long: the progress bar moves between them, and
@@ -75,39 +73,12 @@ class EpochRunner:
         # Each sample's metrics in the last epoch's order `(samples trained, M)`: fast_path
         # adds them to the compiled metrics.
         self.metric_values: torch.Tensor | None = None
+        # Keras's sample_weight (or class_weight made per sample): each sample's loss weight.
+        self.sample_weights = np.ones(self.x.shape[0], np.float32)
         if mask_value is None:
             self.valid = np.ones(self.x.shape[:2], np.uint8)
         else:
             self.valid = (self.x != np.float32(mask_value)).any(axis=-1).astype(np.uint8)
-
-    def _rule(self) -> tuple[int, tuple[str, ...]]:
-        """The kernel's `OPT_*` code for the optimizer, and its slots kept in the kernel's
-        `(m, v)` (an empty name: that vector is unused)."""
-        group = self.optimizer.param_groups[0]
-        if type(self.optimizer) is AdamRule:
-            return codes.OPT_ADAM, ("momentum", "velocity")
-        if type(self.optimizer) is RMSpropRule:
-            if group["momentum"]:
-                return codes.OPT_RMSPROP_MOMENTUM, ("momentum", "velocity")
-            return codes.OPT_RMSPROP, ("", "velocity")
-        if not group["momentum"]:
-            return codes.OPT_SGD, ()
-        return (codes.OPT_NESTEROV if group["nesterov"] else codes.OPT_MOMENTUM), ("momentum",)
-
-    def _slots(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """The flat `(m, v)` of the slots `names` (unused ones: one float)."""
-        flats = []
-        for name in (*names, "", "")[:2]:
-            if not name:
-                flats.append(np.zeros(1, np.float32))
-                continue
-            slots = [self.optimizer.state[p].get(name) for p in self.weights]
-            flats.append(
-                flatten(
-                    [torch.zeros_like(p) if s is None else s for s, p in zip(slots, self.weights)]
-                )
-            )
-        return flats[0], flats[1]
 
     def run_epoch(
         self,
@@ -129,9 +100,9 @@ class EpochRunner:
         head = self.head
         metric_values = np.zeros((n, len(head.metrics)), np.float32)
         theta = flatten(self.weights)
-        opt, names = self._rule()
-        m, v = self._slots(names)
-        group = self.optimizer.param_groups[0]
+        update = UpdatePlan(self.optimizer, self.weights)
+        m, v = update.slots()
+        hyper = (update.code, update.hyper(), update.bounds)
         stateful = self.recurrent.stateful
         if stateful:
             self.recurrent._check_stateful_batch(batch_size)
@@ -143,15 +114,6 @@ class EpochRunner:
             states = [np.zeros((1, self.units), np.float32)]
         h_state = states[0]
         c_state = states[1] if len(states) > 1 else np.zeros_like(h_state)
-        f32 = np.float32
-        hyper = (
-            opt,
-            f32(group["lr"]),
-            f32(group.get("beta_1", group.get("rho", default.Adam.beta_1))),  # RMSprop: rho
-            f32(group.get("beta_2", default.Adam.beta_2)),
-            f32(group.get("epsilon", default.Adam.epsilon)),
-            f32(group.get("momentum", default.SGD.momentum)),
-        )
         workspace = self._workspace(batch_size) if self.threads else ()
         kernel = self._kernel()
         # numba's OpenMP threads reset the process's OpenMP count, which is torch's too:
@@ -167,9 +129,9 @@ class EpochRunner:
                 kernel(
                     self.cell_code, self.units, self.x, self.y, self.valid, order_np[rows],
                     batch_size, stateful, h_state, c_state, theta, self.offsets, m, v, *hyper,
-                    int(group["iterations"]) + done + 1, losses[done : done + count],
+                    int(update.group["iterations"]) + done + 1, losses[done : done + count],
                     head.codes, head.delta, head.metrics, head.thresholds, metric_values[rows],
-                    *workspace,
+                    self.sample_weights, *workspace,
                 )  # fmt: skip
                 self.seconds_per_batch = (perf_counter() - started) / count
                 done += count
@@ -181,12 +143,9 @@ class EpochRunner:
             if torch.get_num_threads() != torch_threads:
                 torch.set_num_threads(torch_threads)
             self.metric_values = torch.from_numpy(metric_values[: min(n, done * batch_size)])
-            group["iterations"] += done
+            update.write_back(m, v, done)
             with torch.no_grad():
-                self._unflat(theta, self.weights)
-                for name, flat in zip(names, (m, v)):
-                    if name:
-                        self._unflat(flat, self.optimizer._slots(self.weights, name))
+                unflatten(theta, self.weights)
             if stateful:
                 for name, value in zip(self.recurrent._state_names, states):
                     setattr(self.recurrent, name, torch.from_numpy(value))
@@ -236,14 +195,6 @@ class EpochRunner:
         from unrolled.compiled.fit_kernel import fit_epoch
 
         return fit_epoch
-
-    @staticmethod
-    def _unflat(flat: np.ndarray, tensors: list[torch.Tensor]) -> None:
-        start = 0
-        for t in tensors:
-            count = t.numel()
-            t.copy_(torch.from_numpy(flat[start : start + count]).view_as(t))
-            start += count
 
 
 def _numba_team(threads: int) -> int | None:
