@@ -28,7 +28,7 @@ from unrolled.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from unrolled.layers.time_distributed import TimeDistributed
 from unrolled.ops.cell_kinds import GRU_RESET_BEFORE, kind_of_layer
 from unrolled.training import losses, metrics
-from unrolled.training.update_rules import AdamRule, RMSpropRule, SGDRule
+from unrolled.training.update_rules import AdagradRule, AdamRule, RMSpropRule, SGDRule
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,6 @@ Table = Mapping[str, Accepts]
 ANY = _any()
 BOOL = only(True, False)
 NOT_TRAINED = _any("any (a rollout does not train)")
-NO_CLIPPING = Accepts(
-    "None or 0", lambda value: not value, "gradient clipping runs on the reference path"
-)
 
 FIT_STRUCTURE = "[Masking ->] LSTM|GRU|SimpleRNN -> Dense"
 FIT_LOSSES = "MSE, MAE, Huber, binary, categorical or sparse categorical cross-entropy"
@@ -132,7 +129,7 @@ def _fit(accepts: Accepts, training: bool, rollout: Accepts = NOT_TRAINED) -> Ac
     return accepts if training else rollout
 
 
-def _layer(training: bool) -> dict[str, Accepts]:
+def layer_options(training: bool) -> dict[str, Accepts]:
     """Options every layer has (`Layer.get_config`)."""
     return {
         "name": ANY,
@@ -167,7 +164,7 @@ def recurrent_options(cell_class: type, training: bool, masked: bool = False) ->
     if kind is None or not kind.fused:
         raise ValueError(f"{cell_class.__name__} is not a cell the compiled kernels run.")
     computed = " or ".join(kind.fused)
-    table = {**_layer(training), "units": ANY}
+    table = {**layer_options(training), "units": ANY}
     table["activation"] = only(*kind.fused, why=f"the fused operator computes {computed}")
     if kind.gated:
         table["recurrent_activation"] = only("sigmoid", why="the fused operator computes sigmoid")
@@ -200,7 +197,7 @@ def recurrent_options(cell_class: type, training: bool, masked: bool = False) ->
 
 def dense_options(training: bool) -> Table:
     return {
-        **_layer(training),
+        **layer_options(training),
         "units": ANY,
         "activation": _fit(only(*HEAD_ACTIVATIONS), training, only(*ROLLOUT_ACTIVATIONS)),
         "use_bias": BOOL,
@@ -208,24 +205,38 @@ def dense_options(training: bool) -> Table:
     }
 
 
-MASKING_OPTIONS: Table = {**_layer(True), "trainable": ANY, "mask_value": ANY}
+MASKING_OPTIONS: Table = {**layer_options(True), "trainable": ANY, "mask_value": ANY}
 # The rollout kernel's pointwise stages (TimeDistributed: of a Dense layer).
 ROLLOUT_STAGES: Mapping[type, Table] = {
     Dense: dense_options(False),
     TimeDistributed: dense_options(False),
-    Activation: {**_layer(False), "activation": only(*ROLLOUT_ACTIVATIONS)},
-    Dropout: {**_layer(False), "rate": NOT_TRAINED, "seed": ANY, "noise_shape": ANY},
+    Activation: {**layer_options(False), "activation": only(*ROLLOUT_ACTIVATIONS)},
+    Dropout: {**layer_options(False), "rate": NOT_TRAINED, "seed": ANY, "noise_shape": ANY},
 }
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# The update's settings travel to the kernel as float32 numbers (`update_plan.UpdatePlan`).
+NUMBER = Accepts("a number", _is_number)
+# One of the three is set (`clipnorm`, else `global_clipnorm`, else `clipvalue` applies).
+CLIPPING = Accepts("None or a number", lambda value: value is None or _is_number(value))
+# What every rule the kernel runs takes: decoupled weight decay and Keras's clipping, as
+# `update_rules.KerasRule.step` applies them (clip, decay the weights, then the update).
 _OPTIMIZER: Table = {
     "learning_rate": ANY,
     "iterations": ANY,
     "initial_lr": ANY,  # torch's learning-rate schedulers add it; the kernel reads the rate per epoch
-    "weight_decay": only(0.0, why="weight decay runs on the reference path"),
-    "decay": only(0.0, why="learning-rate decay runs on the reference path"),
-    "clipnorm": NO_CLIPPING,
-    "clipvalue": NO_CLIPPING,
-    "global_clipnorm": NO_CLIPPING,
+    "weight_decay": NUMBER,
+    "decay": only(0.0, why="Keras 2's learning-rate decay runs on the reference path"),
+    "clipnorm": CLIPPING,
+    "clipvalue": CLIPPING,
+    "global_clipnorm": CLIPPING,
 }
+# The rules the fit kernels implement (`fit_kernel._apply_update`); AdamW is AdamRule with
+# weight_decay. Others (Nadam, Adadelta, Adamax) run on the reference path.
 OPTIMIZER_OPTIONS: Mapping[type, Table] = {
     AdamRule: {
         **_OPTIMIZER,
@@ -242,7 +253,9 @@ OPTIMIZER_OPTIONS: Mapping[type, Table] = {
         "epsilon": ANY,
         "centered": only(False, why="centered RMSprop runs on the reference path"),
     },
+    AdagradRule: {**_OPTIMIZER, "initial_accumulator_value": ANY, "epsilon": ANY},
 }
+KERNEL_OPTIMIZERS = "Adam (AdamW), SGD, RMSprop (not centered) and Adagrad"
 
 
 def fit_tables(cells: tuple[type, ...] = KERNEL_CELLS, masked: bool = False) -> dict[str, Table]:

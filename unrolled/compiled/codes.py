@@ -23,7 +23,8 @@ GATES = {code: kind.gate_count for code, kind in _KIND_OF_CELL.items()}
 GATES_BY_CELL = np.array([GATES[code] for code in range(len(GATES))], np.int64)
 BIAS_ROWS_BY_CELL = np.array([_KIND_OF_CELL[c].bias_rows for c in range(len(GATES))], np.int64)
 OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAM, OPT_RMSPROP, OPT_RMSPROP_MOMENTUM = range(6)
-# The update's settings in the kernels' `hyper` float32 array (`update_plan.hyper_of`):
+OPT_ADAGRAD = 6
+# The update's settings in the kernels' `hyper` float64 array (`UpdatePlan.hyper`):
 # RMSprop's rho sits at HYPER_BETA_1; a clipping value of 0 means none.
 HYPER_LR, HYPER_BETA_1, HYPER_BETA_2, HYPER_EPSILON, HYPER_MOMENTUM = range(5)
 HYPER_WEIGHT_DECAY, HYPER_CLIPNORM, HYPER_CLIPVALUE, HYPER_GLOBAL_CLIPNORM = range(5, 9)

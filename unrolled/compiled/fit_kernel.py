@@ -27,14 +27,19 @@ from unrolled.compiled.codes import (
     HEAD_OUTPUTS,
     HYPER_BETA_1,
     HYPER_BETA_2,
+    HYPER_CLIPNORM,
+    HYPER_CLIPVALUE,
     HYPER_EPSILON,
+    HYPER_GLOBAL_CLIPNORM,
     HYPER_LR,
     HYPER_MOMENTUM,
+    HYPER_WEIGHT_DECAY,
     OFFSET_BIAS,
     OFFSET_DENSE,
     OFFSET_DENSE_BIAS,
     OFFSET_KERNEL,
     OFFSET_RECURRENT,
+    OPT_ADAGRAD,
     OPT_ADAM,
     OPT_NESTEROV,
     OPT_RMSPROP,
@@ -76,19 +81,80 @@ def _weight_gradients(gru, x_t, h_prev, dz, dr, RT, grad, oK, oR, ob, dh):  # ty
             dh[k] += d * RT[j, k]
 
 
+@inline_kernel
+def _tensor_norm(grad, start, end):  # type: ignore[no-untyped-def]
+    """The L2 norm of `grad[start:end]` as float32 (the sum of squares in float64)."""
+    total = 0.0
+    for j in range(start, end):
+        total += float(grad[j]) * float(grad[j])
+    return np.float32(np.sqrt(total))
+
+
+@inline_kernel
+def _scale_gradient(grad, start, end, scale):  # type: ignore[no-untyped-def]
+    for j in range(start, end):
+        grad[j] = grad[j] * scale
+
+
+@inline_kernel
+def _clip_gradient(grad, hyper, bounds):  # type: ignore[no-untyped-def]
+    """Keras's clipping of the batch's gradient, in place (`KerasRule._clip`, its float32 steps):
+    `clipnorm` each weight tensor on its own, else `global_clipnorm` all together, else
+    `clipvalue` each element. A NaN or infinite global norm makes every gradient NaN, as in Keras.
+    """
+    clipnorm = np.float32(hyper[HYPER_CLIPNORM])
+    global_clipnorm = np.float32(hyper[HYPER_GLOBAL_CLIPNORM])
+    clipvalue = np.float32(hyper[HYPER_CLIPVALUE])
+    one = np.float32(1.0)
+    if clipnorm != 0:
+        for t in range(bounds.shape[0] - 1):
+            start, end = bounds[t], bounds[t + 1]
+            norm = _tensor_norm(grad, start, end)
+            if norm < clipnorm:  # torch's clamp(min=): a NaN norm stays NaN
+                norm = clipnorm
+            _scale_gradient(grad, start, end, one / norm * clipnorm)
+    elif global_clipnorm != 0:
+        squares = 0.0  # the norm of the tensors' float32 norms, as torch.stack of them
+        for t in range(bounds.shape[0] - 1):
+            norm = _tensor_norm(grad, bounds[t], bounds[t + 1])
+            squares += float(norm) * float(norm)
+        norm = np.float32(np.sqrt(squares))
+        inverse = one / norm
+        most = np.float32(1.0 / float(hyper[HYPER_GLOBAL_CLIPNORM]))
+        if inverse > most:  # torch's clamp(max=): NaN stays NaN
+            inverse = most
+        _scale_gradient(grad, 0, grad.shape[0], global_clipnorm * inverse + (norm - norm))
+    elif clipvalue != 0:
+        for j in range(grad.shape[0]):
+            if grad[j] < -clipvalue:  # comparisons leave a NaN gradient NaN, as torch.clamp
+                grad[j] = -clipvalue
+            if grad[j] > clipvalue:
+                grad[j] = clipvalue
+
+
 @kernel
 def _apply_update(opt, theta, grad, m, v, hyper, bounds, step):  # type: ignore[no-untyped-def]
-    """Keras's update rule on the flat vector (see `update_rules.py` for the per-tensor form).
+    """Keras's update rule on the flat vector (see `update_rules.py` for the per-tensor form):
+    clip the gradient (in place), decay the weights, then the rule's update.
 
-    `hyper` holds the settings (`codes.HYPER_*`); RMSprop reads its `rho` from `beta_1`,
-    keeps its velocity in `v` and momentum in `m`. `bounds (tensors + 1,)` are where each
-    weight tensor starts in `theta`, then its size: per-tensor rules read them.
+    `hyper` holds the settings (`codes.HYPER_*`; a clipping value or weight decay of 0: none)
+    as the rule's Python floats (float64): what torch computes from them in double, such as
+    `1 - beta_2`, is computed here in double too, then each is cast to float32 as torch casts
+    a scalar for a float32 tensor. RMSprop reads its `rho` from `beta_1`, keeps its velocity
+    in `v` and momentum in `m`; Adagrad keeps its accumulator in `v`. `bounds (tensors + 1,)`
+    are where each weight tensor starts in `theta`, then its size: per-tensor clipping reads
+    them.
     """
-    lr, beta_1, beta_2 = hyper[HYPER_LR], hyper[HYPER_BETA_1], hyper[HYPER_BETA_2]
-    epsilon, momentum = hyper[HYPER_EPSILON], hyper[HYPER_MOMENTUM]
+    lr, beta_1 = np.float32(hyper[HYPER_LR]), np.float32(hyper[HYPER_BETA_1])
+    epsilon, momentum = np.float32(hyper[HYPER_EPSILON]), np.float32(hyper[HYPER_MOMENTUM])
     n = theta.shape[0]
+    _clip_gradient(grad, hyper, bounds)
+    if hyper[HYPER_WEIGHT_DECAY] != 0:  # decoupled: `w *= 1 - weight_decay * lr`
+        keep = np.float32(1.0 - float(hyper[HYPER_WEIGHT_DECAY]) * float(hyper[HYPER_LR]))
+        for j in range(n):
+            theta[j] = theta[j] * keep
     if opt == OPT_RMSPROP or opt == OPT_RMSPROP_MOMENTUM:
-        w = np.float32(1.0 - float(beta_1))
+        w = np.float32(1.0 - float(hyper[HYPER_BETA_1]))
         for j in range(n):
             g = grad[j]
             v[j] = v[j] * beta_1 + w * g * g
@@ -98,14 +164,21 @@ def _apply_update(opt, theta, grad, m, v, hyper, bounds, step):  # type: ignore[
             else:
                 m[j] = m[j] * momentum + (g / root) * lr
                 theta[j] = theta[j] - m[j]
+    elif opt == OPT_ADAGRAD:
+        for j in range(n):
+            g = grad[j]
+            v[j] = v[j] + g * g
+            theta[j] = theta[j] + (-lr) * (g / np.sqrt(v[j] + epsilon))
     elif opt == OPT_ADAM:
-        # alpha in double then float32, as torch casts a Python scalar for a float32 kernel.
-        alpha = np.float32(
-            float(lr) * np.sqrt(1.0 - float(beta_2) ** step) / (1.0 - float(beta_1) ** step)
+        lr_64, beta_1_64, beta_2_64 = (
+            float(hyper[HYPER_LR]),
+            float(hyper[HYPER_BETA_1]),
+            float(hyper[HYPER_BETA_2]),
         )
-        w1 = np.float32(1.0 - float(beta_1))
-        w2 = np.float32(1.0 - float(beta_2))
-        b2 = np.float32(beta_2)
+        alpha = np.float32(lr_64 * np.sqrt(1.0 - beta_2_64**step) / (1.0 - beta_1_64**step))
+        w1 = np.float32(1.0 - beta_1_64)
+        w2 = np.float32(1.0 - beta_2_64)
+        b2 = np.float32(beta_2_64)
         for j in range(n):
             g = grad[j]
             m[j] = m[j] + w1 * (g - m[j])

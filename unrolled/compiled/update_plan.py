@@ -2,9 +2,11 @@
 
 `UpdatePlan(optimizer, weights)` reads a Keras update rule (`training/update_rules.py`) for
 the weights laid out in the kernel's flat vector (`layout.FlatWeights` order): `code`
-(`codes.OPT_*`), `hyper` (`codes.HYPER_*`, float32), `bounds` (where each weight tensor
-starts, then the total), and the slots the kernel keeps in its two vectors `(m, v)`:
-`slots()` flattens them, `write_back(m, v)` puts them back in the optimizer's state.
+(`codes.OPT_*`), `hyper` (`codes.HYPER_*`, float64: the rule's Python floats), `bounds`
+(where each weight tensor starts, then the total), and the slots the kernel keeps in its two
+vectors `(m, v)`: `slots()` flattens them (a slot the rule has not made yet starts as the
+rule would make it: Adagrad's accumulator at `initial_accumulator_value`, others at 0),
+`write_back(m, v)` puts them back in the optimizer's state.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from unrolled.compiled import codes
 from unrolled.compiled.layout import flatten
 from unrolled.training import optimizer_defaults as default
-from unrolled.training.update_rules import AdamRule, RMSpropRule
+from unrolled.training.update_rules import AdagradRule, AdamRule, RMSpropRule
 
 
 class UpdatePlan:
@@ -36,7 +38,10 @@ class UpdatePlan:
     def hyper(self) -> np.ndarray:
         """The settings now (a scheduler may have moved the rate), in `codes.HYPER_*` order."""
         group, optimizer = self.group, self.optimizer
-        values = np.zeros(codes.HYPER_SIZE, np.float32)
+        # float64, as the rule's own floats: the kernel derives `1 - beta_2` and the like in
+        # double before casting to float32, as torch does (float32 `0.999` leaves 1.3e-5 of
+        # `1 - beta_2` wrong).
+        values = np.zeros(codes.HYPER_SIZE, np.float64)
         values[codes.HYPER_LR] = group["lr"]
         values[codes.HYPER_BETA_1] = group.get("beta_1", group.get("rho", default.Adam.beta_1))
         values[codes.HYPER_BETA_2] = group.get("beta_2", default.Adam.beta_2)
@@ -55,10 +60,14 @@ class UpdatePlan:
             if not name:
                 flats.append(np.zeros(1, np.float32))
                 continue
+            fill = _initial_value(self.optimizer, name)
             state = [self.optimizer.state[p].get(name) for p in self.weights]
             flats.append(
                 flatten(
-                    [torch.zeros_like(p) if s is None else s for s, p in zip(state, self.weights)]
+                    [
+                        torch.full_like(p, fill) if s is None else s
+                        for s, p in zip(state, self.weights)
+                    ]
                 )
             )
         return flats[0], flats[1]
@@ -78,6 +87,8 @@ def _rule(optimizer: Any) -> tuple[int, tuple[str, ...]]:
     group = optimizer.param_groups[0]
     if type(optimizer) is AdamRule:
         return codes.OPT_ADAM, ("momentum", "velocity")
+    if type(optimizer) is AdagradRule:
+        return codes.OPT_ADAGRAD, ("", "accumulator")
     if type(optimizer) is RMSpropRule:
         if group["momentum"]:
             return codes.OPT_RMSPROP_MOMENTUM, ("momentum", "velocity")
@@ -85,6 +96,13 @@ def _rule(optimizer: Any) -> tuple[int, tuple[str, ...]]:
     if not group["momentum"]:
         return codes.OPT_SGD, ()
     return (codes.OPT_NESTEROV if group["nesterov"] else codes.OPT_MOMENTUM), ("momentum",)
+
+
+def _initial_value(optimizer: Any, slot: str) -> float:
+    """What the rule fills the slot `slot` with when it makes it (`KerasRule._slots`' fill)."""
+    if type(optimizer) is AdagradRule and slot == "accumulator":
+        return float(optimizer.param_groups[0]["initial_accumulator_value"])
+    return 0.0
 
 
 def unflatten(flat: np.ndarray, tensors: list[torch.Tensor]) -> None:
