@@ -19,7 +19,7 @@ import torch
 import unrolled
 from unrolled.callbacks import ResetStates
 from unrolled.compiled import fit_plan
-from unrolled.layers import GRU, LSTM, Dense, Masking, SimpleRNN
+from unrolled.layers import GRU, LSTM, Dense, Dropout, Masking, SimpleRNN
 
 pytest.importorskip("numba")
 
@@ -288,11 +288,16 @@ def test_gru_reset_before_declines():
     assert "reset_after=False" in _decline(model=model)
 
 
-def test_two_recurrent_layers_decline():
+def test_a_layer_between_recurrent_layers_declines():
     model = unrolled.Sequential(
-        [LSTM(UNITS, return_sequences=True, input_shape=(STEPS, FEATURES)), LSTM(UNITS), Dense(2)]
+        [
+            LSTM(UNITS, return_sequences=True, input_shape=(STEPS, FEATURES)),
+            Dropout(0.2),
+            LSTM(UNITS),
+            Dense(2),
+        ]
     )
-    assert "LSTM -> LSTM -> Dense" in _decline(model=model)
+    assert "LSTM -> Dropout -> LSTM -> Dense" in _decline(model=model)
 
 
 def test_environment_switch_forces_the_reference_path(monkeypatch):

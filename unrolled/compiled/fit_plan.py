@@ -45,6 +45,8 @@ from unrolled.compiled.allow_lists import (
 from unrolled.compiled.fit_runner import EpochRunner
 from unrolled.compiled.head_plan import plan_head
 from unrolled.compiled.jit import unavailable
+from unrolled.compiled.stack_plan import StackModel, plan_stack
+from unrolled.compiled.stack_runner import StackRunner
 from unrolled.layers.core import Dense
 from unrolled.layers.input_layer import InputLayer
 from unrolled.layers.masking import Masking
@@ -61,6 +63,10 @@ MIN_ROWS_PER_THREAD = 8
 # thread 0.73-0.88x; at 24-32 rows 1.13-1.40x; 128 units at 16 rows 1.13-1.22x.
 WIDE_UNITS = 128
 MIN_ROWS_PER_THREAD_WIDE = 24
+
+
+# How model_blocker's reason starts when the model is not [Masking ->] recurrent -> Dense.
+_STRUCTURE_WORDS = ("the kernel trains", "only a Sequential")
 
 
 def model_blocker(model: Any) -> tuple[str | None, list[Any]]:
@@ -91,14 +97,8 @@ def model_blocker(model: Any) -> tuple[str | None, list[Any]]:
     operator = cell.fused_operator()  # the tables took every option it reads
     if isinstance(operator, str):
         return f"{recurrent.name}: {operator}", []
-    parameters = list(model.parameters())
-    if not parameters:
-        return "the model is not built yet", []
-    if any(not p.requires_grad for p in parameters):
-        return "some weights are frozen (trainable=False)", []
-    if any(p.dtype != torch.float32 or p.device.type != "cpu" for p in parameters):
-        return "the kernel runs float32 on the CPU", []
-    return None, layers
+    blocker = _model_weights_blocker(model)
+    return (blocker, []) if blocker is not None else (None, layers)
 
 
 def explain_lines(model: Any, width: int = 100) -> list[str]:
@@ -141,7 +141,12 @@ def plan_fit(
         return None, reason
     blocker, layers = model_blocker(model)
     if blocker is not None:
-        return None, blocker
+        if not blocker.startswith(_STRUCTURE_WORDS):  # the structure fits, an option does not
+            return None, blocker
+        stack, reason = plan_stack(model)
+        if stack is None:
+            return None, reason
+        return _stack_fit(model, stack, optimizer, objective, x, y, batch_size)
     parameters = list(model.parameters())
     blocker = _optimizer_blocker(optimizer, parameters)
     if blocker is not None:
@@ -175,6 +180,97 @@ def plan_fit(
         f"numba kernel: whole epochs of {type(recurrent).__name__} -> Dense{shown}, {words}, "
         f"{type(optimizer).__name__.removesuffix('Rule')}{how}"
     )
+
+
+def _stack_fit(
+    model: Any, stack: StackModel, optimizer: Any, objective: Any, x: Any, y: Any, batch_size: int
+) -> tuple[Any, str]:
+    """`plan_fit` for a model `stack_plan` takes: the checks the single-layer path makes,
+    for the stack kernel."""
+    blocker = _model_weights_blocker(model)
+    if blocker is None:
+        blocker = _optimizer_blocker(optimizer, list(model.parameters()))
+    if blocker is not None:
+        return None, blocker
+    embedding = stack.embedding
+    if not isinstance(x, torch.Tensor) or x.device.type != "cpu":
+        return None, "x is not one array on the CPU"
+    if embedding is not None:
+        x, reason = _token_ids(x, embedding.input_dim)
+        if x is None:
+            return None, reason
+    elif x.dim() != 3 or x.dtype != torch.float32:
+        return None, "x is not one float32 array (samples, timesteps, features)"
+    elif x.shape[-1] != stack.levels[0].directions[0].input_features:
+        return None, "x does not match the model's features"
+    if not isinstance(y, torch.Tensor) or y.dim() == 0 or y.shape[0] != x.shape[0]:
+        return None, "y is not one array with as many samples as x"
+    steps = int(x.shape[1])
+    head, words = plan_head(stack.dense, objective, y, steps if stack.per_step else None)
+    if head is None:
+        return None, words
+    from unrolled.compiled import blas
+
+    if blas.missing() is not None:
+        return None, f"the stack kernel needs MKL: {blas.missing()}"
+    rows = min(batch_size, x.shape[0])
+    work, widest = _stack_work(stack, rows, steps, x)
+    threads = _threads_for(rows, widest)
+    runner = StackRunner(stack, optimizer, x, head, threads, work)
+    shown = " -> ".join(
+        f"Bidirectional({type(level.directions[0]).__name__}, {level.merge})"
+        if len(level.directions) == 2
+        else type(level.directions[0]).__name__
+        for level in stack.levels
+    )
+    if embedding is not None:
+        shown = f"Embedding -> {shown}"
+    head_words = "TimeDistributed(Dense)" if stack.per_step else "Dense"
+    activation = config_of(stack.dense)["activation"]
+    if activation != "linear":
+        head_words += f"({activation})"
+    name = type(optimizer).__name__.removesuffix("Rule")
+    return runner, (
+        f"numba stack kernel: whole epochs of {shown} -> {head_words}, {words}, {name}, "
+        f"batched over {threads} thread{'s' * (threads > 1)} (MKL sgemm)"
+    )
+
+
+def _token_ids(x: torch.Tensor, input_dim: int) -> tuple[torch.Tensor | None, str]:
+    """`x` as `(samples, timesteps)` whole-number ids below `input_dim`, or why not."""
+    ids = x[..., 0] if x.dim() == 3 and x.shape[-1] == 1 else x
+    if ids.dim() != 2:
+        return None, "x is not (samples, timesteps) token ids for the Embedding"
+    if ids.dtype.is_floating_point and not bool((ids == ids.floor()).all()):
+        return None, "x holds ids that are not whole numbers"
+    if ids.numel() and not (0 <= int(ids.min()) and int(ids.max()) < input_dim):
+        return None, f"x holds ids outside 0..{input_dim - 1} (the Embedding's input_dim)"
+    return ids, ""
+
+
+def _stack_work(stack: StackModel, rows: int, steps: int, x: torch.Tensor) -> tuple[int, int]:
+    """A batch's forward multiply-adds, and the widest level's units."""
+    features = stack.embedding.output_dim if stack.embedding is not None else int(x.shape[-1])
+    work, widest = 0, 0
+    for level in stack.levels:
+        cell = level.directions[0]._cell()
+        gates = cell.kind.gate_count * cell.units
+        work += len(level.directions) * rows * steps * gates * (cell.units + features)
+        concat = len(level.directions) == 2 and level.merge == "concat"
+        features = 2 * cell.units if concat else cell.units
+        widest = max(widest, cell.units)
+    return work, widest
+
+
+def _model_weights_blocker(model: Any) -> str | None:
+    parameters = list(model.parameters())
+    if not parameters:
+        return "the model is not built yet"
+    if any(not p.requires_grad for p in parameters):
+        return "some weights are frozen (trainable=False)"
+    if any(p.dtype != torch.float32 or p.device.type != "cpu" for p in parameters):
+        return "the kernel runs float32 on the CPU"
+    return None
 
 
 def _batched_blocker(units: int, rows: int, threads: int) -> str | None:

@@ -97,23 +97,11 @@ class EpochRunner:
         order_np = np.arange(n, dtype=np.int64) if order is None else order.numpy().astype(np.int64)
         batches = -(-n // batch_size)
         losses = np.zeros(batches, np.float32)
-        head = self.head
-        metric_values = np.zeros((n, len(head.metrics)), np.float32)
+        metric_values = np.zeros((n, len(self.head.metrics)), np.float32)
         theta = flatten(self.weights)
         update = UpdatePlan(self.optimizer, self.weights)
         m, v = update.slots()
-        hyper = (update.code, update.hyper(), update.bounds)
-        stateful = self.recurrent.stateful
-        if stateful:
-            self.recurrent._check_stateful_batch(batch_size)
-            states = [
-                getattr(self.recurrent, name).detach().numpy().copy()
-                for name in self.recurrent._state_names
-            ]
-        else:
-            states = [np.zeros((1, self.units), np.float32)]
-        h_state = states[0]
-        c_state = states[1] if len(states) > 1 else np.zeros_like(h_state)
+        states = self._read_states(batch_size)
         workspace = self._workspace(batch_size) if self.threads else ()
         kernel = self._kernel()
         # numba's OpenMP threads reset the process's OpenMP count, which is torch's too:
@@ -126,12 +114,11 @@ class EpochRunner:
                 count = self._batches_per_call(batches - done)
                 started = perf_counter()
                 rows = slice(done * batch_size, (done + count) * batch_size)
-                kernel(
-                    self.cell_code, self.units, self.x, self.y, self.valid, order_np[rows],
-                    batch_size, stateful, h_state, c_state, theta, self.offsets, m, v, *hyper,
-                    int(update.group["iterations"]) + done + 1, losses[done : done + count],
-                    head.codes, head.delta, head.metrics, head.thresholds, metric_values[rows],
-                    self.sample_weights, *workspace,
+                weights = (theta, m, v, update.code, update.hyper(), update.bounds)
+                first_step = int(update.group["iterations"]) + done + 1
+                self._call(
+                    kernel, order_np[rows], batch_size, states, weights, first_step,
+                    losses[done : done + count], metric_values[rows], workspace,
                 )  # fmt: skip
                 self.seconds_per_batch = (perf_counter() - started) / count
                 done += count
@@ -146,10 +133,47 @@ class EpochRunner:
             update.write_back(m, v, done)
             with torch.no_grad():
                 unflatten(theta, self.weights)
-            if stateful:
-                for name, value in zip(self.recurrent._state_names, states):
-                    setattr(self.recurrent, name, torch.from_numpy(value))
+            self._write_states(states)
         return torch.from_numpy(losses)
+
+    def _read_states(self, batch_size: int) -> list[np.ndarray]:
+        """The stateful layer's states as the kernel updates them (unused zeros otherwise)."""
+        if not self.recurrent.stateful:
+            return [np.zeros((1, self.units), np.float32)] * 2
+        self.recurrent._check_stateful_batch(batch_size)
+        states = [
+            getattr(self.recurrent, name).detach().numpy().copy()
+            for name in self.recurrent._state_names
+        ]
+        return states if len(states) > 1 else [states[0], np.zeros_like(states[0])]
+
+    def _write_states(self, states: list[np.ndarray]) -> None:
+        if self.recurrent.stateful:
+            for name, value in zip(self.recurrent._state_names, states):
+                setattr(self.recurrent, name, torch.from_numpy(value))
+
+    def _call(
+        self,
+        kernel: Any,
+        order: np.ndarray,
+        batch_size: int,
+        states: list[np.ndarray],
+        weights: tuple[Any, ...],
+        first_step: int,
+        losses: np.ndarray,
+        metric_values: np.ndarray,
+        workspace: tuple[np.ndarray, ...],
+    ) -> None:
+        """One kernel call: the batches of `order`. `weights`: theta, the two slot vectors,
+        the rule's code, settings and bounds."""
+        theta, m, v, *rule = weights
+        head, h_state, c_state = self.head, states[0], states[1]
+        kernel(
+            self.cell_code, self.units, self.x, self.y, self.valid, order, batch_size,
+            self.recurrent.stateful, h_state, c_state, theta, self.offsets, m, v, *rule,
+            first_step, losses, head.codes, head.delta, head.metrics, head.thresholds,
+            metric_values, self.sample_weights, *workspace,
+        )  # fmt: skip
 
     def _batches_per_call(self, left: int) -> int:
         """How many batches the next kernel call trains: about CALL_SECONDS' worth, as timed

@@ -57,9 +57,13 @@ def _loss(objective: Any) -> tuple[Any, str | None]:
     return resolved, None
 
 
-def plan_head(dense: Dense, objective: Any, y: Any) -> tuple[Head | None, str]:
+def plan_head(
+    dense: Dense, objective: Any, y: Any, steps: int | None = None
+) -> tuple[Head | None, str]:
     """`(Head, words)` for training `dense`'s outputs on `objective` (`fast_path.Objective`,
-    or a loss spec) against targets `y`, or `(None, reason)`."""
+    or a loss spec) against targets `y`, or `(None, reason)`. With `steps`, the head runs on
+    every one of that many steps: `y` holds each step's targets, and `Head.y` has a row per
+    sample and step."""
     loss, reason = _loss(objective)
     if reason is not None:
         return None, reason
@@ -70,14 +74,16 @@ def plan_head(dense: Dense, objective: Any, y: Any) -> tuple[Head | None, str]:
     activation = config_of(dense)["activation"]  # the Dense table took it
     outputs = dense.units
     sparse = code == codes.LOSS_SPARSE_CCE
-    targets, reason = _targets(y, outputs, sparse)
+    targets, reason = _targets(y, outputs, sparse, steps)
     if targets is None:
         return None, reason
     compiled = getattr(objective, "metrics", None)
     metric_codes, thresholds, names = [], [], []
     if compiled is not None and compiled.spec:
         if compiled.outputs is None:  # as the reference path builds them, from a first batch
-            compiled.build(y[:1], torch.zeros((1, outputs)))
+            compiled.build(
+                y[:1], torch.zeros((1, outputs) if steps is None else (1, steps, outputs))
+            )
         for metric in compiled.all():
             entry = METRIC_OPTIONS.get(type(metric))
             if entry is None:
@@ -116,22 +122,29 @@ def plan_head(dense: Dense, objective: Any, y: Any) -> tuple[Head | None, str]:
     ), words
 
 
-def _targets(y: Any, outputs: int, sparse: bool) -> tuple[np.ndarray | None, str]:
+def _targets(
+    y: Any, outputs: int, sparse: bool, steps: int | None
+) -> tuple[np.ndarray | None, str]:
     """`y` as the kernels read it, or why not: `(samples, outputs)` values, or for the sparse
-    loss `(samples,)` or `(samples, 1)` class ids in `0..outputs-1`."""
+    loss `(samples,)` or `(samples, 1)` class ids in `0..outputs-1`; with `steps`, the same
+    for each step (`(samples, steps, ...)`), a row per sample and step."""
     if not isinstance(y, torch.Tensor) or y.device.type != "cpu" or y.dim() == 0:
         return None, "y is not one array on the CPU"
     samples = y.shape[0]
+    lead = (samples,) if steps is None else (samples, steps)
+    rows = samples if steps is None else samples * steps
     values = y.detach().numpy()
     if sparse:
-        if tuple(y.shape) not in ((samples,), (samples, 1)):
-            return None, "y is not (samples,) class ids, as the sparse loss takes them"
-        ids = values.reshape(samples, 1)
+        if tuple(y.shape) not in (lead, (*lead, 1)):
+            shown = "(samples,)" if steps is None else "(samples, timesteps)"
+            return None, f"y is not {shown} class ids, as the sparse loss takes them"
+        ids = values.reshape(rows, 1)
         if not ((ids >= 0) & (ids < outputs) & (ids == np.floor(ids))).all():
             return None, f"y holds values that are not class ids 0..{outputs - 1}"
         return np.ascontiguousarray(ids, np.float32), ""
-    if outputs == 1 and tuple(y.shape) == (samples,):
-        values = values.reshape(samples, 1)
-    if values.shape != (samples, outputs):
-        return None, f"y is not (samples, {outputs}), the model's output shape"
-    return np.ascontiguousarray(values, np.float32), ""
+    if outputs == 1 and tuple(y.shape) == lead:
+        values = values.reshape(*lead, 1)
+    if values.shape != (*lead, outputs):
+        shown = f"(samples, {outputs})" if steps is None else f"(samples, {steps}, {outputs})"
+        return None, f"y is not {shown}, the model's output shape"
+    return np.ascontiguousarray(values.reshape(rows, outputs), np.float32), ""

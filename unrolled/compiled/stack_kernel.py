@@ -1,0 +1,457 @@
+"""Epochs of `fit` for stacks of recurrent layers: `[Embedding ->] level, ..., level -> Dense`.
+
+The batched kernel's machinery (`batched_kernel`: step-major buffers, MKL sgemm, the
+vectorized gate steps, each batch split into groups trained on numba's threads) for
+models `batched_kernel` does not take: several recurrent layers, `Bidirectional` ones
+(`stack_layout`'s levels of one or two directions and a merge), token ids through an
+`Embedding`, and a Dense head on the last step or on every step (`return_sequences`,
+`TimeDistributed(Dense)`). Masks (`Masking`, `mask_zero`) apply to every level, as Keras
+passes them through `return_sequences` layers.
+
+Per group of rows: each level's directions run forwards in turn (the backward one on its
+input reversed in time, its outputs flipped back when merged), the head gives the gradient
+by the last level's output, and the levels run backwards from the top, each handing the
+gradient by its input to the level below (`dX = DZ @ K^T`, one product), down to the
+Embedding's rows.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from unrolled.compiled.batched_kernel import _gemm, _gru_step, _lstm_step, _simple_step
+from unrolled.compiled.blas import SET_THREADS
+from unrolled.compiled.cell_steps import step_gradients
+from unrolled.compiled.codes import CELL_GRU, CELL_LSTM, GATES_BY_CELL, HEAD_OUTPUTS
+from unrolled.compiled.fit_kernel import _apply_update
+from unrolled.compiled.head_kernel import dense_head
+from unrolled.compiled.jit import kernel, parallel_kernel
+from unrolled.compiled.stack_layout import (
+    BUF_A,
+    BUF_C,
+    BUF_DR,
+    BUF_DY,
+    BUF_DZ,
+    BUF_H,
+    BUF_REC,
+    BUF_TC,
+    BUF_XDIR,
+    BUF_Y,
+    DIRECTION_STRIDE,
+    LV_BIAS,
+    LV_CELL,
+    LV_DIRECTIONS,
+    LV_FEATURES,
+    LV_KERNEL,
+    LV_MERGE,
+    LV_OUT,
+    LV_RECURRENT,
+    LV_SEQUENCES,
+    LV_UNITS,
+    MERGE_AVE,
+    MERGE_CONCAT,
+    MERGE_MUL,
+    SH_DC,
+    SH_DH,
+    SH_DOUT,
+    SH_DX0,
+    SH_EXP,
+    SH_OUT,
+    SH_X0,
+)
+
+
+@kernel
+def _carve(work, at, a, b, c):  # type: ignore[no-untyped-def]
+    """The `(a, b, c)` buffer starting at `at` in a workspace."""
+    return work[at : at + a * b * c].reshape(a, b, c)
+
+
+@kernel
+def _direction_forward(  # type: ignore[no-untyped-def]
+    cell, units, X, live, stateful, h0, c0, theta, oK, oR, ob, A, H, C, REC, TC, E, bits,
+    ints, floats,
+):  # fmt: skip
+    """One direction of a level over its input `X (T, n, F)` in processing order: fills the
+    gates `A`, states `H`, `C (T + 1, n, U)`, GRU's `REC` and LSTM's `TC`. A step masked
+    (`live[t, b]` False) leaves the row's states as they were."""
+    steps, n, features = X.shape
+    gu = GATES_BY_CELL[cell] * units
+    is_gru = cell == CELL_GRU
+    one = np.float32(1.0)
+    for b in range(n):
+        for u in range(units):
+            H[0, b, u] = h0[b, u] if stateful else np.float32(0.0)
+            C[0, b, u] = c0[b, u] if stateful else np.float32(0.0)
+    A2 = A.reshape(steps * n, gu)
+    for r in range(steps * n):
+        for j in range(gu):
+            A2[r, j] = theta[ob + j] if ob >= 0 else np.float32(0.0)
+    _gemm(False, False, steps * n, gu, features, X.ctypes.data, features, theta[oK:].ctypes.data,
+          gu, one, A.ctypes.data, gu, ints, floats)  # fmt: skip
+    R_at = theta[oR:].ctypes.data
+    for t in range(steps):
+        if is_gru:
+            for b in range(n):
+                for j in range(gu):
+                    REC[t, b, j] = theta[ob + gu + j] if ob >= 0 else np.float32(0.0)
+            target = REC[t]
+        else:
+            target = A[t]
+        if t > 0 or stateful:  # h @ R (zero at a stateless first step)
+            _gemm(False, False, n, gu, units, H[t].ctypes.data, units, R_at, gu, one,
+                  target.ctypes.data, gu, ints, floats)  # fmt: skip
+        if cell == CELL_LSTM:
+            _lstm_step(A[t], C[t], C[t + 1], TC[t], H[t + 1], E, bits)
+        elif is_gru:
+            _gru_step(A[t], REC[t], H[t], H[t + 1], E, bits)
+        else:
+            _simple_step(cell, A[t], H[t + 1], E, bits)
+        for b in range(n):
+            if not live[t, b]:
+                for u in range(units):
+                    H[t + 1, b, u] = H[t, b, u]
+                    C[t + 1, b, u] = C[t, b, u]
+
+
+@kernel
+def _direction_backward(  # type: ignore[no-untyped-def]
+    cell, units, X, live, theta, oK, oR, ob, A, H, C, REC, TC, DZ, DR, dH, dC, grad,
+    dY, column, merge, reverse, other_H, sequences, dX, accumulate, ints, floats,
+):  # fmt: skip
+    """Backpropagation through time of one direction (after `_direction_forward`), adding its
+    weight gradients to `grad`.
+
+    The gradient by the direction's outputs: with `sequences`, `dY (T, n, out)` in time
+    order, this direction's part from `column` (the merge's: concat, sum, ave, or mul by the
+    other direction's outputs `other_H`), added as each step is reached; else `dH` holds the
+    gradient by its last output on entry. `dC` holds LSTM's by its last c. With `dX`
+    non-empty, writes (or with `accumulate`, adds) the gradient by the input, in time order.
+    """
+    steps, n, features = X.shape
+    gu = GATES_BY_CELL[cell] * units
+    is_gru = cell == CELL_GRU
+    one = np.float32(1.0)
+    R_at, K_at = theta[oR:].ctypes.data, theta[oK:].ctypes.data
+    R_H = REC[:, :, 2 * units :]  # GRU's recurrent h projection; other cells never read it
+    scale = np.float32(0.5) if merge == MERGE_AVE else one
+    for k in range(steps - 1, -1, -1):
+        if sequences:
+            t = steps - 1 - k if reverse else k  # the time step k processed
+            other = t + 1 if reverse else steps - t  # the other direction's output at time t
+            for b in range(n):
+                for u in range(units):
+                    g = dY[t, b, column + u] * scale
+                    if merge == MERGE_MUL:
+                        g *= other_H[other, b, u]
+                    dH[b, u] += g
+        step_gradients(cell, A[k], R_H[k], H[k], C[k], TC[k], live[k], dH, dC, DZ[k], DR[k])
+        if k > 0:  # dh_prev += dr @ R^T (nothing flows into the initial state)
+            _gemm(False, True, n, units, gu, DR[k].ctypes.data, gu, R_at, gu, one,
+                  dH.ctypes.data, units, ints, floats)  # fmt: skip
+    grad_at = grad.ctypes.data
+    _gemm(True, False, features, gu, steps * n, X.ctypes.data, features, DZ.ctypes.data, gu,
+          one, grad_at + 4 * oK, gu, ints, floats)  # fmt: skip
+    _gemm(True, False, units, gu, steps * n, H.ctypes.data, units, DR.ctypes.data, gu,
+          one, grad_at + 4 * oR, gu, ints, floats)  # fmt: skip
+    if ob >= 0:
+        DZ2, DR2 = DZ.reshape(steps * n, gu), DR.reshape(steps * n, gu)
+        for r in range(steps * n):
+            for j in range(gu):
+                grad[ob + j] += DZ2[r, j]
+        if is_gru:
+            for r in range(steps * n):
+                for j in range(gu):
+                    grad[ob + gu + j] += DR2[r, j]
+    if dX.shape[0] == 0:
+        return
+    if not reverse:  # dX (+)= DZ @ K^T, in time order already
+        _gemm(False, True, steps * n, features, gu, DZ.ctypes.data, gu, K_at, gu,
+              one if accumulate else np.float32(0.0), dX.ctypes.data, features, ints, floats)  # fmt: skip
+        return
+    # processing order into X (read for the last time above), then added flipped in time
+    _gemm(False, True, steps * n, features, gu, DZ.ctypes.data, gu, K_at, gu, np.float32(0.0),
+          X.ctypes.data, features, ints, floats)  # fmt: skip
+    for k in range(steps):
+        t = steps - 1 - k
+        for b in range(n):
+            for f in range(features):
+                dX[t, b, f] = dX[t, b, f] + X[k, b, f] if accumulate else X[k, b, f]
+
+
+@kernel
+def _merged(merge, a, b):  # type: ignore[no-untyped-def]
+    if merge == MERGE_MUL:
+        return a * b
+    if merge == MERGE_AVE:
+        return (a + b) / np.float32(2.0)
+    return a + b  # sum
+
+
+@kernel
+def _merge_outputs(levels, level, work, spots, shared, steps, n):  # type: ignore[no-untyped-def]
+    """The level's output from its directions' states: every step `(T, n, out)` in time
+    order when it returns sequences (the backward direction's flipped back), else the last
+    `(n, out)` (the last level only)."""
+    spec = levels[level]
+    units, width, merge = spec[LV_UNITS], spec[LV_OUT], spec[LV_MERGE]
+    two = spec[LV_DIRECTIONS] == 2
+    Hf = _carve(work, spots[level, 0, BUF_H], steps + 1, n, units)
+    Hb = _carve(work, spots[level, 1, BUF_H], steps + 1, n, units) if two else Hf
+    if spec[LV_SEQUENCES]:
+        Y = _carve(work, spots[level, 2, BUF_Y], steps, n, width)
+        for t in range(steps):
+            for b in range(n):
+                if not two or merge == MERGE_CONCAT:
+                    for u in range(units):
+                        Y[t, b, u] = Hf[t + 1, b, u]
+                    if two:
+                        for u in range(units):
+                            Y[t, b, units + u] = Hb[steps - t, b, u]
+                else:
+                    for u in range(units):
+                        Y[t, b, u] = _merged(merge, Hf[t + 1, b, u], Hb[steps - t, b, u])
+        return
+    OUT = _carve(work, shared[SH_OUT], 1, n, width)[0]
+    for b in range(n):
+        if not two or merge == MERGE_CONCAT:
+            for u in range(units):
+                OUT[b, u] = Hf[steps, b, u]
+            if two:
+                for u in range(units):
+                    OUT[b, units + u] = Hb[steps, b, u]
+        else:
+            for u in range(units):
+                OUT[b, u] = _merged(merge, Hf[steps, b, u], Hb[steps, b, u])
+
+
+@kernel
+def _last_output_gradient(  # type: ignore[no-untyped-def]
+    merge, directions, d, units, work, shared, width, other, steps, dH
+):  # fmt: skip
+    """Sets `dH (n, U)` to direction d's part of the gradient by the last level's last
+    output (`shared[SH_DOUT]`); `other`: the other direction's states (for `mul`)."""
+    n = dH.shape[0]
+    dOUT = _carve(work, shared[SH_DOUT], 1, n, width)[0]
+    for b in range(n):
+        for u in range(units):
+            if directions == 1:
+                dH[b, u] = dOUT[b, u]
+            elif merge == MERGE_CONCAT:
+                dH[b, u] = dOUT[b, d * units + u]
+            elif merge == MERGE_MUL:
+                dH[b, u] = dOUT[b, u] * other[steps, b, u]
+            elif merge == MERGE_AVE:
+                dH[b, u] = dOUT[b, u] * np.float32(0.5)
+            else:
+                dH[b, u] = dOUT[b, u]
+
+
+@kernel
+def _train_rows(  # type: ignore[no-untyped-def]
+    levels, x, tokens, embed, y, per_step, valid, rows, stateful, h_state, c_state, theta,
+    dense, grad, per_row, work, spots, shared, bits, head, delta, metrics, thresholds,
+    metric_values, sample_weights,
+):  # fmt: skip
+    """Forward, loss and backward for one group of a batch (`rows`: its sample indices).
+
+    Adds the group's gradients to `grad` (zeroed by the caller; `per_row` is 1 / the number
+    of the batch's loss terms: rows, or rows x steps with a head on every step), writes the
+    final states of direction-layer `2 * level + d` to `h_state[2 * level + d]`,
+    `c_state[...]` (this group's rows) when `stateful`, each row's metrics to `metric_values
+    (n, M)` (a per-step head's: their mean over steps), and returns the sum of its loss
+    terms, weighted by `sample_weights`.
+    """
+    n = rows.shape[0]
+    if n == 0:
+        return np.float32(0.0)
+    steps = valid.shape[1]
+    n_levels = levels.shape[0]
+    ints, floats = np.zeros(8, np.int32), np.zeros(2, np.float32)
+    width0 = levels[0, LV_FEATURES]
+    X0 = _carve(work, shared[SH_X0], steps, n, width0)
+    E = work[shared[SH_EXP] :]
+    live = np.zeros((steps, n), np.bool_)
+    live_reversed = np.zeros((steps, n), np.bool_)
+    seen = np.zeros(n, np.bool_)
+    # ---- the first level's input: features, or Embedding rows of token ids ----------------
+    oE, dim = embed[0], embed[1]
+    for t in range(steps):
+        for b in range(n):
+            s = rows[b]
+            live[t, b] = valid[s, t] != 0
+            live_reversed[steps - 1 - t, b] = live[t, b]
+            if live[t, b]:
+                seen[b] = True
+            if oE >= 0:
+                at = oE + tokens[s, t] * dim
+                for f in range(dim):
+                    X0[t, b, f] = theta[at + f]
+            else:
+                for f in range(width0):
+                    X0[t, b, f] = x[s, t, f]
+    # ---- forward, level by level ---------------------------------------------------------
+    for level in range(n_levels):
+        spec = levels[level]
+        cell, units, features = spec[LV_CELL], spec[LV_UNITS], spec[LV_FEATURES]
+        gu = GATES_BY_CELL[cell] * units
+        X = X0 if level == 0 else _carve(work, spots[level - 1, 2, BUF_Y], steps, n, features)
+        for d in range(spec[LV_DIRECTIONS]):
+            spot = spots[level, d]
+            Xd, lived = X, live
+            if d == 1:  # the backward direction reads its input reversed in time
+                Xd = _carve(work, spot[BUF_XDIR], steps, n, features)
+                for t in range(steps):
+                    Xd[steps - 1 - t] = X[t]
+                lived = live_reversed
+            o = DIRECTION_STRIDE * d
+            A = _carve(work, spot[BUF_A], steps, n, gu)
+            H = _carve(work, spot[BUF_H], steps + 1, n, units)
+            C = _carve(work, spot[BUF_C], steps + 1, n, units)
+            REC = _carve(work, spot[BUF_REC], steps, n, gu) if cell == CELL_GRU else A
+            TC = _carve(work, spot[BUF_TC], steps, n, units) if cell == CELL_LSTM else H
+            state = 2 * level + d
+            _direction_forward(
+                cell, units, Xd, lived, stateful, h_state[state], c_state[state], theta,
+                spec[LV_KERNEL + o], spec[LV_RECURRENT + o], spec[LV_BIAS + o], A, H, C, REC, TC, E, bits, ints, floats,
+            )  # fmt: skip
+            if stateful:
+                h_state[state, :, :units] = H[steps]
+                c_state[state, :, :units] = C[steps]
+        _merge_outputs(levels, level, work, spots, shared, steps, n)
+    # ---- the Dense head and the loss -------------------------------------------------------
+    top = levels[n_levels - 1]
+    outputs, width = head[HEAD_OUTPUTS], top[LV_OUT]
+    zk = np.zeros(outputs, np.float32)  # the head's pre-activations, outputs, gradient
+    ok = np.zeros(outputs, np.float32)
+    gk = np.zeros(outputs, np.float32)
+    loss = np.float32(0.0)
+    if per_step:  # every step's output, each a loss term (no masks: the plan declines them)
+        Y = _carve(work, spots[n_levels - 1, 2, BUF_Y], steps, n, width)
+        dY = _carve(work, spots[n_levels - 1, 2, BUF_DY], steps, n, width)
+        metric_row = np.zeros(metrics.shape[0], np.float32)
+        for b in range(n):
+            metric_values[b, :] = np.float32(0.0)
+            weight = sample_weights[rows[b]]
+            for t in range(steps):
+                loss += weight * dense_head(
+                    head, delta, y[rows[b] * steps + t], Y[t, b], True, theta, dense[0],
+                    dense[1], per_row * weight, grad, dY[t, b], zk, ok, gk, metrics,
+                    thresholds, metric_row,
+                )  # fmt: skip
+                for j in range(metric_row.shape[0]):
+                    metric_values[b, j] += metric_row[j] / np.float32(steps)
+    else:  # a row with no valid step outputs zeros, as Keras
+        OUT = _carve(work, shared[SH_OUT], 1, n, width)[0]
+        dOUT = _carve(work, shared[SH_DOUT], 1, n, width)[0]
+        for b in range(n):
+            weight = sample_weights[rows[b]]
+            loss += weight * dense_head(
+                head, delta, y[rows[b]], OUT[b], seen[b], theta, dense[0], dense[1],
+                per_row * weight, grad, dOUT[b], zk, ok, gk, metrics, thresholds,
+                metric_values[b],
+            )  # fmt: skip
+    # ---- backward, from the top level down (initial states are constants: truncated BPTT) --
+    dH_all, dC_all = work[shared[SH_DH] :], work[shared[SH_DC] :]
+    no_dx = X0[:0]
+    for level in range(n_levels - 1, -1, -1):
+        spec = levels[level]
+        cell, units, features = spec[LV_CELL], spec[LV_UNITS], spec[LV_FEATURES]
+        gu, merge = GATES_BY_CELL[cell] * units, spec[LV_MERGE]
+        sequences = spec[LV_SEQUENCES] != 0
+        X = X0 if level == 0 else _carve(work, spots[level - 1, 2, BUF_Y], steps, n, features)
+        dX = no_dx
+        if level > 0:
+            dX = _carve(work, spots[level - 1, 2, BUF_DY], steps, n, features)
+        elif embed[0] >= 0:
+            dX = _carve(work, shared[SH_DX0], steps, n, features)
+        dY = _carve(work, spots[level, 2, BUF_DY], steps, n, spec[LV_OUT]) if sequences else X0
+        directions = spec[LV_DIRECTIONS]
+        for d in range(directions):
+            spot = spots[level, d]
+            Xd = X if d == 0 else _carve(work, spot[BUF_XDIR], steps, n, features)
+            A = _carve(work, spot[BUF_A], steps, n, gu)
+            DZ = _carve(work, spot[BUF_DZ], steps, n, gu)
+            H = _carve(work, spot[BUF_H], steps + 1, n, units)
+            C = _carve(work, spot[BUF_C], steps + 1, n, units)
+            REC, DR = A, DZ
+            if cell == CELL_GRU:
+                REC = _carve(work, spot[BUF_REC], steps, n, gu)
+                DR = _carve(work, spot[BUF_DR], steps, n, gu)
+            TC = _carve(work, spot[BUF_TC], steps, n, units) if cell == CELL_LSTM else H
+            other = H
+            if directions == 2:
+                other = _carve(work, spots[level, 1 - d, BUF_H], steps + 1, n, units)
+            dH = dH_all[: n * units].reshape(n, units)
+            dC = dC_all[: n * units].reshape(n, units)
+            dC[:, :] = np.float32(0.0)
+            if sequences:
+                dH[:, :] = np.float32(0.0)
+            else:
+                _last_output_gradient(
+                    merge, directions, d, units, work, shared, width, other, steps, dH
+                )
+            o = DIRECTION_STRIDE * d
+            _direction_backward(
+                cell, units, Xd, live if d == 0 else live_reversed, theta,
+                spec[LV_KERNEL + o], spec[LV_RECURRENT + o], spec[LV_BIAS + o], A, H, C, REC, TC, DZ, DR, dH, dC, grad, dY,
+                units * d if merge == MERGE_CONCAT else 0, merge, d == 1, other, sequences, dX,
+                d == 1, ints, floats,
+            )  # fmt: skip
+    if embed[0] >= 0:  # each step's input gradient onto its token's row
+        dX0 = _carve(work, shared[SH_DX0], steps, n, dim)
+        for t in range(steps):
+            for b in range(n):
+                at = embed[0] + tokens[rows[b], t] * dim
+                for f in range(dim):
+                    grad[at + f] += dX0[t, b, f]
+    return loss
+
+
+@parallel_kernel
+def fit_epoch_stack(  # type: ignore[no-untyped-def]
+    levels, x, tokens, embed, y, per_step, valid, order, batch_size, stateful, h_state,
+    c_state, theta, dense, m, v, opt, hyper, bounds, first_step, losses, head, delta, metrics,
+    thresholds, metric_values, sample_weights, work, spots, shared, bits,
+):  # fmt: skip
+    """Trains the batches of `order` in place, each split into `parts = work.shape[0]`
+    groups trained side by side; `losses[i]` gets batch i's loss.
+
+    Args: `levels (L, COLUMNS)` (`stack_layout`), `x (N, T, F)` float32 features, or with an
+    Embedding (`embed`: its table's offset in `theta` and its dimension; offset -1: none)
+    `tokens (N, T)` int64 ids; `y`: `(N, outputs)` targets, or with `per_step` `(N * T,
+    outputs)`, step t of sample s at row `s * T + t` (the sparse loss: class ids in column
+    0); `valid (N, T)` uint8 (1 where the step counts); `h_state`, `c_state (2L, B, U)`
+    stateful states by direction-layer; `dense`: the head's kernel and bias offsets (-1: no
+    bias); the optimizer as `fit_kernel._apply_update` takes it; `head`, `delta`, `metrics`,
+    `thresholds` as `head_kernel.head_row`; `metric_values (len(order), M)`;
+    `sample_weights (N,)`; `work (parts, floats)`, `spots`, `shared` from
+    `stack_layout.workspace_layout`, `bits (parts, ...)` int32 exp scratch.
+    """
+    parts, n_samples = work.shape[0], order.shape[0]
+    terms = valid.shape[1] if per_step else 1  # loss terms per sample
+    grads = np.zeros((parts, theta.shape[0]), np.float32)
+    group_loss = np.zeros(parts, np.float32)
+    grad = np.zeros(theta.shape[0], np.float32)
+    batch = 0
+    for start in range(0, n_samples, batch_size):
+        size = min(batch_size, n_samples - start)
+        per_row = np.float32(1.0) / np.float32(size * terms)
+        for p in numba.prange(parts):
+            lo, hi = p * size // parts, (p + 1) * size // parts
+            grads[p, :] = np.float32(0.0)
+            before = SET_THREADS(1)  # the groups are the parallelism: MKL stays on one thread
+            group_loss[p] = _train_rows(
+                levels, x, tokens, embed, y, per_step, valid, order[start + lo : start + hi],
+                stateful, h_state[:, lo:hi], c_state[:, lo:hi], theta, dense, grads[p],
+                per_row, work[p], spots, shared, bits[p], head, delta, metrics, thresholds,
+                metric_values[start + lo : start + hi], sample_weights,
+            )  # fmt: skip
+            SET_THREADS(before)
+        grad[:] = np.float32(0.0)
+        for p in range(parts):
+            grad += grads[p]
+        losses[batch] = group_loss.sum() / np.float32(size * terms)
+        _apply_update(opt, theta, grad, m, v, hyper, bounds, first_step + batch)
+        batch += 1

@@ -1,0 +1,167 @@
+"""Whether a model's `fit` can run on the stack kernel (`stack_kernel`), and its levels.
+
+Takes a `Sequential` of `[Embedding | Masking ->] level, ..., level -> head`, where each
+level is an LSTM, GRU or SimpleRNN (on its fused configuration, as `allow_lists` tables
+them) or a `Bidirectional` of one (merge concat, sum, mul or ave), every level but the last
+returns sequences, and the head is a `Dense` on the last level's last output, or on every
+step (`Dense` on its sequence, or `TimeDistributed(Dense)`). A loss on every step takes no
+mask (Keras weighs masked steps out of it; the reference path does that).
+
+`plan_stack(model)` returns a `StackModel` (the layers by role) or the reason it declines,
+naming the layer and option; `fit_plan` asks it for models the single-layer kernels do not
+take.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from unrolled.compiled.allow_lists import (
+    ANY,
+    BOOL,
+    KERNEL_CELLS,
+    MASKING_OPTIONS,
+    RECURRENT_LAYERS,
+    Table,
+    config_of,
+    declined,
+    dense_options,
+    layer_options,
+    only,
+    recurrent_options,
+)
+from unrolled.compiled.stack_layout import MERGES
+from unrolled.layers.bidirectional import Bidirectional
+from unrolled.layers.core import Dense
+from unrolled.layers.embeddings import Embedding
+from unrolled.layers.input_layer import InputLayer
+from unrolled.layers.masking import Masking
+from unrolled.layers.recurrent import RNN
+from unrolled.layers.time_distributed import TimeDistributed
+
+STACK_STRUCTURE = (
+    "[Embedding | Masking ->] LSTM|GRU|SimpleRNN|Bidirectional(...), ... -> Dense "
+    "(or TimeDistributed(Dense) on every step)"
+)
+EMBEDDING_OPTIONS: Table = {
+    **layer_options(True),
+    "input_dim": ANY,
+    "output_dim": ANY,
+    "embeddings_initializer": ANY,
+    "embeddings_regularizer": only(None, why="regularizers run on the reference path"),
+    "embeddings_constraint": only(None, why="constraints run on the reference path"),
+    "mask_zero": BOOL,
+    "quantization_config": only(None),
+}
+BIDIRECTIONAL_OPTIONS: Table = {
+    **layer_options(True),
+    "merge_mode": only(*MERGES, why="merge_mode=None gives two outputs"),
+    "layer": ANY,  # each direction's layer is checked on its own
+    "backward_layer": ANY,
+}
+
+
+@dataclass(frozen=True)
+class Level:
+    """One recurrent level: its layer (each direction's) and how its outputs merge."""
+
+    directions: tuple[RNN, ...]  # (layer,) or (forward_layer, backward_layer)
+    merge: str  # "concat", "sum", "mul", "ave" (one direction: "concat")
+    sequences: bool  # returns every step
+
+
+@dataclass(frozen=True)
+class StackModel:
+    """A model the stack kernel trains, by role."""
+
+    embedding: Embedding | None
+    masking: Masking | None
+    levels: tuple[Level, ...]
+    dense: Dense
+    per_step: bool  # the head runs on every step
+
+    @property
+    def masked(self) -> bool:
+        return self.masking is not None or bool(self.embedding and self.embedding.mask_zero)
+
+
+def plan_stack(model: Any) -> tuple[StackModel | None, str]:
+    """`(StackModel, "")` when the stack kernel takes the model's layers, else `(None, why)`."""
+    if getattr(model, "_nodes", None) is not None or not hasattr(model, "layers"):
+        return None, "only a Sequential model is compiled"
+    layers = [layer for layer in model.layers if not isinstance(layer, InputLayer)]
+    kinds = " -> ".join(type(layer).__name__ for layer in layers)
+    structure = f"the kernels train {STACK_STRUCTURE}; this model is {kinds}"
+    first = layers[0] if layers else None
+    embedding = first if type(first) is Embedding else None
+    masking = first if type(first) is Masking else None
+    body = layers[1:] if embedding or masking else layers
+    if len(body) < 2 or type(body[-1]) not in (Dense, TimeDistributed):
+        return None, structure
+    head = body[-1]
+    per_step = type(head) is TimeDistributed
+    if per_step and type(head.layer) is not Dense:
+        return None, structure
+    if embedding is not None or masking is not None:
+        table = EMBEDDING_OPTIONS if embedding is not None else MASKING_OPTIONS
+        reason = declined(first.name, config_of(first), table)
+        if reason is not None:
+            return None, reason
+    masked = masking is not None or bool(embedding and embedding.mask_zero)
+    levels = []
+    for index, layer in enumerate(body[:-1]):
+        level, reason = _level(layer, index == len(body) - 2, masked, structure)
+        if level is None:
+            return None, reason
+        levels.append(level)
+    per_step = per_step or levels[-1].sequences  # Dense on a sequence runs on every step
+    if per_step != levels[-1].sequences:
+        return None, f"{head.name}: on every step, the last recurrent layer returns sequences"
+    if per_step and masked:
+        return None, (
+            f"{head.name}: a loss on every step of masked sequences runs on the reference path"
+        )
+    dense = head.layer if type(head) is TimeDistributed else head
+    reason = declined(head.name, config_of(head), dense_options(True))
+    if reason is not None:
+        return None, reason
+    return StackModel(embedding, masking, tuple(levels), dense, per_step), ""
+
+
+def _level(layer: Any, top: bool, masked: bool, structure: str) -> tuple[Level | None, str]:
+    """The level a recurrent or Bidirectional layer makes, or why not."""
+    merge = "concat"
+    if type(layer) is Bidirectional:
+        reason = declined(layer.name, layer.get_config(), BIDIRECTIONAL_OPTIONS)
+        if reason is not None:
+            return None, reason
+        directions: tuple[Any, ...] = (layer.forward_layer, layer.backward_layer)
+        merge = layer.merge_mode
+    elif type(layer) in RECURRENT_LAYERS:
+        directions = (layer,)
+    else:
+        return None, structure
+    for backwards, each in enumerate(directions):
+        cell = each._cell()
+        if type(each) not in RECURRENT_LAYERS or type(cell) not in KERNEL_CELLS:
+            return None, f"{each.name}: {type(cell).__name__} is not an LSTM, GRU or SimpleRNN cell"
+        table = {
+            **recurrent_options(type(cell), True, masked),
+            "return_sequences": BOOL if top else only(True, why="it feeds the next layer"),
+            "go_backwards": only(bool(backwards)),
+            # a lower level's outputs at masked steps are never read: the next level skips them
+            "zero_output_for_mask": ANY if not top or each.return_sequences else only(False),
+        }
+        reason = declined(each.name, config_of(each), table)
+        if reason is not None:
+            return None, reason
+        operator = cell.fused_operator()
+        if isinstance(operator, str):
+            return None, f"{each.name}: {operator}"
+    first = directions[0]._cell()
+    if any(
+        type(d._cell()) is not type(first) or d._cell().units != first.units for d in directions
+    ):
+        return None, f"{layer.name}: both directions must be the same cell kind and size"
+    return Level(directions, merge, bool(directions[0].return_sequences)), ""
