@@ -129,7 +129,8 @@ def test_explain_prints_why_the_fit_kernel_declines_and_what_it_takes():
         "from_logits=True or False, label_smoothing=0.0" in flat
     )
     assert "RMSprop: " in flat and "centered=False" in flat
-    assert "Adam: weight_decay=0.0, decay=0.0, clipnorm=None or 0" in flat
+    assert "Adam: weight_decay=a number, decay=0.0, clipnorm=None or a number" in flat
+    assert "Adagrad: " in flat and "initial_accumulator_value" in flat
     assert "SGD: " in flat and "nesterov=True or False" in flat
 
 

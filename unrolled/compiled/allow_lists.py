@@ -129,7 +129,7 @@ def _fit(accepts: Accepts, training: bool, rollout: Accepts = NOT_TRAINED) -> Ac
     return accepts if training else rollout
 
 
-def _layer(training: bool) -> dict[str, Accepts]:
+def layer_options(training: bool) -> dict[str, Accepts]:
     """Options every layer has (`Layer.get_config`)."""
     return {
         "name": ANY,
@@ -164,7 +164,7 @@ def recurrent_options(cell_class: type, training: bool, masked: bool = False) ->
     if kind is None or not kind.fused:
         raise ValueError(f"{cell_class.__name__} is not a cell the compiled kernels run.")
     computed = " or ".join(kind.fused)
-    table = {**_layer(training), "units": ANY}
+    table = {**layer_options(training), "units": ANY}
     table["activation"] = only(*kind.fused, why=f"the fused operator computes {computed}")
     if kind.gated:
         table["recurrent_activation"] = only("sigmoid", why="the fused operator computes sigmoid")
@@ -197,7 +197,7 @@ def recurrent_options(cell_class: type, training: bool, masked: bool = False) ->
 
 def dense_options(training: bool) -> Table:
     return {
-        **_layer(training),
+        **layer_options(training),
         "units": ANY,
         "activation": _fit(only(*HEAD_ACTIVATIONS), training, only(*ROLLOUT_ACTIVATIONS)),
         "use_bias": BOOL,
@@ -205,13 +205,13 @@ def dense_options(training: bool) -> Table:
     }
 
 
-MASKING_OPTIONS: Table = {**_layer(True), "trainable": ANY, "mask_value": ANY}
+MASKING_OPTIONS: Table = {**layer_options(True), "trainable": ANY, "mask_value": ANY}
 # The rollout kernel's pointwise stages (TimeDistributed: of a Dense layer).
 ROLLOUT_STAGES: Mapping[type, Table] = {
     Dense: dense_options(False),
     TimeDistributed: dense_options(False),
-    Activation: {**_layer(False), "activation": only(*ROLLOUT_ACTIVATIONS)},
-    Dropout: {**_layer(False), "rate": NOT_TRAINED, "seed": ANY, "noise_shape": ANY},
+    Activation: {**layer_options(False), "activation": only(*ROLLOUT_ACTIVATIONS)},
+    Dropout: {**layer_options(False), "rate": NOT_TRAINED, "seed": ANY, "noise_shape": ANY},
 }
 
 
