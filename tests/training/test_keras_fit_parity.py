@@ -76,3 +76,37 @@ def test_fit_history_and_weights_match_keras(optimizer, loss, metrics, activatio
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+@pytest.mark.parametrize("fast_path", ["auto", False])
+def test_a_wholly_masked_batch_still_moves_the_embedding_as_keras_does(fast_path) -> None:
+    """Keras runs the recurrent cell on a batch whose every step is masked and masks the
+    result: the Embedding before it gets a zero gradient, and Adam's momentum still moves its
+    rows. The reference path once gave it no gradient (so Adam skipped it): a silent
+    difference from Keras after any padding-only batch."""
+    import unrolled
+
+    x = np.array([[3, 1], [0, 0], [2, 0]])  # the second batch is padding only
+    y = np.array([[1.0], [0.0], [1.0]], np.float32)
+
+    def build(library):  # type: ignore[no-untyped-def]
+        layers = library.layers
+        return library.Sequential(
+            [
+                layers.Input((2,)),
+                layers.Embedding(5, 3, mask_zero=True),
+                layers.GRU(2),
+                layers.Dense(1, activation="sigmoid"),
+            ]
+        )
+
+    keras.utils.set_random_seed(1)
+    theirs = build(keras)
+    ours = build(unrolled)
+    ours.set_weights([keras.ops.convert_to_numpy(w) for w in theirs.weights])
+    theirs.compile(keras.optimizers.Adam(0.05), "binary_crossentropy")
+    ours.compile(unrolled.optimizers.Adam(0.05), "binary_crossentropy", fast_path=fast_path)
+    theirs.fit(x, y, batch_size=1, epochs=2, shuffle=False, verbose=0)
+    ours.fit(x, y, batch_size=1, epochs=2, shuffle=False, verbose=0)
+    for mine, reference in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(mine, keras.ops.convert_to_numpy(reference), atol=2e-6)

@@ -114,6 +114,12 @@ class Dense(KernelLayer):
 
     def build(self, input_shape: Sequence[int | None]) -> None:
         shape = tuple(input_shape)
+        if any(isinstance(axis, (tuple, list)) for axis in shape):  # several tensors' shapes
+            raise ShapeError(
+                f"{self.name}: Dense takes one input of shape (samples, ..., features); "
+                f"received several, of shapes {', '.join(map(str, shape))} (a layer before it "
+                "returns a list, e.g. Bidirectional(merge_mode=None): merge them first)."
+            )
         if len(shape) < 2 or shape[-1] is None:
             raise ShapeError(
                 f"{self.name}: Dense needs inputs of shape (samples, ..., features) with a known "

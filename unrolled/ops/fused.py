@@ -210,8 +210,9 @@ def _nothing_runs(
     outputs = x.new_zeros(x.shape[0], units) if last_only else x.new_zeros(*x.shape[:2], units)
     if torch.is_grad_enabled():
         # Keras runs the cell and masks its result, so every weight gets a zero gradient, and
-        # momentum still moves it; with no gradient at all an optimizer would skip it.
-        outputs = outputs + sum(p.sum() for p in params) * 0.0
+        # momentum still moves it; with no gradient at all an optimizer would skip it. The
+        # inputs too: the layers before (an Embedding, a lower LSTM) get zeros, not nothing.
+        outputs = outputs + (sum(p.sum() for p in params) + x.sum()) * 0.0
     return outputs, initial
 
 
