@@ -193,19 +193,14 @@ def _stack_fit(
     if blocker is not None:
         return None, blocker
     embedding = stack.embedding
-    if not isinstance(x, torch.Tensor) or x.device.type != "cpu":
-        return None, "x is not one array on the CPU"
-    if embedding is not None:
-        x, reason = _token_ids(x, embedding.input_dim)
-        if x is None:
-            return None, reason
-    elif x.dim() != 3 or x.dtype != torch.float32:
-        return None, "x is not one float32 array (samples, timesteps, features)"
-    elif x.shape[-1] != stack.levels[0].directions[0].input_features:
-        return None, "x does not match the model's features"
-    if not isinstance(y, torch.Tensor) or y.dim() == 0 or y.shape[0] != x.shape[0]:
+    inputs, reason = _stack_inputs(stack, x)
+    if inputs is None:
+        return None, reason
+    samples = inputs[0].shape[0]
+    if not isinstance(y, torch.Tensor) or y.dim() == 0 or y.shape[0] != samples:
         return None, "y is not one array with as many samples as x"
-    steps = int(x.shape[1])
+    top = stack.levels[-1]
+    steps = int(inputs[max(top.source, 0)].shape[1])  # the last level's: a decoder's own
     head, words = plan_head(stack.dense, objective, y, steps if stack.per_step else None)
     if head is None:
         return None, words
@@ -213,16 +208,12 @@ def _stack_fit(
 
     if blas.missing() is not None:
         return None, f"the stack kernel needs MKL: {blas.missing()}"
-    rows = min(batch_size, x.shape[0])
-    work, widest = _stack_work(stack, rows, steps, x)
+    rows = min(batch_size, samples)
+    work, widest = _stack_work(stack, rows, inputs)
     threads = _threads_for(rows, widest)
+    x = inputs if len(inputs) > 1 else inputs[0]
     runner = StackRunner(stack, optimizer, x, head, threads, work)
-    shown = " -> ".join(
-        f"Bidirectional({type(level.directions[0]).__name__}, {level.merge})"
-        if len(level.directions) == 2
-        else type(level.directions[0]).__name__
-        for level in stack.levels
-    )
+    shown = " -> ".join(_level_words(level, stack) for level in stack.levels)
     if embedding is not None:
         shown = f"Embedding -> {shown}"
     head_words = "TimeDistributed(Dense)" if stack.per_step else "Dense"
@@ -234,6 +225,16 @@ def _stack_fit(
         f"numba stack kernel: whole epochs of {shown} -> {head_words}, {words}, {name}, "
         f"batched over {threads} thread{'s' * (threads > 1)} (MKL sgemm)"
     )
+
+
+def _level_words(level: Any, stack: StackModel) -> str:
+    """`LSTM`, `Bidirectional(GRU, concat)`, `LSTM encoder`, `LSTM decoder`."""
+    name = type(level.directions[0]).__name__
+    if len(level.directions) == 2:
+        return f"Bidirectional({name}, {level.merge})"
+    if level.init >= 0:
+        return f"{name} decoder"
+    return f"{name} encoder" if any(other.init >= 0 for other in stack.levels) else name
 
 
 def _token_ids(x: torch.Tensor, input_dim: int) -> tuple[torch.Tensor | None, str]:
@@ -248,11 +249,42 @@ def _token_ids(x: torch.Tensor, input_dim: int) -> tuple[torch.Tensor | None, st
     return ids, ""
 
 
-def _stack_work(stack: StackModel, rows: int, steps: int, x: torch.Tensor) -> tuple[int, int]:
+def _stack_inputs(stack: StackModel, x: Any) -> tuple[list[torch.Tensor] | None, str]:
+    """The model inputs as the stack kernel reads them (token ids for an Embedding, float32
+    features otherwise), or why not."""
+    given = list(x) if isinstance(x, (list, tuple)) else [x]
+    readers = {level.source: level for level in stack.levels if level.source >= 0}
+    if len(given) != len(readers):
+        return None, f"x is {len(given)} array(s); the model reads {len(readers)}"
+    inputs = []
+    for index, array in enumerate(given):
+        if not isinstance(array, torch.Tensor) or array.device.type != "cpu":
+            return None, "x is not on the CPU"
+        if index == 0 and stack.embedding is not None:
+            array, reason = _token_ids(array, stack.embedding.input_dim)
+            if array is None:
+                return None, reason
+        elif array.dim() != 3 or array.dtype != torch.float32:
+            return None, "x is not float32 arrays (samples, timesteps, features)"
+        elif array.shape[-1] != readers[index].directions[0].input_features:
+            return None, "x does not match the model's features"
+        inputs.append(array)
+    if any(array.shape[0] != inputs[0].shape[0] for array in inputs):
+        return None, "the inputs do not have the same number of samples"
+    return inputs, ""
+
+
+def _stack_work(stack: StackModel, rows: int, inputs: list[torch.Tensor]) -> tuple[int, int]:
     """A batch's forward multiply-adds, and the widest level's units."""
-    features = stack.embedding.output_dim if stack.embedding is not None else int(x.shape[-1])
-    work, widest = 0, 0
+    work, widest, features, steps = 0, 0, 0, 0
     for level in stack.levels:
+        if level.source >= 0:
+            steps, features = (
+                int(inputs[level.source].shape[1]),
+                int(inputs[level.source].shape[-1]),
+            )
+            if level.source == 0 and stack.embedding is not None:
+                features = stack.embedding.output_dim
         cell = level.directions[0]._cell()
         gates = cell.kind.gate_count * cell.units
         work += len(level.directions) * rows * steps * gates * (cell.units + features)

@@ -30,24 +30,32 @@ from unrolled.compiled.jit import kernel, parallel_kernel
 from unrolled.compiled.stack_layout import (
     BUF_A,
     BUF_C,
+    BUF_DC_FINAL,
+    BUF_DH_FINAL,
     BUF_DR,
+    BUF_DX,
     BUF_DY,
     BUF_DZ,
     BUF_H,
     BUF_REC,
     BUF_TC,
+    BUF_X,
     BUF_XDIR,
     BUF_Y,
     DIRECTION_STRIDE,
+    FROM_LEVEL_BELOW,
     LV_BIAS,
     LV_CELL,
     LV_DIRECTIONS,
     LV_FEATURES,
+    LV_INIT,
     LV_KERNEL,
     LV_MERGE,
     LV_OUT,
     LV_RECURRENT,
     LV_SEQUENCES,
+    LV_SOURCE,
+    LV_STEPS,
     LV_UNITS,
     MERGE_AVE,
     MERGE_CONCAT,
@@ -55,10 +63,8 @@ from unrolled.compiled.stack_layout import (
     SH_DC,
     SH_DH,
     SH_DOUT,
-    SH_DX0,
     SH_EXP,
     SH_OUT,
-    SH_X0,
 )
 
 
@@ -70,11 +76,12 @@ def _carve(work, at, a, b, c):  # type: ignore[no-untyped-def]
 
 @kernel
 def _direction_forward(  # type: ignore[no-untyped-def]
-    cell, units, X, live, stateful, h0, c0, theta, oK, oR, ob, A, H, C, REC, TC, E, bits,
+    cell, units, X, live, starts, h0, c0, theta, oK, oR, ob, A, H, C, REC, TC, E, bits,
     ints, floats,
 ):  # fmt: skip
     """One direction of a level over its input `X (T, n, F)` in processing order: fills the
-    gates `A`, states `H`, `C (T + 1, n, U)`, GRU's `REC` and LSTM's `TC`. A step masked
+    gates `A`, states `H`, `C (T + 1, n, U)`, GRU's `REC` and LSTM's `TC`, from the states
+    `h0`, `c0 (n, >= U)` when `starts` (stateful, or an encoder's), else zeros. A step masked
     (`live[t, b]` False) leaves the row's states as they were."""
     steps, n, features = X.shape
     gu = GATES_BY_CELL[cell] * units
@@ -82,8 +89,8 @@ def _direction_forward(  # type: ignore[no-untyped-def]
     one = np.float32(1.0)
     for b in range(n):
         for u in range(units):
-            H[0, b, u] = h0[b, u] if stateful else np.float32(0.0)
-            C[0, b, u] = c0[b, u] if stateful else np.float32(0.0)
+            H[0, b, u] = h0[b, u] if starts else np.float32(0.0)
+            C[0, b, u] = c0[b, u] if starts else np.float32(0.0)
     A2 = A.reshape(steps * n, gu)
     for r in range(steps * n):
         for j in range(gu):
@@ -99,7 +106,7 @@ def _direction_forward(  # type: ignore[no-untyped-def]
             target = REC[t]
         else:
             target = A[t]
-        if t > 0 or stateful:  # h @ R (zero at a stateless first step)
+        if t > 0 or starts:  # h @ R (zero at a first step from zero states)
             _gemm(False, False, n, gu, units, H[t].ctypes.data, units, R_at, gu, one,
                   target.ctypes.data, gu, ints, floats)  # fmt: skip
         if cell == CELL_LSTM:
@@ -118,7 +125,7 @@ def _direction_forward(  # type: ignore[no-untyped-def]
 @kernel
 def _direction_backward(  # type: ignore[no-untyped-def]
     cell, units, X, live, theta, oK, oR, ob, A, H, C, REC, TC, DZ, DR, dH, dC, grad,
-    dY, column, merge, reverse, other_H, sequences, dX, accumulate, ints, floats,
+    dY, column, merge, reverse, other_H, sequences, dX, accumulate, init_grad, ints, floats,
 ):  # fmt: skip
     """Backpropagation through time of one direction (after `_direction_forward`), adding its
     weight gradients to `grad`.
@@ -128,6 +135,8 @@ def _direction_backward(  # type: ignore[no-untyped-def]
     other direction's outputs `other_H`), added as each step is reached; else `dH` holds the
     gradient by its last output on entry. `dC` holds LSTM's by its last c. With `dX`
     non-empty, writes (or with `accumulate`, adds) the gradient by the input, in time order.
+    With `init_grad`, `dH` and `dC` end holding the gradient by the initial states (an
+    encoder's final ones); else nothing flows into them (truncated, as Keras's constants).
     """
     steps, n, features = X.shape
     gu = GATES_BY_CELL[cell] * units
@@ -147,7 +156,7 @@ def _direction_backward(  # type: ignore[no-untyped-def]
                         g *= other_H[other, b, u]
                     dH[b, u] += g
         step_gradients(cell, A[k], R_H[k], H[k], C[k], TC[k], live[k], dH, dC, DZ[k], DR[k])
-        if k > 0:  # dh_prev += dr @ R^T (nothing flows into the initial state)
+        if k > 0 or init_grad:  # dh_prev += dr @ R^T
             _gemm(False, True, n, units, gu, DR[k].ctypes.data, gu, R_at, gu, one,
                   dH.ctypes.data, units, ints, floats)  # fmt: skip
     grad_at = grad.ctypes.data
@@ -190,12 +199,13 @@ def _merged(merge, a, b):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def _merge_outputs(levels, level, work, spots, shared, steps, n):  # type: ignore[no-untyped-def]
+def _merge_outputs(levels, level, work, spots, shared, n):  # type: ignore[no-untyped-def]
     """The level's output from its directions' states: every step `(T, n, out)` in time
     order when it returns sequences (the backward direction's flipped back), else the last
-    `(n, out)` (the last level only)."""
+    `(n, out)` for the last level (an encoder's output is not read: only its states)."""
     spec = levels[level]
     units, width, merge = spec[LV_UNITS], spec[LV_OUT], spec[LV_MERGE]
+    steps = spec[LV_STEPS]
     two = spec[LV_DIRECTIONS] == 2
     Hf = _carve(work, spots[level, 0, BUF_H], steps + 1, n, units)
     Hb = _carve(work, spots[level, 1, BUF_H], steps + 1, n, units) if two else Hf
@@ -212,6 +222,8 @@ def _merge_outputs(levels, level, work, spots, shared, steps, n):  # type: ignor
                 else:
                     for u in range(units):
                         Y[t, b, u] = _merged(merge, Hf[t + 1, b, u], Hb[steps - t, b, u])
+        return
+    if level != levels.shape[0] - 1:
         return
     OUT = _carve(work, shared[SH_OUT], 1, n, width)[0]
     for b in range(n):
@@ -249,9 +261,44 @@ def _last_output_gradient(  # type: ignore[no-untyped-def]
 
 
 @kernel
+def _live_masks(valid, rows, steps):  # type: ignore[no-untyped-def]
+    """`(live (T, n), live reversed in time, seen (n))` of the rows' valid steps."""
+    n = rows.shape[0]
+    live = np.zeros((steps, n), np.bool_)
+    reversed_ = np.zeros((steps, n), np.bool_)
+    seen = np.zeros(n, np.bool_)
+    for t in range(steps):
+        for b in range(n):
+            live[t, b] = valid[rows[b], t] != 0
+            reversed_[steps - 1 - t, b] = live[t, b]
+            seen[b] = seen[b] or live[t, b]
+    return live, reversed_, seen
+
+
+@kernel
+def _read_input(level, source, x, x2, tokens, embed, theta, rows, X):  # type: ignore[no-untyped-def]
+    """A level's model input into `X (T, n, F)`: features of input `source`, or the first
+    level's Embedding rows of its token ids."""
+    steps, n, features = X.shape
+    for t in range(steps):
+        for b in range(n):
+            s = rows[b]
+            if level == 0 and embed[0] >= 0:
+                at = embed[0] + tokens[s, t] * features
+                for f in range(features):
+                    X[t, b, f] = theta[at + f]
+            elif source == 0:
+                for f in range(features):
+                    X[t, b, f] = x[s, t, f]
+            else:
+                for f in range(features):
+                    X[t, b, f] = x2[s, t, f]
+
+
+@kernel
 def _train_rows(  # type: ignore[no-untyped-def]
-    levels, x, tokens, embed, y, per_step, valid, rows, stateful, h_state, c_state, theta,
-    dense, grad, per_row, work, spots, shared, bits, head, delta, metrics, thresholds,
+    levels, x, x2, tokens, embed, y, per_step, valid, valid2, rows, stateful, h_state, c_state,
+    theta, dense, grad, per_row, work, spots, shared, bits, head, delta, metrics, thresholds,
     metric_values, sample_weights,
 ):  # fmt: skip
     """Forward, loss and backward for one group of a batch (`rows`: its sample indices).
@@ -266,45 +313,33 @@ def _train_rows(  # type: ignore[no-untyped-def]
     n = rows.shape[0]
     if n == 0:
         return np.float32(0.0)
-    steps = valid.shape[1]
     n_levels = levels.shape[0]
     ints, floats = np.zeros(8, np.int32), np.zeros(2, np.float32)
-    width0 = levels[0, LV_FEATURES]
-    X0 = _carve(work, shared[SH_X0], steps, n, width0)
     E = work[shared[SH_EXP] :]
-    live = np.zeros((steps, n), np.bool_)
-    live_reversed = np.zeros((steps, n), np.bool_)
-    seen = np.zeros(n, np.bool_)
-    # ---- the first level's input: features, or Embedding rows of token ids ----------------
-    oE, dim = embed[0], embed[1]
-    for t in range(steps):
-        for b in range(n):
-            s = rows[b]
-            live[t, b] = valid[s, t] != 0
-            live_reversed[steps - 1 - t, b] = live[t, b]
-            if live[t, b]:
-                seen[b] = True
-            if oE >= 0:
-                at = oE + tokens[s, t] * dim
-                for f in range(dim):
-                    X0[t, b, f] = theta[at + f]
-            else:
-                for f in range(width0):
-                    X0[t, b, f] = x[s, t, f]
+    live0, reversed0, seen0 = _live_masks(valid, rows, valid.shape[1])
+    live1, reversed1, seen1 = _live_masks(valid2, rows, valid2.shape[1])
+    roots = np.zeros(n_levels, np.int64)  # the model input whose mask each level follows
     # ---- forward, level by level ---------------------------------------------------------
     for level in range(n_levels):
         spec = levels[level]
         cell, units, features = spec[LV_CELL], spec[LV_UNITS], spec[LV_FEATURES]
-        gu = GATES_BY_CELL[cell] * units
-        X = X0 if level == 0 else _carve(work, spots[level - 1, 2, BUF_Y], steps, n, features)
+        steps, source, gu = spec[LV_STEPS], spec[LV_SOURCE], GATES_BY_CELL[cell] * units
+        if source == FROM_LEVEL_BELOW:
+            roots[level] = roots[level - 1]
+            X = _carve(work, spots[level - 1, 2, BUF_Y], steps, n, features)
+        else:
+            roots[level] = source
+            X = _carve(work, spots[level, 2, BUF_X], steps, n, features)
+            _read_input(level, source, x, x2, tokens, embed, theta, rows, X)
+        first = spec[LV_INIT]
         for d in range(spec[LV_DIRECTIONS]):
             spot = spots[level, d]
-            Xd, lived = X, live
+            Xd, lived = X, live0 if roots[level] == 0 else live1
             if d == 1:  # the backward direction reads its input reversed in time
                 Xd = _carve(work, spot[BUF_XDIR], steps, n, features)
                 for t in range(steps):
                     Xd[steps - 1 - t] = X[t]
-                lived = live_reversed
+                lived = reversed0 if roots[level] == 0 else reversed1
             o = DIRECTION_STRIDE * d
             A = _carve(work, spot[BUF_A], steps, n, gu)
             H = _carve(work, spot[BUF_H], steps + 1, n, units)
@@ -312,17 +347,23 @@ def _train_rows(  # type: ignore[no-untyped-def]
             REC = _carve(work, spot[BUF_REC], steps, n, gu) if cell == CELL_GRU else A
             TC = _carve(work, spot[BUF_TC], steps, n, units) if cell == CELL_LSTM else H
             state = 2 * level + d
+            h0, c0 = h_state[state], c_state[state]
+            if first >= 0:  # an encoder's final states start this level
+                before = levels[first, LV_STEPS]
+                h0 = _carve(work, spots[first, 0, BUF_H], before + 1, n, units)[before]
+                c0 = _carve(work, spots[first, 0, BUF_C], before + 1, n, units)[before]
             _direction_forward(
-                cell, units, Xd, lived, stateful, h_state[state], c_state[state], theta,
-                spec[LV_KERNEL + o], spec[LV_RECURRENT + o], spec[LV_BIAS + o], A, H, C, REC, TC, E, bits, ints, floats,
+                cell, units, Xd, lived, stateful or first >= 0, h0, c0, theta,
+                spec[LV_KERNEL + o], spec[LV_RECURRENT + o], spec[LV_BIAS + o], A, H, C, REC,
+                TC, E, bits, ints, floats,
             )  # fmt: skip
             if stateful:
                 h_state[state, :, :units] = H[steps]
                 c_state[state, :, :units] = C[steps]
-        _merge_outputs(levels, level, work, spots, shared, steps, n)
+        _merge_outputs(levels, level, work, spots, shared, n)
     # ---- the Dense head and the loss -------------------------------------------------------
     top = levels[n_levels - 1]
-    outputs, width = head[HEAD_OUTPUTS], top[LV_OUT]
+    outputs, width, steps = head[HEAD_OUTPUTS], top[LV_OUT], top[LV_STEPS]
     zk = np.zeros(outputs, np.float32)  # the head's pre-activations, outputs, gradient
     ok = np.zeros(outputs, np.float32)
     gk = np.zeros(outputs, np.float32)
@@ -343,6 +384,7 @@ def _train_rows(  # type: ignore[no-untyped-def]
                 for j in range(metric_row.shape[0]):
                     metric_values[b, j] += metric_row[j] / np.float32(steps)
     else:  # a row with no valid step outputs zeros, as Keras
+        seen = seen0 if roots[n_levels - 1] == 0 else seen1
         OUT = _carve(work, shared[SH_OUT], 1, n, width)[0]
         dOUT = _carve(work, shared[SH_DOUT], 1, n, width)[0]
         for b in range(n):
@@ -352,22 +394,26 @@ def _train_rows(  # type: ignore[no-untyped-def]
                 per_row * weight, grad, dOUT[b], zk, ok, gk, metrics, thresholds,
                 metric_values[b],
             )  # fmt: skip
-    # ---- backward, from the top level down (initial states are constants: truncated BPTT) --
+    # ---- backward, from the last level down (initial states are constants unless an
+    # encoder's: truncated BPTT, as Keras) --------------------------------------------------
     dH_all, dC_all = work[shared[SH_DH] :], work[shared[SH_DC] :]
-    no_dx = X0[:0]
+    no_dx = E[:0].reshape(0, 0, 0)
     for level in range(n_levels - 1, -1, -1):
         spec = levels[level]
         cell, units, features = spec[LV_CELL], spec[LV_UNITS], spec[LV_FEATURES]
-        gu, merge = GATES_BY_CELL[cell] * units, spec[LV_MERGE]
+        steps, gu, merge = spec[LV_STEPS], GATES_BY_CELL[cell] * units, spec[LV_MERGE]
         sequences = spec[LV_SEQUENCES] != 0
-        X = X0 if level == 0 else _carve(work, spots[level - 1, 2, BUF_Y], steps, n, features)
+        below = spec[LV_SOURCE] == FROM_LEVEL_BELOW
+        spot_x = spots[level - 1, 2, BUF_Y] if below else spots[level, 2, BUF_X]
+        X = _carve(work, spot_x, steps, n, features)
         dX = no_dx
-        if level > 0:
+        if below:
             dX = _carve(work, spots[level - 1, 2, BUF_DY], steps, n, features)
-        elif embed[0] >= 0:
-            dX = _carve(work, shared[SH_DX0], steps, n, features)
-        dY = _carve(work, spots[level, 2, BUF_DY], steps, n, spec[LV_OUT]) if sequences else X0
-        directions = spec[LV_DIRECTIONS]
+        elif spots[level, 2, BUF_DX] >= 0:  # an Embedding's input
+            dX = _carve(work, spots[level, 2, BUF_DX], steps, n, features)
+        dY = _carve(work, spots[level, 2, BUF_DY], steps, n, spec[LV_OUT]) if sequences else X
+        directions, first = spec[LV_DIRECTIONS], spec[LV_INIT]
+        top_last = level == n_levels - 1 and not sequences
         for d in range(directions):
             spot = spots[level, d]
             Xd = X if d == 0 else _carve(work, spot[BUF_XDIR], steps, n, features)
@@ -386,21 +432,30 @@ def _train_rows(  # type: ignore[no-untyped-def]
             dH = dH_all[: n * units].reshape(n, units)
             dC = dC_all[: n * units].reshape(n, units)
             dC[:, :] = np.float32(0.0)
-            if sequences:
-                dH[:, :] = np.float32(0.0)
-            else:
+            dH[:, :] = np.float32(0.0)
+            if spots[level, 2, BUF_DH_FINAL] >= 0:  # a decoder's gradient by these final states
+                dH[:, :] = _carve(work, spots[level, 2, BUF_DH_FINAL], 1, n, units)[0]
+                dC[:, :] = _carve(work, spots[level, 2, BUF_DC_FINAL], 1, n, units)[0]
+            elif top_last:
                 _last_output_gradient(
                     merge, directions, d, units, work, shared, width, other, steps, dH
                 )
             o = DIRECTION_STRIDE * d
+            live = live0 if roots[level] == 0 else live1
+            if d == 1:
+                live = reversed0 if roots[level] == 0 else reversed1
             _direction_backward(
-                cell, units, Xd, live if d == 0 else live_reversed, theta,
-                spec[LV_KERNEL + o], spec[LV_RECURRENT + o], spec[LV_BIAS + o], A, H, C, REC, TC, DZ, DR, dH, dC, grad, dY,
+                cell, units, Xd, live, theta, spec[LV_KERNEL + o], spec[LV_RECURRENT + o],
+                spec[LV_BIAS + o], A, H, C, REC, TC, DZ, DR, dH, dC, grad, dY,
                 units * d if merge == MERGE_CONCAT else 0, merge, d == 1, other, sequences, dX,
-                d == 1, ints, floats,
+                d == 1, first >= 0, ints, floats,
             )  # fmt: skip
+            if first >= 0:  # hand the gradient by the initial states to the encoder
+                _carve(work, spots[first, 2, BUF_DH_FINAL], 1, n, units)[0][:, :] = dH
+                _carve(work, spots[first, 2, BUF_DC_FINAL], 1, n, units)[0][:, :] = dC
     if embed[0] >= 0:  # each step's input gradient onto its token's row
-        dX0 = _carve(work, shared[SH_DX0], steps, n, dim)
+        steps, dim = levels[0, LV_STEPS], embed[1]
+        dX0 = _carve(work, spots[0, 2, BUF_DX], steps, n, dim)
         for t in range(steps):
             for b in range(n):
                 at = embed[0] + tokens[rows[b], t] * dim
@@ -411,18 +466,20 @@ def _train_rows(  # type: ignore[no-untyped-def]
 
 @parallel_kernel
 def fit_epoch_stack(  # type: ignore[no-untyped-def]
-    levels, x, tokens, embed, y, per_step, valid, order, batch_size, stateful, h_state,
-    c_state, theta, dense, m, v, opt, hyper, bounds, first_step, losses, head, delta, metrics,
-    thresholds, metric_values, sample_weights, work, spots, shared, bits,
+    levels, x, x2, tokens, embed, y, per_step, valid, valid2, order, batch_size, stateful,
+    h_state, c_state, theta, dense, m, v, opt, hyper, bounds, first_step, losses, head, delta,
+    metrics, thresholds, metric_values, sample_weights, work, spots, shared, bits,
 ):  # fmt: skip
     """Trains the batches of `order` in place, each split into `parts = work.shape[0]`
     groups trained side by side; `losses[i]` gets batch i's loss.
 
     Args: `levels (L, COLUMNS)` (`stack_layout`), `x (N, T, F)` float32 features, or with an
     Embedding (`embed`: its table's offset in `theta` and its dimension; offset -1: none)
-    `tokens (N, T)` int64 ids; `y`: `(N, outputs)` targets, or with `per_step` `(N * T,
-    outputs)`, step t of sample s at row `s * T + t` (the sparse loss: class ids in column
-    0); `valid (N, T)` uint8 (1 where the step counts); `h_state`, `c_state (2L, B, U)`
+    `tokens (N, T)` int64 ids; `x2 (N, T2, F2)` a second input (an encoder-decoder's
+    decoder input; else `(N, 0, 0)`); `y`: `(N, outputs)` targets, or with `per_step` `(N *
+    T, outputs)` for the last level's T steps, step t of sample s at row `s * T + t` (the
+    sparse loss: class ids in column 0); `valid (N, T)`, `valid2 (N, T2)` uint8 (1 where the
+    step counts); `h_state`, `c_state (2L, B, U)`
     stateful states by direction-layer; `dense`: the head's kernel and bias offsets (-1: no
     bias); the optimizer as `fit_kernel._apply_update` takes it; `head`, `delta`, `metrics`,
     `thresholds` as `head_kernel.head_row`; `metric_values (len(order), M)`;
@@ -430,7 +487,7 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
     `stack_layout.workspace_layout`, `bits (parts, ...)` int32 exp scratch.
     """
     parts, n_samples = work.shape[0], order.shape[0]
-    terms = valid.shape[1] if per_step else 1  # loss terms per sample
+    terms = levels[levels.shape[0] - 1, LV_STEPS] if per_step else 1  # loss terms per sample
     grads = np.zeros((parts, theta.shape[0]), np.float32)
     group_loss = np.zeros(parts, np.float32)
     grad = np.zeros(theta.shape[0], np.float32)
@@ -443,10 +500,10 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
             grads[p, :] = np.float32(0.0)
             before = SET_THREADS(1)  # the groups are the parallelism: MKL stays on one thread
             group_loss[p] = _train_rows(
-                levels, x, tokens, embed, y, per_step, valid, order[start + lo : start + hi],
-                stateful, h_state[:, lo:hi], c_state[:, lo:hi], theta, dense, grads[p],
-                per_row, work[p], spots, shared, bits[p], head, delta, metrics, thresholds,
-                metric_values[start + lo : start + hi], sample_weights,
+                levels, x, x2, tokens, embed, y, per_step, valid, valid2,
+                order[start + lo : start + hi], stateful, h_state[:, lo:hi], c_state[:, lo:hi],
+                theta, dense, grads[p], per_row, work[p], spots, shared, bits[p], head, delta,
+                metrics, thresholds, metric_values[start + lo : start + hi], sample_weights,
             )  # fmt: skip
             SET_THREADS(before)
         grad[:] = np.float32(0.0)

@@ -4,14 +4,16 @@ A *level* is one recurrent layer of the model, run in one direction or, for
 `Bidirectional`, in two (`directions` 2: the second reads time backwards). Each level is a
 row of `levels (L, COLUMNS)` int64 (`LV_*`): its cell (`codes.CELL_*`), units, input
 features, directions, merge (`MERGE_*`), whether it returns its whole sequence, its output
-width, and per direction where its kernel, recurrent kernel and bias start in the flat
-weights (`LV_KERNEL + DIRECTION_STRIDE * d`, ...; bias -1 when absent).
+width, its steps, where its input comes from (`LV_SOURCE`: the level before, or model input
+0 or 1), which level's final states start it (`LV_INIT`: an encoder's, or -1), and per
+direction where its kernel, recurrent kernel and bias start in the flat weights
+(`LV_KERNEL + DIRECTION_STRIDE * d`, ...; bias -1 when absent).
 
 `workspace_layout` carves one thread's workspace for groups of up to `rows` rows: the
 kernel reads each buffer's start from `spots (L, 3, BUFFERS)` (`[l, d]` for direction d's
-buffers, `[l, 2]` for the level's output sequence and its gradient) and `shared
-(SHARED,)`; no offset is computed twice. Plain NumPy (no numba import): the runner sizes
-workspaces with it before the kernel is loaded.
+buffers, `[l, 2]` for the level's own) and `shared (SHARED,)`; no offset is computed
+twice. Plain NumPy (no numba import): the runner sizes workspaces with it before the
+kernel is loaded.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import numpy as np
 from unrolled.compiled.codes import CELL_GRU, CELL_LSTM, GATES
 
 LV_CELL, LV_UNITS, LV_FEATURES, LV_DIRECTIONS, LV_MERGE, LV_SEQUENCES, LV_OUT = range(7)
-LV_KERNEL, LV_RECURRENT, LV_BIAS = 7, 8, 9  # forward direction's; backward: + DIRECTION_STRIDE
+LV_STEPS, LV_SOURCE, LV_INIT = 7, 8, 9
+LV_KERNEL, LV_RECURRENT, LV_BIAS = 10, 11, 12  # forward direction's; backward: + DIRECTION_STRIDE
 DIRECTION_STRIDE = 3
-COLUMNS = 13
+COLUMNS = 16
+FROM_LEVEL_BELOW = -1  # LV_SOURCE: the level before's output sequence (else the input's index)
 MERGE_CONCAT, MERGE_SUM, MERGE_MUL, MERGE_AVE = range(4)
 MERGES = {"concat": MERGE_CONCAT, "sum": MERGE_SUM, "mul": MERGE_MUL, "ave": MERGE_AVE}
 
@@ -32,23 +36,24 @@ MERGES = {"concat": MERGE_CONCAT, "sum": MERGE_SUM, "mul": MERGE_MUL, "ave": MER
 # state first), GRU's recurrent projections and their gradient, LSTM's tanh(c), and (the
 # backward direction only) its input reversed in time.
 BUF_A, BUF_DZ, BUF_H, BUF_C, BUF_REC, BUF_DR, BUF_TC, BUF_XDIR = range(8)
-# A level's output sequence (time order, `(T, n, out)`) and its gradient.
-BUF_Y, BUF_DY = 0, 1
+# A level's own: its output sequence (time order, `(T, n, out)`) and its gradient; its input
+# `(T, n, features)` when it reads a model input, and that input's gradient (an Embedding's);
+# the gradient by its final h and c `(n, U)` when its states start another level.
+BUF_Y, BUF_DY, BUF_X, BUF_DX, BUF_DH_FINAL, BUF_DC_FINAL = range(6)
 BUFFERS = 8
-# One group's shared buffers: the first level's input `(T, n, features)` and its gradient
-# (for an Embedding's), dh and dc `(n, widest units)`, the exp scratch, the last level's
-# output `(n, out)` when it returns its last step, and that output's gradient.
-SH_X0, SH_DX0, SH_DH, SH_DC, SH_EXP, SH_OUT, SH_DOUT = range(7)
-SHARED = 7
+# One group's shared buffers: dh and dc `(n, widest units)`, the exp scratch, the last
+# level's output `(n, out)` when it returns its last step, and that output's gradient.
+SH_DH, SH_DC, SH_EXP, SH_OUT, SH_DOUT = range(5)
+SHARED = 5
 
 
 def workspace_layout(
-    levels: np.ndarray, steps: int, rows: int, input_width: int, embedded: bool
+    levels: np.ndarray, rows: int, embedded: bool
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """`(spots, shared, floats)` for groups of up to `rows` rows of `steps` steps.
+    """`(spots, shared, floats)` for groups of up to `rows` rows.
 
-    `input_width`: the first level's input features (an Embedding's output dimension when
-    `embedded`, whose gradient the kernel then keeps). Absent buffers start at -1.
+    `embedded`: the first level reads an Embedding's rows, whose gradient the kernel keeps.
+    Absent buffers start at -1.
     """
     spots = np.full((len(levels), 3, BUFFERS), -1, np.int64)
     shared = np.full(SHARED, -1, np.int64)
@@ -61,9 +66,6 @@ def workspace_layout(
 
     widest_units = int(levels[:, LV_UNITS].max())
     widest_gates = max(GATES[int(cell)] * int(units) for cell, units in levels[:, :2])
-    shared[SH_X0] = take(steps * rows * input_width)
-    if embedded:
-        shared[SH_DX0] = take(steps * rows * input_width)
     shared[SH_DH] = take(rows * widest_units)
     shared[SH_DC] = take(rows * widest_units)
     shared[SH_EXP] = take(2 * rows * widest_gates)
@@ -71,9 +73,10 @@ def workspace_layout(
     if not top[LV_SEQUENCES]:
         shared[SH_OUT] = take(rows * int(top[LV_OUT]))
         shared[SH_DOUT] = take(rows * int(top[LV_OUT]))
+    starts_another = set(int(source) for source in levels[:, LV_INIT] if source >= 0)
     for index, level in enumerate(levels):
-        cell, units = int(level[LV_CELL]), int(level[LV_UNITS])
-        gates = GATES[cell] * units
+        cell, units, steps = int(level[LV_CELL]), int(level[LV_UNITS]), int(level[LV_STEPS])
+        features, gates = int(level[LV_FEATURES]), GATES[cell] * units
         for d in range(int(level[LV_DIRECTIONS])):
             spot = spots[index, d]
             spot[BUF_A] = take(steps * rows * gates)
@@ -86,10 +89,18 @@ def workspace_layout(
             if cell == CELL_LSTM:
                 spot[BUF_TC] = take(steps * rows * units)
             if d == 1:
-                spot[BUF_XDIR] = take(steps * rows * int(level[LV_FEATURES]))
+                spot[BUF_XDIR] = take(steps * rows * features)
+        own = spots[index, 2]
         if level[LV_SEQUENCES]:
-            spots[index, 2, BUF_Y] = take(steps * rows * int(level[LV_OUT]))
-            spots[index, 2, BUF_DY] = take(steps * rows * int(level[LV_OUT]))
+            own[BUF_Y] = take(steps * rows * int(level[LV_OUT]))
+            own[BUF_DY] = take(steps * rows * int(level[LV_OUT]))
+        if level[LV_SOURCE] != FROM_LEVEL_BELOW:
+            own[BUF_X] = take(steps * rows * features)
+            if embedded and index == 0:
+                own[BUF_DX] = take(steps * rows * features)
+        if index in starts_another:
+            own[BUF_DH_FINAL] = take(rows * units)
+            own[BUF_DC_FINAL] = take(rows * units)
     return spots, shared, floats
 
 

@@ -14,7 +14,7 @@ take.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from unrolled.compiled.allow_lists import (
@@ -31,7 +31,7 @@ from unrolled.compiled.allow_lists import (
     only,
     recurrent_options,
 )
-from unrolled.compiled.stack_layout import MERGES
+from unrolled.compiled.stack_layout import FROM_LEVEL_BELOW, MERGES
 from unrolled.layers.bidirectional import Bidirectional
 from unrolled.layers.core import Dense
 from unrolled.layers.embeddings import Embedding
@@ -40,6 +40,10 @@ from unrolled.layers.masking import Masking
 from unrolled.layers.recurrent import RNN
 from unrolled.layers.time_distributed import TimeDistributed
 
+ENCODER_DECODER = (
+    "Input -> LSTM|GRU|SimpleRNN(return_state=True), whose states start the same layer kind "
+    "(return_sequences=True) on a second Input -> Dense or TimeDistributed(Dense)"
+)
 STACK_STRUCTURE = (
     "[Embedding | Masking ->] LSTM|GRU|SimpleRNN|Bidirectional(...), ... -> Dense "
     "(or TimeDistributed(Dense) on every step)"
@@ -69,6 +73,8 @@ class Level:
     directions: tuple[RNN, ...]  # (layer,) or (forward_layer, backward_layer)
     merge: str  # "concat", "sum", "mul", "ave" (one direction: "concat")
     sequences: bool  # returns every step
+    source: int = FROM_LEVEL_BELOW  # or the index of the model input it reads
+    init: int = -1  # the level whose final states start it (an encoder), or -1
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,9 @@ class StackModel:
 
 def plan_stack(model: Any) -> tuple[StackModel | None, str]:
     """`(StackModel, "")` when the stack kernel takes the model's layers, else `(None, why)`."""
-    if getattr(model, "_nodes", None) is not None or not hasattr(model, "layers"):
+    if getattr(model, "_nodes", None) is not None:
+        return _encoder_decoder(model)
+    if not hasattr(model, "layers"):
         return None, "only a Sequential model is compiled"
     layers = [layer for layer in model.layers if not isinstance(layer, InputLayer)]
     kinds = " -> ".join(type(layer).__name__ for layer in layers)
@@ -114,7 +122,7 @@ def plan_stack(model: Any) -> tuple[StackModel | None, str]:
         level, reason = _level(layer, index == len(body) - 2, masked, structure)
         if level is None:
             return None, reason
-        levels.append(level)
+        levels.append(level if levels else replace(level, source=0))
     per_step = per_step or levels[-1].sequences  # Dense on a sequence runs on every step
     if per_step != levels[-1].sequences:
         return None, f"{head.name}: on every step, the last recurrent layer returns sequences"
@@ -165,3 +173,65 @@ def _level(layer: Any, top: bool, masked: bool, structure: str) -> tuple[Level |
     ):
         return None, f"{layer.name}: both directions must be the same cell kind and size"
     return Level(directions, merge, bool(directions[0].return_sequences)), ""
+
+
+def _encoder_decoder(model: Any) -> tuple[StackModel | None, str]:
+    """The two-input encoder-decoder graph as two levels, the decoder started by the
+    encoder's final states and read on every step by the head; else why not."""
+    nodes = [node for node in model._nodes if not isinstance(node.layer, InputLayer)]
+    kinds = " -> ".join(type(node.layer).__name__ for node in nodes)
+    words = f"a functional model is compiled as an encoder-decoder, {ENCODER_DECODER}; this one is {kinds}"
+    inputs = list(model._inputs)
+    if len(inputs) != 2 or len(nodes) != 3 or len(model._outputs) != 1:
+        return None, words
+    encoder, decoder, head = nodes
+    if not (
+        {type(encoder.layer), type(decoder.layer)} <= set(RECURRENT_LAYERS)
+        and type(head.layer) in (Dense, TimeDistributed)
+        and len({id(node.layer) for node in nodes}) == 3
+    ):
+        return None, words
+    reads = [node.args[0] if node.args else None for node in nodes]
+    starts = decoder.kwargs.get("initial_state")
+    if (
+        {id(reads[0]), id(reads[1])} != {id(t) for t in inputs}
+        or set(encoder.kwargs) - {"training"}
+        or set(decoder.kwargs) - {"training", "initial_state"}
+        or len(encoder.args) != 1
+        or len(decoder.args) != 1
+        or not isinstance(starts, (list, tuple))
+        or [id(t) for t in starts] != [id(t) for t in encoder.outputs[1:]]
+        or len(head.args) != 1
+        or reads[2] is not decoder.outputs[0]
+        or model._outputs[0] is not head.outputs[0]
+    ):
+        return None, words
+    cells = [encoder.layer._cell(), decoder.layer._cell()]
+    if type(cells[0]) is not type(cells[1]) or cells[0].units != cells[1].units:
+        return None, f"{decoder.layer.name}: the decoder is not the encoder's cell kind and size"
+    levels = []
+    for node, sequences, index in ((encoder, False, 0), (decoder, True, 1)):
+        layer, cell = node.layer, node.layer._cell()
+        if type(cell) not in KERNEL_CELLS:
+            return (
+                None,
+                f"{layer.name}: {type(cell).__name__} is not an LSTM, GRU or SimpleRNN cell",
+            )
+        table = {
+            **recurrent_options(type(cell), True),
+            "return_sequences": only(sequences),
+            "return_state": only(not sequences, why="the encoder hands its states on"),
+            "stateful": only(False, why="a stateful encoder-decoder runs on the reference path"),
+        }
+        reason = declined(layer.name, config_of(layer), table)
+        if reason is not None:
+            return None, reason
+        source = next(i for i, t in enumerate(inputs) if t is reads[index])
+        levels.append(Level((layer,), "concat", sequences, source, 0 if index else -1))
+    dense = head.layer.layer if type(head.layer) is TimeDistributed else head.layer
+    if type(dense) is not Dense:
+        return None, words
+    reason = declined(head.layer.name, config_of(head.layer), dense_options(True))
+    if reason is not None:
+        return None, reason
+    return StackModel(None, None, tuple(levels), dense, True), ""

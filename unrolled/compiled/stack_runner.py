@@ -22,11 +22,14 @@ from unrolled.compiled.stack_layout import (
     LV_CELL,
     LV_DIRECTIONS,
     LV_FEATURES,
+    LV_INIT,
     LV_KERNEL,
     LV_MERGE,
     LV_OUT,
     LV_RECURRENT,
     LV_SEQUENCES,
+    LV_SOURCE,
+    LV_STEPS,
     LV_UNITS,
     MERGE_CONCAT,
     MERGES,
@@ -44,7 +47,7 @@ class StackRunner(EpochRunner):
         self,
         stack: StackModel,
         optimizer: Any,
-        x: torch.Tensor,
+        x: torch.Tensor | list[torch.Tensor],
         head: Head,
         threads: int,
         forward_work: int,
@@ -55,21 +58,60 @@ class StackRunner(EpochRunner):
         self.seconds_per_batch: float | None = None
         self.forward_work = forward_work
         self.metric_values: torch.Tensor | None = None
+        inputs = [
+            np.ascontiguousarray(a.detach().numpy()) for a in (x if isinstance(x, list) else [x])
+        ]
+        self.weights, self.size, self.embed, self.levels, self.dense = self._lay_out(stack, inputs)
+        samples = inputs[0].shape[0]
+        first = inputs[0]
+        if stack.embedding is not None:
+            self.tokens = first.astype(np.int64).reshape(first.shape[:2])
+            self.x = np.zeros((*first.shape[:2], 0), np.float32)
+            mask_zero = stack.embedding.mask_zero
+            self.valid = self.tokens != 0 if mask_zero else np.ones(first.shape[:2], bool)
+        else:
+            self.tokens = np.zeros((samples, 0), np.int64)
+            self.x = first
+            self.valid = np.ones(first.shape[:2], bool)
+            if stack.masking is not None:
+                self.valid = (first != np.float32(stack.masking.mask_value)).any(axis=-1)
+        self.valid = self.valid.astype(np.uint8)
+        second = inputs[1] if len(inputs) > 1 else np.zeros((samples, 0, 0), np.float32)
+        self.x2 = second
+        self.valid2 = np.ones(second.shape[:2], np.uint8)  # the plan takes no mask there
+        self.y = head.y
+        self.sample_weights = np.ones(samples, np.float32)
+
+    @staticmethod
+    def _lay_out(
+        stack: StackModel, inputs: list[np.ndarray]
+    ) -> tuple[list[torch.Tensor], int, np.ndarray, np.ndarray, np.ndarray]:
+        """The flat weights (Embedding, each level's directions, Dense) and the kernel's
+        tables of where each sits: `(tensors, size, embed, levels, dense)`."""
         flat = FlatWeights()
-        self.embed = np.array([-1, 0], np.int64)
+        embed = np.array([-1, 0], np.int64)
         if stack.embedding is not None:
             table = stack.embedding
             shape = (table.input_dim, table.output_dim)
-            self.embed[:] = flat.add(table, [("embeddings", shape)])["embeddings"], shape[1]
-        features = stack.embedding.output_dim if stack.embedding else int(x.shape[-1])
-        self.levels = np.zeros((len(stack.levels), COLUMNS), np.int64)
-        for row, level in zip(self.levels, stack.levels):
+            embed[:] = flat.add(table, [("embeddings", shape)])["embeddings"], shape[1]
+        levels = np.zeros((len(stack.levels), COLUMNS), np.int64)
+        features, steps = 0, 0
+        for row, level in zip(levels, stack.levels):
             cell = level.directions[0]._cell()
             two = len(level.directions) == 2
+            if level.source >= 0:  # a model input: its steps and features (an Embedding's)
+                steps = inputs[level.source].shape[1]
+                features = int(inputs[level.source].shape[-1])
+                if level.source == 0 and stack.embedding is not None:
+                    features = stack.embedding.output_dim
             row[LV_CELL] = cell.fused_operator().kernel_code
-            row[LV_UNITS], row[LV_FEATURES] = cell.units, features
+            row[LV_UNITS], row[LV_FEATURES], row[LV_STEPS] = cell.units, features, steps
             row[LV_DIRECTIONS], row[LV_MERGE] = len(level.directions), MERGES[level.merge]
-            row[LV_SEQUENCES] = level.sequences
+            row[LV_SEQUENCES], row[LV_SOURCE], row[LV_INIT] = (
+                level.sequences,
+                level.source,
+                level.init,
+            )
             row[LV_OUT] = 2 * cell.units if two and row[LV_MERGE] == MERGE_CONCAT else cell.units
             for d, layer in enumerate(level.directions):
                 each = layer._cell()
@@ -82,25 +124,8 @@ class StackRunner(EpochRunner):
             features = int(row[LV_OUT])
         dense = stack.dense
         dense_at = flat.add(dense, dense_shapes(features, dense.units, dense.use_bias))
-        self.dense = np.array([dense_at["kernel"], dense_at.get("bias", -1)], np.int64)
-        self.weights, self.size = flat.tensors, flat.size
-        data = np.ascontiguousarray(x.detach().numpy())
-        samples, steps = data.shape[:2]
-        if stack.embedding is not None:
-            self.tokens = data.astype(np.int64).reshape(samples, steps)
-            self.x = np.zeros((samples, steps, 0), np.float32)
-            mask_zero = stack.embedding.mask_zero
-            self.valid = (self.tokens != 0) if mask_zero else np.ones((samples, steps), bool)
-        else:
-            self.tokens = np.zeros((samples, 0), np.int64)
-            self.x = data
-            masking = stack.masking
-            self.valid = np.ones((samples, steps), bool)
-            if masking is not None:
-                self.valid = (data != np.float32(masking.mask_value)).any(axis=-1)
-        self.valid = self.valid.astype(np.uint8)
-        self.y = head.y
-        self.sample_weights = np.ones(samples, np.float32)
+        offsets = np.array([dense_at["kernel"], dense_at.get("bias", -1)], np.int64)
+        return flat.tensors, flat.size, embed, levels, offsets
 
     def _layers(self) -> list[Any]:
         """Each direction-layer, in the kernel's state order (`2 * level + d`)."""
@@ -149,8 +174,9 @@ class StackRunner(EpochRunner):
         head = self.head
         stateful = self._layers()[0].stateful
         kernel(
-            self.levels, self.x, self.tokens, self.embed, self.y, self.stack.per_step,
-            self.valid, order, batch_size, stateful, states[0], states[1], theta, self.dense,
+            self.levels, self.x, self.x2, self.tokens, self.embed, self.y, self.stack.per_step,
+            self.valid, self.valid2, order, batch_size, stateful, states[0], states[1], theta,
+            self.dense,
             m, v, *rule, first_step, losses, head.codes, head.delta, head.metrics,
             head.thresholds, metric_values, self.sample_weights, *workspace,
         )  # fmt: skip
@@ -158,11 +184,8 @@ class StackRunner(EpochRunner):
     def _workspace(self, batch_size: int) -> tuple[np.ndarray, ...]:
         """Each thread's buffers (`stack_layout`), allocated once per batch size."""
         rows = -(-min(batch_size, self.x.shape[0]) // self.threads)
-        steps = self.valid.shape[1]
-        width = int(self.levels[0, LV_FEATURES])
-        spots, shared, floats = workspace_layout(
-            self.levels, steps, rows, width, self.stack.embedding is not None
-        )
+        embedded = self.stack.embedding is not None
+        spots, shared, floats = workspace_layout(self.levels, rows, embedded)
         if self.workspace is None or self.workspace[0].shape[1] != floats:
             self.workspace = (
                 np.empty((self.threads, floats), np.float32),
