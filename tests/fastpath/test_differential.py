@@ -7,7 +7,9 @@ over two threads where MKL's sgemm is found), and the head: Dense's activation, 
 and the metrics; the history (loss and metrics), weights and states after training must
 match the reference path (`fast_path=False`) to the kernels' tolerance. Rollout: stacks of recurrent layers with
 Dense, TimeDistributed, Activation and Dropout stages, fed back with or without covariates,
-against the stepper.
+against the stepper. The kernels' other optimizers (Adagrad, AdamW and weight decay,
+clipnorm, clipvalue, global_clipnorm) are checked in `test_compiled_optimizers.py`, sample
+and class weights in `test_compiled_sample_weights.py`.
 
 A few derandomized examples by default (about 10 s once numba's cache is warm);
 `UNROLLED_HYPOTHESIS_PROFILE=thorough` draws ten times as many, freshly random each run.

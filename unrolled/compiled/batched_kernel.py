@@ -1,7 +1,8 @@
 """`fit_kernel`'s epochs for batches too big for its row-by-row loops: matrix products and threads.
 
 Same model, step backwards (`cell_steps.step_gradients`), head (`head_kernel.dense_head`),
-optimizers (`fit_kernel._apply_update`: Adam, SGD, RMSprop), masking and states as
+optimizers (`fit_kernel._apply_update`: Adam, AdamW, SGD, RMSprop, Adagrad, weight decay,
+clipnorm, clipvalue, global_clipnorm), sample weights, masking and states as
 `fit_kernel.fit_epoch`, and the same arguments plus per-thread workspaces.
 
 Each batch is split into groups of rows, one per workspace, trained side by side on numba's threads (rows are independent until the weight

@@ -1,10 +1,12 @@
 """Epochs of `fit` for `recurrent layer -> Dense`, many batches per numba call.
 
-Forward, backpropagation through time and the optimizer update (Keras's Adam, SGD or RMSprop,
+Forward, backpropagation through time and the optimizer update (Keras's Adam, AdamW, SGD,
+RMSprop or Adagrad, with weight decay and clipnorm, clipvalue or global_clipnorm;
 `training/update_rules.py` line for line) run batch after batch without returning to
 Python: at the sizes of the seeds' recipes (a few units, a few steps, batch 1) eager
 PyTorch spends its time on dispatch, autograd bookkeeping and the optimizer's tensor
-lists, not on arithmetic.
+lists, not on arithmetic. Each sample's loss is weighed by its `sample_weights` entry
+(Keras's `sample_weight`, or `class_weight` made per sample).
 
 Layouts are Keras's (`kernel (features, G * units)`, gates side by side); every weight
 and optimizer slot lives in one flat float32 vector, addressed by `offsets`

@@ -15,8 +15,12 @@ update as the reference path computes them. Optionally, `runner.compile_note()` 
 line to print before a first call that compiles.
 
 Before asking, the Trainer declines what only it can see: per-batch callbacks, weighted
-metrics, sample weights, distributed or mixed-precision training. The choice and its
-reason are kept in `trainer.last_path`.
+metrics, sample weights that are not one per sample (Keras's temporal `(samples,
+timesteps)` ones), distributed or mixed-precision training. Sample weights (and
+`class_weight`, which the Trainer has already made per sample) reach the runner as
+`runner.sample_weights`, float32 `(samples,)` in `x`'s order, which the kernels read as
+each sample's loss weight; a runner without that attribute stays on the reference path.
+The choice and its reason are kept in `trainer.last_path`.
 
 Switches to force the reference path: `compile(..., fast_path=False)` (or
 `Trainer(..., fast_path=False)`), or the environment variable `UNROLLED_FAST_PATH=0`.
@@ -28,6 +32,7 @@ import os
 import sys
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from unrolled.training import losses as losses_module
@@ -95,8 +100,8 @@ def choose(
         return reference("mixed precision runs the reference path")
     if not isinstance(train, ArrayData) or not isinstance(train.x, torch.Tensor):
         return reference("the data is not one input array (a Dataset, a loader, or several inputs)")
-    if train.sample_weight is not None:
-        return reference("sample or class weights run on the reference path")
+    if (refusal := _weights_refusal(train)) is not None:
+        return reference(refusal)
     if trainer.compiled_metrics.weighted_spec:
         return reference("weighted_metrics are computed on the reference path")
     if trainer.compiled_loss.loss_weights is not None:
@@ -109,7 +114,47 @@ def choose(
     runner, reason = hook(trainer.optimizer, objective, train.x, train.y, batch_size)
     if runner is None:
         return reference(reason)
+    if train.sample_weight is not None:
+        if not hasattr(runner, "sample_weights"):
+            return reference(
+                f"{type(runner).__name__} takes no sample weights: sample or class weights "
+                "run on the reference path"
+            )
+        runner.sample_weights = per_sample_weights(train.sample_weight)
     return runner, FitPath(getattr(runner, "path_name", "compiled"), reason)
+
+
+def _weights_refusal(train: ArrayData) -> str | None:
+    """Why `sample_weight` (or `class_weight` made per sample) keeps the fit on the reference
+    path; None when there are none, or one per sample on the CPU, as the kernels read them."""
+    weights = train.sample_weight
+    if weights is None:
+        return None
+    if not _one_per_sample(weights, train.num_samples):
+        n = train.num_samples
+        return (
+            f"sample_weight of shape {tuple(weights.shape)} runs on the reference path: the "
+            f"compiled kernels take one weight per sample, (samples,) = ({n},) or ({n}, 1), "
+            "not one per timestep"
+        )
+    if weights.device.type != "cpu":
+        return (
+            f"sample_weight on {weights.device} runs on the reference path: the compiled "
+            "kernels read them from the CPU"
+        )
+    return None
+
+
+def _one_per_sample(weights: torch.Tensor, samples: int) -> bool:
+    """`(samples,)` or `(samples, 1)`: one weight for all of a sample's loss terms."""
+    return tuple(weights.shape) in ((samples,), (samples, 1))
+
+
+def per_sample_weights(weights: torch.Tensor) -> np.ndarray:
+    """`weights` as the kernels read them: float32 `(samples,)`, indexed by the sample's row
+    in `x` (the kernel looks them up through the epoch's order, never in shuffled order)."""
+    flat = weights.detach().reshape(-1).to(torch.float32)  # (samples,)
+    return np.ascontiguousarray(flat.numpy())
 
 
 def announce(runner: Any, verbose: int) -> None:
