@@ -17,6 +17,7 @@ import numpy as np
 
 from unrolled import files
 from unrolled.compiled.fit_plan import plan_fit
+from unrolled.compiled.predict_plan import plan_predict
 from unrolled.errors import ConfigError
 from unrolled.explain.summary import summary_text
 from unrolled.layers.base import Layer
@@ -37,6 +38,7 @@ class ModelBase(GeneratorMethods, Layer):
 
     _trainer: Trainer | None = None
     history: Any = None
+    _last_predict_path: Any = None
     _compile_args: dict[str, Any] | None = None
     # The layers were a ModuleList `_layers` up to 0.1.0: files and state dicts of that time
     # name them `_layers.0.cell.kernel`, loaded as `0.cell.kernel` (see `state_names`).
@@ -303,7 +305,11 @@ class ModelBase(GeneratorMethods, Layer):
         `return_dict=True`, as Keras returns them. Keras 3's arguments in Keras's order;
         `x` may be a generator or PyDataset of `(x, y[, sample_weight])` batches."""
         x = as_batch_source(x, steps)
-        return self._trainer_for(x).evaluate(**_arguments(locals()))
+        options = _arguments(locals())  # before any other local
+        trainer = self._trainer_for(x)
+        result = trainer.evaluate(**options)
+        self._last_predict_path = trainer.last_predict_path
+        return result
 
     def predict(
         self,
@@ -316,7 +322,22 @@ class ModelBase(GeneratorMethods, Layer):
         """Outputs for `x` as NumPy arrays, in batches (no compile needed); Keras 3's arguments.
         `x` may be a generator or PyDataset of batches (`x` or `(x, ...)`)."""
         x = as_batch_source(x, steps)
-        return self._predictor(x).predict(**_arguments(locals()))
+        options = _arguments(locals())  # before any other local
+        trainer = self._predictor(x)
+        result = trainer.predict(**options)
+        self._last_predict_path = trainer.last_predict_path
+        return result
+
+    @property
+    def last_predict_path(self) -> Any:
+        """How the last `predict` or `evaluate` computed the model's outputs
+        (`"compiled-predict"` or `"reference"`) and why; None before."""
+        return self._last_predict_path
+
+    def fast_predict(self, x: Any) -> tuple[Any, str]:
+        """The Trainer's hook for compiled inference (`training/evaluation.py`): a runner of
+        the forward pass over all of `x`, or None and the reason for the reference path."""
+        return plan_predict(self, x)
 
     def train_on_batch(self, x: Any, y: Any = None, **kwargs: Any) -> Any:
         return self._trainer_for(x).train_on_batch(x, y, **kwargs)
