@@ -199,7 +199,7 @@ def _decline(**change):
 @pytest.mark.parametrize(
     "change, reason",
     [
-        ({"layer": {"return_sequences": True}, "y": np.zeros((12, STEPS, 2))}, "return_sequences"),
+        ({"layer": {"go_backwards": True}}, "go_backwards=True (only False)"),
         ({"layer": {"dropout": 0.2}}, "dropout"),
         ({"layer": {"recurrent_dropout": 0.2}}, "dropout"),
         ({"layer": {"activation": "relu"}}, "fused operator computes tanh"),
@@ -227,7 +227,6 @@ def _decline(**change):
         ),
         ({"compile": {"optimizer": unrolled.optimizers.Adam(amsgrad=True)}}, "amsgrad"),
         ({"compile": {"fast_path": False}}, "fast_path=False"),
-        ({"sample_weight": np.ones(12, np.float32)}, "sample"),
         ({"steps_per_epoch": 2}, "steps_per_epoch"),
         (
             {"callbacks": [unrolled.callbacks.LambdaCallback(on_batch_end=lambda b, logs: None)]},

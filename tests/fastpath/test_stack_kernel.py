@@ -249,3 +249,75 @@ def test_token_ids_outside_the_vocabulary_go_to_the_reference_path_and_its_error
     model.compile("adam", "mse")
     with pytest.raises(Exception, match="5|vocabulary|index|range"):
         model.fit(np.full((4, 3), 9), np.zeros((4, 1)), verbose=0)
+
+
+def test_one_layer_returning_sequences_into_dense_trains_on_the_stack_kernel():
+    """The single-layer kernels decline `LSTM(return_sequences=True) -> Dense` (they train on
+    the last output); the stack kernel takes it, with Dense on every step."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(6, 4, 2)).astype(np.float32), rng.normal(size=(6, 4, 1))
+    runs = []
+    for fast in ("auto", False):
+        unrolled.set_random_seed(0)
+        model = unrolled.Sequential([Input((4, 2)), LSTM(3, return_sequences=True), Dense(1)])
+        model.compile("adam", "mse", fast_path=fast)
+        runs.append((model, model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)))
+    (fast_model, fast_history), (ref_model, ref_history) = runs
+    assert fast_model.last_fit_path.name == "compiled-epoch", fast_model.last_fit_path.reason
+    np.testing.assert_allclose(fast_history.history["loss"], ref_history.history["loss"], rtol=1e-5)
+    for ours, theirs in zip(fast_model.get_weights(), ref_model.get_weights()):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def _encoder_decoder(kind: str, head: str = "time_distributed") -> unrolled.Model:
+    unrolled.set_random_seed(3)
+    layer = RECURRENT[kind]
+    encoder_input, decoder_input = Input((5, 3)), Input((4, 2))
+    encoded = layer(6, return_state=True)(encoder_input)
+    decoded = layer(6, return_sequences=True)(decoder_input, initial_state=list(encoded[1:]))
+    dense = Dense(3, activation="softmax")
+    output = TimeDistributed(dense)(decoded) if head == "time_distributed" else dense(decoded)
+    return unrolled.Model([encoder_input, decoder_input], output)
+
+
+@pytest.mark.parametrize("kind", sorted(RECURRENT))
+@pytest.mark.parametrize("head", ["time_distributed", "dense"])
+def test_an_encoder_decoder_trains_on_the_stack_kernel(kind, head):
+    """Teacher forcing: the encoder's final states start the decoder; the gradient by them
+    flows back into the encoder. Against the reference path."""
+    rng = np.random.default_rng(1)
+    x = [
+        rng.normal(size=(10, 5, 3)).astype(np.float32),
+        rng.normal(size=(10, 4, 2)).astype(np.float32),
+    ]
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, (10, 4))]
+    runs = []
+    for fast in ("auto", False):
+        model = _encoder_decoder(kind, head)
+        model.compile(
+            unrolled.optimizers.RMSprop(0.01),
+            "categorical_crossentropy",
+            metrics=["accuracy"],
+            fast_path=fast,
+        )
+        runs.append((model, model.fit(x, y, batch_size=4, epochs=2, verbose=0, seed=1)))
+    (fast_model, fast_history), (ref_model, ref_history) = runs
+    name, reason = fast_model.last_fit_path
+    assert name == "compiled-epoch", reason
+    assert "encoder -> " in reason and " decoder -> " in reason, reason
+    for key, values in ref_history.history.items():
+        np.testing.assert_allclose(fast_history.history[key], values, rtol=1e-5, atol=1e-6)
+    for ours, theirs in zip(fast_model.get_weights(), ref_model.get_weights()):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_other_graphs_decline_naming_the_encoder_decoder_they_are_not():
+    first, second = Input((5, 3)), Input((4, 2))
+    merged = LSTM(4)(first)  # the decoder does not start from the encoder's states
+    model = unrolled.Model([first, second], Dense(1)(merged))
+    model.compile("adam", "mse")
+    x = [np.zeros((4, 5, 3), np.float32), np.zeros((4, 4, 2), np.float32)]
+    model.fit(x, np.zeros((4, 1)), verbose=0)
+    name, reason = model.last_fit_path
+    assert name == "reference"
+    assert reason.startswith("a functional model is compiled as an encoder-decoder"), reason

@@ -45,7 +45,7 @@ from unrolled.compiled.allow_lists import (
 from unrolled.compiled.fit_runner import EpochRunner
 from unrolled.compiled.head_plan import plan_head
 from unrolled.compiled.jit import unavailable
-from unrolled.compiled.stack_plan import StackModel, plan_stack
+from unrolled.compiled.stack_plan import STACK_STRUCTURE_WORDS, StackModel, plan_stack
 from unrolled.compiled.stack_runner import StackRunner
 from unrolled.layers.core import Dense
 from unrolled.layers.input_layer import InputLayer
@@ -141,11 +141,12 @@ def plan_fit(
         return None, reason
     blocker, layers = model_blocker(model)
     if blocker is not None:
-        if not blocker.startswith(_STRUCTURE_WORDS):  # the structure fits, an option does not
-            return None, blocker
         stack, reason = plan_stack(model)
-        if stack is None:
-            return None, reason
+        if stack is None:  # the reason of whichever planner got past the model's structure
+            structural = reason.startswith(STACK_STRUCTURE_WORDS)
+            return None, blocker if structural and not blocker.startswith(
+                _STRUCTURE_WORDS
+            ) else reason
         return _stack_fit(model, stack, optimizer, objective, x, y, batch_size)
     parameters = list(model.parameters())
     blocker = _optimizer_blocker(optimizer, parameters)

@@ -75,6 +75,49 @@ def _carve(work, at, a, b, c):  # type: ignore[no-untyped-def]
 
 
 @kernel
+def _live_range(live_t):  # type: ignore[no-untyped-def]
+    """`(lo, hi)`: the rows from the first to the last live one at a step (`lo == hi`: none).
+    The batch's rows come sorted by where their valid steps lie (`_sorted_batch`), so that
+    padded rows fall outside and skip the cell."""
+    n = live_t.shape[0]
+    lo = 0
+    while lo < n and not live_t[lo]:
+        lo += 1
+    hi = n
+    while hi > lo and not live_t[hi - 1]:
+        hi -= 1
+    return lo, hi
+
+
+@kernel
+def _padded(live):  # type: ignore[no-untyped-def]
+    """Whether the steps' live rows (`_live_range`) leave a tenth of the work or more out:
+    then products run step by step on them, else once over every step."""
+    steps, n = live.shape
+    running = 0
+    for t in range(steps):
+        lo, hi = _live_range(live[t])
+        running += hi - lo
+    return 10 * running < 9 * steps * n
+
+
+@kernel
+def _sorted_batch(rows, valid):  # type: ignore[no-untyped-def]
+    """The batch's sample indices ordered by their first valid step, then their last one
+    latest first: pre- or post-padded rows then leave each step's live rows contiguous."""
+    steps = valid.shape[1]
+    keys = np.empty(rows.shape[0], np.int64)
+    for b in range(rows.shape[0]):
+        first, last = steps, -1
+        for t in range(steps):
+            if valid[rows[b], t]:
+                first = min(first, t)
+                last = t
+        keys[b] = first * (steps + 2) + (steps - last)
+    return rows[np.argsort(keys, kind="mergesort")]
+
+
+@kernel
 def _direction_forward(  # type: ignore[no-untyped-def]
     cell, units, X, live, starts, h0, c0, theta, oK, oR, ob, A, H, C, REC, TC, E, bits,
     ints, floats,
@@ -95,28 +138,38 @@ def _direction_forward(  # type: ignore[no-untyped-def]
     for r in range(steps * n):
         for j in range(gu):
             A2[r, j] = theta[ob + j] if ob >= 0 else np.float32(0.0)
-    _gemm(False, False, steps * n, gu, features, X.ctypes.data, features, theta[oK:].ctypes.data,
-          gu, one, A.ctypes.data, gu, ints, floats)  # fmt: skip
+    K_at = theta[oK:].ctypes.data
+    if _padded(live):  # each step's live rows only (`_live_range`)
+        for t in range(steps):
+            lo, hi = _live_range(live[t])
+            if lo < hi:
+                _gemm(False, False, hi - lo, gu, features, X[t, lo:hi].ctypes.data, features,
+                      K_at, gu, one, A[t, lo:hi].ctypes.data, gu, ints, floats)  # fmt: skip
+    else:  # every step's input projection as one product
+        _gemm(False, False, steps * n, gu, features, X.ctypes.data, features, K_at, gu, one,
+              A.ctypes.data, gu, ints, floats)  # fmt: skip
     R_at = theta[oR:].ctypes.data
     for t in range(steps):
+        lo, hi = _live_range(live[t])  # rows outside are masked: only [lo, hi) run the cell
         if is_gru:
-            for b in range(n):
+            for b in range(lo, hi):
                 for j in range(gu):
                     REC[t, b, j] = theta[ob + gu + j] if ob >= 0 else np.float32(0.0)
-            target = REC[t]
-        else:
-            target = A[t]
-        if t > 0 or starts:  # h @ R (zero at a first step from zero states)
-            _gemm(False, False, n, gu, units, H[t].ctypes.data, units, R_at, gu, one,
-                  target.ctypes.data, gu, ints, floats)  # fmt: skip
-        if cell == CELL_LSTM:
-            _lstm_step(A[t], C[t], C[t + 1], TC[t], H[t + 1], E, bits)
+        target = REC[t, lo:hi] if is_gru else A[t, lo:hi]
+        if lo < hi and (t > 0 or starts):  # h @ R (zero at a first step from zero states)
+            _gemm(False, False, hi - lo, gu, units, H[t, lo:hi].ctypes.data, units, R_at, gu,
+                  one, target.ctypes.data, gu, ints, floats)  # fmt: skip
+        if lo == hi:
+            pass
+        elif cell == CELL_LSTM:
+            _lstm_step(A[t, lo:hi], C[t, lo:hi], C[t + 1, lo:hi], TC[t, lo:hi], H[t + 1, lo:hi],
+                       E, bits)  # fmt: skip
         elif is_gru:
-            _gru_step(A[t], REC[t], H[t], H[t + 1], E, bits)
+            _gru_step(A[t, lo:hi], REC[t, lo:hi], H[t, lo:hi], H[t + 1, lo:hi], E, bits)
         else:
-            _simple_step(cell, A[t], H[t + 1], E, bits)
+            _simple_step(cell, A[t, lo:hi], H[t + 1, lo:hi], E, bits)
         for b in range(n):
-            if not live[t, b]:
+            if b < lo or b >= hi or not live[t, b]:  # a masked step: the states pass through
                 for u in range(units):
                     H[t + 1, b, u] = H[t, b, u]
                     C[t + 1, b, u] = C[t, b, u]
@@ -155,15 +208,35 @@ def _direction_backward(  # type: ignore[no-untyped-def]
                     if merge == MERGE_MUL:
                         g *= other_H[other, b, u]
                     dH[b, u] += g
-        step_gradients(cell, A[k], R_H[k], H[k], C[k], TC[k], live[k], dH, dC, DZ[k], DR[k])
+        lo, hi = _live_range(live[k])  # as forwards: rows outside passed their states on
+        for b in range(n):
+            if b < lo or b >= hi:
+                DZ[k, b, :] = np.float32(0.0)
+                DR[k, b, :] = np.float32(0.0)
+        if lo == hi:
+            continue
+        step_gradients(
+            cell, A[k, lo:hi], R_H[k, lo:hi], H[k, lo:hi], C[k, lo:hi], TC[k, lo:hi],
+            live[k, lo:hi], dH[lo:hi], dC[lo:hi], DZ[k, lo:hi], DR[k, lo:hi],
+        )  # fmt: skip
         if k > 0 or init_grad:  # dh_prev += dr @ R^T
-            _gemm(False, True, n, units, gu, DR[k].ctypes.data, gu, R_at, gu, one,
-                  dH.ctypes.data, units, ints, floats)  # fmt: skip
+            _gemm(False, True, hi - lo, units, gu, DR[k, lo:hi].ctypes.data, gu, R_at, gu, one,
+                  dH[lo:hi].ctypes.data, units, ints, floats)  # fmt: skip
     grad_at = grad.ctypes.data
-    _gemm(True, False, features, gu, steps * n, X.ctypes.data, features, DZ.ctypes.data, gu,
-          one, grad_at + 4 * oK, gu, ints, floats)  # fmt: skip
-    _gemm(True, False, units, gu, steps * n, H.ctypes.data, units, DR.ctypes.data, gu,
-          one, grad_at + 4 * oR, gu, ints, floats)  # fmt: skip
+    padded = _padded(live)
+    if padded:  # each step's live rows only: the others' DZ and DR are zeros
+        for k in range(steps):
+            lo, hi = _live_range(live[k])
+            if lo < hi:
+                _gemm(True, False, features, gu, hi - lo, X[k, lo:hi].ctypes.data, features,
+                      DZ[k, lo:hi].ctypes.data, gu, one, grad_at + 4 * oK, gu, ints, floats)  # fmt: skip
+                _gemm(True, False, units, gu, hi - lo, H[k, lo:hi].ctypes.data, units,
+                      DR[k, lo:hi].ctypes.data, gu, one, grad_at + 4 * oR, gu, ints, floats)  # fmt: skip
+    else:  # one product each over every step
+        _gemm(True, False, features, gu, steps * n, X.ctypes.data, features, DZ.ctypes.data, gu,
+              one, grad_at + 4 * oK, gu, ints, floats)  # fmt: skip
+        _gemm(True, False, units, gu, steps * n, H.ctypes.data, units, DR.ctypes.data, gu,
+              one, grad_at + 4 * oR, gu, ints, floats)  # fmt: skip
     if ob >= 0:
         DZ2, DR2 = DZ.reshape(steps * n, gu), DR.reshape(steps * n, gu)
         for r in range(steps * n):
@@ -174,6 +247,20 @@ def _direction_backward(  # type: ignore[no-untyped-def]
                 for j in range(gu):
                     grad[ob + gu + j] += DR2[r, j]
     if dX.shape[0] == 0:
+        return
+    if padded:  # dX (+)= DZ @ K^T step by step, on each step's live rows
+        zero = np.float32(0.0)
+        for k in range(steps):
+            t = steps - 1 - k if reverse else k
+            lo, hi = _live_range(live[k])
+            if not accumulate:
+                for b in range(n):
+                    if b < lo or b >= hi:
+                        dX[t, b, :] = zero
+            if lo < hi:
+                _gemm(False, True, hi - lo, features, gu, DZ[k, lo:hi].ctypes.data, gu, K_at, gu,
+                      one if accumulate else zero, dX[t, lo:hi].ctypes.data, features, ints,
+                      floats)  # fmt: skip
         return
     if not reverse:  # dX (+)= DZ @ K^T, in time order already
         _gemm(False, True, steps * n, features, gu, DZ.ctypes.data, gu, K_at, gu,
@@ -467,8 +554,8 @@ def _train_rows(  # type: ignore[no-untyped-def]
 @parallel_kernel
 def fit_epoch_stack(  # type: ignore[no-untyped-def]
     levels, x, x2, tokens, embed, y, per_step, valid, valid2, order, batch_size, stateful,
-    h_state, c_state, theta, dense, m, v, opt, hyper, bounds, first_step, losses, head, delta,
-    metrics, thresholds, metric_values, sample_weights, work, spots, shared, bits,
+    sort_rows, h_state, c_state, theta, dense, m, v, opt, hyper, bounds, first_step, losses,
+    head, delta, metrics, thresholds, metric_values, sample_weights, work, spots, shared, bits,
 ):  # fmt: skip
     """Trains the batches of `order` in place, each split into `parts = work.shape[0]`
     groups trained side by side; `losses[i]` gets batch i's loss.
@@ -479,7 +566,8 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
     decoder input; else `(N, 0, 0)`); `y`: `(N, outputs)` targets, or with `per_step` `(N *
     T, outputs)` for the last level's T steps, step t of sample s at row `s * T + t` (the
     sparse loss: class ids in column 0); `valid (N, T)`, `valid2 (N, T2)` uint8 (1 where the
-    step counts); `h_state`, `c_state (2L, B, U)`
+    step counts); `sort_rows`: order each batch's rows by their valid steps, so that
+    padding skips the cell (masked, not stateful: rows keep their states' places); `h_state`, `c_state (2L, B, U)`
     stateful states by direction-layer; `dense`: the head's kernel and bias offsets (-1: no
     bias); the optimizer as `fit_kernel._apply_update` takes it; `head`, `delta`, `metrics`,
     `thresholds` as `head_kernel.head_row`; `metric_values (len(order), M)`;
@@ -495,13 +583,16 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
     for start in range(0, n_samples, batch_size):
         size = min(batch_size, n_samples - start)
         per_row = np.float32(1.0) / np.float32(size * terms)
+        batch_rows = order[start : start + size]
+        if sort_rows:  # each sample's metrics land in its sorted place: only their sum is read
+            batch_rows = _sorted_batch(batch_rows, valid)
         for p in numba.prange(parts):
             lo, hi = p * size // parts, (p + 1) * size // parts
             grads[p, :] = np.float32(0.0)
             before = SET_THREADS(1)  # the groups are the parallelism: MKL stays on one thread
             group_loss[p] = _train_rows(
                 levels, x, x2, tokens, embed, y, per_step, valid, valid2,
-                order[start + lo : start + hi], stateful, h_state[:, lo:hi], c_state[:, lo:hi],
+                batch_rows[lo:hi], stateful, h_state[:, lo:hi], c_state[:, lo:hi],
                 theta, dense, grads[p], per_row, work[p], spots, shared, bits[p], head, delta,
                 metrics, thresholds, metric_values[start + lo : start + hi], sample_weights,
             )  # fmt: skip

@@ -48,6 +48,8 @@ STACK_STRUCTURE = (
     "[Embedding | Masking ->] LSTM|GRU|SimpleRNN|Bidirectional(...), ... -> Dense "
     "(or TimeDistributed(Dense) on every step)"
 )
+# How plan_stack's reason starts when the model's structure is not one it takes.
+STACK_STRUCTURE_WORDS = ("the kernels train", "a functional model is compiled as", "only a")
 EMBEDDING_OPTIONS: Table = {
     **layer_options(True),
     "input_dim": ANY,

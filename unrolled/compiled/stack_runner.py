@@ -76,6 +76,10 @@ class StackRunner(EpochRunner):
             if stack.masking is not None:
                 self.valid = (first != np.float32(stack.masking.mask_value)).any(axis=-1)
         self.valid = self.valid.astype(np.uint8)
+        # Padded rows skip the cell when each batch's rows are sorted by their valid steps;
+        # a stateful model's rows keep their places (each carries its own states).
+        stateful = any(layer.stateful for level in stack.levels for layer in level.directions)
+        self.sort_rows = not stateful and not bool(self.valid.all())
         second = inputs[1] if len(inputs) > 1 else np.zeros((samples, 0, 0), np.float32)
         self.x2 = second
         self.valid2 = np.ones(second.shape[:2], np.uint8)  # the plan takes no mask there
@@ -175,8 +179,8 @@ class StackRunner(EpochRunner):
         stateful = self._layers()[0].stateful
         kernel(
             self.levels, self.x, self.x2, self.tokens, self.embed, self.y, self.stack.per_step,
-            self.valid, self.valid2, order, batch_size, stateful, states[0], states[1], theta,
-            self.dense,
+            self.valid, self.valid2, order, batch_size, stateful, self.sort_rows, states[0],
+            states[1], theta, self.dense,
             m, v, *rule, first_step, losses, head.codes, head.delta, head.metrics,
             head.thresholds, metric_values, self.sample_weights, *workspace,
         )  # fmt: skip

@@ -98,8 +98,8 @@ def choose(
         return reference("distributed training runs the reference path")
     if trainer.precision is not None:
         return reference("mixed precision runs the reference path")
-    if not isinstance(train, ArrayData) or not isinstance(train.x, torch.Tensor):
-        return reference("the data is not one input array (a Dataset, a loader, or several inputs)")
+    if not isinstance(train, ArrayData) or not _arrays(train.x):
+        return reference("the data is not arrays (a Dataset, a loader, or a dict of inputs)")
     if (refusal := _weights_refusal(train)) is not None:
         return reference(refusal)
     if trainer.compiled_metrics.weighted_spec:
@@ -122,6 +122,13 @@ def choose(
             )
         runner.sample_weights = per_sample_weights(train.sample_weight)
     return runner, FitPath(getattr(runner, "path_name", "compiled"), reason)
+
+
+def _arrays(x: Any) -> bool:
+    """One input array, or a list of them (a model with several inputs: the hook decides)."""
+    if isinstance(x, (list, tuple)):
+        return bool(x) and all(isinstance(part, torch.Tensor) for part in x)
+    return isinstance(x, torch.Tensor)
 
 
 def _weights_refusal(train: ArrayData) -> str | None:
