@@ -276,18 +276,23 @@ def versions() -> str:
     return "import jax, keras; print(f'jax {jax.__version__}, keras {keras.__version__}')"
 
 
-def start_children(contenders: list[str], jax_python: str | None) -> dict[str, subprocess.Popen]:
-    one_thread = {
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "NUMBA_NUM_THREADS": "1",
-        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+def start_children(
+    contenders: list[str], jax_python: str | None, threads: int = 1
+) -> dict[str, subprocess.Popen]:
+    """One process per contender, each limited to `threads` threads (XLA: one, or its
+    multi-threaded Eigen when more)."""
+    xla = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    limits = {
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "NUMBA_NUM_THREADS": str(threads),
+        "XLA_FLAGS": xla if threads == 1 else f"intra_op_parallelism_threads={threads}",
         # Another checkout's `unrolled` (say, the commit before a change) when PYTHONPATH names it.
         "PYTHONPATH": os.environ.get("PYTHONPATH") or str(HERE.parent.parent),
     }
     children = {}
     for name in contenders:
-        env = {**os.environ, **one_thread}
+        env = {**os.environ, **limits}
         python = sys.executable
         if name == "keras-jax":
             env["KERAS_BACKEND"], python = "jax", jax_python or sys.executable
@@ -296,7 +301,7 @@ def start_children(contenders: list[str], jax_python: str | None) -> dict[str, s
         elif name == "ours-reference":
             env["UNROLLED_FAST_PATH"] = "0"
         code = (
-            "import sys, torch; torch.set_num_threads(1); "
+            f"import sys, torch; torch.set_num_threads({threads}); "
             if name != "keras-jax"
             else "import sys; "
         )
@@ -332,6 +337,8 @@ def main() -> None:
     parser.add_argument("--jax-python", default="/tmp/jaxenv/bin/python")
     parser.add_argument("--quick", action="store_true", help="1 round of two models; no writing")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--threads", type=int, default=1, help="threads per contender")
+    parser.add_argument("--contenders", default="", help="a comma-separated subset (default: all)")
     args = parser.parse_args()
     models = ["airline", "clf_binary"] if args.quick else args.models.split(",")
     rounds = 1 if args.quick else args.rounds
@@ -347,8 +354,10 @@ def main() -> None:
         if probe.returncode == 0:
             jax_version = probe.stdout.strip()
             contenders.append("keras-jax")
+    if args.contenders:
+        contenders = [c for c in contenders if c in args.contenders.split(",")]
     began = time.perf_counter()
-    children = start_children(contenders, args.jax_python)
+    children = start_children(contenders, args.jax_python, args.threads)
     paths: dict[str, str] = {}
     times: dict[tuple[str, str], list[float]] = {}
     try:
@@ -370,14 +379,14 @@ def main() -> None:
             assert process.stdin is not None
             process.stdin.close()
             process.wait()
-    body = report(
-        models, contenders, times, paths, rounds, jax_version, time.perf_counter() - began
-    )
+    seconds = time.perf_counter() - began
+    body = report(models, contenders, times, paths, rounds, jax_version, seconds, args.threads)
     print(body)
     if not (args.quick or args.no_write):
         from report import write_section
 
-        write_section("common_models", body)
+        suffix = "" if args.threads == 1 else f"_{args.threads}_threads"
+        write_section(f"common_models{suffix}", body)
 
 
 def report(
@@ -388,6 +397,7 @@ def report(
     rounds: int,
     jax_version: str | None,
     seconds: float,
+    threads: int = 1,
 ) -> str:
     from report import header_lines
 
@@ -408,13 +418,19 @@ def report(
 
     others = [c for c in contenders if c != "ours"]
     lines = [
-        "## Common models (issue 20): one training epoch, ours against a hand torch loop and Keras 3",
+        "## Common models (issue 20): one training epoch, ours against a hand torch loop and Keras 3"
+        + ("" if threads == 1 else f", {threads} threads"),
         "",
-        *header_lines("python benchmarks/common_models.py", seconds),
+        *header_lines(
+            "python benchmarks/common_models.py"
+            + ("" if threads == 1 else f" --threads {threads}"),
+            seconds,
+        ),
         f"- Keras 3 on JAX: {jax_version if jax_version else 'not installed (skipped)'}"
         " in its own environment (not a test dependency)",
         f"- One epoch of {SAMPLES} samples at batch {BATCH} (airline: the seeds' 92 windows at "
-        f"batch 1) after a warm-up epoch; one process per contender, 1 thread each, {rounds} "
+        f"batch 1) after a warm-up epoch; one process per contender, {threads} thread"
+        f"{'s' * (threads > 1)} each, {rounds} "
         "interleaved rounds; seconds as median (min-max); ratio = contender / ours, median "
         "(min-max of the per-round ratios). The machine is shared (2 cores, other jobs running): "
         "read the spreads.",

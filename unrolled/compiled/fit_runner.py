@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from unrolled.compiled.cpu_load import free_cores
 from unrolled.compiled.head_plan import Head
 from unrolled.compiled.jit import will_compile
 from unrolled.compiled.layout import FlatWeights, dense_shapes, flatten
@@ -107,7 +108,8 @@ class EpochRunner:
         # numba's OpenMP threads reset the process's OpenMP count, which is torch's too:
         # the user's torch.set_num_threads must hold after the fit.
         torch_threads = torch.get_num_threads()
-        team = _numba_team(self.threads)
+        # The batch's parts (`self.threads`) on no more threads than the cores free now.
+        team = _numba_team(free_cores(self.threads) if self.threads else 0)
         done = 0
         try:
             while done < batches:
@@ -223,9 +225,10 @@ class EpochRunner:
 
 def _numba_team(threads: int) -> int | None:
     """Sets numba's parallel team to `threads` (0: the row kernel, no team) and returns the
-    size it had. The batched kernel splits each batch into `threads` parts; a larger team
-    leaves the spare threads spinning for work between batches, a core taken from whatever
-    else runs (another process, or torch)."""
+    size it had. The batched kernels split each batch into their parts; a team larger than
+    that leaves the spare threads spinning for work between batches, a core taken from
+    whatever else runs (another process, or torch), and a smaller one (`cpu_load`) runs
+    several parts per thread."""
     if not threads:
         return None
     import numba
