@@ -92,6 +92,13 @@ def test_default_layers_and_optimizers_are_in_the_tables():
     assert allow_lists.declined("lstm", allow_lists.config_of(layer), options) is None
 
 
+def test_explain_says_nothing_of_a_model_the_stack_kernel_takes():
+    model = unrolled.Sequential(
+        [Input((STEPS, FEATURES)), LSTM(3, return_sequences=True), GRU(2), Dense(2)]
+    )
+    assert "Compiled fit" not in explain_text(model)
+
+
 def test_explain_prints_why_the_fit_kernel_declines_and_what_it_takes():
     model = unrolled.Sequential(
         [LSTM(3, activation="relu", input_shape=(STEPS, FEATURES), name="encoder"), Dense(2)]
@@ -102,10 +109,11 @@ def test_explain_prints_why_the_fit_kernel_declines_and_what_it_takes():
         "computes tanh." in text
     )
     flat = " ".join(text.split())
+    assert "train [Masking ->] LSTM|GRU|SimpleRNN -> Dense, [Embedding | Masking ->]" in flat
     assert (
-        "trains [Masking ->] LSTM|GRU|SimpleRNN -> Dense with loss MSE, MAE, Huber, binary, "
-        "categorical or sparse categorical cross-entropy, metrics mse, mae, rmse, binary, "
-        "categorical or sparse categorical accuracy, on these options:" in flat
+        "with loss MSE, MAE, Huber, binary, categorical or sparse categorical cross-entropy, "
+        "metrics mse, mae, rmse, binary, categorical or sparse categorical accuracy, on these "
+        "options:" in flat
     )
     lstm = flat[flat.index(" LSTM: ") : flat.index(" Dense: ")]
     for option in (

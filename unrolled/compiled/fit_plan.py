@@ -45,7 +45,13 @@ from unrolled.compiled.allow_lists import (
 from unrolled.compiled.fit_runner import EpochRunner
 from unrolled.compiled.head_plan import plan_head
 from unrolled.compiled.jit import unavailable
-from unrolled.compiled.stack_plan import STACK_STRUCTURE_WORDS, StackModel, plan_stack
+from unrolled.compiled.stack_plan import (
+    ENCODER_DECODER,
+    STACK_STRUCTURE,
+    STACK_STRUCTURE_WORDS,
+    StackModel,
+    plan_stack,
+)
 from unrolled.compiled.stack_runner import StackRunner
 from unrolled.layers.core import Dense
 from unrolled.layers.input_layer import InputLayer
@@ -101,10 +107,25 @@ def model_blocker(model: Any) -> tuple[str | None, list[Any]]:
     return (blocker, []) if blocker is not None else (None, layers)
 
 
+def _planned_layers(model: Any) -> tuple[str | None, list[Any], StackModel | None]:
+    """`(reason, layers, stack)`: the single-layer kernels' layers, else the stack kernel's
+    model, else why neither takes the model (the reason of whichever planner got past the
+    model's structure)."""
+    blocker, layers = model_blocker(model)
+    if blocker is None:
+        return None, layers, None
+    stack, reason = plan_stack(model)
+    if stack is not None:
+        return None, [], stack
+    if reason.startswith(STACK_STRUCTURE_WORDS) and not blocker.startswith(_STRUCTURE_WORDS):
+        return blocker, [], None
+    return reason, [], None
+
+
 def explain_lines(model: Any, width: int = 100) -> list[str]:
     """What `unrolled explain` says of the fit kernel: nothing when it takes the model's layers,
     else why not and the tables of what it takes (for the model's recurrent kinds, or all)."""
-    reason, _ = model_blocker(model)
+    reason, _, _ = _planned_layers(model)
     if reason is None:
         return []
     layers = list(getattr(model, "layers", []))
@@ -113,8 +134,8 @@ def explain_lines(model: Any, width: int = 100) -> list[str]:
     masked = any(type(layer) is Masking for layer in layers)
     return [
         f"Compiled fit: declined, {reason}.",
-        f"The fit kernel trains {FIT_STRUCTURE} with loss {FIT_LOSSES}, metrics "
-        f"{FIT_METRICS}, on these options:",
+        f"The fit kernels train {FIT_STRUCTURE}, {STACK_STRUCTURE}, and the encoder-decoder "
+        f"{ENCODER_DECODER}, with loss {FIT_LOSSES}, metrics {FIT_METRICS}, on these options:",
         *describe(fit_tables(taken, masked), width),
     ]
 
@@ -139,14 +160,10 @@ def plan_fit(
     reason = unavailable()
     if reason is not None:
         return None, reason
-    blocker, layers = model_blocker(model)
+    blocker, layers, stack = _planned_layers(model)
     if blocker is not None:
-        stack, reason = plan_stack(model)
-        if stack is None:  # the reason of whichever planner got past the model's structure
-            structural = reason.startswith(STACK_STRUCTURE_WORDS)
-            return None, blocker if structural and not blocker.startswith(
-                _STRUCTURE_WORDS
-            ) else reason
+        return None, blocker
+    if stack is not None:
         return _stack_fit(model, stack, optimizer, objective, x, y, batch_size)
     parameters = list(model.parameters())
     blocker = _optimizer_blocker(optimizer, parameters)
