@@ -1,7 +1,8 @@
-"""The batched epoch kernel's own pieces: its `exp` against NumPy's, and whole epochs split
-into 1, 2 or 3 groups (more groups than rows in a short last batch included) against the
-row-by-row kernel, which `test_fit_kernel.py` and `test_heads.py` check against eager
-autograd: weights, losses, slots, states and each sample's metrics."""
+"""The batched kernels' pieces: `exp` against NumPy's, and the stack kernel's epochs of one
+level split into 1 to 4 groups (more groups than rows in a short last batch included, in a
+NaN-filled workspace) against the row-by-row kernel, which `test_fit_kernel.py` and
+`test_heads.py` check against eager autograd: weights, losses, slots, states and each
+sample's metrics."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ blas = pytest.importorskip("unrolled.compiled.blas")
 if blas.missing() is not None:
     pytest.skip(blas.missing(), allow_module_level=True)
 
-from unrolled.compiled.batched_kernel import _exp, fit_epoch_batched, work_size  # noqa: E402
+from unrolled.compiled import stack_layout as lay  # noqa: E402
+from unrolled.compiled.batched_kernel import _exp  # noqa: E402
 from unrolled.compiled.fit_kernel import fit_epoch  # noqa: E402
+from unrolled.compiled.stack_kernel import fit_epoch_stack  # noqa: E402
 
 STEPS, FEATURES, UNITS, OUTPUTS = 7, 3, 5, 2
 # (loss, Dense activation) pairs, and every metric the head computes
@@ -69,14 +72,27 @@ def _problem(rng, cell, samples, bias, dense_bias):
 
 
 def _batched(groups):
-    def run(cell, units, x, y, valid, order, batch_size, *rest):
-        rows = -(-min(batch_size, x.shape[0]) // groups)
+    """The stack kernel on one level, with `fit_epoch`'s arguments."""
+
+    def run(cell, units, x, y, valid, order, batch_size, stateful, h, c, theta, offsets, *rest):
+        samples, steps, features = x.shape
+        levels = np.zeros((1, lay.COLUMNS), np.int64)
+        levels[0, [lay.LV_CELL, lay.LV_UNITS, lay.LV_FEATURES]] = cell, units, features
+        levels[0, [lay.LV_DIRECTIONS, lay.LV_OUT, lay.LV_STEPS]] = 1, units, steps
+        levels[0, [lay.LV_SOURCE, lay.LV_INIT]] = 0, -1
+        levels[0, [lay.LV_KERNEL, lay.LV_RECURRENT, lay.LV_BIAS]] = offsets[:3]
+        rows = -(-min(batch_size, samples) // groups)
+        spots, shared, floats = lay.workspace_layout(levels, rows, embedded=False)
         # NaN-filled: a read of a workspace value the kernel did not write shows up
-        work = np.full((groups, work_size(cell, x.shape[1], rows, x.shape[2], units)), np.nan)
-        bits = np.zeros((groups, 2 * rows * codes.GATES[cell] * units), np.int32)
-        fit_epoch_batched(
-            cell, units, x, y, valid, order, batch_size, *rest, work.astype(np.float32), bits
-        )
+        work = np.full((groups, floats), np.nan, np.float32)
+        bits = np.zeros((groups, lay.exp_scratch_ints(levels, rows)), np.int32)
+        m, v, opt, hyper, bounds, first_step, losses, head, *scoring = rest
+        fit_epoch_stack(
+            levels, x, np.zeros((samples, 0, 0), np.float32), np.zeros((samples, 0), np.int64),
+            np.array([-1, 0]), y, False, valid, np.zeros((samples, 0), np.uint8), order,
+            batch_size, stateful, False, h[None], c[None], theta, offsets[3:], m, v, opt,
+            hyper, bounds, first_step, losses, head, *scoring, work, spots, shared, bits,
+        )  # fmt: skip
 
     return run
 

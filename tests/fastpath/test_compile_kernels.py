@@ -20,10 +20,10 @@ CHILD = """
 import json
 import unrolled
 results = unrolled.compile_kernels()
-from unrolled.compiled.batched_kernel import fit_epoch_batched
+from unrolled.compiled.stack_kernel import fit_epoch_stack
 from unrolled.compiled.fit_kernel import fit_epoch
 from unrolled.compiled.rollout_kernel import rollout
-kernels = {"fit, row by row": fit_epoch, "fit, batched": fit_epoch_batched, "forecast": rollout}
+kernels = {"fit, row by row": fit_epoch, "fit, batched": fit_epoch_stack, "forecast": rollout}
 misses = {name: sum(k.stats.cache_misses.values()) for name, k in kernels.items()}
 print(json.dumps([results, misses]))
 """

@@ -8,7 +8,7 @@ import pytest
 from test_fit_kernel import OPTIMIZERS, _assert_same, _data, _model, _train
 
 from unrolled.callbacks import ResetStates
-from unrolled.compiled import fit_runner
+from unrolled.compiled import fit_runner, stack_runner
 from unrolled.training.progress import Progress
 
 pytest.importorskip("numba")
@@ -16,20 +16,15 @@ pytest.importorskip("numba")
 
 @pytest.fixture
 def call_sizes(monkeypatch):
-    """The number of samples each kernel call trains, recorded."""
+    """The number of samples each kernel call trains, recorded (either runner's calls)."""
     sizes: list[int] = []
-    chosen = fit_runner.EpochRunner._kernel
+    for runner in (fit_runner.EpochRunner, stack_runner.StackRunner):
 
-    def recording(self):
-        run = chosen(self)
+        def recording(self, kernel, order, *rest, chosen=runner._call):
+            sizes.append(len(order))  # the samples of this call
+            return chosen(self, kernel, order, *rest)
 
-        def call(*args):
-            sizes.append(len(args[5]))  # `order`: the samples of this call
-            return run(*args)
-
-        return call
-
-    monkeypatch.setattr(fit_runner.EpochRunner, "_kernel", recording)
+        monkeypatch.setattr(runner, "_call", recording)
     return sizes
 
 

@@ -1,45 +1,23 @@
-"""`fit_kernel`'s epochs for batches too big for its row-by-row loops: matrix products and threads.
+"""The batched kernels' building blocks: MKL's sgemm from numba, a vectorized `exp`, and
+each fused cell's gate step on a group of rows.
 
-Same model, step backwards (`cell_steps.step_gradients`), head (`head_kernel.dense_head`),
-optimizers (`fit_kernel._apply_update`: Adam, AdamW, SGD, RMSprop, Adagrad, weight decay,
-clipnorm, clipvalue, global_clipnorm), sample weights, masking and states as
-`fit_kernel.fit_epoch`, and the same arguments plus per-thread workspaces.
-
-Each batch is split into groups of rows, one per workspace, trained side by side on numba's threads (rows are independent until the weight
-gradients are summed). Within a group:
-
-- the input projection of every step is one matrix product, `(T*n, F) @ (F, G*U)`;
-- each step's recurrent product `(n, U) @ (U, G*U)` and, backwards, `(n, G*U) @ (G*U, U)`
-  go to MKL's sgemm (`blas.py`), the routine torch's own CPU matmuls use;
-- the weight gradients are one product each over all steps, after the backward loop;
-- the gates' sigmoids and tanhs use `_exp`, a polynomial `exp` that vectorizes (numba's
-  `np.exp` calls the scalar libm routine, and took a third of torch's whole step alone).
-
-Buffers are laid out step-major, `(T, n, ...)`, so that every product reads contiguous rows.
+`stack_kernel` (fit) and `predict_kernel` (inference) run every step's products through
+`_gemm` (the routine torch's own CPU matmuls use, `blas.py`) on step-major buffers `(T, n,
+...)`, so that every product reads contiguous rows, and the gate nonlinearities through the
+steps below, whose sigmoids and tanhs use `_exp`, a polynomial `exp` that vectorizes
+(numba's `np.exp` calls the scalar libm routine, and took a third of torch's whole step
+alone).
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from unrolled.compiled.blas import GEMM, SET_THREADS, missing
-from unrolled.compiled.cell_steps import step_gradients
+from unrolled.compiled.blas import GEMM, missing
 from unrolled.compiled.codes import (
-    CELL_GRU,
-    CELL_LSTM,
     CELL_RNN_TANH,
-    GATES_BY_CELL,
-    HEAD_OUTPUTS,
-    OFFSET_BIAS,
-    OFFSET_DENSE,
-    OFFSET_DENSE_BIAS,
-    OFFSET_KERNEL,
-    OFFSET_RECURRENT,
 )
-from unrolled.compiled.fit_kernel import _apply_update
-from unrolled.compiled.head_kernel import dense_head
-from unrolled.compiled.jit import kernel, parallel_kernel
+from unrolled.compiled.jit import kernel
 
 _NO, _YES = 78, 84  # Fortran's 'N' and 'T'
 if missing() is not None:  # the plan declines before importing this module
@@ -83,19 +61,6 @@ def _exp(x, bits):  # type: ignore[no-untyped-def]
         bits[j] = (np.int32(n) + np.int32(127)) << np.int32(23)  # the float 2^n
     for j in range(x.shape[0]):
         x[j] *= scale[j]
-
-
-@kernel
-def work_size(cell, steps, rows, features, units):  # type: ignore[no-untyped-def]
-    """Floats of one group's workspace, for groups of up to `rows` rows (`_train_rows` carves it)."""
-    gu = GATES_BY_CELL[cell] * units
-    per_step = features + 2 * gu + 2 * units  # X; A, DZ; H, C
-    if cell == CELL_GRU:
-        per_step += 2 * gu  # REC, DR
-    if cell == CELL_LSTM:
-        per_step += units  # TC
-    # H's and C's extra step; dH, dC; the exp scratch
-    return rows * (steps * per_step + 2 * units + 2 * units + 2 * gu)
 
 
 # The pointwise functions below work on one row's views and write one array per loop: LLVM
@@ -187,217 +152,3 @@ def _simple_step(cell, a, h_out, e, bits):  # type: ignore[no-untyped-def]
     h_flat = h_out.reshape(n * units)
     for j in range(n * units):
         h_flat[j] = flat[j]
-
-
-@kernel
-def _train_rows(  # type: ignore[no-untyped-def]
-    cell,
-    units,
-    x,
-    y,
-    valid,
-    rows,
-    stateful,
-    h_state,
-    c_state,
-    theta,
-    offsets,
-    grad,
-    per_row,
-    work,
-    bits,
-    head,
-    delta,
-    metrics,
-    thresholds,
-    metric_values,
-    sample_weights,
-):
-    """Forward, loss and backward for one group of a batch (`rows`: its sample indices).
-
-    Adds the group's gradients to `grad` (zeroed by the caller; `per_row` is 1 / the
-    batch's size), writes its final states to `h_state`, `c_state` (this group's rows) when
-    `stateful`, each row's metrics to `metric_values (n, M)`, and returns the sum of its
-    rows' losses.
-    """
-    n = rows.shape[0]
-    if n == 0:
-        return np.float32(0.0)
-    steps, features = x.shape[1], x.shape[2]
-    outputs = head[HEAD_OUTPUTS]
-    gu = GATES_BY_CELL[cell] * units
-    is_gru = cell == CELL_GRU
-    oK, oR, ob = offsets[OFFSET_KERNEL], offsets[OFFSET_RECURRENT], offsets[OFFSET_BIAS]
-    oD, obd = offsets[OFFSET_DENSE], offsets[OFFSET_DENSE_BIAS]
-    K_at, R_at = theta[oK:].ctypes.data, theta[oR:].ctypes.data
-    ints, floats = np.zeros(8, np.int32), np.zeros(2, np.float32)
-    one = np.float32(1.0)
-    # ---- the workspace, carved (sizes as in `work_size`) ----------------------------------
-    at = 0
-    X = work[at : at + steps * n * features].reshape(steps, n, features)  # (T, n, F)
-    at += steps * n * features
-    A = work[at : at + steps * n * gu].reshape(steps, n, gu)  # pre-activations, then gates
-    at += steps * n * gu
-    DZ = work[at : at + steps * n * gu].reshape(steps, n, gu)
-    at += steps * n * gu
-    H = work[at : at + (steps + 1) * n * units].reshape(steps + 1, n, units)  # H[t + 1]: after t
-    at += (steps + 1) * n * units
-    C = work[at : at + (steps + 1) * n * units].reshape(steps + 1, n, units)
-    at += (steps + 1) * n * units
-    # GRU only: h @ R + recurrent bias, and its gradient; other cells read A and DZ there
-    REC, DR = A, DZ
-    if is_gru:
-        REC = work[at : at + steps * n * gu].reshape(steps, n, gu)
-        at += steps * n * gu
-        DR = work[at : at + steps * n * gu].reshape(steps, n, gu)
-        at += steps * n * gu
-    R_H = REC[:, :, 2 * units :]  # GRU's recurrent h projection; other cells never read it
-    TC = C  # tanh(c): LSTM only; other cells never read it
-    if cell == CELL_LSTM:
-        TC = work[at : at + steps * n * units].reshape(steps, n, units)
-        at += steps * n * units
-    dH = work[at : at + n * units].reshape(n, units)
-    at += n * units
-    dC = work[at : at + n * units].reshape(n, units)
-    at += n * units
-    E = work[at : at + 2 * n * gu]  # exp scratch
-    live = np.zeros((steps, n), np.bool_)
-    seen = np.zeros(n, np.bool_)
-    # ---- forward ---------------------------------------------------------------------------
-    for t in range(steps):
-        for b in range(n):
-            s = rows[b]
-            live[t, b] = valid[s, t] != 0
-            for f in range(features):
-                X[t, b, f] = x[s, t, f]
-    for b in range(n):
-        for u in range(units):
-            H[0, b, u] = h_state[b, u] if stateful else np.float32(0.0)
-            C[0, b, u] = c_state[b, u] if stateful else np.float32(0.0)
-    A2 = A.reshape(steps * n, gu)
-    for r in range(steps * n):
-        for j in range(gu):
-            A2[r, j] = theta[ob + j] if ob >= 0 else np.float32(0.0)
-    _gemm(False, False, steps * n, gu, features, X.ctypes.data, features, K_at, gu, one,
-          A.ctypes.data, gu, ints, floats)  # fmt: skip
-    for t in range(steps):
-        if is_gru:
-            for b in range(n):
-                for j in range(gu):
-                    REC[t, b, j] = theta[ob + gu + j] if ob >= 0 else np.float32(0.0)
-            target = REC[t]
-        else:
-            target = A[t]
-        if t > 0 or stateful:  # h @ R (zero at a stateless first step)
-            _gemm(False, False, n, gu, units, H[t].ctypes.data, units, R_at, gu, one,
-                  target.ctypes.data, gu, ints, floats)  # fmt: skip
-        if cell == CELL_LSTM:
-            _lstm_step(A[t], C[t], C[t + 1], TC[t], H[t + 1], E, bits)
-        elif is_gru:
-            _gru_step(A[t], REC[t], H[t], H[t + 1], E, bits)
-        else:
-            _simple_step(cell, A[t], H[t + 1], E, bits)
-        for b in range(n):
-            if live[t, b]:
-                seen[b] = True
-            else:  # a masked step leaves the states as they were
-                for u in range(units):
-                    H[t + 1, b, u] = H[t, b, u]
-                    C[t + 1, b, u] = C[t, b, u]
-    # ---- the Dense head and the loss (a row with no valid step outputs zeros, as Keras) -----
-    loss = np.float32(0.0)
-    zk = np.zeros(outputs, np.float32)  # the head's pre-activations, outputs, gradient
-    ok = np.zeros(outputs, np.float32)
-    gk = np.zeros(outputs, np.float32)
-    for b in range(n):
-        dC[b, :] = np.float32(0.0)
-        weight = sample_weights[rows[b]]
-        loss += weight * dense_head(
-            head, delta, y[rows[b]], H[steps, b], seen[b], theta, oD, obd, per_row * weight,
-            grad, dH[b], zk, ok, gk, metrics, thresholds, metric_values[b],
-        )  # fmt: skip
-    # ---- backward through time (the initial states are constants: truncated BPTT) ----------
-    for t in range(steps - 1, -1, -1):
-        step_gradients(cell, A[t], R_H[t], H[t], C[t], TC[t], live[t], dH, dC, DZ[t], DR[t])
-        if t > 0:  # dh_prev += dr @ R^T (nothing flows into the initial state)
-            _gemm(False, True, n, units, gu, DR[t].ctypes.data, gu, R_at, gu, one,
-                  dH.ctypes.data, units, ints, floats)  # fmt: skip
-    # ---- weight gradients: one product each over every step ---------------------------------
-    _gemm(True, False, features, gu, steps * n, X.ctypes.data, features, DZ.ctypes.data, gu,
-          one, grad[oK:].ctypes.data, gu, ints, floats)  # fmt: skip
-    _gemm(True, False, units, gu, steps * n, H.ctypes.data, units, DR.ctypes.data, gu,
-          one, grad[oR:].ctypes.data, gu, ints, floats)  # fmt: skip
-    if ob >= 0:
-        DZ2, DR2 = DZ.reshape(steps * n, gu), DR.reshape(steps * n, gu)
-        for r in range(steps * n):
-            for j in range(gu):
-                grad[ob + j] += DZ2[r, j]
-        if is_gru:
-            for r in range(steps * n):
-                for j in range(gu):
-                    grad[ob + gu + j] += DR2[r, j]
-    if stateful:
-        h_state[:, :] = H[steps]
-        c_state[:, :] = C[steps]
-    return loss
-
-
-@parallel_kernel
-def fit_epoch_batched(  # type: ignore[no-untyped-def]
-    cell,
-    units,
-    x,
-    y,
-    valid,
-    order,
-    batch_size,
-    stateful,
-    h_state,
-    c_state,
-    theta,
-    offsets,
-    m,
-    v,
-    opt,
-    hyper,
-    bounds,
-    first_step,
-    losses,
-    head,
-    delta,
-    metrics,
-    thresholds,
-    metric_values,
-    sample_weights,
-    work,
-    bits,
-):
-    """`fit_kernel.fit_epoch`, each batch split into `parts = work.shape[0]` groups trained in
-    parallel. `work (parts, work_size(...))` float32 and `bits (parts, 2 * rows * G * units)`
-    int32 are the groups' workspaces, kept by the caller between epochs (allocating them
-    anew costs page faults on every call)."""
-    parts, n_samples = work.shape[0], order.shape[0]
-    grads = np.zeros((parts, theta.shape[0]), np.float32)
-    group_loss = np.zeros(parts, np.float32)
-    grad = np.zeros(theta.shape[0], np.float32)
-    batch = 0
-    for start in range(0, n_samples, batch_size):
-        size = min(batch_size, n_samples - start)
-        per_row = np.float32(1.0) / np.float32(size)
-        for p in numba.prange(parts):
-            lo, hi = p * size // parts, (p + 1) * size // parts
-            grads[p, :] = np.float32(0.0)
-            before = SET_THREADS(1)  # the groups are the parallelism: MKL stays on one thread
-            group_loss[p] = _train_rows(
-                cell, units, x, y, valid, order[start + lo : start + hi], stateful,
-                h_state[lo:hi], c_state[lo:hi], theta, offsets, grads[p], per_row, work[p],
-                bits[p], head, delta, metrics, thresholds, metric_values[start + lo : start + hi],
-                sample_weights,
-            )  # fmt: skip
-            SET_THREADS(before)
-        grad[:] = np.float32(0.0)
-        for p in range(parts):
-            grad += grads[p]
-        losses[batch] = group_loss.sum() / np.float32(size)
-        _apply_update(opt, theta, grad, m, v, hyper, bounds, first_step + batch)
-        batch += 1

@@ -1,7 +1,7 @@
 """One step of each fused cell kind, forward and backward: the one home of the kernels' cell math.
 
 `forward_step` is one row's step, the fit kernel's and the rollout kernel's; `step_gradients`
-is one row's step backwards, both fit kernels' (`fit_kernel`, `batched_kernel`). Keras
+is one row's step backwards, both fit kernels' (`fit_kernel`, `stack_kernel`). Keras
 layouts and gate orders (`ops.cell_kinds`): `K (features, G*U)`, `R (units, G*U)`, the bias
 flattened, `(G*U,)` or, with two rows (GRU `reset_after=True`), input then recurrent bias
 `(2*G*U,)`. Cells by `codes.CELL_*`: LSTM gates i, f, c, o; GRU z, r, h with the reset gate

@@ -1,22 +1,24 @@
-"""Whether a model's `fit` can run on a compiled epoch kernel (`fit_runner` runs it).
+"""Whether a model's `fit` can run on a compiled epoch kernel, and on which.
 
-Two kernels: `fit_kernel` (row by row, for small batches) and `batched_kernel` (matrix
-products on MKL's sgemm, the batch split over threads), chosen by the work per batch.
+Two kernels: `fit_kernel` (row by row, for the small batches of `[Masking ->] LSTM | GRU |
+SimpleRNN -> Dense`, run by `fit_runner.EpochRunner`) and `stack_kernel` (matrix products
+on MKL's sgemm, each batch split over threads, run by `stack_runner.StackRunner`) for those
+models' larger batches and for every model `stack_plan` takes: stacked and Bidirectional
+levels, an Embedding in front, a head on every step, the two-input encoder-decoder.
 
-Supported: `[Masking ->] LSTM | GRU | SimpleRNN -> Dense` (a `Sequential`) with Keras's
-Adam (AdamW), SGD, RMSprop (not centered) or Adagrad, with or without decoupled weight decay
-and `clipnorm`, `global_clipnorm` or `clipvalue`, each layer's options and the optimizer's
-settings within their tables in `allow_lists` (the recurrent layer on its fused
-configuration, returning its last output, stateful or not, without dropout, regularizers or
-constraints; a linear, sigmoid or softmax `Dense`; no AMSGrad, no Keras 2 `decay`), a loss
-and metrics the head takes (`head_plan`: MSE, MAE, Huber, binary/categorical/sparse
-categorical cross-entropy; mse, mae, rmse and the accuracies), float32 on the CPU, every
-weight trainable. Anything else declines, with the reason naming the option, and `fit`
-takes the reference path.
+Taken, on either: Keras's Adam (AdamW), SGD, RMSprop (not centered) or Adagrad, with or
+without decoupled weight decay and `clipnorm`, `global_clipnorm` or `clipvalue`, each
+layer's options and the optimizer's settings within their tables in `allow_lists` (the
+recurrent layers on their fused configuration, stateful or not, without dropout,
+regularizers or constraints; a linear, sigmoid or softmax `Dense`; no AMSGrad, no Keras 2
+`decay`), a loss and metrics the head takes (`head_plan`: MSE, MAE, Huber,
+binary/categorical/sparse categorical cross-entropy; mse, mae, rmse and the accuracies),
+float32 on the CPU, every weight trainable. Anything else declines, with the reason naming
+the option, and `fit` takes the reference path.
 
-`plan_fit(model, optimizer, objective, x, y, batch_size)` returns `(runner, reason)`: a
-`fit_runner.EpochRunner`, or None when declined. `objective` is the Trainer's
-`fast_path.Objective` (the loss and the compiled metrics), or a loss spec.
+`plan_fit(model, optimizer, objective, x, y, batch_size)` returns `(runner, reason)`, the
+runner None when declined. `objective` is the Trainer's `fast_path.Objective` (the loss and
+the compiled metrics), or a loss spec.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from unrolled.compiled.stack_plan import (
     ENCODER_DECODER,
     STACK_STRUCTURE,
     STACK_STRUCTURE_WORDS,
+    Level,
     StackModel,
     plan_stack,
 )
@@ -58,8 +61,8 @@ from unrolled.layers.input_layer import InputLayer
 from unrolled.layers.masking import Masking
 
 # Up to this many forward multiply-adds per batch, the row-by-row kernel (`fit_kernel`) is
-# fastest: its plain loops cost less than a BLAS call at these sizes. Above it, the batched
-# kernel (`batched_kernel`) takes over.
+# fastest: its plain loops cost less than a BLAS call at these sizes. Above it, the stack
+# kernel's matrix products (`stack_kernel`, one level) take over.
 MAX_WORK_PER_BATCH = 1 << 20
 # Each thread of the batched kernel takes at least this many rows of a batch: below it the
 # per-thread matrix products are too small to pay for the thread's start.
@@ -182,21 +185,19 @@ def plan_fit(
     cell = recurrent._cell()
     rows = min(batch_size, x.shape[0])
     work = rows * x.shape[1] * cell.kind.gate_count * cell.units * (cell.units + x.shape[-1])
-    threads = 0  # the row-by-row kernel
-    if work > MAX_WORK_PER_BATCH:
-        threads = _threads_for(rows, cell.units)
-        blocker = _batched_blocker(cell.units, rows, threads)
-        if blocker is not None:
-            return None, f"{work} multiply-adds per batch, {blocker}"
-    mask_value = layers[0].mask_value if isinstance(layers[0], Masking) else None
-    how = "" if not threads else f", batched over {threads} thread{'s' * (threads > 1)} (MKL sgemm)"
+    masking = layers[0] if isinstance(layers[0], Masking) else None
+    if work > MAX_WORK_PER_BATCH:  # matrix products on threads: the stack kernel, one level
+        level = Level((recurrent,), "concat", sequences=False, source=0)
+        stack = StackModel(None, masking, (level,), dense, per_step=False)
+        return _stack_fit(model, stack, optimizer, objective, x, y, batch_size)
+    mask_value = None if masking is None else masking.mask_value
     code = cell.fused_operator().kernel_code
-    runner = EpochRunner(recurrent, dense, optimizer, x, head, mask_value, code, threads, work)
+    runner = EpochRunner(recurrent, dense, optimizer, x, head, mask_value, code, work)
     activation = config_of(dense)["activation"]
     shown = "" if activation == "linear" else f"({activation})"
     return runner, (
         f"numba kernel: whole epochs of {type(recurrent).__name__} -> Dense{shown}, {words}, "
-        f"{type(optimizer).__name__.removesuffix('Rule')}{how}"
+        f"{type(optimizer).__name__.removesuffix('Rule')}"
     )
 
 
@@ -222,13 +223,12 @@ def _stack_fit(
     head, words = plan_head(stack.dense, objective, y, steps if stack.per_step else None)
     if head is None:
         return None, words
-    from unrolled.compiled import blas
-
-    if blas.missing() is not None:
-        return None, f"the stack kernel needs MKL: {blas.missing()}"
     rows = min(batch_size, samples)
     work, widest = _stack_work(stack, rows, inputs)
     threads = _threads_for(rows, widest)
+    blocker = _batched_blocker(widest, rows, threads)
+    if blocker is not None:
+        return None, f"{work} multiply-adds per batch, {blocker}"
     x = inputs if len(inputs) > 1 else inputs[0]
     runner = StackRunner(stack, optimizer, x, head, threads, work)
     shown = " -> ".join(_level_words(level, stack) for level in stack.levels)
@@ -324,7 +324,7 @@ def _model_weights_blocker(model: Any) -> str | None:
 
 
 def _batched_blocker(units: int, rows: int, threads: int) -> str | None:
-    """Why the batched kernel does not take a batch too big for the row-by-row one."""
+    """Why the batched (stack) kernel does not take a batch."""
     if units > WIDE_UNITS and rows // threads < MIN_ROWS_PER_THREAD_WIDE:
         return (
             f"{units} units at {rows // threads} rows per thread: torch's fused operator is "

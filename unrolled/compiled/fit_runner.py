@@ -46,18 +46,15 @@ class EpochRunner:
         head: Head,
         mask_value: Any,
         cell_code: int,
-        threads: int,
         forward_work: int,
     ) -> None:
         cell = recurrent._cell()
-        self.threads = threads  # 0: the row-by-row kernel
-        self.workspace: tuple[np.ndarray, np.ndarray] | None = None  # the batched kernel's
+        self.threads = 0  # the row-by-row kernel runs on the calling thread
         self.seconds_per_batch: float | None = None  # timed on each kernel call
         self.forward_work = forward_work  # multiply-adds of a batch's forward pass (the plan's)
         self.recurrent, self.optimizer = recurrent, optimizer
         self.cell_code = cell_code  # codes.CELL_*
         self.units = cell.units
-        self.gates = cell.kind.gate_count
         flat = FlatWeights()  # the cell's Keras weights, then the Dense layer's
         features = recurrent.input_features
         at = flat.add(cell, keras_weight_shapes(cell.kind, features, cell.units, cell.use_bias))
@@ -103,7 +100,7 @@ class EpochRunner:
         update = UpdatePlan(self.optimizer, self.weights)
         m, v = update.slots()
         states = self._read_states(batch_size)
-        workspace = self._workspace(batch_size) if self.threads else ()
+        workspace = self._workspace(batch_size)
         kernel = self._kernel()
         # numba's OpenMP threads reset the process's OpenMP count, which is torch's too:
         # the user's torch.set_num_threads must hold after the fit.
@@ -185,39 +182,24 @@ class EpochRunner:
             seconds = 3 * self.forward_work / SLOWEST_MULTIPLY_ADDS_PER_SECOND
         return max(1, min(left, int(CALL_SECONDS / max(seconds, 1e-12))))
 
-    def _workspace(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """The batched kernel's per-thread buffers, allocated once per batch size."""
-        from unrolled.compiled.batched_kernel import work_size
-
-        rows = -(-min(batch_size, self.x.shape[0]) // self.threads)
-        steps, features = self.x.shape[1:]
-        floats = work_size(self.cell_code, steps, rows, features, self.units)
-        gates = self.gates * self.units
-        if self.workspace is None or self.workspace[0].shape[1] != floats:
-            self.workspace = (
-                np.empty((self.threads, floats), np.float32),
-                np.empty((self.threads, 2 * rows * gates), np.int32),
-            )
-        return self.workspace
+    def _workspace(self, batch_size: int) -> tuple[np.ndarray, ...]:
+        """Buffers kept between kernel calls: the row-by-row kernel allocates its own."""
+        return ()
 
     def compile_note(self) -> str | None:
         """A line for the user when the kernel's first call compiles it (once per machine,
         tens of seconds), None when it loads from numba's cache."""
-        kernel = self._kernel()
-        if not will_compile(kernel):
+        if not will_compile(self._kernel()):
             return None
-        which = "batched fit kernel" if self.threads else "fit kernel"
         return (
-            f"Compiling the {which} (once per machine, up to a minute; later runs load it "
-            f"from numba's cache)..."
+            f"Compiling the {self.kernel_name} (once per machine, up to a minute; later runs "
+            "load it from numba's cache)..."
         )
+
+    kernel_name = "fit kernel"
 
     def _kernel(self) -> Any:
         """The epoch kernel; numba compiles it, or loads it from its cache, on first use."""
-        if self.threads:
-            from unrolled.compiled.batched_kernel import fit_epoch_batched
-
-            return fit_epoch_batched
         from unrolled.compiled.fit_kernel import fit_epoch
 
         return fit_epoch

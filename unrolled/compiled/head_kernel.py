@@ -1,6 +1,6 @@
 """The fit kernels' head for one row: Dense, its activation, the loss and its gradient, the metrics.
 
-Both epoch kernels (`fit_kernel`, `batched_kernel`) hand each row's last output to
+The epoch kernels (`fit_kernel`, `stack_kernel`) hand each row's output to
 `dense_head`, which computes the Dense pre-activations `z` and its gradients around
 `head_row`. `head_row` applies the activation (linear, sigmoid, softmax),
 the loss as `training/losses.py` defines it (Keras's: probabilities clipped to

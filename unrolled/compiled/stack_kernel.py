@@ -1,18 +1,18 @@
-"""Epochs of `fit` for stacks of recurrent layers: `[Embedding ->] level, ..., level -> Dense`.
+"""Epochs of `fit` on matrix products: `[Embedding | Masking ->] level, ..., level -> Dense`.
 
-The batched kernel's machinery (`batched_kernel`: step-major buffers, MKL sgemm, the
-vectorized gate steps, each batch split into groups trained on numba's threads) for
-models `batched_kernel` does not take: several recurrent layers, `Bidirectional` ones
-(`stack_layout`'s levels of one or two directions and a merge), token ids through an
-`Embedding`, and a Dense head on the last step or on every step (`return_sequences`,
-`TimeDistributed(Dense)`). Masks (`Masking`, `mask_zero`) apply to every level, as Keras
-passes them through `return_sequences` layers.
+Every fit too big for the row-by-row kernel (`fit_kernel`), and every model it does not
+take: several recurrent layers, `Bidirectional` ones (`stack_layout`'s levels of one or
+two directions and a merge), token ids through an `Embedding`, a Dense head on the last
+step or on every step (`return_sequences`, `TimeDistributed(Dense)`), and the two-input
+encoder-decoder. Masks (`Masking`, `mask_zero`) apply to every level, as Keras passes them
+through `return_sequences` layers. Built on `batched_kernel`'s pieces: step-major buffers,
+MKL sgemm, the vectorized gate steps; each batch is split into groups of rows trained side
+by side on numba's threads.
 
 Per group of rows: each level's directions run forwards in turn (the backward one on its
 input reversed in time, its outputs flipped back when merged), the head gives the gradient
 by the last level's output, and the levels run backwards from the top, each handing the
-gradient by its input to the level below (`dX = DZ @ K^T`, one product), down to the
-Embedding's rows.
+gradient by its input to the level below (`dX = DZ @ K^T`), down to the Embedding's rows.
 """
 
 from __future__ import annotations

@@ -199,15 +199,7 @@ class StackRunner(EpochRunner):
             )
         return self.workspace
 
-    def compile_note(self) -> str | None:
-        from unrolled.compiled.jit import will_compile
-
-        if not will_compile(self._kernel()):
-            return None
-        return (
-            "Compiling the stack fit kernel (once per machine, up to a minute; later runs "
-            "load it from numba's cache)..."
-        )
+    kernel_name = "batched fit kernel"
 
     def _kernel(self) -> Any:
         from unrolled.compiled.stack_kernel import fit_epoch_stack

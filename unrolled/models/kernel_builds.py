@@ -36,7 +36,7 @@ def _row_fit() -> Any:
 
 
 def _batched_fit() -> Any:
-    """A fit just above the row kernel's limit, 2^20 multiply-adds a batch (`batched_kernel`)."""
+    """A fit just above the row kernel's limit, 2^20 multiply-adds a batch (`stack_kernel`)."""
     model = Sequential([Input((8, 8)), LSTM(64), Dense(1)])
     model.compile(optimizer="adam", loss="mse")
     x = np.zeros((8, 8, 8), np.float32)
@@ -66,7 +66,7 @@ def _random_state_kept() -> Iterator[None]:
 # Each kernel: its name, the tiny run that uses it, and where its numba dispatcher lives.
 _KERNELS = (
     ("fit, row by row", _row_fit, "unrolled.compiled.fit_kernel", "fit_epoch"),
-    ("fit, batched", _batched_fit, "unrolled.compiled.batched_kernel", "fit_epoch_batched"),
+    ("fit, batched", _batched_fit, "unrolled.compiled.stack_kernel", "fit_epoch_stack"),
     ("forecast", _forecast, "unrolled.compiled.rollout_kernel", "rollout"),
 )
 
