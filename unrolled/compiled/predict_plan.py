@@ -100,6 +100,9 @@ def plan_predict(model: Any, x: Any) -> tuple[PredictRunner | None, str]:
             f"{stateful[0]} is stateful: its states carry from batch to batch, which the "
             "reference path keeps"
         )
+    if stack.per_step and stack.masked:  # plan_stack declines these today; the kernel
+        # reads every step's carried state, where zero_output_for_mask would give zeros
+        return None, "outputs on every step of masked sequences run on the reference path"
     parameters = list(model.parameters())
     if any(p.dtype != torch.float32 or p.device.type != "cpu" for p in parameters):
         return None, "the kernel runs float32 weights on the CPU"

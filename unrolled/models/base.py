@@ -320,7 +320,8 @@ class ModelBase(GeneratorMethods, Layer):
         callbacks: Iterable[Callback] | None = None,
     ) -> Any:
         """Outputs for `x` as NumPy arrays, in batches (no compile needed); Keras 3's arguments.
-        `x` may be a generator or PyDataset of batches (`x` or `(x, ...)`)."""
+        `x` may be a generator or PyDataset of batches (`x` or `(x, ...)`). Arrays run on the
+        compiled inference kernel where the model allows; `last_predict_path` says why not."""
         x = as_batch_source(x, steps)
         options = _arguments(locals())  # before any other local
         trainer = self._predictor(x)
