@@ -26,6 +26,7 @@ from unrolled.compiled.stack_kernel import (
     _live_masks,
     _merge_outputs,
     _read_input,
+    _sorted_batch,
 )
 from unrolled.compiled.stack_layout import (
     BUF_A,
@@ -164,20 +165,24 @@ def _predict_rows(  # type: ignore[no-untyped-def]
 
 @parallel_kernel
 def predict_stack(  # type: ignore[no-untyped-def]
-    levels, x, x2, tokens, embed, valid, valid2, theta, dense, head, per_step, out, rows,
-    work, spots, shared, bits,
+    levels, x, x2, tokens, embed, valid, valid2, theta, dense, head, per_step, masked, out,
+    rows, work, spots, shared, bits,
 ):  # fmt: skip
     """Fills `out (N, steps or 1, outputs)` with the model's outputs for its N samples.
 
     Args: `levels`, `x`, `x2`, `tokens`, `embed`, `valid`, `valid2`, `theta`, `dense` as
     `stack_kernel.fit_epoch_stack` takes them; `head (4,)` int64 `codes.HEAD_*` (only the
     activation and the number of outputs are read); `per_step`: the head runs on every step
-    of the last level; `rows`: the most rows a workspace holds; `work (parts, floats)`,
-    `spots`, `shared` from `stack_layout.workspace_layout` for `rows`, `bits (parts, ...)`
-    int32 exp scratch.
+    of the last level; `masked`: `valid` has masked steps (the samples are then taken in
+    order of where their valid steps lie, so that each group's padded rows skip the cell, as
+    `stack_kernel._sorted_batch` orders a batch); `rows`: the most rows a workspace holds;
+    `work (parts, floats)`, `spots`, `shared` from `stack_layout.workspace_layout` for
+    `rows`, `bits (parts, ...)` int32 exp scratch.
     """
     parts, samples = work.shape[0], out.shape[0]
     order = np.arange(samples)
+    if masked:
+        order = _sorted_batch(order, valid)
     chunk = parts * rows
     for start in range(0, samples, chunk):
         size = min(chunk, samples - start)

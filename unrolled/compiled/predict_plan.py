@@ -66,8 +66,8 @@ class PredictRunner:
         bits = np.empty((self.threads, exp_scratch_ints(self.levels, self.rows)), np.int32)
         predict_stack(
             self.levels, self.x, self.x2, self.tokens, self.embed, self.valid, self.valid2,
-            theta, self.dense, self.head, self.stack.per_step, out, self.rows, work, spots,
-            shared, bits,
+            theta, self.dense, self.head, self.stack.per_step, self.stack.masked, out,
+            self.rows, work, spots, shared, bits,
         )  # fmt: skip
         return out if self.stack.per_step else out[:, 0]
 
