@@ -218,9 +218,11 @@ def test_model_compiled_with_a_torch_loss_module_pickles() -> None:
 
 
 @pytest.mark.parametrize("how", sorted(COPIES))
-def test_per_call_caches_stay_behind(how: str) -> None:
+def test_per_call_caches_stay_behind(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # Kept between inference calls, keyed on the weights' addresses and versions: in
-    # another process those keys could match other tensors. A copy makes its own.
+    # another process those keys could match other tensors. A copy makes its own. (The
+    # reference path's caches: the compiled inference kernel keeps none.)
+    monkeypatch.setenv("UNROLLED_FAST_PATH", "0")
     model, x = _fitted("gru", "adam")
     expected = _predict(model, x)
     assert _kept(model), "the recurrent layer keeps its path choice and fused weight views"
