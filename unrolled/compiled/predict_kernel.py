@@ -1,8 +1,7 @@
 """`predict` and `evaluate` for the models the stack kernel trains: the forward pass only.
 
-The stack kernel's forward pieces (`stack_kernel`: `_live_masks`, `_read_input`,
-`_direction_forward`, `_merge_outputs`) run each level of a group of rows, exactly as in a
-fit epoch; the Dense head then gives each row's outputs after its activation (`head_row`'s
+The stack kernel's forward pass (`stack_kernel._forward_levels`) runs each level of a
+group of rows, exactly as in a fit epoch; the Dense head then gives each row's outputs after its activation (`head_row`'s
 linear, sigmoid or softmax), on the last step or on every step. No loss, no gradient, no
 states carried: the planner (`predict_plan`) declines stateful models.
 
@@ -17,97 +16,17 @@ import numba
 import numpy as np
 
 from unrolled.compiled.blas import SET_THREADS
-from unrolled.compiled.codes import CELL_GRU, CELL_LSTM, GATES_BY_CELL, HEAD_OUTPUTS
+from unrolled.compiled.codes import HEAD_OUTPUTS
 from unrolled.compiled.head_kernel import head_row
 from unrolled.compiled.jit import kernel, parallel_kernel
-from unrolled.compiled.stack_kernel import (
-    _carve,
-    _direction_forward,
-    _live_masks,
-    _merge_outputs,
-    _read_input,
-    _sorted_batch,
-)
+from unrolled.compiled.stack_kernel import _carve, _forward_levels, _sorted_batch
 from unrolled.compiled.stack_layout import (
-    BUF_A,
-    BUF_C,
-    BUF_H,
-    BUF_REC,
-    BUF_TC,
-    BUF_X,
-    BUF_XDIR,
     BUF_Y,
-    DIRECTION_STRIDE,
-    FROM_LEVEL_BELOW,
-    LV_BIAS,
-    LV_CELL,
-    LV_DIRECTIONS,
-    LV_FEATURES,
-    LV_INIT,
-    LV_KERNEL,
     LV_OUT,
-    LV_RECURRENT,
-    LV_SOURCE,
     LV_STEPS,
     LV_UNITS,
-    SH_EXP,
     SH_OUT,
 )
-
-
-@kernel
-def _forward_levels(  # type: ignore[no-untyped-def]
-    levels, x, x2, tokens, embed, valid, valid2, rows, theta, work, spots, shared, bits
-):  # fmt: skip
-    """Every level's forward pass for the group `rows` (sample indices), as `_train_rows`
-    runs it with zero initial states (or an encoder's final ones). Returns `(root, seen0,
-    seen1)`: the model input whose mask the last level follows, and each input's rows that
-    have a valid step."""
-    n, n_levels = rows.shape[0], levels.shape[0]
-    ints, floats = np.zeros(8, np.int32), np.zeros(2, np.float32)
-    E = work[shared[SH_EXP] :]
-    live0, reversed0, seen0 = _live_masks(valid, rows, valid.shape[1])
-    live1, reversed1, seen1 = _live_masks(valid2, rows, valid2.shape[1])
-    zeros = np.zeros((n, levels[:, LV_UNITS].max()), np.float32)  # never read: no states
-    roots = np.zeros(n_levels, np.int64)  # the model input whose mask each level follows
-    for level in range(n_levels):
-        spec = levels[level]
-        cell, units, features = spec[LV_CELL], spec[LV_UNITS], spec[LV_FEATURES]
-        steps, source, gu = spec[LV_STEPS], spec[LV_SOURCE], GATES_BY_CELL[cell] * units
-        if source == FROM_LEVEL_BELOW:
-            roots[level] = roots[level - 1]
-            X = _carve(work, spots[level - 1, 2, BUF_Y], steps, n, features)
-        else:
-            roots[level] = source
-            X = _carve(work, spots[level, 2, BUF_X], steps, n, features)
-            _read_input(level, source, x, x2, tokens, embed, theta, rows, X)
-        first = spec[LV_INIT]
-        for d in range(spec[LV_DIRECTIONS]):
-            spot = spots[level, d]
-            Xd, lived = X, live0 if roots[level] == 0 else live1
-            if d == 1:  # the backward direction reads its input reversed in time
-                Xd = _carve(work, spot[BUF_XDIR], steps, n, features)
-                for t in range(steps):
-                    Xd[steps - 1 - t] = X[t]
-                lived = reversed0 if roots[level] == 0 else reversed1
-            o = DIRECTION_STRIDE * d
-            A = _carve(work, spot[BUF_A], steps, n, gu)
-            H = _carve(work, spot[BUF_H], steps + 1, n, units)
-            C = _carve(work, spot[BUF_C], steps + 1, n, units)
-            REC = _carve(work, spot[BUF_REC], steps, n, gu) if cell == CELL_GRU else A
-            TC = _carve(work, spot[BUF_TC], steps, n, units) if cell == CELL_LSTM else H
-            h0, c0 = zeros, zeros
-            if first >= 0:  # an encoder's final states start this level
-                before = levels[first, LV_STEPS]
-                h0 = _carve(work, spots[first, 0, BUF_H], before + 1, n, units)[before]
-                c0 = _carve(work, spots[first, 0, BUF_C], before + 1, n, units)[before]
-            _direction_forward(
-                cell, units, Xd, lived, first >= 0, h0, c0, theta, spec[LV_KERNEL + o],
-                spec[LV_RECURRENT + o], spec[LV_BIAS + o], A, H, C, REC, TC, E, bits, ints,
-                floats,
-            )  # fmt: skip
-        _merge_outputs(levels, level, work, spots, shared, n)
-    return roots[n_levels - 1], seen0, seen1
 
 
 @kernel
@@ -136,9 +55,12 @@ def _predict_rows(  # type: ignore[no-untyped-def]
     n = rows.shape[0]
     if n == 0:
         return
-    root, seen0, seen1 = _forward_levels(
-        levels, x, x2, tokens, embed, valid, valid2, rows, theta, work, spots, shared, bits
-    )
+    no_states = np.zeros((2 * levels.shape[0], n, levels[:, LV_UNITS].max()), np.float32)
+    roots, _, _, seen0, _, _, seen1 = _forward_levels(
+        levels, x, x2, tokens, embed, valid, valid2, rows, False, no_states, no_states, theta,
+        work, spots, shared, bits,
+    )  # fmt: skip
+    root = roots[levels.shape[0] - 1]
     top = levels[levels.shape[0] - 1]
     outputs, width, steps = head[HEAD_OUTPUTS], top[LV_OUT], top[LV_STEPS]
     z = np.zeros(outputs, np.float32)

@@ -383,29 +383,23 @@ def _read_input(level, source, x, x2, tokens, embed, theta, rows, X):  # type: i
 
 
 @kernel
-def _train_rows(  # type: ignore[no-untyped-def]
-    levels, x, x2, tokens, embed, y, per_step, valid, valid2, rows, stateful, h_state, c_state,
-    theta, dense, grad, per_row, work, spots, shared, bits, head, delta, metrics, thresholds,
-    metric_values, sample_weights,
+def _forward_levels(  # type: ignore[no-untyped-def]
+    levels, x, x2, tokens, embed, valid, valid2, rows, stateful, h_state, c_state, theta, work,
+    spots, shared, bits,
 ):  # fmt: skip
-    """Forward, loss and backward for one group of a batch (`rows`: its sample indices).
+    """Every level's forward pass for the group `rows` (sample indices), from zero states,
+    an encoder's final ones, or with `stateful` the direction-layers' `h_state`, `c_state
+    (2L, n, U)` (then written back). The fit's `_train_rows` and the inference kernel's.
 
-    Adds the group's gradients to `grad` (zeroed by the caller; `per_row` is 1 / the number
-    of the batch's loss terms: rows, or rows x steps with a head on every step), writes the
-    final states of direction-layer `2 * level + d` to `h_state[2 * level + d]`,
-    `c_state[...]` (this group's rows) when `stateful`, each row's metrics to `metric_values
-    (n, M)` (a per-step head's: their mean over steps), and returns the sum of its loss
-    terms, weighted by `sample_weights`.
+    Returns `(roots, live0, reversed0, seen0, live1, reversed1, seen1)`: the model input
+    whose mask each level follows, and each input's masks (`_live_masks`).
     """
-    n = rows.shape[0]
-    if n == 0:
-        return np.float32(0.0)
-    n_levels = levels.shape[0]
+    n, n_levels = rows.shape[0], levels.shape[0]
     ints, floats = np.zeros(8, np.int32), np.zeros(2, np.float32)
     E = work[shared[SH_EXP] :]
     live0, reversed0, seen0 = _live_masks(valid, rows, valid.shape[1])
     live1, reversed1, seen1 = _live_masks(valid2, rows, valid2.shape[1])
-    roots = np.zeros(n_levels, np.int64)  # the model input whose mask each level follows
+    roots = np.zeros(n_levels, np.int64)
     # ---- forward, level by level ---------------------------------------------------------
     for level in range(n_levels):
         spec = levels[level]
@@ -448,6 +442,33 @@ def _train_rows(  # type: ignore[no-untyped-def]
                 h_state[state, :, :units] = H[steps]
                 c_state[state, :, :units] = C[steps]
         _merge_outputs(levels, level, work, spots, shared, n)
+    return roots, live0, reversed0, seen0, live1, reversed1, seen1
+
+
+@kernel
+def _train_rows(  # type: ignore[no-untyped-def]
+    levels, x, x2, tokens, embed, y, per_step, valid, valid2, rows, stateful, h_state, c_state,
+    theta, dense, grad, per_row, work, spots, shared, bits, head, delta, metrics, thresholds,
+    metric_values, sample_weights,
+):  # fmt: skip
+    """Forward, loss and backward for one group of a batch (`rows`: its sample indices).
+
+    Adds the group's gradients to `grad` (zeroed by the caller; `per_row` is 1 / the number
+    of the batch's loss terms: rows, or rows x steps with a head on every step), writes the
+    final states of direction-layer `2 * level + d` to `h_state[2 * level + d]`,
+    `c_state[...]` (this group's rows) when `stateful`, each row's metrics to `metric_values
+    (n, M)` (a per-step head's: their mean over steps), and returns the sum of its loss
+    terms, weighted by `sample_weights`.
+    """
+    n = rows.shape[0]
+    if n == 0:
+        return np.float32(0.0)
+    n_levels = levels.shape[0]
+    ints, floats = np.zeros(8, np.int32), np.zeros(2, np.float32)
+    roots, live0, reversed0, seen0, live1, reversed1, seen1 = _forward_levels(
+        levels, x, x2, tokens, embed, valid, valid2, rows, stateful, h_state, c_state, theta,
+        work, spots, shared, bits,
+    )  # fmt: skip
     # ---- the Dense head and the loss -------------------------------------------------------
     top = levels[n_levels - 1]
     outputs, width, steps = head[HEAD_OUTPUTS], top[LV_OUT], top[LV_STEPS]
@@ -484,7 +505,7 @@ def _train_rows(  # type: ignore[no-untyped-def]
     # ---- backward, from the last level down (initial states are constants unless an
     # encoder's: truncated BPTT, as Keras) --------------------------------------------------
     dH_all, dC_all = work[shared[SH_DH] :], work[shared[SH_DC] :]
-    no_dx = E[:0].reshape(0, 0, 0)
+    no_dx = work[:0].reshape(0, 0, 0)
     for level in range(n_levels - 1, -1, -1):
         spec = levels[level]
         cell, units, features = spec[LV_CELL], spec[LV_UNITS], spec[LV_FEATURES]
