@@ -187,3 +187,31 @@ def test_a_model_with_two_outputs_stays_on_the_reference_path():
     outputs = model.predict(np.zeros((4, 3, 2), np.float32), verbose=0)
     assert [o.shape for o in outputs] == [(4, 1), (4, 2)]
     assert model.last_predict_path.name == "reference"
+
+
+def test_fit_validates_on_the_inference_kernel(monkeypatch):
+    """Each epoch's validation pass runs the inference kernel, on the weights of that epoch:
+    val_loss and val metrics as the reference path's."""
+    from unrolled.compiled import predict_plan
+
+    calls = []
+    predict = predict_plan.PredictRunner.predict
+    monkeypatch.setattr(
+        predict_plan.PredictRunner, "predict", lambda self: calls.append(1) or predict(self)
+    )
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(40, 6, 3)).astype(np.float32), rng.integers(0, 2, (40, 1))
+    histories = []
+    for fast in ("auto", False):
+        unrolled.set_random_seed(2)
+        model = unrolled.Sequential(
+            [unrolled.layers.Input((6, 3)), unrolled.layers.GRU(5, return_sequences=True),
+             unrolled.layers.LSTM(4), unrolled.layers.Dense(1, activation="sigmoid")]
+        )  # fmt: skip
+        model.compile("adam", "binary_crossentropy", metrics=["accuracy"], fast_path=fast)
+        history = model.fit(x, y, batch_size=8, epochs=3, validation_split=0.25, verbose=0)
+        histories.append(history.history)
+    assert len(calls) == 3, calls  # one validation pass per epoch, all on the kernel
+    fast_history, reference = histories
+    for key in ("val_loss", "val_accuracy"):
+        np.testing.assert_allclose(fast_history[key], reference[key], rtol=1e-5, atol=1e-6)

@@ -288,6 +288,7 @@ class Trainer(EvaluationMethods):
         if steps_per_epoch is not None and steps is not None:
             steps = min(steps, steps_per_epoch)
         user_callbacks = list(callbacks or [])
+        val_runner: Any = None  # the inference kernel for the validation passes, or False
         history = next((c for c in user_callbacks if isinstance(c, History)), None) or History()
         extra: list[Callback] = [ResetStates()] if reset_states == "epoch" else []
         all_callbacks = extra + [c for c in user_callbacks if c is not history] + [history]
@@ -372,7 +373,14 @@ class Trainer(EvaluationMethods):
                     self._raise_if_nonfinite(epoch, epochs)
                 epoch_logs = self.logs()
                 if val is not None and should_validate(epoch, validation_freq):
-                    val_logs = self._evaluate(val, val_batch_size, cbs, validation_steps, place)
+                    if val_runner is None:  # chosen once; it reads the weights at each call
+                        val_runner, _ = self._choose_inference(
+                            val, validation_steps, cbs, "on_test_batch"
+                        )
+                        val_runner = val_runner or False
+                    val_logs = self._evaluate(
+                        val, val_batch_size, cbs, validation_steps, place, val_runner or None
+                    )
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 epoch_logs = dict(sorted(epoch_logs.items()))  # Keras sorts the keys of logs
                 cbs.call("on_epoch_end", epoch, epoch_logs)
