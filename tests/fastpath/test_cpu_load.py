@@ -26,8 +26,28 @@ def test_free_cores_counts_the_other_running_threads(tmp_path, monkeypatch, load
     path = tmp_path / "loadavg"
     path.write_text(loadavg + "\n")
     monkeypatch.setattr(cpu_load, "LOADAVG", path)
+    monkeypatch.setattr(cpu_load, "_own_running", lambda: 1)
     monkeypatch.setattr(cpu_load.os, "sched_getaffinity", lambda pid: {0, 1})
     assert cpu_load.free_cores(limit) == free
+
+
+def test_this_processes_own_running_threads_are_not_another_programs_work(tmp_path, monkeypatch):
+    """torch's OpenMP threads spin for a while after an operation, so /proc/loadavg counts
+    them running: 3 running threads, all three this process's (one sleeping besides), leave
+    both cores free. Counted then as others' work, the kernel ran on one thread after any
+    torch operation (the contention benchmark's quiet phase read 1.2x instead of 3x)."""
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("2.00 1.00 1.00 3/120 999\n")
+    tasks = tmp_path / "task"
+    for tid, state in ((11, "R"), (12, "R"), (13, "R"), (14, "S")):
+        (tasks / str(tid)).mkdir(parents=True)
+        (tasks / str(tid) / "stat").write_text(f"{tid} (python (main)) {state} 1 2 3\n")
+    monkeypatch.setattr(cpu_load, "LOADAVG", loadavg)
+    monkeypatch.setattr(cpu_load, "TASKS", tasks)
+    monkeypatch.setattr(cpu_load.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert cpu_load._own_running() == 3
+    assert cpu_load.others_running() == 0
+    assert cpu_load.free_cores(2) == 2
 
 
 def test_free_cores_keeps_the_limit_where_the_system_does_not_say(tmp_path, monkeypatch):

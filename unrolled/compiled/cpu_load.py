@@ -13,16 +13,31 @@ import os
 from pathlib import Path
 
 LOADAVG = Path("/proc/loadavg")
+TASKS = Path("/proc/self/task")
 
 
 def others_running() -> int | None:
-    """Threads other than this one that are running or ready to run, now (Linux's
-    /proc/loadavg); None where the system does not say."""
+    """Threads of other processes that are running or ready to run, now (Linux's
+    /proc/loadavg, less this process's own: torch's OpenMP threads spin for a while after
+    each operation, and would read as another program's work); None where the system does
+    not say."""
     try:
         running = int(LOADAVG.read_text().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
         return None
-    return max(0, running - 1)  # this thread, reading, counts itself
+    return max(0, running - _own_running())
+
+
+def _own_running() -> int:
+    """This process's threads running now (this one, reading, among them)."""
+    count = 0
+    for stat in TASKS.glob("*/stat"):
+        try:
+            state = stat.read_text().rsplit(")", 1)[1].split()[0]  # after the command's name
+        except (OSError, IndexError):
+            continue  # a thread that ended meanwhile
+        count += state == "R"
+    return max(count, 1)
 
 
 def free_cores(limit: int) -> int:
