@@ -10,7 +10,6 @@ from unrolled.compiled import cpu_load, fit_plan, fit_runner
 from unrolled.layers import LSTM, Dense, Input
 
 pytest.importorskip("numba")
-SET_TEAM = fit_runner._numba_team
 
 
 @pytest.mark.parametrize(
@@ -56,9 +55,12 @@ def test_free_cores_keeps_the_limit_where_the_system_does_not_say(tmp_path, monk
 
 
 def _fit(monkeypatch, free: int) -> tuple[list[np.ndarray], list[int]]:
-    teams = []
-    monkeypatch.setattr(fit_runner, "free_cores", lambda limit: min(limit, free))
-    monkeypatch.setattr(fit_runner, "_numba_team", lambda n: teams.append(n) or SET_TEAM(n))
+    """A batched fit of 2 epochs with `free` cores free; the weights, and the team sizes
+    its kernel calls ran on."""
+    teams: list[int] = []
+    monkeypatch.setattr(
+        fit_runner, "free_cores", lambda limit: teams.append(min(limit, free)) or teams[-1]
+    )
     monkeypatch.setattr(fit_plan, "MAX_WORK_PER_BATCH", 0)
     monkeypatch.setattr(fit_plan, "_threads_for", lambda rows, units: 2)
     rng = np.random.default_rng(0)
@@ -76,8 +78,10 @@ def test_a_busy_machine_runs_the_same_parts_on_fewer_threads_with_the_same_resul
 
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("numba runs one thread here")
+    before = numba.get_num_threads()
     quiet, quiet_teams = _fit(monkeypatch, 2)
     busy, busy_teams = _fit(monkeypatch, 1)
-    assert quiet_teams[::2] == [2, 2] and busy_teams[::2] == [1, 1]  # set, then put back
+    assert quiet_teams and set(quiet_teams) == {2} and set(busy_teams) == {1}  # each call's
+    assert numba.get_num_threads() == before  # numba's own setting put back
     for a, b in zip(quiet, busy):
         np.testing.assert_array_equal(a, b)  # bit for bit: the sums run in the same order

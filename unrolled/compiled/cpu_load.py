@@ -10,6 +10,7 @@ run in the same order) and run those parts on a team no larger than the free cor
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 LOADAVG = Path("/proc/loadavg")
@@ -40,11 +41,20 @@ def _own_running() -> int:
     return max(count, 1)
 
 
-def free_cores(limit: int) -> int:
-    """Up to `limit` cores that no other running thread holds (at least one)."""
-    busy = others_running()
-    if busy is None:
+def free_cores(limit: int, looks: int = 3, apart: float = 0.0005) -> int:
+    """Up to `limit` cores that no other program's running thread holds (at least one).
+
+    The fewest busy threads over `looks` readings `apart` seconds apart: a program that has
+    just finished its work spins its thread pool for a moment, and one reading would take
+    that for work that stays."""
+    readings = []
+    for look in range(looks):
+        if look:
+            time.sleep(apart)
+        readings.append(others_running())
+    if None in readings:
         return limit
+    busy = min(r for r in readings if r is not None)
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux

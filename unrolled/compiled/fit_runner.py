@@ -105,11 +105,12 @@ class EpochRunner:
         # numba's OpenMP threads reset the process's OpenMP count, which is torch's too:
         # the user's torch.set_num_threads must hold after the fit.
         torch_threads = torch.get_num_threads()
-        # The batch's parts (`self.threads`) on no more threads than the cores free now.
-        team = _numba_team(free_cores(self.threads) if self.threads else 0)
+        team = _numba_team(self.threads)  # numba's own setting, put back at the end
         done = 0
         try:
             while done < batches:
+                if self.threads:  # the batch's parts on no more threads than cores free now
+                    _numba_team(free_cores(self.threads))
                 count = self._batches_per_call(batches - done)
                 started = perf_counter()
                 rows = slice(done * batch_size, (done + count) * batch_size)

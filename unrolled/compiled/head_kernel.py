@@ -190,6 +190,23 @@ def head_row(head, delta, y_row, z, o, g, metrics, thresholds, metric_row):  # t
     return row_loss
 
 
+@kernel
+def dense_outputs(h, seen, theta, oD, obd, z):  # type: ignore[no-untyped-def]
+    """The Dense pre-activations `z (outputs)` of one output `h (U)`: kernel `(U, outputs)`
+    at `oD`, bias at `obd` (-1: none). A row with no valid step (`seen` False) gets the
+    bias alone (or zeros), as Keras's zero output gives."""
+    units, outputs = h.shape[0], z.shape[0]
+    D = theta[oD : oD + units * outputs].reshape(units, outputs)
+    for k in range(outputs):
+        pred = np.float32(0.0)
+        if seen:
+            for u in range(units):
+                pred += h[u] * D[u, k]
+        if obd >= 0:
+            pred += theta[obd + k]
+        z[k] = pred
+
+
 @inline_kernel
 def dense_head(  # type: ignore[no-untyped-def]
     head, delta, y_row, h, seen, theta, oD, obd, per_row, grad, dh, z, o, g,
@@ -205,14 +222,7 @@ def dense_head(  # type: ignore[no-untyped-def]
     """
     units, outputs = h.shape[0], head[HEAD_OUTPUTS]
     D = theta[oD : oD + units * outputs].reshape(units, outputs)
-    for k in range(outputs):
-        pred = np.float32(0.0)
-        if seen:
-            for u in range(units):
-                pred += h[u] * D[u, k]
-        if obd >= 0:
-            pred += theta[obd + k]
-        z[k] = pred
+    dense_outputs(h, seen, theta, oD, obd, z)
     row_loss = head_row(head, delta, y_row, z, o, g, metrics, thresholds, metric_row)
     dh[:] = np.float32(0.0)
     for k in range(outputs):

@@ -17,7 +17,7 @@ import numpy as np
 
 from unrolled.compiled.blas import SET_THREADS
 from unrolled.compiled.codes import HEAD_OUTPUTS
-from unrolled.compiled.head_kernel import head_row
+from unrolled.compiled.head_kernel import dense_outputs, head_row
 from unrolled.compiled.jit import kernel, parallel_kernel
 from unrolled.compiled.stack_kernel import _carve, _forward_levels, _sorted_batch
 from unrolled.compiled.stack_layout import (
@@ -27,22 +27,6 @@ from unrolled.compiled.stack_layout import (
     LV_UNITS,
     SH_OUT,
 )
-
-
-@kernel
-def _dense(h, seen, theta, oD, obd, z):  # type: ignore[no-untyped-def]
-    """The Dense pre-activations `z (outputs)` of one output `h (width)`: only the bias (or
-    zeros) for a row with no valid step, as `head_kernel.dense_head` gives them."""
-    width, outputs = h.shape[0], z.shape[0]
-    D = theta[oD : oD + width * outputs].reshape(width, outputs)
-    for k in range(outputs):
-        pred = np.float32(0.0)
-        if seen:
-            for u in range(width):
-                pred += h[u] * D[u, k]
-        if obd >= 0:
-            pred += theta[obd + k]
-        z[k] = pred
 
 
 @kernel
@@ -73,14 +57,14 @@ def _predict_rows(  # type: ignore[no-untyped-def]
         Y = _carve(work, spots[levels.shape[0] - 1, 2, BUF_Y], steps, n, width)
         for b in range(n):
             for t in range(steps):
-                _dense(Y[t, b], True, theta, dense[0], dense[1], z)
+                dense_outputs(Y[t, b], True, theta, dense[0], dense[1], z)
                 head_row(head, delta, y_row, z, o, g, metrics, thresholds, metric_row)
                 out[rows[b], t, :] = o
         return
     seen = seen0 if root == 0 else seen1
     OUT = _carve(work, shared[SH_OUT], 1, n, width)[0]
     for b in range(n):
-        _dense(OUT[b], seen[b], theta, dense[0], dense[1], z)
+        dense_outputs(OUT[b], seen[b], theta, dense[0], dense[1], z)
         head_row(head, delta, y_row, z, o, g, metrics, thresholds, metric_row)
         out[rows[b], 0, :] = o
 

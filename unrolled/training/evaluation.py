@@ -203,17 +203,11 @@ class EvaluationMethods:
         def reference(reason: str) -> tuple[None, PredictPath]:
             return None, PredictPath("reference", reason)
 
-        if self.fast_path is False:
-            return reference("fast_path=False asks for the reference path")
-        if (switch := fast_path_module.switched_off()) is not None:
-            return reference(switch)
-        hook = getattr(self.module, "fast_predict", None)
+        hook, reason = fast_path_module.compiled_hook(
+            self, self.fast_path, "fast_predict", "inference"
+        )
         if hook is None:
-            return reference(f"{type(self.module).__name__} has no compiled inference kernel")
-        if self._replicas is not None:
-            return reference("distributed runs take the reference path")
-        if self.precision is not None:
-            return reference("mixed precision runs the reference path")
+            return reference(reason)
         if not isinstance(source, ArrayData):
             return reference("the data is a Dataset or a loader, not arrays")
         if steps is not None:

@@ -74,6 +74,24 @@ def resolved_loss(loss: Any) -> Any:
         return None
 
 
+def compiled_hook(trainer: Any, enabled: bool | str, name: str, what: str) -> tuple[Any, str]:
+    """The module's hook `name` (`fast_fit`, `fast_predict`), or None and why the Trainer
+    keeps the reference path whatever the module could compile: the switches, distributed
+    runs, mixed precision. `what`: the kernel's kind, for the reason."""
+    if enabled is False:
+        return None, "fast_path=False asks for the reference path"
+    if (switch := switched_off()) is not None:
+        return None, switch
+    hook = getattr(trainer.module, name, None)
+    if hook is None:
+        return None, f"{type(trainer.module).__name__} has no compiled {what} kernel"
+    if trainer._replicas is not None:
+        return None, "distributed runs take the reference path"
+    if trainer.precision is not None:
+        return None, "mixed precision runs the reference path"
+    return hook, ""
+
+
 def choose(
     trainer: Any,
     train: Any,
@@ -87,17 +105,9 @@ def choose(
     def reference(reason: str) -> tuple[None, FitPath]:
         return None, FitPath("reference", reason)
 
-    if enabled is False:
-        return reference("fast_path=False asks for the reference path")
-    if (switch := switched_off()) is not None:
-        return reference(switch)
-    hook = getattr(trainer.module, "fast_fit", None)
+    hook, reason = compiled_hook(trainer, enabled, "fast_fit", "training")
     if hook is None:
-        return reference(f"{type(trainer.module).__name__} has no compiled training kernel")
-    if trainer._replicas is not None:
-        return reference("distributed training runs the reference path")
-    if trainer.precision is not None:
-        return reference("mixed precision runs the reference path")
+        return reference(reason)
     if not isinstance(train, ArrayData) or not _arrays(train.x):
         return reference("the data is not arrays (a Dataset, a loader, or a dict of inputs)")
     if (refusal := _weights_refusal(train)) is not None:
