@@ -286,7 +286,9 @@ def start_children(
         "OMP_NUM_THREADS": str(threads),
         "MKL_NUM_THREADS": str(threads),
         "NUMBA_NUM_THREADS": str(threads),
-        "XLA_FLAGS": xla if threads == 1 else f"intra_op_parallelism_threads={threads}",
+        "XLA_FLAGS": xla
+        if threads == 1
+        else f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={threads}",
         # Another checkout's `unrolled` (say, the commit before a change) when PYTHONPATH names it.
         "PYTHONPATH": os.environ.get("PYTHONPATH") or str(HERE.parent.parent),
     }
