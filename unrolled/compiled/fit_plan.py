@@ -53,7 +53,9 @@ from unrolled.compiled.stack_plan import (
     STACK_STRUCTURE_WORDS,
     Level,
     StackModel,
+    level_words,
     plan_stack,
+    stack_inputs,
 )
 from unrolled.compiled.stack_runner import StackRunner
 from unrolled.layers.core import Dense
@@ -212,7 +214,7 @@ def _stack_fit(
     if blocker is not None:
         return None, blocker
     embedding = stack.embedding
-    inputs, reason = _stack_inputs(stack, x)
+    inputs, reason = stack_inputs(stack, x)
     if inputs is None:
         return None, reason
     samples = inputs[0].shape[0]
@@ -231,7 +233,7 @@ def _stack_fit(
         return None, f"{work} multiply-adds per batch, {blocker}"
     x = inputs if len(inputs) > 1 else inputs[0]
     runner = StackRunner(stack, optimizer, x, head, threads, work)
-    shown = " -> ".join(_level_words(level, stack) for level in stack.levels)
+    shown = " -> ".join(level_words(level, stack) for level in stack.levels)
     if embedding is not None:
         shown = f"Embedding -> {shown}"
     head_words = "TimeDistributed(Dense)" if stack.per_step else "Dense"
@@ -243,53 +245,6 @@ def _stack_fit(
         f"numba stack kernel: whole epochs of {shown} -> {head_words}, {words}, {name}, "
         f"batched over {threads} thread{'s' * (threads > 1)} (MKL sgemm)"
     )
-
-
-def _level_words(level: Any, stack: StackModel) -> str:
-    """`LSTM`, `Bidirectional(GRU, concat)`, `LSTM encoder`, `LSTM decoder`."""
-    name = type(level.directions[0]).__name__
-    if len(level.directions) == 2:
-        return f"Bidirectional({name}, {level.merge})"
-    if level.init >= 0:
-        return f"{name} decoder"
-    return f"{name} encoder" if any(other.init >= 0 for other in stack.levels) else name
-
-
-def _token_ids(x: torch.Tensor, input_dim: int) -> tuple[torch.Tensor | None, str]:
-    """`x` as `(samples, timesteps)` whole-number ids below `input_dim`, or why not."""
-    ids = x[..., 0] if x.dim() == 3 and x.shape[-1] == 1 else x
-    if ids.dim() != 2:
-        return None, "x is not (samples, timesteps) token ids for the Embedding"
-    if ids.dtype.is_floating_point and not bool((ids == ids.floor()).all()):
-        return None, "x holds ids that are not whole numbers"
-    if ids.numel() and not (0 <= int(ids.min()) and int(ids.max()) < input_dim):
-        return None, f"x holds ids outside 0..{input_dim - 1} (the Embedding's input_dim)"
-    return ids, ""
-
-
-def _stack_inputs(stack: StackModel, x: Any) -> tuple[list[torch.Tensor] | None, str]:
-    """The model inputs as the stack kernel reads them (token ids for an Embedding, float32
-    features otherwise), or why not."""
-    given = list(x) if isinstance(x, (list, tuple)) else [x]
-    readers = {level.source: level for level in stack.levels if level.source >= 0}
-    if len(given) != len(readers):
-        return None, f"x is {len(given)} array(s); the model reads {len(readers)}"
-    inputs = []
-    for index, array in enumerate(given):
-        if not isinstance(array, torch.Tensor) or array.device.type != "cpu":
-            return None, "x is not on the CPU"
-        if index == 0 and stack.embedding is not None:
-            array, reason = _token_ids(array, stack.embedding.input_dim)
-            if array is None:
-                return None, reason
-        elif array.dim() != 3 or array.dtype != torch.float32:
-            return None, "x is not float32 arrays (samples, timesteps, features)"
-        elif array.shape[-1] != readers[index].directions[0].input_features:
-            return None, "x does not match the model's features"
-        inputs.append(array)
-    if any(array.shape[0] != inputs[0].shape[0] for array in inputs):
-        return None, "the inputs do not have the same number of samples"
-    return inputs, ""
 
 
 def _stack_work(stack: StackModel, rows: int, inputs: list[torch.Tensor]) -> tuple[int, int]:

@@ -3,7 +3,7 @@
 Takes what the stack kernel trains (`stack_plan.plan_stack`: `[Embedding | Masking ->]`
 recurrent levels, `Bidirectional` ones, the encoder-decoder graph, a Dense head on the last
 step or on every step), stateless, with float32 weights on the CPU and array inputs the
-stack kernel reads (`fit_plan._stack_inputs`). Frozen weights are taken: nothing is trained.
+stack kernel reads (`stack_plan.stack_inputs`). Frozen weights are taken: nothing is trained.
 
 `plan_predict(model, x)` returns `(PredictRunner, reason)`, or `(None, reason)` when it
 declines, the reason naming the layer, option or input. `PredictRunner.predict()` gives
@@ -19,12 +19,11 @@ import torch
 
 from unrolled.compiled import codes
 from unrolled.compiled.allow_lists import HEAD_ACTIVATIONS, config_of
-from unrolled.compiled.fit_plan import _level_words, _stack_inputs
 from unrolled.compiled.jit import unavailable
 from unrolled.compiled.layout import flatten
 from unrolled.compiled.stack_layout import LV_STEPS, exp_scratch_ints, workspace_layout
-from unrolled.compiled.stack_plan import StackModel, plan_stack
-from unrolled.compiled.stack_runner import StackRunner
+from unrolled.compiled.stack_plan import StackModel, level_words, plan_stack, stack_inputs
+from unrolled.compiled.stack_runner import StackRunner, kernel_inputs
 
 # Each thread's workspace holds at most this many rows, and at most WORKSPACE_FLOATS floats
 # (256 MiB): a group's buffers grow with its rows times the steps.
@@ -43,7 +42,7 @@ class PredictRunner:
         self.stack = stack
         arrays = [np.ascontiguousarray(a.detach().numpy()) for a in inputs]
         self.weights, _, self.embed, self.levels, self.dense = StackRunner._lay_out(stack, arrays)
-        self.x, self.tokens, self.valid, self.x2, self.valid2 = _kernel_inputs(stack, arrays)
+        self.x, self.tokens, self.valid, self.x2, self.valid2 = kernel_inputs(stack, arrays)
         self.samples = arrays[0].shape[0]
         outputs = stack.dense.units
         self.head = np.zeros(4, np.int64)
@@ -111,7 +110,7 @@ def plan_predict(model: Any, x: Any) -> tuple[PredictRunner | None, str]:
         or (isinstance(x, (list, tuple)) and all(isinstance(a, torch.Tensor) for a in x))
     ):
         return None, "x is not an array or a list of arrays"
-    inputs, reason = _stack_inputs(stack, x)
+    inputs, reason = stack_inputs(stack, x)
     if inputs is None:
         return None, reason
     from unrolled.compiled import blas
@@ -119,7 +118,7 @@ def plan_predict(model: Any, x: Any) -> tuple[PredictRunner | None, str]:
     if blas.missing() is not None:
         return None, f"the inference kernel needs MKL: {blas.missing()}"
     runner = PredictRunner(stack, inputs, _threads_for(inputs[0].shape[0]))
-    shown = " -> ".join(_level_words(level, stack) for level in stack.levels)
+    shown = " -> ".join(level_words(level, stack) for level in stack.levels)
     if stack.embedding is not None:
         shown = f"Embedding -> {shown}"
     head = "TimeDistributed(Dense)" if stack.per_step else "Dense"
@@ -131,26 +130,6 @@ def plan_predict(model: Any, x: Any) -> tuple[PredictRunner | None, str]:
         f"numba inference kernel: the forward pass of {shown} -> {head}, over {threads} "
         f"thread{'s' * (threads > 1)} (MKL sgemm)"
     )
-
-
-def _kernel_inputs(stack: StackModel, arrays: list[np.ndarray]) -> tuple[np.ndarray, ...]:
-    """`(x, tokens, valid, x2, valid2)` as `StackRunner.__init__` prepares them: features
-    (or token ids for an Embedding), the second input, and uint8 masks of the valid steps."""
-    first = arrays[0]
-    samples = first.shape[0]
-    if stack.embedding is not None:
-        tokens = first.astype(np.int64).reshape(first.shape[:2])
-        x = np.zeros((*first.shape[:2], 0), np.float32)
-        valid = tokens != 0 if stack.embedding.mask_zero else np.ones(first.shape[:2], bool)
-    else:
-        tokens = np.zeros((samples, 0), np.int64)
-        x = first
-        valid = np.ones(first.shape[:2], bool)
-        if stack.masking is not None:
-            valid = (first != np.float32(stack.masking.mask_value)).any(axis=-1)
-    x2 = arrays[1] if len(arrays) > 1 else np.zeros((samples, 0, 0), np.float32)
-    valid2 = np.ones(x2.shape[:2], np.uint8)  # the plan takes no mask there
-    return x, tokens, valid.astype(np.uint8), x2, valid2
 
 
 def _groups(levels: np.ndarray, samples: int, threads: int) -> tuple[int, int]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import torch
+
 from unrolled.compiled.allow_lists import (
     ANY,
     BOOL,
@@ -237,3 +239,50 @@ def _encoder_decoder(model: Any) -> tuple[StackModel | None, str]:
     if reason is not None:
         return None, reason
     return StackModel(None, None, tuple(levels), dense, True), ""
+
+
+def level_words(level: Any, stack: StackModel) -> str:
+    """`LSTM`, `Bidirectional(GRU, concat)`, `LSTM encoder`, `LSTM decoder`."""
+    name = type(level.directions[0]).__name__
+    if len(level.directions) == 2:
+        return f"Bidirectional({name}, {level.merge})"
+    if level.init >= 0:
+        return f"{name} decoder"
+    return f"{name} encoder" if any(other.init >= 0 for other in stack.levels) else name
+
+
+def token_ids(x: torch.Tensor, input_dim: int) -> tuple[torch.Tensor | None, str]:
+    """`x` as `(samples, timesteps)` whole-number ids below `input_dim`, or why not."""
+    ids = x[..., 0] if x.dim() == 3 and x.shape[-1] == 1 else x
+    if ids.dim() != 2:
+        return None, "x is not (samples, timesteps) token ids for the Embedding"
+    if ids.dtype.is_floating_point and not bool((ids == ids.floor()).all()):
+        return None, "x holds ids that are not whole numbers"
+    if ids.numel() and not (0 <= int(ids.min()) and int(ids.max()) < input_dim):
+        return None, f"x holds ids outside 0..{input_dim - 1} (the Embedding's input_dim)"
+    return ids, ""
+
+
+def stack_inputs(stack: StackModel, x: Any) -> tuple[list[torch.Tensor] | None, str]:
+    """The model inputs as the stack kernel reads them (token ids for an Embedding, float32
+    features otherwise), or why not."""
+    given = list(x) if isinstance(x, (list, tuple)) else [x]
+    readers = {level.source: level for level in stack.levels if level.source >= 0}
+    if len(given) != len(readers):
+        return None, f"x is {len(given)} array(s); the model reads {len(readers)}"
+    inputs = []
+    for index, array in enumerate(given):
+        if not isinstance(array, torch.Tensor) or array.device.type != "cpu":
+            return None, "x is not on the CPU"
+        if index == 0 and stack.embedding is not None:
+            array, reason = token_ids(array, stack.embedding.input_dim)
+            if array is None:
+                return None, reason
+        elif array.dim() != 3 or array.dtype != torch.float32:
+            return None, "x is not float32 arrays (samples, timesteps, features)"
+        elif array.shape[-1] != readers[index].directions[0].input_features:
+            return None, "x does not match the model's features"
+        inputs.append(array)
+    if any(array.shape[0] != inputs[0].shape[0] for array in inputs):
+        return None, "the inputs do not have the same number of samples"
+    return inputs, ""

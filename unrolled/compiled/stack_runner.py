@@ -62,27 +62,12 @@ class StackRunner(EpochRunner):
             np.ascontiguousarray(a.detach().numpy()) for a in (x if isinstance(x, list) else [x])
         ]
         self.weights, self.size, self.embed, self.levels, self.dense = self._lay_out(stack, inputs)
+        self.x, self.tokens, self.valid, self.x2, self.valid2 = kernel_inputs(stack, inputs)
         samples = inputs[0].shape[0]
-        first = inputs[0]
-        if stack.embedding is not None:
-            self.tokens = first.astype(np.int64).reshape(first.shape[:2])
-            self.x = np.zeros((*first.shape[:2], 0), np.float32)
-            mask_zero = stack.embedding.mask_zero
-            self.valid = self.tokens != 0 if mask_zero else np.ones(first.shape[:2], bool)
-        else:
-            self.tokens = np.zeros((samples, 0), np.int64)
-            self.x = first
-            self.valid = np.ones(first.shape[:2], bool)
-            if stack.masking is not None:
-                self.valid = (first != np.float32(stack.masking.mask_value)).any(axis=-1)
-        self.valid = self.valid.astype(np.uint8)
         # Padded rows skip the cell when each batch's rows are sorted by their valid steps;
         # a stateful model's rows keep their places (each carries its own states).
         stateful = any(layer.stateful for level in stack.levels for layer in level.directions)
         self.sort_rows = not stateful and not bool(self.valid.all())
-        second = inputs[1] if len(inputs) > 1 else np.zeros((samples, 0, 0), np.float32)
-        self.x2 = second
-        self.valid2 = np.ones(second.shape[:2], np.uint8)  # the plan takes no mask there
         self.y = head.y
         self.sample_weights = np.ones(samples, np.float32)
 
@@ -205,3 +190,24 @@ class StackRunner(EpochRunner):
         from unrolled.compiled.stack_kernel import fit_epoch_stack
 
         return fit_epoch_stack
+
+
+def kernel_inputs(stack: StackModel, arrays: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """`(x, tokens, valid, x2, valid2)` as the stack and inference kernels read the model's
+    input arrays: features (or token ids for an Embedding), the second input, and uint8
+    masks of the valid steps."""
+    first = arrays[0]
+    samples = first.shape[0]
+    if stack.embedding is not None:
+        tokens = first.astype(np.int64).reshape(first.shape[:2])
+        x = np.zeros((*first.shape[:2], 0), np.float32)
+        valid = tokens != 0 if stack.embedding.mask_zero else np.ones(first.shape[:2], bool)
+    else:
+        tokens = np.zeros((samples, 0), np.int64)
+        x = first
+        valid = np.ones(first.shape[:2], bool)
+        if stack.masking is not None:
+            valid = (first != np.float32(stack.masking.mask_value)).any(axis=-1)
+    x2 = arrays[1] if len(arrays) > 1 else np.zeros((samples, 0, 0), np.float32)
+    valid2 = np.ones(x2.shape[:2], np.uint8)  # the plan takes no mask there
+    return x, tokens, valid.astype(np.uint8), x2, valid2
