@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import unrolled
-from unrolled.compiled.layout import flatten
-from unrolled.compiled.update_plan import UpdatePlan, unflatten
+from unrolled.compiled.layout import flatten, unflatten
+from unrolled.compiled.update_plan import UpdatePlan
 from unrolled.layers import LSTM, Dense, Input
 from unrolled.optimizers import SGD, Adagrad, Adam, AdamW, Nadam, RMSprop
 from unrolled.training import update_rules

@@ -53,7 +53,7 @@ from unrolled.compiled.stack_plan import (
     STACK_STRUCTURE_WORDS,
     Level,
     StackModel,
-    level_words,
+    described,
     plan_stack,
     stack_inputs,
 )
@@ -170,18 +170,11 @@ def plan_fit(
         return None, blocker
     if stack is not None:
         return _stack_fit(model, stack, optimizer, objective, x, y, batch_size)
-    parameters = list(model.parameters())
-    blocker = _optimizer_blocker(optimizer, parameters)
-    if blocker is not None:
-        return None, blocker
     recurrent, dense = layers[-2], layers[-1]
     if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.dtype != torch.float32:
         return None, "x is not one float32 array (samples, timesteps, features)"
     if not isinstance(y, torch.Tensor) or y.dim() == 0 or y.shape[0] != x.shape[0]:
         return None, "y is not one array with as many samples as x"
-    head, words = plan_head(dense, objective, y)
-    if head is None:
-        return None, words
     if x.shape[-1] != recurrent.input_features or x.device.type != "cpu":
         return None, "x does not match the model's features (or is not on the CPU)"
     cell = recurrent._cell()
@@ -192,6 +185,12 @@ def plan_fit(
         level = Level((recurrent,), "concat", sequences=False, source=0)
         stack = StackModel(None, masking, (level,), dense, per_step=False)
         return _stack_fit(model, stack, optimizer, objective, x, y, batch_size)
+    blocker = _optimizer_blocker(optimizer, list(model.parameters()))
+    if blocker is not None:
+        return None, blocker
+    head, words = plan_head(dense, objective, y)
+    if head is None:
+        return None, words
     mask_value = None if masking is None else masking.mask_value
     code = cell.fused_operator().kernel_code
     runner = EpochRunner(recurrent, dense, optimizer, x, head, mask_value, code, work)
@@ -213,7 +212,6 @@ def _stack_fit(
         blocker = _optimizer_blocker(optimizer, list(model.parameters()))
     if blocker is not None:
         return None, blocker
-    embedding = stack.embedding
     inputs, reason = stack_inputs(stack, x)
     if inputs is None:
         return None, reason
@@ -226,45 +224,18 @@ def _stack_fit(
     if head is None:
         return None, words
     rows = min(batch_size, samples)
-    work, widest = _stack_work(stack, rows, inputs)
+    widest = max(level.directions[0]._cell().units for level in stack.levels)
     threads = _threads_for(rows, widest)
+    x = inputs if len(inputs) > 1 else inputs[0]
+    runner = StackRunner(stack, optimizer, x, head, threads, rows)
     blocker = _batched_blocker(widest, rows, threads)
     if blocker is not None:
-        return None, f"{work} multiply-adds per batch, {blocker}"
-    x = inputs if len(inputs) > 1 else inputs[0]
-    runner = StackRunner(stack, optimizer, x, head, threads, work)
-    shown = " -> ".join(level_words(level, stack) for level in stack.levels)
-    if embedding is not None:
-        shown = f"Embedding -> {shown}"
-    head_words = "TimeDistributed(Dense)" if stack.per_step else "Dense"
-    activation = config_of(stack.dense)["activation"]
-    if activation != "linear":
-        head_words += f"({activation})"
+        return None, f"{runner.forward_work} multiply-adds per batch, {blocker}"
     name = type(optimizer).__name__.removesuffix("Rule")
     return runner, (
-        f"numba stack kernel: whole epochs of {shown} -> {head_words}, {words}, {name}, "
+        f"numba stack kernel: whole epochs of {described(stack)}, {words}, {name}, "
         f"batched over {threads} thread{'s' * (threads > 1)} (MKL sgemm)"
     )
-
-
-def _stack_work(stack: StackModel, rows: int, inputs: list[torch.Tensor]) -> tuple[int, int]:
-    """A batch's forward multiply-adds, and the widest level's units."""
-    work, widest, features, steps = 0, 0, 0, 0
-    for level in stack.levels:
-        if level.source >= 0:
-            steps, features = (
-                int(inputs[level.source].shape[1]),
-                int(inputs[level.source].shape[-1]),
-            )
-            if level.source == 0 and stack.embedding is not None:
-                features = stack.embedding.output_dim
-        cell = level.directions[0]._cell()
-        gates = cell.kind.gate_count * cell.units
-        work += len(level.directions) * rows * steps * gates * (cell.units + features)
-        concat = len(level.directions) == 2 and level.merge == "concat"
-        features = 2 * cell.units if concat else cell.units
-        widest = max(widest, cell.units)
-    return work, widest
 
 
 def _model_weights_blocker(model: Any) -> str | None:

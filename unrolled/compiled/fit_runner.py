@@ -19,8 +19,8 @@ import torch
 from unrolled.compiled.cpu_load import free_cores
 from unrolled.compiled.head_plan import Head
 from unrolled.compiled.jit import will_compile
-from unrolled.compiled.layout import FlatWeights, dense_shapes, flatten
-from unrolled.compiled.update_plan import UpdatePlan, unflatten
+from unrolled.compiled.layout import FlatWeights, dense_shapes, flatten, unflatten
+from unrolled.compiled.update_plan import UpdatePlan
 from unrolled.layers.core import Dense
 from unrolled.layers.recurrent import RNN
 from unrolled.ops.weights import keras_weight_shapes

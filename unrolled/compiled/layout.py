@@ -29,6 +29,15 @@ def flatten(tensors: list[torch.Tensor]) -> np.ndarray:
     return np.concatenate(flat).astype(np.float32, copy=False)
 
 
+def unflatten(flat: np.ndarray, tensors: list[torch.Tensor]) -> None:
+    """Copies consecutive pieces of `flat` into `tensors`, in order (`flatten` undone)."""
+    start = 0
+    for t in tensors:
+        count = t.numel()
+        t.copy_(torch.from_numpy(flat[start : start + count]).view_as(t))
+        start += count
+
+
 class FlatWeights:
     """Layers' weights laid end to end in one vector: `tensors` in order, `size` floats."""
 

@@ -22,7 +22,7 @@ from unrolled.compiled.allow_lists import HEAD_ACTIVATIONS, config_of
 from unrolled.compiled.jit import unavailable
 from unrolled.compiled.layout import flatten
 from unrolled.compiled.stack_layout import LV_STEPS, exp_scratch_ints, workspace_layout
-from unrolled.compiled.stack_plan import StackModel, level_words, plan_stack, stack_inputs
+from unrolled.compiled.stack_plan import StackModel, described, plan_stack, stack_inputs
 from unrolled.compiled.stack_runner import StackRunner, kernel_inputs
 
 # Each thread's workspace holds at most this many rows, and at most WORKSPACE_FLOATS floats
@@ -118,16 +118,9 @@ def plan_predict(model: Any, x: Any) -> tuple[PredictRunner | None, str]:
     if blas.missing() is not None:
         return None, f"the inference kernel needs MKL: {blas.missing()}"
     runner = PredictRunner(stack, inputs, _threads_for(inputs[0].shape[0]))
-    shown = " -> ".join(level_words(level, stack) for level in stack.levels)
-    if stack.embedding is not None:
-        shown = f"Embedding -> {shown}"
-    head = "TimeDistributed(Dense)" if stack.per_step else "Dense"
-    activation = config_of(stack.dense)["activation"]
-    if activation != "linear":
-        head += f"({activation})"
     threads = runner.threads
     return runner, (
-        f"numba inference kernel: the forward pass of {shown} -> {head}, over {threads} "
+        f"numba inference kernel: the forward pass of {described(stack)}, over {threads} "
         f"thread{'s' * (threads > 1)} (MKL sgemm)"
     )
 

@@ -107,3 +107,14 @@ def workspace_layout(
 def exp_scratch_ints(levels: np.ndarray, rows: int) -> int:
     """Length of one group's int32 scratch for the vectorized exp (`batched_kernel._exp`)."""
     return 2 * rows * max(GATES[int(cell)] * int(units) for cell, units in levels[:, :2])
+
+
+def forward_work(levels: np.ndarray, rows: int) -> int:
+    """Multiply-adds of a batch of `rows` rows' forward pass: each direction's input and
+    recurrent products over its steps."""
+    work = 0
+    for level in levels:
+        gates = GATES[int(level[LV_CELL])] * int(level[LV_UNITS])
+        inputs = int(level[LV_UNITS]) + int(level[LV_FEATURES])
+        work += int(level[LV_DIRECTIONS]) * rows * int(level[LV_STEPS]) * gates * inputs
+    return work

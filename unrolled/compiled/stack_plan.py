@@ -241,7 +241,18 @@ def _encoder_decoder(model: Any) -> tuple[StackModel | None, str]:
     return StackModel(None, None, tuple(levels), dense, True), ""
 
 
-def level_words(level: Any, stack: StackModel) -> str:
+def described(stack: StackModel) -> str:
+    """The model as the paths' reasons name it: `Embedding -> LSTM -> TimeDistributed(Dense)
+    (softmax)`, `LSTM encoder -> LSTM decoder -> ...`, `Bidirectional(GRU, concat) -> ...`."""
+    shown = " -> ".join(_level_words(level, stack) for level in stack.levels)
+    if stack.embedding is not None:
+        shown = f"Embedding -> {shown}"
+    head = "TimeDistributed(Dense)" if stack.per_step else "Dense"
+    activation = config_of(stack.dense)["activation"]
+    return f"{shown} -> {head}" + ("" if activation == "linear" else f"({activation})")
+
+
+def _level_words(level: Any, stack: StackModel) -> str:
     """`LSTM`, `Bidirectional(GRU, concat)`, `LSTM encoder`, `LSTM decoder`."""
     name = type(level.directions[0]).__name__
     if len(level.directions) == 2:

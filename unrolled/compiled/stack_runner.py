@@ -34,6 +34,7 @@ from unrolled.compiled.stack_layout import (
     MERGE_CONCAT,
     MERGES,
     exp_scratch_ints,
+    forward_work,
     workspace_layout,
 )
 from unrolled.compiled.stack_plan import StackModel
@@ -50,24 +51,26 @@ class StackRunner(EpochRunner):
         x: torch.Tensor | list[torch.Tensor],
         head: Head,
         threads: int,
-        forward_work: int,
+        rows: int,
     ) -> None:
+        """`threads`: the groups each batch is split into; `rows`: a batch's (sizes the
+        first kernel call)."""
         self.stack, self.optimizer, self.head = stack, optimizer, head
         self.threads = threads
         self.workspace: tuple[np.ndarray, ...] | None = None
         self.seconds_per_batch: float | None = None
-        self.forward_work = forward_work
         self.metric_values: torch.Tensor | None = None
         inputs = [
             np.ascontiguousarray(a.detach().numpy()) for a in (x if isinstance(x, list) else [x])
         ]
         self.weights, self.size, self.embed, self.levels, self.dense = self._lay_out(stack, inputs)
+        self.forward_work = forward_work(self.levels, rows)
         self.x, self.tokens, self.valid, self.x2, self.valid2 = kernel_inputs(stack, inputs)
         samples = inputs[0].shape[0]
+        self.stateful = any(layer.stateful for layer in self._layers())
         # Padded rows skip the cell when each batch's rows are sorted by their valid steps;
         # a stateful model's rows keep their places (each carries its own states).
-        stateful = any(layer.stateful for level in stack.levels for layer in level.directions)
-        self.sort_rows = not stateful and not bool(self.valid.all())
+        self.sort_rows = not self.stateful and not bool(self.valid.all())
         self.y = head.y
         self.sample_weights = np.ones(samples, np.float32)
 
@@ -124,11 +127,10 @@ class StackRunner(EpochRunner):
         """`(h, c)`, each `(2L, batch, widest units)`: a stateful model's states by
         direction-layer at `2 * level + d` (zeros otherwise)."""
         units = int(self.levels[:, LV_UNITS].max())
-        stateful = self._layers()[0].stateful
-        rows = batch_size if stateful else 1
+        rows = batch_size if self.stateful else 1
         h = np.zeros((2 * len(self.levels), rows, units), np.float32)
         c = np.zeros_like(h)
-        if stateful:
+        if self.stateful:
             for index, level in enumerate(self.stack.levels):
                 for d, layer in enumerate(level.directions):
                     layer._check_stateful_batch(batch_size)
@@ -161,10 +163,9 @@ class StackRunner(EpochRunner):
     ) -> None:
         theta, m, v, *rule = weights
         head = self.head
-        stateful = self._layers()[0].stateful
         kernel(
             self.levels, self.x, self.x2, self.tokens, self.embed, self.y, self.stack.per_step,
-            self.valid, self.valid2, order, batch_size, stateful, self.sort_rows, states[0],
+            self.valid, self.valid2, order, batch_size, self.stateful, self.sort_rows, states[0],
             states[1], theta, self.dense,
             m, v, *rule, first_step, losses, head.codes, head.delta, head.metrics,
             head.thresholds, metric_values, self.sample_weights, *workspace,

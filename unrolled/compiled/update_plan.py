@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from unrolled.compiled import codes
-from unrolled.compiled.layout import flatten
+from unrolled.compiled.layout import flatten, unflatten
 from unrolled.training import optimizer_defaults as default
 from unrolled.training.update_rules import AdagradRule, AdamRule, RMSpropRule
 
@@ -103,12 +103,3 @@ def _initial_value(optimizer: Any, slot: str) -> float:
     if type(optimizer) is AdagradRule and slot == "accumulator":
         return float(optimizer.param_groups[0]["initial_accumulator_value"])
     return 0.0
-
-
-def unflatten(flat: np.ndarray, tensors: list[torch.Tensor]) -> None:
-    """Copies consecutive pieces of `flat` into `tensors`, in order."""
-    start = 0
-    for t in tensors:
-        count = t.numel()
-        t.copy_(torch.from_numpy(flat[start : start + count]).view_as(t))
-        start += count
