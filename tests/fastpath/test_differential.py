@@ -227,8 +227,14 @@ def test_compiled_fit_matches_the_reference_fit(case: FitCase):
     assert name == "compiled-epoch", reason
     assert ("batched over 2 threads" in reason) == case.batched
     assert ref_model.last_fit_path.name == "reference"
+    assert_same_training(fast_model, fast_history, ref_model, ref_history)
+
+
+def assert_same_training(fast_model, fast_history, ref_model, ref_history) -> None:  # type: ignore[no-untyped-def]
+    """The compiled fit's history (loss, then each metric), weights and states against the
+    reference fit's, to the kernels' tolerance."""
     assert list(fast_history.history) == list(ref_history.history)
-    for key, values in ref_history.history.items():  # the loss, then each metric
+    for key, values in ref_history.history.items():
         np.testing.assert_allclose(
             fast_history.history[key], values, rtol=1e-5, atol=1e-6, err_msg=key
         )

@@ -37,7 +37,15 @@ if blas.missing() is not None:
 
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from test_differential import LOSSES, OPTIMIZERS, RECURRENT, SETTINGS, Head, heads  # noqa: E402
+from test_differential import (  # noqa: E402
+    LOSSES,
+    OPTIMIZERS,
+    RECURRENT,
+    SETTINGS,
+    Head,
+    assert_same_training,
+    heads,
+)
 
 MERGES = [None, "concat", "sum", "mul", "ave"]  # None: one direction
 INPUTS = ["features", "masking", "embedding", "embedding_mask_zero"]
@@ -197,17 +205,8 @@ def test_stack_kernel_fit_matches_the_reference_fit(case: StackCase):
     name, reason = fast_model.last_fit_path
     assert name == "compiled-epoch", reason
     assert "stack kernel" in reason and f"over {case.threads} thread" in reason, reason
-    assert list(fast_history.history) == list(ref_history.history)
-    for key, values in ref_history.history.items():  # the loss, then each metric
-        np.testing.assert_allclose(
-            fast_history.history[key], values, rtol=1e-5, atol=1e-6, err_msg=key
-        )
-    for ours, theirs in zip(fast_model.get_weights(), ref_model.get_weights()):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+    assert_same_training(fast_model, fast_history, ref_model, ref_history)
     _assert_same_slots(_slots(fast_model), _slots(ref_model))
-    for ours, theirs in zip(fast_model.get_states().values(), ref_model.get_states().values()):
-        for a, b in zip(ours, theirs):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 def _declined(layers: list, x: np.ndarray, y: np.ndarray, loss: str = "mse") -> str:
