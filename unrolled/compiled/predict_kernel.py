@@ -19,6 +19,7 @@ from unrolled.compiled.blas import SET_THREADS
 from unrolled.compiled.codes import HEAD_OUTPUTS
 from unrolled.compiled.head_kernel import dense_outputs, head_row
 from unrolled.compiled.jit import kernel, parallel_kernel
+from unrolled.compiled.sequence_head import dense_rows
 from unrolled.compiled.stack_kernel import _carve, _forward_levels, _sorted_batch
 from unrolled.compiled.stack_layout import (
     BUF_Y,
@@ -53,12 +54,14 @@ def _predict_rows(  # type: ignore[no-untyped-def]
     g, y_row = np.zeros(outputs, np.float32), np.zeros(outputs, np.float32)
     metrics, thresholds = np.zeros(0, np.int64), np.zeros(0, np.float32)
     metric_row, delta = np.zeros(0, np.float32), np.float32(1.0)
+    ints, floats = np.zeros(8, np.int32), np.zeros(2, np.float32)  # sgemm's by-reference arguments
     if per_step:  # every step is seen: the plan declines masks on a per-step head
         Y = _carve(work, spots[levels.shape[0] - 1, 2, BUF_Y], steps, n, width)
+        Z = np.empty((steps * n, outputs), np.float32)  # row t * n + b: step t of row b
+        dense_rows(Y.reshape(steps * n, width), theta, dense[0], dense[1], Z, ints, floats)
         for b in range(n):
             for t in range(steps):
-                dense_outputs(Y[t, b], True, theta, dense[0], dense[1], z)
-                head_row(head, delta, y_row, z, o, g, metrics, thresholds, metric_row)
+                head_row(head, delta, y_row, Z[t * n + b], o, g, metrics, thresholds, metric_row)
                 out[rows[b], t, :] = o
         return
     seen = seen0 if root == 0 else seen1

@@ -27,6 +27,7 @@ from unrolled.compiled.codes import CELL_GRU, CELL_LSTM, GATES_BY_CELL, HEAD_OUT
 from unrolled.compiled.fit_kernel import _apply_update
 from unrolled.compiled.head_kernel import dense_head
 from unrolled.compiled.jit import kernel, parallel_kernel
+from unrolled.compiled.sequence_head import sequence_head
 from unrolled.compiled.stack_layout import (
     BUF_A,
     BUF_C,
@@ -472,29 +473,21 @@ def _train_rows(  # type: ignore[no-untyped-def]
     # ---- the Dense head and the loss -------------------------------------------------------
     top = levels[n_levels - 1]
     outputs, width, steps = head[HEAD_OUTPUTS], top[LV_OUT], top[LV_STEPS]
-    zk = np.zeros(outputs, np.float32)  # the head's pre-activations, outputs, gradient
-    ok = np.zeros(outputs, np.float32)
-    gk = np.zeros(outputs, np.float32)
     loss = np.float32(0.0)
     if per_step:  # every step's output, each a loss term (no masks: the plan declines them)
         Y = _carve(work, spots[n_levels - 1, 2, BUF_Y], steps, n, width)
         dY = _carve(work, spots[n_levels - 1, 2, BUF_DY], steps, n, width)
-        metric_row = np.zeros(metrics.shape[0], np.float32)
-        for b in range(n):
-            metric_values[b, :] = np.float32(0.0)
-            weight = sample_weights[rows[b]]
-            for t in range(steps):
-                loss += weight * dense_head(
-                    head, delta, y[rows[b] * steps + t], Y[t, b], True, theta, dense[0],
-                    dense[1], per_row * weight, grad, dY[t, b], zk, ok, gk, metrics,
-                    thresholds, metric_row,
-                )  # fmt: skip
-                for j in range(metric_row.shape[0]):
-                    metric_values[b, j] += metric_row[j] / np.float32(steps)
+        loss = sequence_head(
+            head, delta, y, rows, Y, theta, dense[0], dense[1], per_row, grad, dY, metrics,
+            thresholds, metric_values, sample_weights, ints, floats,
+        )  # fmt: skip
     else:  # a row with no valid step outputs zeros, as Keras
         seen = seen0 if roots[n_levels - 1] == 0 else seen1
         OUT = _carve(work, shared[SH_OUT], 1, n, width)[0]
         dOUT = _carve(work, shared[SH_DOUT], 1, n, width)[0]
+        zk = np.zeros(outputs, np.float32)  # the head's pre-activations, outputs, gradient
+        ok = np.zeros(outputs, np.float32)
+        gk = np.zeros(outputs, np.float32)
         for b in range(n):
             weight = sample_weights[rows[b]]
             loss += weight * dense_head(
