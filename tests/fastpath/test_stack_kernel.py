@@ -320,3 +320,25 @@ def test_other_graphs_decline_naming_the_encoder_decoder_they_are_not():
     name, reason = model.last_fit_path
     assert name == "reference"
     assert reason.startswith("a functional model is compiled as an encoder-decoder"), reason
+
+
+@pytest.mark.parametrize("size, parts", [(32, 2), (31, 2), (7, 3), (1, 2), (5, 1)])
+def test_padded_batches_deal_each_thread_its_share_of_every_length(size, parts):
+    """The sorted rows dealt to the threads' groups: every row once, each group its planned
+    size and still sorted (so its padded rows stay contiguous), and the longest sequences
+    shared out, not all in one group (which left the other thread waiting)."""
+    from unrolled.compiled.stack_kernel import _dealt, _sorted_batch
+
+    rng = np.random.default_rng(size)
+    lengths = rng.integers(1, 20, size)
+    valid = (np.arange(20)[None, :] >= 20 - lengths[:, None]).astype(np.uint8)  # pre-padded
+    ordered = _sorted_batch(np.arange(size), valid)
+    dealt = _dealt(ordered, parts)
+    assert sorted(dealt.tolist()) == list(range(size))
+    rank = {row: i for i, row in enumerate(ordered.tolist())}
+    for p in range(parts):
+        group = dealt[p * size // parts : (p + 1) * size // parts].tolist()
+        assert len(group) == (p + 1) * size // parts - p * size // parts
+        assert [rank[r] for r in group] == sorted(rank[r] for r in group)
+        if parts > 1 and size >= 2 * parts:  # round-robin: each group holds a row of the top `parts`
+            assert any(rank[r] < parts for r in group)

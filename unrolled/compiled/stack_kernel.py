@@ -119,6 +119,25 @@ def _sorted_batch(rows, valid):  # type: ignore[no-untyped-def]
 
 
 @kernel
+def _dealt(rows, parts):  # type: ignore[no-untyped-def]
+    """`rows` (sorted by `_sorted_batch`) dealt round-robin into the `parts` groups a batch
+    splits into (group p: `[p * size // parts, (p + 1) * size // parts)`), each group still
+    in sorted order. Split as they came, one group got all the shortest sequences and
+    waited on the other: dealt, each group gets its share of every length."""
+    size = rows.shape[0]
+    dealt = np.empty_like(rows)
+    filled = np.zeros(parts, np.int64)
+    p = 0
+    for i in range(size):
+        while filled[p] == (p + 1) * size // parts - p * size // parts:  # this group is full
+            p = (p + 1) % parts
+        dealt[p * size // parts + filled[p]] = rows[i]
+        filled[p] += 1
+        p = (p + 1) % parts
+    return dealt
+
+
+@kernel
 def _direction_forward(  # type: ignore[no-untyped-def]
     cell, units, X, live, starts, h0, c0, theta, oK, oR, ob, A, H, C, REC, TC, E, bits,
     ints, floats,
@@ -599,7 +618,7 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
         per_row = np.float32(1.0) / np.float32(size * terms)
         batch_rows = order[start : start + size]
         if sort_rows:  # each sample's metrics land in its sorted place: only their sum is read
-            batch_rows = _sorted_batch(batch_rows, valid)
+            batch_rows = _dealt(_sorted_batch(batch_rows, valid), parts)
         for p in numba.prange(parts):
             lo, hi = p * size // parts, (p + 1) * size // parts
             grads[p, :] = np.float32(0.0)
