@@ -218,6 +218,7 @@ def _direction_backward(  # type: ignore[no-untyped-def]
     R_at, K_at = theta[oR:].ctypes.data, theta[oK:].ctypes.data
     R_H = REC[:, :, 2 * units :]  # GRU's recurrent h projection; other cells never read it
     scale = np.float32(0.5) if merge == MERGE_AVE else one
+    padded = _padded(live)  # products on each step's live rows only (else over every step)
     for k in range(steps - 1, -1, -1):
         if sequences:
             t = steps - 1 - k if reverse else k  # the time step k processed
@@ -229,10 +230,12 @@ def _direction_backward(  # type: ignore[no-untyped-def]
                         g *= other_H[other, b, u]
                     dH[b, u] += g
         lo, hi = _live_range(live[k])  # as forwards: rows outside passed their states on
-        for b in range(n):
-            if b < lo or b >= hi:
-                DZ[k, b, :] = np.float32(0.0)
-                DR[k, b, :] = np.float32(0.0)
+        if not padded:  # the products over every step read the rows outside as zeros
+            for b in range(n):
+                if b < lo or b >= hi:
+                    DZ[k, b, :] = np.float32(0.0)
+                    if is_gru:  # other cells' DR is DZ
+                        DR[k, b, :] = np.float32(0.0)
         if lo == hi:
             continue
         step_gradients(
@@ -243,8 +246,7 @@ def _direction_backward(  # type: ignore[no-untyped-def]
             _gemm(False, True, hi - lo, units, gu, DR[k, lo:hi].ctypes.data, gu, R_at, gu, one,
                   dH[lo:hi].ctypes.data, units, ints, floats)  # fmt: skip
     grad_at = grad.ctypes.data
-    padded = _padded(live)
-    if padded:  # each step's live rows only: the others' DZ and DR are zeros
+    if padded:  # each step's live rows only (the others' DZ and DR are not written)
         for k in range(steps):
             lo, hi = _live_range(live[k])
             if lo < hi:
@@ -257,15 +259,16 @@ def _direction_backward(  # type: ignore[no-untyped-def]
               one, grad_at + 4 * oK, gu, ints, floats)  # fmt: skip
         _gemm(True, False, units, gu, steps * n, H.ctypes.data, units, DR.ctypes.data, gu,
               one, grad_at + 4 * oR, gu, ints, floats)  # fmt: skip
-    if ob >= 0:
-        DZ2, DR2 = DZ.reshape(steps * n, gu), DR.reshape(steps * n, gu)
-        for r in range(steps * n):
-            for j in range(gu):
-                grad[ob + j] += DZ2[r, j]
-        if is_gru:
-            for r in range(steps * n):
+    if ob >= 0:  # the bias's gradient: DZ's (and GRU's recurrent bias: DR's) live rows summed
+        for k in range(steps):
+            lo, hi = _live_range(live[k])
+            for b in range(lo, hi):
                 for j in range(gu):
-                    grad[ob + gu + j] += DR2[r, j]
+                    grad[ob + j] += DZ[k, b, j]
+            if is_gru:
+                for b in range(lo, hi):
+                    for j in range(gu):
+                        grad[ob + gu + j] += DR[k, b, j]
     if dX.shape[0] == 0:
         return
     if padded:  # dX (+)= DZ @ K^T step by step, on each step's live rows
@@ -609,7 +612,9 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
     """
     parts, n_samples = work.shape[0], order.shape[0]
     terms = levels[levels.shape[0] - 1, LV_STEPS] if per_step else 1  # loss terms per sample
-    grads = np.zeros((parts, theta.shape[0]), np.float32)
+    # group 0 adds its gradient to `grad` itself, the others to their rows of `more`: a
+    # zeroing and a sum fewer of the whole weight vector per batch (an Embedding's is long)
+    more = np.zeros((parts - 1, theta.shape[0]), np.float32)
     group_loss = np.zeros(parts, np.float32)
     grad = np.zeros(theta.shape[0], np.float32)
     batch = 0
@@ -621,18 +626,18 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
             batch_rows = _dealt(_sorted_batch(batch_rows, valid), parts)
         for p in numba.prange(parts):
             lo, hi = p * size // parts, (p + 1) * size // parts
-            grads[p, :] = np.float32(0.0)
+            group_grad = grad if p == 0 else more[p - 1]
+            group_grad[:] = np.float32(0.0)
             before = SET_THREADS(1)  # the groups are the parallelism: MKL stays on one thread
             group_loss[p] = _train_rows(
                 levels, x, x2, tokens, embed, y, per_step, valid, valid2,
                 batch_rows[lo:hi], stateful, h_state[:, lo:hi], c_state[:, lo:hi],
-                theta, dense, grads[p], per_row, work[p], spots, shared, bits[p], head, delta,
+                theta, dense, group_grad, per_row, work[p], spots, shared, bits[p], head, delta,
                 metrics, thresholds, metric_values[start + lo : start + hi], sample_weights,
             )  # fmt: skip
             SET_THREADS(before)
-        grad[:] = np.float32(0.0)
-        for p in range(parts):
-            grad += grads[p]
+        for p in range(parts - 1):
+            grad += more[p]
         losses[batch] = group_loss.sum() / np.float32(size * terms)
         _apply_update(opt, theta, grad, m, v, hyper, bounds, first_step + batch)
         batch += 1
