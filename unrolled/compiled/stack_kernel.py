@@ -23,7 +23,14 @@ import numpy as np
 from unrolled.compiled.batched_kernel import _gemm, _gru_step, _lstm_step, _simple_step
 from unrolled.compiled.blas import SET_THREADS
 from unrolled.compiled.cell_steps import step_gradients
-from unrolled.compiled.codes import CELL_GRU, CELL_LSTM, GATES_BY_CELL, HEAD_OUTPUTS
+from unrolled.compiled.codes import (
+    CELL_GRU,
+    CELL_LSTM,
+    GATES_BY_CELL,
+    HEAD_OUTPUTS,
+    HYPER_CLIPNORM,
+    HYPER_GLOBAL_CLIPNORM,
+)
 from unrolled.compiled.fit_kernel import _apply_update
 from unrolled.compiled.head_kernel import dense_head
 from unrolled.compiled.jit import kernel, parallel_kernel
@@ -615,6 +622,9 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
     # group 0 adds its gradient to `grad` itself, the others to their rows of `more`: a
     # zeroing and a sum fewer of the whole weight vector per batch (an Embedding's is long)
     more = np.zeros((parts - 1, theta.shape[0]), np.float32)
+    weights = theta.shape[0]
+    # clipping by a norm reads the whole gradient; the rest of the update is elementwise
+    whole_vector = hyper[HYPER_CLIPNORM] != 0 or hyper[HYPER_GLOBAL_CLIPNORM] != 0
     group_loss = np.zeros(parts, np.float32)
     grad = np.zeros(theta.shape[0], np.float32)
     batch = 0
@@ -636,8 +646,18 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
                 metrics, thresholds, metric_values[start + lo : start + hi], sample_weights,
             )  # fmt: skip
             SET_THREADS(before)
-        for p in range(parts - 1):
-            grad += more[p]
         losses[batch] = group_loss.sum() / np.float32(size * terms)
-        _apply_update(opt, theta, grad, m, v, hyper, bounds, first_step + batch)
+        if whole_vector or parts == 1:
+            for p in range(parts - 1):
+                grad += more[p]
+            _apply_update(opt, theta, grad, m, v, hyper, bounds, first_step + batch)
+        else:  # every rule is elementwise: each thread sums and updates its slice of the weights
+            for p in numba.prange(parts):
+                lo, hi = p * weights // parts, (p + 1) * weights // parts
+                for q in range(parts - 1):
+                    grad[lo:hi] += more[q, lo:hi]
+                _apply_update(
+                    opt, theta[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], hyper, bounds,
+                    first_step + batch,
+                )  # fmt: skip
         batch += 1
