@@ -89,7 +89,7 @@ def _batched(groups):
         m, v, opt, hyper, bounds, first_step, losses, head, *scoring = rest
         fit_epoch_stack(
             levels, x, np.zeros((samples, 0, 0), np.float32), np.zeros((samples, 0), np.int64),
-            np.array([-1, 0]), y, False, valid, np.zeros((samples, 0), np.uint8), order,
+            np.array([-1, 0, 0]), y, False, valid, np.zeros((samples, 0), np.uint8), order,
             batch_size, stateful, False, h[None], c[None], theta, offsets[3:], m, v, opt,
             hyper, bounds, first_step, losses, head, *scoring, work, spots, shared, bits,
         )  # fmt: skip

@@ -342,3 +342,32 @@ def test_padded_batches_deal_each_thread_its_share_of_every_length(size, parts):
         assert [rank[r] for r in group] == sorted(rank[r] for r in group)
         if parts > 1 and size >= 2 * parts:  # round-robin: each group holds a row of the top `parts`
             assert any(rank[r] < parts for r in group)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("clip", [{}, {"global_clipnorm": 0.05}, {"clipvalue": 0.01}], ids=str)
+def test_an_embedding_trained_over_many_batches_matches_the_reference(threads, clip):
+    """The kernel zeroes only the rows of each batch's tokens in the Embedding's gradient
+    (a norm's clipping: the whole vector). Batches of disjoint vocabularies, then shared
+    ones, over three epochs: a row left over from an earlier batch would move its weights
+    again, and Adam's moments with them."""
+    rng = np.random.default_rng(7)
+    ids = np.concatenate([rng.integers(1, 10, (8, 6)), rng.integers(10, 20, (8, 6))])
+    ids[rng.random(ids.shape) < 0.3] = 0  # padding, masked
+    y = rng.normal(size=(16, 1)).astype(np.float32)
+    runs = []
+    for fast in ("auto", False):
+        unrolled.set_random_seed(4)
+        model = unrolled.Sequential(
+            [Input((6,)), Embedding(20, 4, mask_zero=True), LSTM(5), Dense(1)]
+        )
+        model.compile(unrolled.optimizers.Adam(0.05, **clip), "mse", fast_path=fast)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(fit_plan, "_threads_for", lambda rows, units: threads)
+            patch.setattr(fit_plan, "MAX_WORK_PER_BATCH", 0)  # the stack kernel, not the row one
+            history = model.fit(ids, y, batch_size=8, epochs=3, verbose=0, shuffle=False)
+        runs.append((model, history))
+    (fast_model, fast_history), (ref_model, ref_history) = runs
+    name, reason = fast_model.last_fit_path
+    assert name == "compiled-epoch" and f"over {threads} thread" in reason, reason
+    assert_same_training(fast_model, fast_history, ref_model, ref_history)

@@ -594,6 +594,19 @@ def _train_rows(  # type: ignore[no-untyped-def]
     return loss
 
 
+@kernel
+def _zero_token_rows(tokens, rows, embed, grad, more):  # type: ignore[no-untyped-def]
+    """Zeroes the Embedding gradient's rows of the samples' tokens in `grad` and each of
+    `more`'s vectors: every row the batch added to (`_train_rows` scatters each step's)."""
+    dim = embed[1]
+    for s in rows:
+        for t in range(tokens.shape[1]):
+            at = embed[0] + tokens[s, t] * dim
+            grad[at : at + dim] = np.float32(0.0)
+            for q in range(more.shape[0]):
+                more[q, at : at + dim] = np.float32(0.0)
+
+
 @parallel_kernel
 def fit_epoch_stack(  # type: ignore[no-untyped-def]
     levels, x, x2, tokens, embed, y, per_step, valid, valid2, order, batch_size, stateful,
@@ -604,7 +617,7 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
     groups trained side by side; `losses[i]` gets batch i's loss.
 
     Args: `levels (L, COLUMNS)` (`stack_layout`), `x (N, T, F)` float32 features, or with an
-    Embedding (`embed`: its table's offset in `theta` and its dimension; offset -1: none)
+    Embedding (`embed`: its table's offset in `theta`, its dimension and rows; offset -1: none)
     `tokens (N, T)` int64 ids; `x2 (N, T2, F2)` a second input (an encoder-decoder's
     decoder input; else `(N, 0, 0)`); `y`: `(N, outputs)` targets, or with `per_step` `(N *
     T, outputs)` for the last level's T steps, step t of sample s at row `s * T + t` (the
@@ -625,6 +638,11 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
     weights = theta.shape[0]
     # clipping by a norm reads the whole gradient; the rest of the update is elementwise
     whole_vector = hyper[HYPER_CLIPNORM] != 0 or hyper[HYPER_GLOBAL_CLIPNORM] != 0
+    # An Embedding's gradient has rows only for the batch's tokens: those are zeroed after
+    # each update, not the whole table before each batch (a 20000 x 128 table is 10 MB).
+    # A norm's clipping can make every gradient NaN: then the whole vector is zeroed.
+    table_from, table_to = embed[0], embed[0] + embed[1] * embed[2]
+    sparse_table = embed[0] >= 0 and not whole_vector
     group_loss = np.zeros(parts, np.float32)
     grad = np.zeros(theta.shape[0], np.float32)
     batch = 0
@@ -637,7 +655,11 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
         for p in numba.prange(parts):
             lo, hi = p * size // parts, (p + 1) * size // parts
             group_grad = grad if p == 0 else more[p - 1]
-            group_grad[:] = np.float32(0.0)
+            if sparse_table:  # the table's rows are zero: the last batch's tokens' were zeroed
+                group_grad[:table_from] = np.float32(0.0)
+                group_grad[table_to:] = np.float32(0.0)
+            else:
+                group_grad[:] = np.float32(0.0)
             before = SET_THREADS(1)  # the groups are the parallelism: MKL stays on one thread
             group_loss[p] = _train_rows(
                 levels, x, x2, tokens, embed, y, per_step, valid, valid2,
@@ -660,4 +682,6 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
                     opt, theta[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], hyper, bounds,
                     first_step + batch,
                 )  # fmt: skip
+        if sparse_table:
+            _zero_token_rows(tokens, batch_rows, embed, grad, more)
         batch += 1

@@ -81,11 +81,11 @@ class StackRunner(EpochRunner):
         """The flat weights (Embedding, each level's directions, Dense) and the kernel's
         tables of where each sits: `(tensors, size, embed, levels, dense)`."""
         flat = FlatWeights()
-        embed = np.array([-1, 0], np.int64)
+        embed = np.array([-1, 0, 0], np.int64)  # the table's offset, its dimension and rows
         if stack.embedding is not None:
             table = stack.embedding
             shape = (table.input_dim, table.output_dim)
-            embed[:] = flat.add(table, [("embeddings", shape)])["embeddings"], shape[1]
+            embed[:] = flat.add(table, [("embeddings", shape)])["embeddings"], shape[1], shape[0]
         levels = np.zeros((len(stack.levels), COLUMNS), np.int64)
         features, steps = 0, 0
         for row, level in zip(levels, stack.levels):
