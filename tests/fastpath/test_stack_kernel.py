@@ -340,7 +340,7 @@ def test_padded_batches_deal_each_thread_its_share_of_every_length(size, parts):
         group = dealt[p * size // parts : (p + 1) * size // parts].tolist()
         assert len(group) == (p + 1) * size // parts - p * size // parts
         assert [rank[r] for r in group] == sorted(rank[r] for r in group)
-        if parts > 1 and size >= 2 * parts:  # round-robin: each group holds a row of the top `parts`
+        if parts > 1 and size >= 2 * parts:  # round-robin: a row of the top `parts` each
             assert any(rank[r] < parts for r in group)
 
 
