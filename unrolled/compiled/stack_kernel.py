@@ -595,16 +595,14 @@ def _train_rows(  # type: ignore[no-untyped-def]
 
 
 @kernel
-def _zero_token_rows(tokens, rows, embed, grad, more):  # type: ignore[no-untyped-def]
-    """Zeroes the Embedding gradient's rows of the samples' tokens in `grad` and each of
-    `more`'s vectors: every row the batch added to (`_train_rows` scatters each step's)."""
+def _zero_token_rows(tokens, rows, embed, vector):  # type: ignore[no-untyped-def]
+    """Zeroes the Embedding gradient's rows of the samples' tokens in `vector`: every row
+    a batch of `rows` added to (`_train_rows` scatters each step's)."""
     dim = embed[1]
     for s in rows:
         for t in range(tokens.shape[1]):
             at = embed[0] + tokens[s, t] * dim
-            grad[at : at + dim] = np.float32(0.0)
-            for q in range(more.shape[0]):
-                more[q, at : at + dim] = np.float32(0.0)
+            vector[at : at + dim] = np.float32(0.0)
 
 
 @parallel_kernel
@@ -638,11 +636,12 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
     weights = theta.shape[0]
     # clipping by a norm reads the whole gradient; the rest of the update is elementwise
     whole_vector = hyper[HYPER_CLIPNORM] != 0 or hyper[HYPER_GLOBAL_CLIPNORM] != 0
-    # An Embedding's gradient has rows only for the batch's tokens: those are zeroed after
-    # each update, not the whole table before each batch (a 20000 x 128 table is 10 MB).
+    # An Embedding's gradient has rows only for the batch's tokens: each group zeroes the
+    # last batch's, not the whole table (a 20000 x 128 table is 10 MB), in its own vector.
     # A norm's clipping can make every gradient NaN: then the whole vector is zeroed.
     table_from, table_to = embed[0], embed[0] + embed[1] * embed[2]
     sparse_table = embed[0] >= 0 and not whole_vector
+    last_rows = order[:0]  # the last batch's samples (none yet: the vectors start at zero)
     group_loss = np.zeros(parts, np.float32)
     grad = np.zeros(theta.shape[0], np.float32)
     batch = 0
@@ -655,9 +654,10 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
         for p in numba.prange(parts):
             lo, hi = p * size // parts, (p + 1) * size // parts
             group_grad = grad if p == 0 else more[p - 1]
-            if sparse_table:  # the table's rows are zero: the last batch's tokens' were zeroed
+            if sparse_table:  # the table's rows are zero but the last batch's tokens'
                 group_grad[:table_from] = np.float32(0.0)
                 group_grad[table_to:] = np.float32(0.0)
+                _zero_token_rows(tokens, last_rows, embed, group_grad)
             else:
                 group_grad[:] = np.float32(0.0)
             before = SET_THREADS(1)  # the groups are the parallelism: MKL stays on one thread
@@ -682,6 +682,5 @@ def fit_epoch_stack(  # type: ignore[no-untyped-def]
                     opt, theta[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], hyper, bounds,
                     first_step + batch,
                 )  # fmt: skip
-        if sparse_table:
-            _zero_token_rows(tokens, batch_rows, embed, grad, more)
+        last_rows = batch_rows
         batch += 1
