@@ -119,34 +119,27 @@ def recurrent_products(
     return total
 
 
+# Each issue model's recurrent directions, `(steps per sample, features, units, gradient by
+# the input, starts from another's states)` (steps None: the valid ones, ours skips
+# padding), and its Dense head `(width, outputs, on every step)`.
+PRODUCTS: dict[str, tuple[list[tuple[int | None, int, int, bool, bool]], tuple[int, int, bool]]] = {
+    "imdb": ([(None, 64, 64, True, False)], (64, 1, False)),
+    "stacked": ([(30, 1, 50, False, False), (30, 50, 50, True, False)], (50, 1, False)),
+    "seq2seq": ([(10, 12, 64, False, False), (10, 12, 64, False, True)], (64, 12, True)),
+    "tagger": ([(40, 8, 32, False, False)] * 2, (64, 5, True)),
+}
+
+
 def product_flops(model: str) -> float:
     """The matrix products of one epoch of `model` (every implementation runs at least
     these: a hand loop or XLA more where it does not skip padding)."""
-    n = SAMPLES
-    if model == "imdb":  # only the valid steps: ours skips the padding
-        x, _ = data(model)
-        live = float((x != 0).sum())
-        return recurrent_products(live, n, 64, 64, True, False) + 3 * 2 * n * 64
-    if model == "stacked":
-        s = n * 30.0
-        head = 3 * 2 * n * 50
-        return (
-            recurrent_products(s, n, 1, 50, False, False)
-            + recurrent_products(s, n, 50, 50, True, False)
-            + head
-        )
-    if model == "seq2seq":
-        s = n * 10.0
-        head = 3 * 2 * s * 64 * 12
-        return (
-            recurrent_products(s, n, 12, 64, False, False)
-            + recurrent_products(s, n, 12, 64, False, True)
-            + head
-        )
-    if model == "tagger":
-        s = n * 40.0
-        return 2 * recurrent_products(s, n, 8, 32, False, False) + 3 * 2 * s * 64 * 5
-    raise ValueError(f"no floor for {model!r}")
+    directions, (width, outputs, every_step) = PRODUCTS[model]
+    total = 0.0
+    for steps, features, units, input_grad, starts in directions:
+        live = float((data(model)[0] != 0).sum()) if steps is None else SAMPLES * steps
+        total += recurrent_products(live, SAMPLES, features, units, input_grad, starts)
+        head_rows = live if every_step else SAMPLES  # the last level's steps, or its last
+    return total + 3 * 2 * head_rows * width * outputs  # forward, kernel's and input's gradients
 
 
 def best_product_rate(threads: int) -> float:
@@ -526,9 +519,6 @@ def report(
     return "\n".join(lines)
 
 
-FLOORED = ("imdb", "stacked", "seq2seq", "tagger")
-
-
 def floor_report(
     models: list[str], times: dict[tuple[str, str], list[float]], rate: float, threads: int
 ) -> str:
@@ -536,7 +526,7 @@ def floor_report(
     beside the epoch's matrix products alone at this core's best sgemm rate: where the
     products take longer than the target, no code built on sgemm can meet it."""
     anchors = [a for a in ("torch-loop", "keras-jax") if any(k[1] == a for k in times)]
-    rows = [m for m in models if m in FLOORED and (m, "ours") in times]
+    rows = [m for m in models if m in PRODUCTS and (m, "ours") in times]
     if not anchors or not rows:
         return ""
     lines = [
