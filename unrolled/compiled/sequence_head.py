@@ -21,17 +21,23 @@ from unrolled.compiled.jit import kernel
 @kernel
 def dense_rows(Y2, theta, oD, obd, Z2, ints, floats):  # type: ignore[no-untyped-def]
     """`Z2 (r, outputs) = Y2 (r, width) @ kernel + bias`: kernel `(width, outputs)` at `oD`
-    in `theta`, bias at `obd` (-1: none), added first as torch's `addmm` does."""
+    in `theta`, bias at `obd` (-1: none), added first as torch's `addmm` does.
+
+    Computed as `Z2^T = kernel^T @ Y2^T`, then copied across: with a few outputs MKL's
+    sgemm ran the product the other way round at 4-8 GFLOP/s (5 outputs: 6x slower)."""
     r, width = Y2.shape
     outputs = Z2.shape[1]
+    Zt = np.empty((outputs, r), np.float32)  # (outputs, r)
     beta = np.float32(0.0)
     if obd >= 0:
-        for i in range(r):
-            for k in range(outputs):
-                Z2[i, k] = theta[obd + k]
+        for k in range(outputs):
+            Zt[k, :] = theta[obd + k]
         beta = np.float32(1.0)
-    _gemm(False, False, r, outputs, width, Y2.ctypes.data, width, theta[oD:].ctypes.data,
-          outputs, beta, Z2.ctypes.data, outputs, ints, floats)  # fmt: skip
+    _gemm(True, True, outputs, r, width, theta[oD:].ctypes.data, outputs, Y2.ctypes.data,
+          width, beta, Zt.ctypes.data, r, ints, floats)  # fmt: skip
+    for i in range(r):
+        for k in range(outputs):
+            Z2[i, k] = Zt[k, i]
 
 
 @kernel
@@ -71,10 +77,14 @@ def sequence_head(  # type: ignore[no-untyped-def]
                 G[i, k] *= scale
             for j in range(metric_row.shape[0]):
                 metric_values[b, j] += metric_row[j] / np.float32(steps)
-    one = np.float32(1.0)
-    # kernel gradient += Y^T @ G (width, outputs); the bias's: G's column sums
-    _gemm(True, False, width, outputs, steps * n, Y2.ctypes.data, width, G.ctypes.data,
-          outputs, one, grad.ctypes.data + 4 * oD, outputs, ints, floats)  # fmt: skip
+    # the kernel's gradient (width, outputs) += Y^T @ G, computed as G^T @ Y (outputs, width)
+    # for the reason `dense_rows` gives; the bias's: G's column sums
+    dDt = np.empty((outputs, width), np.float32)
+    _gemm(True, False, outputs, width, steps * n, G.ctypes.data, outputs, Y2.ctypes.data,
+          width, np.float32(0.0), dDt.ctypes.data, width, ints, floats)  # fmt: skip
+    for u in range(width):
+        for k in range(outputs):
+            grad[oD + u * outputs + k] += dDt[k, u]
     if obd >= 0:
         for i in range(steps * n):
             for k in range(outputs):
