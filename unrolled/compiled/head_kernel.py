@@ -3,8 +3,8 @@
 The epoch kernels (`fit_kernel`, `stack_kernel`) hand each row's last output to
 `dense_head`, which computes the Dense pre-activations `z` and its gradients around
 `head_row`; a head on every step runs its Dense products over the whole sequence
-(`sequence_head`) around the same `head_row`. `head_row` applies the activation (linear, sigmoid, softmax),
-the loss as `training/losses.py` defines it (Keras's: probabilities clipped to
+(`sequence_head`) around the same `head_row`. `head_row` applies the activation (linear,
+sigmoid, softmax), the loss as `training/losses.py` defines it (Keras's: probabilities clipped to
 `[1e-7, 1 - 1e-7]`, categorical ones renormalized first; `from_logits` both ways), its
 gradient with respect to `z` (the chain through the clipping, the renormalization and the
 activation, as autograd takes it), and the metrics on the outputs before the update
