@@ -49,6 +49,18 @@ def test_this_processes_own_running_threads_are_not_another_programs_work(tmp_pa
     assert cpu_load.free_cores(2) == 2
 
 
+def test_a_team_of_one_reads_nothing(monkeypatch):
+    """One thread needs no reading of the machine's load (three readings sleep a
+    millisecond, 3% of a short epoch): free_cores(1) answers without them."""
+
+    def fail() -> int:
+        raise AssertionError("read /proc/loadavg for a team of one")
+
+    monkeypatch.setattr(cpu_load, "others_running", fail)
+    monkeypatch.setattr(cpu_load.time, "sleep", lambda seconds: fail())
+    assert cpu_load.free_cores(1) == 1
+
+
 def test_free_cores_keeps_the_limit_where_the_system_does_not_say(tmp_path, monkeypatch):
     monkeypatch.setattr(cpu_load, "LOADAVG", tmp_path / "absent")
     assert cpu_load.free_cores(2) == 2

@@ -47,6 +47,8 @@ def free_cores(limit: int, looks: int = 3, apart: float = 0.0005) -> int:
     The fewest busy threads over `looks` readings `apart` seconds apart: a program that has
     just finished its work spins its thread pool for a moment, and one reading would take
     that for work that stays."""
+    if limit <= 1:  # a team of one: nothing to read (the readings sleep a millisecond)
+        return 1
     readings = []
     for look in range(looks):
         if look:
