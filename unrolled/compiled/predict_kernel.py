@@ -1,9 +1,11 @@
 """`predict` and `evaluate` for the models the stack kernel trains: the forward pass only.
 
 The stack kernel's forward pass (`stack_kernel._forward_levels`) runs each level of a
-group of rows, exactly as in a fit epoch; the Dense head then gives each row's outputs after its activation (`head_row`'s
-linear, sigmoid or softmax), on the last step or on every step. No loss, no gradient, no
-states carried: the planner (`predict_plan`) declines stateful models.
+group of rows, exactly as in a fit epoch; the Dense head then gives each row's outputs
+after its activation (`head_row`'s linear, sigmoid or softmax), on the last step or on
+every step (there its products run over the whole sequence: `sequence_head.dense_rows`).
+No loss, no gradient, no states carried: the planner (`predict_plan`) declines stateful
+models.
 
 The samples are split into groups of up to `rows` rows, `parts = work.shape[0]` groups run
 side by side on numba's threads, each in its own workspace (`stack_layout.workspace_layout`,
